@@ -1,0 +1,1 @@
+"""Settle: declined subscription payments, fixed from Slack."""

@@ -1,0 +1,261 @@
+"""Alert delivery: render an alert from the database and make Slack show exactly that.
+
+Exactly-once posting rests on three things: the alert row is written before anything is posted
+(an outbox), a lease lets one deliverer at a time work on it, and every posted message carries
+metadata naming its invoice, so a deliverer that finds an earlier attempt unfinished (a crash
+between Slack's answer and our commit) looks in the channel's history before posting again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alert_card import AlertCard
+from bot.slack_gateway import ChannelUnavailable, MessageGone, SlackAuthError, SlackError, SlackGateway
+from handlers.alert_message import alert_blocks, alert_text
+from handlers.ids import ALERT_EVENT_TYPE
+from storage import audit
+from storage.db import transaction
+from storage.models import Account, Alert
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+HISTORY_SLACK = timedelta(minutes=5)
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """A lease held by a process on this host that no longer exists can be taken over at once."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_s.isdigit():
+        return False
+    if int(pid_s) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_s), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def card_for(session: Session, alert: Alert) -> AlertCard:
+    account = session.get(Account, alert.account_id)
+    decline = alert.latest_decline
+    intended = None
+    if alert.fallback_reason and account is not None and account.slack_channel:
+        intended = account.slack_channel
+    return AlertCard(
+        alert_id=alert.id,
+        account_id=alert.account_id,
+        account_name=account.name if account else alert.account_id,
+        invoice_id=alert.invoice_id,
+        invoice_description=alert.invoice_description or "",
+        invoice_url=alert.invoice_url,
+        amount_minor=decline.amount_minor,
+        currency=decline.currency,
+        card_label=f"{decline.card_brand} ·· {decline.card_last4}" if decline.card_last4 else None,
+        reason=decline.reason,
+        outcome=decline.outcome,
+        decline_count=alert.decline_count,
+        declined_at=decline.failed_at,
+        state=alert.state,
+        intended_channel=intended,
+        paid_at=alert.paid_at,
+        paid_by=alert.paid_by,
+        paid_with=alert.paid_with,
+        pending_by=alert.pending_by,
+    )
+
+
+def bump(session: Session, alert_id: int) -> None:
+    """Mark an alert as changed so the deliverer re-renders it in Slack."""
+    session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
+
+
+@dataclass
+class DeliveryReport:
+    posted: int = 0
+    updated: int = 0
+    recovered: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+class AlertDeliverer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        gateway: SlackGateway,
+        fallback_channel: str | None,
+        owner: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.gateway = gateway
+        self.fallback_channel = fallback_channel
+        self.owner = owner or new_owner()
+
+    def pending_ids(self) -> list[int]:
+        with transaction(self.sessions) as s:
+            return list(
+                s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id))
+            )
+
+    def deliver_all(self) -> DeliveryReport:
+        report = DeliveryReport()
+        for alert_id in self.pending_ids():
+            try:
+                self.deliver(alert_id, report)
+            except SlackAuthError:
+                raise
+            except SlackError as exc:
+                log.warning("alert %s not delivered: %s", alert_id, exc.code)
+                report.failed.append(f"alert {alert_id}: {exc.code}")
+        return report
+
+    def deliver(self, alert_id: int, report: DeliveryReport | None = None) -> bool:
+        """Bring one alert's Slack message up to date; False when another deliverer holds it."""
+        report = report or DeliveryReport()
+        claimed = self._claim(alert_id)
+        if claimed is None:
+            return False
+        try:
+            self._sync(alert_id, claimed, report)
+        finally:
+            self._release(alert_id)
+        return True
+
+    # --- lease ---------------------------------------------------------------------------------
+
+    def _claim(self, alert_id: int) -> int | None:
+        """Lease the alert; returns how many post attempts were made before this one."""
+        now = datetime.now(UTC)
+        with transaction(self.sessions) as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None or alert.version <= alert.synced_version:
+                return None
+            held = alert.claimed_until is not None and alert.claimed_until > now
+            if held and alert.claimed_by != self.owner and not _owner_is_dead(alert.claimed_by):
+                return None
+            previous_attempts = alert.post_attempts
+            won = s.execute(
+                update(Alert)
+                .where(
+                    Alert.id == alert_id,
+                    Alert.claimed_by == alert.claimed_by if alert.claimed_by else Alert.claimed_by.is_(None),
+                )
+                .values(
+                    claimed_by=self.owner,
+                    claimed_until=now + LEASE,
+                    post_attempts=Alert.post_attempts + (1 if alert.ts is None else 0),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            return previous_attempts if won == 1 else None
+
+    def _release(self, alert_id: int) -> None:
+        with transaction(self.sessions) as s:
+            s.execute(
+                update(Alert)
+                .where(Alert.id == alert_id, Alert.claimed_by == self.owner)
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    # --- sync ----------------------------------------------------------------------------------
+
+    def _sync(self, alert_id: int, previous_attempts: int, report: DeliveryReport) -> None:
+        with transaction(self.sessions) as s:
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            account = s.get(Account, alert.account_id)
+            card = card_for(s, alert)
+            version, channel, ts = alert.version, alert.channel, alert.ts
+            created = alert.created_at
+            target = (account.slack_channel if account else None) or self.fallback_channel
+        text, blocks = alert_text(card), alert_blocks(card)
+
+        if ts is not None and channel is not None:
+            try:
+                self.gateway.update(channel, ts, text, blocks)
+                self._synced(alert_id, version, channel, ts)
+                report.updated += 1
+                return
+            except (MessageGone, ChannelUnavailable) as exc:
+                log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
+                with transaction(self.sessions) as s:
+                    audit.record(s, "alert_message_lost", account_id=card.account_id,
+                                 invoice_id=card.invoice_id, error=exc.code, channel=channel, ts=ts)
+                previous_attempts = 0
+
+        if previous_attempts > 0:
+            oldest = (created - HISTORY_SLACK).timestamp()
+            for where in dict.fromkeys(c for c in (target, self.fallback_channel) if c):
+                found = self.gateway.find_alert(where, card.invoice_id, oldest)
+                if found is not None:
+                    log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
+                    self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
+                    self._synced(alert_id, version, found[0], found[1], recovered=True)
+                    report.recovered += 1
+                    return
+
+        if target is None:
+            raise SlackError("no_channel_configured")
+        metadata = {"event_type": ALERT_EVENT_TYPE, "event_payload": {"alert_id": alert_id, "invoice_id": card.invoice_id}}
+        fallback_reason = None
+        try:
+            posted = self._post_joining(target, text, blocks, metadata)
+        except ChannelUnavailable as exc:
+            if not self.fallback_channel or self.fallback_channel == target:
+                raise
+            fallback_reason = exc.code
+            log.warning("alert %s: %s in %s; using SETTLE_ALERT_CHANNEL", alert_id, exc.code, target)
+            with transaction(self.sessions) as s:
+                row = s.get(Alert, alert_id)
+                assert row is not None
+                row.fallback_reason = exc.code
+                card = card_for(s, row)
+                audit.record(s, "alert_channel_fallback", account_id=card.account_id, invoice_id=card.invoice_id,
+                             error=exc.code, channel=target, fallback=self.fallback_channel)
+            posted = self._post_joining(self.fallback_channel, alert_text(card), alert_blocks(card), metadata)
+        self._synced(alert_id, version, posted[0], posted[1], fallback_reason=fallback_reason)
+        report.posted += 1
+
+    def _post_joining(self, channel: str, text: str, blocks: list, metadata: dict) -> tuple[str, str]:  # type: ignore[type-arg]
+        try:
+            return self.gateway.post(channel, text, blocks, metadata)
+        except ChannelUnavailable as exc:
+            if exc.code != "not_in_channel" or not self.gateway.join(channel):
+                raise
+            return self.gateway.post(channel, text, blocks, metadata)
+
+    def _synced(
+        self, alert_id: int, version: int, channel: str, ts: str, *, recovered: bool = False,
+        fallback_reason: str | None = None,
+    ) -> None:
+        with transaction(self.sessions) as s:
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            assert alert is not None
+            first = alert.ts is None
+            alert.channel, alert.ts = channel, ts
+            alert.synced_version = max(alert.synced_version, version)
+            if first:
+                audit.record(
+                    s, "alert_recovered" if recovered else "alert_posted", account_id=alert.account_id,
+                    invoice_id=alert.invoice_id, channel=channel, ts=ts, fallback=fallback_reason,
+                )

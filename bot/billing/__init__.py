@@ -1,0 +1,1 @@
+"""Billing providers: one interface, a built-in sandbox and Stripe."""

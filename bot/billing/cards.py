@@ -1,0 +1,57 @@
+"""Stripe's test card numbers and what each does in the sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TestCard:
+    behaviour: str
+    summary: str
+
+
+# behaviour codes are stored with the saved card; the number itself never is.
+TEST_CARDS: dict[str, TestCard] = {
+    "4242424242424242": TestCard("succeeds", "succeeds"),
+    "4000000000000002": TestCard("generic_decline", "declined (generic_decline)"),
+    "4000000000009995": TestCard("insufficient_funds", "declined (insufficient_funds)"),
+    "4000000000000069": TestCard("expired_card", "declined (expired_card)"),
+    "4000002500003155": TestCard(
+        "auth_off_session", "renewals declined (authentication_required); succeeds after bank verification"
+    ),
+    "4000002760003184": TestCard("auth_always", "always needs bank verification"),
+}
+
+
+def luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in reversed(number)]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
+    return total % 10 == 0
+
+
+def brand_of(number: str) -> str:
+    if number.startswith("4"):
+        return "Visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4] or 0) <= 2720:
+        return "Mastercard"
+    if number[:2] in {"34", "37"}:
+        return "Amex"
+    if number.startswith("6011") or number.startswith("65"):
+        return "Discover"
+    return "Card"
+
+
+def normalise(number: str) -> str:
+    return "".join(ch for ch in str(number) if not ch.isspace() and ch != "-")
+
+
+def classify(number: str) -> tuple[str, str, str]:
+    """Return (brand, last4, behaviour) for a test card number, or raise ValueError."""
+    digits = normalise(number)
+    if not digits.isdigit() or not 12 <= len(digits) <= 19 or not luhn_ok(digits):
+        raise ValueError("not a valid card number")
+    known = TEST_CARDS.get(digits)
+    if known is None:
+        raise ValueError("the sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242)")
+    return brand_of(digits), digits[-4:], known.behaviour

@@ -1,0 +1,293 @@
+"""The built-in sandbox provider: a small payment company living in Settle's own database.
+
+It behaves like Stripe's test mode (same test card numbers and decline codes) so the whole product
+runs, and is tested, without a payment account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.billing.base import (
+    Card,
+    FailurePage,
+    Invoice,
+    Outcome,
+    PaymentFailure,
+    PaymentMethod,
+    PaymentResult,
+)
+from bot.money import to_decimal_str
+from storage.db import transaction
+from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod
+
+_DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
+
+
+class BillingError(Exception):
+    """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
+
+
+def charge_outcome(behaviour: str, *, off_session: bool) -> tuple[Outcome, str | None]:
+    """What the bank answers for a test card, as Stripe's test mode does."""
+    if behaviour in _DECLINES:
+        return "declined", behaviour
+    if behaviour == "auth_off_session":
+        return ("declined", "authentication_required") if off_session else ("requires_action", None)
+    if behaviour == "auth_always":
+        return "requires_action", "authentication_required"
+    return "succeeded", None
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(self, sessions: sessionmaker[Session], public_base: str, secret: str = "sandbox") -> None:
+        self._sessions = sessions
+        self._public_base = public_base.rstrip("/")
+        self._secret = secret.encode()
+
+    # --- the provider interface ------------------------------------------------------------------
+
+    def list_failures(self, cursor: str | None, limit: int = 100) -> FailurePage:
+        after = int(cursor) if cursor else 0
+        with transaction(self._sessions) as s:
+            rows = s.scalars(
+                select(SandboxAttempt)
+                .where(SandboxAttempt.id > after)
+                .order_by(SandboxAttempt.id)
+                .limit(limit)
+            ).all()
+            failures = [
+                self._failure(s, a)
+                for a in rows
+                if a.off_session and a.outcome in ("declined", "requires_action")
+            ]
+        new_cursor = str(rows[-1].id) if rows else cursor
+        return FailurePage(failures=failures, cursor=new_cursor)
+
+    def list_payment_methods(self, account_id: str) -> list[PaymentMethod]:
+        with transaction(self._sessions) as s:
+            customer = s.get(SandboxCustomer, account_id)
+            if customer is None:
+                return []
+            methods = s.scalars(
+                select(SandboxPaymentMethod)
+                .where(SandboxPaymentMethod.customer_id == account_id)
+                .order_by(SandboxPaymentMethod.created_at, SandboxPaymentMethod.id)
+            ).all()
+            return [
+                PaymentMethod(
+                    id=m.id,
+                    card=Card(m.brand, m.last4),
+                    exp_month=m.exp_month,
+                    exp_year=m.exp_year,
+                    is_default=m.id == customer.default_payment_method_id,
+                )
+                for m in methods
+            ]
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        with transaction(self._sessions) as s:
+            inv = s.get(SandboxInvoice, invoice_id)
+            return self._invoice(inv) if inv else None
+
+    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
+        try:
+            with transaction(self._sessions) as s:
+                replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
+                if replay is not None:
+                    return self._result(replay)
+                inv = s.get(SandboxInvoice, invoice_id, with_for_update=True)
+                if inv is None:
+                    raise BillingError(f"no such invoice: {invoice_id}")
+                if inv.status == "paid":
+                    raise BillingError("invoice_already_paid")
+                pm = s.get(SandboxPaymentMethod, payment_method_id)
+                if pm is None or pm.customer_id != inv.customer_id:
+                    raise BillingError("payment method does not belong to this account")
+                attempt = self._charge(s, inv, pm, off_session=False, idempotency_key=idempotency_key)
+                s.flush()
+                return self._result(attempt)
+        except IntegrityError:
+            # A concurrent call with the same key won the insert: replay its answer.
+            with transaction(self._sessions) as s:
+                replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
+                if replay is None:
+                    raise
+                return self._result(replay)
+
+    # --- the sandbox's own operations (CLI, hosted pages) --------------------------------------
+
+    def bill(self) -> list[SandboxAttempt]:
+        """Charge every open invoice off-session with its account's default card, as a renewal run."""
+        made: list[SandboxAttempt] = []
+        with transaction(self._sessions) as s:
+            invoices = s.scalars(
+                select(SandboxInvoice).where(SandboxInvoice.status == "open").order_by(SandboxInvoice.id)
+            ).all()
+            for inv in invoices:
+                customer = s.get(SandboxCustomer, inv.customer_id)
+                pm = s.get(SandboxPaymentMethod, customer.default_payment_method_id) if customer else None
+                if pm is None:
+                    continue
+                made.append(self._charge(s, inv, pm, off_session=True, idempotency_key=None))
+            s.flush()
+        return made
+
+    def status(self) -> dict[str, Any]:
+        with transaction(self._sessions) as s:
+            customers = s.scalars(select(SandboxCustomer).order_by(SandboxCustomer.id)).all()
+            out = []
+            for c in customers:
+                invoices = s.scalars(
+                    select(SandboxInvoice).where(SandboxInvoice.customer_id == c.id).order_by(SandboxInvoice.id)
+                ).all()
+                out.append(
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "currency": c.currency,
+                        "invoices": [self._invoice_status(s, inv) for inv in invoices],
+                    }
+                )
+        return {"accounts": out}
+
+    def complete_verification(self, attempt_id: int, approved: bool) -> SandboxAttempt:
+        """The bank page's answer: approve pays the invoice, decline fails the attempt."""
+        with transaction(self._sessions) as s:
+            attempt = s.get(SandboxAttempt, attempt_id, with_for_update=True)
+            if attempt is None:
+                raise BillingError("no such verification")
+            if attempt.outcome != "requires_action":
+                return attempt
+            inv = s.get(SandboxInvoice, attempt.invoice_id, with_for_update=True)
+            assert inv is not None
+            if approved and inv.status == "open":
+                attempt.outcome, attempt.reason = "succeeded", None
+                inv.status, inv.paid_at = "paid", datetime.now(UTC)
+            elif approved:
+                attempt.outcome, attempt.reason = "declined", "invoice_already_paid"
+            else:
+                attempt.outcome, attempt.reason = "declined", "authentication_failed"
+            return attempt
+
+    def get_attempt(self, attempt_id: int) -> SandboxAttempt | None:
+        with transaction(self._sessions) as s:
+            return s.get(SandboxAttempt, attempt_id)
+
+    def sign(self, purpose: str, subject: str, ttl_seconds: int = 900) -> str:
+        """A short-lived token for a hosted page link: expiry + HMAC of purpose and subject."""
+        expires = int(time.time()) + ttl_seconds
+        mac = hmac.new(self._secret, f"{purpose}:{subject}:{expires}".encode(), hashlib.sha256).hexdigest()
+        return f"{expires}.{mac[:32]}"
+
+    def check_token(self, purpose: str, subject: str, token: str) -> bool:
+        try:
+            expires_s, mac = token.split(".", 1)
+            expires = int(expires_s)
+        except ValueError:
+            return False
+        want = hmac.new(self._secret, f"{purpose}:{subject}:{expires}".encode(), hashlib.sha256).hexdigest()
+        return expires >= time.time() and hmac.compare_digest(want[:32], mac)
+
+    def invoice_url(self, invoice_id: str) -> str:
+        return f"{self._public_base}/sandbox/invoices/{invoice_id}"
+
+    def verification_url(self, attempt_id: int) -> str:
+        subject = str(attempt_id)
+        return f"{self._public_base}/sandbox/verify/{subject}?token={self.sign('verify', subject)}"
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _charge(
+        self,
+        s: Session,
+        inv: SandboxInvoice,
+        pm: SandboxPaymentMethod,
+        *,
+        off_session: bool,
+        idempotency_key: str | None,
+    ) -> SandboxAttempt:
+        outcome, reason = charge_outcome(pm.behaviour, off_session=off_session)
+        attempt = SandboxAttempt(
+            invoice_id=inv.id,
+            payment_method_id=pm.id,
+            brand=pm.brand,
+            last4=pm.last4,
+            amount_minor=inv.amount_minor,
+            currency=inv.currency,
+            off_session=off_session,
+            outcome=outcome,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            created_at=datetime.now(UTC),
+        )
+        s.add(attempt)
+        if outcome == "succeeded":
+            inv.status, inv.paid_at = "paid", datetime.now(UTC)
+        return attempt
+
+    def _result(self, a: SandboxAttempt) -> PaymentResult:
+        return PaymentResult(
+            outcome=a.outcome,  # type: ignore[arg-type]
+            reason=a.reason,
+            payment_id=f"sbx_att_{a.id}",
+            verification_url=self.verification_url(a.id) if a.outcome == "requires_action" else None,
+        )
+
+    def _failure(self, s: Session, a: SandboxAttempt) -> PaymentFailure:
+        inv = s.get(SandboxInvoice, a.invoice_id)
+        assert inv is not None
+        return PaymentFailure(
+            id=f"sbx_att_{a.id}",
+            account_id=inv.customer_id,
+            invoice_id=a.invoice_id,
+            amount_minor=a.amount_minor,
+            currency=a.currency,
+            outcome=a.outcome,  # type: ignore[arg-type]
+            reason=a.reason or "authentication_required",
+            payment_method_id=a.payment_method_id,
+            card=Card(a.brand, a.last4),
+            at=a.created_at,
+        )
+
+    def _invoice(self, inv: SandboxInvoice) -> Invoice:
+        return Invoice(
+            id=inv.id,
+            account_id=inv.customer_id,
+            amount_minor=inv.amount_minor,
+            currency=inv.currency,
+            description=inv.description,
+            status="paid" if inv.status == "paid" else "open",
+            url=self.invoice_url(inv.id),
+        )
+
+    def _invoice_status(self, s: Session, inv: SandboxInvoice) -> dict[str, Any]:
+        attempts = s.scalars(
+            select(SandboxAttempt).where(SandboxAttempt.invoice_id == inv.id).order_by(SandboxAttempt.id)
+        ).all()
+        return {
+            "id": inv.id,
+            "amount": to_decimal_str(inv.amount_minor, inv.currency),
+            "currency": inv.currency,
+            "status": "paid" if inv.status == "paid" else "open",
+            "attempts": [
+                {
+                    "id": f"sbx_att_{a.id}",
+                    "outcome": a.outcome,
+                    "reason": a.reason,
+                    "payment_method": {"brand": a.brand, "last4": a.last4},
+                    "at": a.created_at.isoformat(),
+                }
+                for a in attempts
+            ],
+        }

@@ -1,0 +1,167 @@
+"""Load sandbox accounts from YAML: idempotent by id, with errors that name the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.billing.cards import classify
+from bot.money import to_minor
+from storage.db import transaction
+from storage.models import (
+    Account,
+    AccountAdmin,
+    SandboxCustomer,
+    SandboxInvoice,
+    SandboxPaymentMethod,
+)
+
+
+class LoadError(ValueError):
+    """Bad sandbox YAML; the message names the file line."""
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps each mapping's line number under the key "__line__"."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping  # type: ignore[return-value]
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass
+class LoadSummary:
+    accounts: int = 0
+    payment_methods: int = 0
+    invoices: int = 0
+
+
+def parse(text: str, source: str = "<yaml>") -> list[dict[str, Any]]:
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f"line {mark.line + 1}" if mark else "unknown line"
+        raise LoadError(f"{source}, {line}: {exc.problem}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), list):
+        raise LoadError(f"{source}, line 1: expected a top-level 'accounts:' list")
+    accounts = doc["accounts"]
+    for acc in accounts:
+        if not isinstance(acc, dict):
+            raise LoadError(f"{source}: each account must be a mapping")
+    return accounts
+
+
+def _need(item: dict[str, Any], key: str, source: str) -> Any:
+    if key not in item or item[key] in (None, ""):
+        raise LoadError(f"{source}, line {item.get('__line__', '?')}: missing '{key}'")
+    return item[key]
+
+
+def load_file(sessions: sessionmaker[Session], path: Path) -> LoadSummary:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LoadError(f"{path}: {exc.strerror}") from None
+    return load(sessions, parse(text, str(path)), str(path))
+
+
+def load(sessions: sessionmaker[Session], accounts: list[dict[str, Any]], source: str = "<yaml>") -> LoadSummary:
+    summary = LoadSummary()
+    with transaction(sessions) as s:
+        for acc in accounts:
+            _load_account(s, acc, source, summary)
+    return summary
+
+
+def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSummary) -> None:
+    def where(item: dict[str, Any]) -> str:
+        return f"{source}, line {item.get('__line__', '?')}"
+
+    acc_id = str(_need(acc, "id", source))
+    name = str(_need(acc, "name", source))
+    currency = str(acc.get("currency", "EUR")).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise LoadError(f"{where(acc)}: currency must be a 3-letter code")
+
+    account = s.get(Account, acc_id) or Account(id=acc_id)
+    account.name, account.currency = name, currency
+    account.slack_channel = acc.get("slack_channel") or None
+    admins = acc.get("admins") or []
+    if not isinstance(admins, list):
+        raise LoadError(f"{where(acc)}: admins must be a list of Slack ids")
+    account.admins = [AccountAdmin(slack_id=str(a)) for a in dict.fromkeys(str(a) for a in admins)]
+    s.add(account)
+
+    customer = s.get(SandboxCustomer, acc_id) or SandboxCustomer(id=acc_id)
+    customer.name, customer.currency = name, currency
+    s.add(customer)
+    summary.accounts += 1
+
+    first_id: str | None = None
+    marked_id: str | None = None
+    for index, item in enumerate(acc.get("payment_methods") or [], start=1):
+        if not isinstance(item, dict):
+            raise LoadError(f"{where(acc)}: each payment method must be a mapping like {{card: '4242...'}}")
+        try:
+            brand, last4, behaviour = classify(str(_need(item, "card", source)))
+        except ValueError as exc:
+            raise LoadError(f"{where(item)}: {exc}") from None
+        pm_id = str(item.get("id") or f"pm_{acc_id}_{index}")
+        exp_month, exp_year = _expiry(item, where(item))
+        pm = s.get(SandboxPaymentMethod, pm_id) or SandboxPaymentMethod(id=pm_id, customer_id=acc_id)
+        if pm.customer_id != acc_id:
+            raise LoadError(f"{where(item)}: payment method id {pm_id} belongs to another account")
+        pm.brand, pm.last4, pm.behaviour = brand, last4, behaviour
+        pm.exp_month, pm.exp_year = exp_month, exp_year
+        s.add(pm)
+        summary.payment_methods += 1
+        first_id = first_id or pm_id
+        marked_id = pm_id if item.get("default") else marked_id
+    if first_id is not None:
+        customer.default_payment_method_id = marked_id or first_id
+
+    s.flush()
+    for index, item in enumerate(acc.get("invoices") or [], start=1):
+        if not isinstance(item, dict):
+            raise LoadError(f"{where(acc)}: each invoice must be a mapping like {{amount: '129.00'}}")
+        try:
+            amount = to_minor(_need(item, "amount", source), currency)
+        except ValueError as exc:
+            raise LoadError(f"{where(item)}: {exc}") from None
+        inv_id = str(item.get("id") or f"in_{acc_id}_{index}")
+        inv = s.get(SandboxInvoice, inv_id) or SandboxInvoice(
+            id=inv_id, customer_id=acc_id, status="open", created_at=datetime.now(UTC)
+        )
+        if inv.customer_id != acc_id:
+            raise LoadError(f"{where(item)}: invoice id {inv_id} belongs to another account")
+        inv.amount_minor, inv.currency = amount, currency
+        inv.description = str(item.get("description") or "")
+        s.add(inv)
+        summary.invoices += 1
+
+
+def _expiry(item: dict[str, Any], where: str) -> tuple[int, int]:
+    raw = item.get("exp")
+    if raw is None:
+        return 12, datetime.now(UTC).year + 3
+    try:
+        month_s, year_s = str(raw).split("/")
+        month, year = int(month_s), int(year_s)
+        year = year + 2000 if year < 100 else year
+        if not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        raise LoadError(f"{where}: exp must look like 12/2029") from None
+    return month, year
+

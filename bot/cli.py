@@ -1,0 +1,232 @@
+"""The `settle` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from bot.errors import SettleError
+from bot.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "setting"
+        raise SettleError(f"{name}: {err['msg']}") from None
+
+
+def one_line_errors(fn: F) -> F:
+    """Operator mistakes end as one line on stderr and exit 1, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bot.billing.sandbox import BillingError
+        from bot.billing.sandbox_loader import LoadError
+        from bot.slack_gateway import SlackError
+
+        try:
+            return fn(*args, **kwargs)
+        except (SettleError, LoadError, BillingError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except SlackError as exc:
+            raise click.ClickException(f"Slack refused the request: {exc.code}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Settle: declined subscription payments, fixed from Slack."""
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True, help="HTTP port for /slack/events and /healthz.")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--threads", default=16, show_default=True, help="Request worker threads.")
+@click.option("-v", "--verbose", is_flag=True)
+@one_line_errors
+def serve(port: int, host: str, threads: int, verbose: bool) -> None:
+    """Run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the poller."""
+    from bot.server_main import serve_forever
+
+    _logging(verbose)
+    serve_forever(_settings(), host=host, port=port, threads=threads)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One poll-and-post cycle, then exit.")
+@click.option("-v", "--verbose", is_flag=True)
+@one_line_errors
+def poll(once: bool, verbose: bool) -> None:
+    """Read new payment failures and post (or update) their alerts."""
+    from bot.scheduler import make_scheduler
+    from bot.services import build_services, require_slack
+
+    _logging(verbose)
+    settings = _settings()
+    require_slack(settings)
+    services = build_services(settings)
+    if once:
+        report = services.poller().run_cycle()
+        click.echo(report.summary())
+        if report.delivery.failed:
+            sys.exit(1)
+        return
+    click.echo(f"polling every {settings.poll_interval_seconds}s; Ctrl-C to stop", err=True)
+    scheduler = make_scheduler(services, blocking=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Apply Alembic migrations up to head."""
+    from bot.services import open_database
+
+    settings = _settings()
+    open_database(settings.database_url, migrate=True)
+    click.echo("database is at the latest schema")
+
+
+@main.group()
+def sandbox() -> None:
+    """The built-in sandbox billing provider."""
+
+
+def _sandbox_provider() -> Any:
+    from bot.billing.sandbox import SandboxProvider
+    from bot.services import build_services
+
+    settings = _settings()
+    if settings.billing_provider != "sandbox":
+        raise SettleError("BILLING_PROVIDER is not 'sandbox'")
+    services = build_services(settings)
+    assert isinstance(services.provider, SandboxProvider)
+    return services
+
+
+@sandbox.command("load")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@one_line_errors
+def sandbox_load(file: Path) -> None:
+    """Load accounts, cards and invoices from FILE.yml (re-loading updates, never duplicates)."""
+    from bot.billing.sandbox_loader import load_file
+
+    services = _sandbox_provider()
+    s = load_file(services.sessions, file)
+    click.echo(f"loaded {s.accounts} account(s), {s.payment_methods} payment method(s), {s.invoices} invoice(s)")
+
+
+@sandbox.command("bill")
+@one_line_errors
+def sandbox_bill() -> None:
+    """Charge every open invoice with its account's default card, as an automatic renewal would."""
+    services = _sandbox_provider()
+    attempts = services.provider.bill()
+    if not attempts:
+        click.echo("no open invoices to bill")
+    for a in attempts:
+        reason = f" ({a.reason})" if a.reason else ""
+        click.echo(f"{a.invoice_id}: {a.brand} ·· {a.last4} {a.outcome}{reason}")
+
+
+@sandbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def sandbox_status(as_json: bool) -> None:
+    """Accounts, invoices and every charge attempt."""
+    from bot.money import format_money, to_minor
+
+    services = _sandbox_provider()
+    status = services.provider.status()
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    if not status["accounts"]:
+        click.echo("the sandbox is empty: load accounts with `settle sandbox load FILE.yml`")
+    for acc in status["accounts"]:
+        click.secho(f"{acc['name']} ({acc['id']}, {acc['currency']})", bold=True)
+        for inv in acc["invoices"]:
+            amount = format_money(to_minor(inv["amount"], inv["currency"]), inv["currency"])
+            click.echo(f"  {inv['id']}  {amount:>12}  {inv['status']}")
+            for a in inv["attempts"]:
+                pm = a["payment_method"]
+                reason = f" ({a['reason']})" if a["reason"] else ""
+                click.echo(f"      {a['at'][:19]}  {pm['brand']} ·· {pm['last4']}  {a['outcome']}{reason}")
+
+
+@main.command()
+@click.option("--accounts", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Accounts YAML to use instead of the bundled example.")
+@one_line_errors
+def demo(accounts: Path | None) -> None:
+    """See Settle's alerts in seconds: bundled example accounts, a throwaway sandbox, no Slack needed."""
+    from bot.demo import EXAMPLE, run_demo
+
+    logging.basicConfig(level=logging.WARNING)
+    run_demo(_settings(), accounts or EXAMPLE)
+
+
+@main.command()
+@click.option("--account", default=None, help="Only this account's events.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=500, show_default=True)
+@one_line_errors
+def audit(account: str | None, as_json: bool, limit: int) -> None:
+    """The audit trail: every decline, alert, click, charge and outcome."""
+    from bot.services import open_database
+    from storage.audit import list_events
+    from storage.db import transaction
+
+    _, sessions = open_database(_settings().database_url)
+    with transaction(sessions) as s:
+        events = list_events(s, account, limit)
+        rows = [
+            {
+                "id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                "account_id": e.account_id, "invoice_id": e.invoice_id, "amount_minor": e.amount_minor,
+                "currency": e.currency, "payment_method": e.payment_method, "provider_ref": e.provider_ref,
+                "detail": e.detail,
+            }
+            for e in events
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no audit events yet")
+    for r in rows:
+        extra = " ".join(f"{k}={v}" for k, v in r["detail"].items())
+        parts = [r["at"][:19], f"{r['actor']:<12}", f"{r['action']:<24}", r["account_id"] or "-",
+                 r["invoice_id"] or "-", r["payment_method"] or "", r["provider_ref"] or "", extra]
+        click.echo("  ".join(p for p in parts if p is not None).rstrip())

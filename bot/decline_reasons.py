@@ -1,0 +1,60 @@
+"""Bank decline codes in plain words, with what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Explanation:
+    why: str
+    next_step: str
+
+
+_REASONS: dict[str, Explanation] = {
+    "authentication_required": Explanation(
+        "The bank requires the cardholder to verify this payment (Strong Customer Authentication), "
+        "so the automatic renewal could not go through.",
+        "Settle the balance and complete the bank's verification, or pay with another card.",
+    ),
+    "insufficient_funds": Explanation(
+        "The card has insufficient funds.",
+        "Pay with another card, or retry once the account has funds.",
+    ),
+    "expired_card": Explanation(
+        "The card has expired.",
+        "Add a new card or pay with another saved card.",
+    ),
+    "generic_decline": Explanation(
+        "The bank declined the card without giving a reason.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "card_declined": Explanation(
+        "The bank declined the card.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "authentication_failed": Explanation(
+        "The bank verification was declined or not completed.",
+        "Try again and approve the verification, or pay with another card.",
+    ),
+    "incorrect_cvc": Explanation("The card's security code was wrong.", "Re-enter the card or use another."),
+    "processing_error": Explanation(
+        "The bank had a processing error.", "Try again in a few minutes, or use another card."
+    ),
+    "lost_card": Explanation("The card was reported lost.", "Pay with another card."),
+    "stolen_card": Explanation("The card was reported stolen.", "Pay with another card."),
+    "do_not_honor": Explanation(
+        "The bank declined the card without giving a reason.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+}
+
+
+def explain(code: str | None) -> Explanation:
+    if code and code in _REASONS:
+        return _REASONS[code]
+    shown = f" ({code})" if code else ""
+    return Explanation(
+        f"The bank declined the payment{shown}.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    )

@@ -1,0 +1,50 @@
+"""`settle demo`: the whole alert loop on a throwaway sandbox, with Slack replaced by the terminal."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from bot.billing.sandbox import SandboxProvider
+from bot.billing.sandbox_loader import load_file
+from bot.services import build_services
+from bot.settings import Settings
+from bot.slack_gateway import RecordingGateway
+from handlers.preview import builder_link, render_plain
+
+EXAMPLE = Path(__file__).parent / "billing" / "example_accounts.yml"
+
+
+def run_demo(settings: Settings, accounts_file: Path = EXAMPLE) -> None:
+    gateway = RecordingGateway()
+    with tempfile.TemporaryDirectory(prefix="settle-demo-") as tmp:
+        demo_settings = settings.model_copy(
+            update={
+                "database_url": f"sqlite:///{Path(tmp) / 'demo.db'}",
+                "billing_provider": "sandbox",
+                "alert_channel": settings.alert_channel or "#billing-alerts",
+            }
+        )
+        services = build_services(demo_settings, gateway=gateway)
+        provider = services.provider
+        assert isinstance(provider, SandboxProvider)
+        summary = load_file(services.sessions, accounts_file)
+        attempts = provider.bill()
+        report = services.poller().run_cycle()
+        services.engine.dispose()
+
+    click.secho("Settle demo: no Slack workspace or payment account needed.", bold=True)
+    click.echo(
+        f"Loaded {summary.accounts} sandbox accounts from {accounts_file.name}, ran their renewals "
+        f"({len(attempts)} charges: {sum(a.outcome == 'succeeded' for a in attempts)} paid, "
+        f"{sum(a.outcome != 'succeeded' for a in attempts)} failed), then one poll cycle: {report.summary()}.\n"
+    )
+    for msg in gateway.messages:
+        click.secho(f"── to {msg.channel} " + "─" * max(0, 60 - len(msg.channel)), fg="cyan")
+        click.echo(render_plain(msg.blocks))
+        click.secho(f"Notification text: {msg.text}", dim=True)
+        click.secho(f"Preview in Block Kit Builder: {builder_link(msg.blocks)}", dim=True)
+        click.echo()
+    click.echo("Next: connect a workspace (README → 'Connect a real workspace') and run `settle serve`.")

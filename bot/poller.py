@@ -1,0 +1,179 @@
+"""One poll cycle: read new failures since the cursor, record them, and deliver alerts.
+
+Ingesting is idempotent (declines are unique per provider failure id), so two pollers at once, or
+a poller killed mid-page, at worst read a page twice and record it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts import AlertDeliverer, DeliveryReport, bump
+from bot.billing.base import BillingProvider, Invoice, PaymentFailure
+from storage import audit
+from storage.db import transaction
+from storage.models import Account, Alert, Decline, PollCursor
+from storage.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+
+
+@dataclass
+class CycleReport:
+    new_declines: int = 0
+    new_alerts: int = 0
+    paid: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def summary(self) -> str:
+        d = self.delivery
+        parts = [
+            f"{self.new_declines} new decline(s)",
+            f"{self.new_alerts} new alert(s)",
+            f"{d.posted} posted",
+            f"{d.updated} updated",
+        ]
+        if self.paid:
+            parts.append(f"{self.paid} paid")
+        if d.recovered:
+            parts.append(f"{d.recovered} recovered after a crash")
+        if d.failed:
+            parts.append(f"{len(d.failed)} failed ({'; '.join(d.failed)})")
+        return ", ".join(parts)
+
+
+class Poller:
+    def __init__(self, sessions: sessionmaker[Session], provider: BillingProvider, deliverer: AlertDeliverer) -> None:
+        self.sessions = sessions
+        self.provider = provider
+        self.deliverer = deliverer
+
+    def run_cycle(self) -> CycleReport:
+        report = CycleReport()
+        self.ingest(report)
+        self.refresh_open(report)
+        report.delivery = self.deliverer.deliver_all()
+        return report
+
+    def ingest(self, report: CycleReport) -> None:
+        while True:
+            with transaction(self.sessions) as s:
+                row = s.get(PollCursor, self.provider.name)
+                before = row.cursor if row else None
+            page = self.provider.list_failures(before, limit=PAGE)
+            # provider reads happen before the write transaction (never inside it: SQLite has one writer)
+            invoices = {f.invoice_id: self.provider.get_invoice(f.invoice_id) for f in page.failures}
+            with transaction(self.sessions) as s:
+                for failure in page.failures:
+                    self._record(s, failure, invoices.get(failure.invoice_id), report)
+                if page.cursor is not None and page.cursor != before:
+                    self._advance(s, before, page.cursor)
+            if page.cursor is None or page.cursor == before:
+                return
+
+    def _advance(self, s: Session, before: str | None, after: str) -> None:
+        if before is None:
+            if insert_ignore(s, PollCursor, {"provider": self.provider.name, "cursor": after,
+                                             "updated_at": datetime.now(UTC)}, ["provider"]) is None:
+                s.execute(update(PollCursor).where(PollCursor.provider == self.provider.name).values(cursor=after))
+        else:
+            # compare-and-set: a concurrent poller that got further is not moved back
+            s.execute(
+                update(PollCursor)
+                .where(PollCursor.provider == self.provider.name, PollCursor.cursor == before)
+                .values(cursor=after, updated_at=datetime.now(UTC))
+            )
+
+    def _record(self, s: Session, f: PaymentFailure, invoice: Invoice | None, report: CycleReport) -> None:
+        decline_id = insert_ignore(
+            s,
+            Decline,
+            {
+                "provider_failure_id": f.id,
+                "account_id": f.account_id,
+                "invoice_id": f.invoice_id,
+                "amount_minor": f.amount_minor,
+                "currency": f.currency,
+                "outcome": f.outcome,
+                "reason": f.reason,
+                "payment_method_id": f.payment_method_id,
+                "card_brand": f.card.brand if f.card else None,
+                "card_last4": f.card.last4 if f.card else None,
+                "failed_at": f.at,
+                "seen_at": datetime.now(UTC),
+            },
+            ["provider_failure_id"],
+        )
+        if decline_id is None:
+            return  # seen before (a re-read page, or another poller got here first)
+        report.new_declines += 1
+        if s.get(Account, f.account_id) is None:
+            # never drop a decline for an account Settle was not told about: alert the default channel
+            s.add(Account(id=f.account_id, name=f.account_id, currency=f.currency))
+            s.flush()
+        card = f"{f.card.brand} ·· {f.card.last4}" if f.card else None
+        audit.record(
+            s, "decline_recorded", account_id=f.account_id, invoice_id=f.invoice_id, amount_minor=f.amount_minor,
+            currency=f.currency, payment_method=card, provider_ref=f.id, reason=f.reason, outcome=f.outcome,
+        )
+        alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
+        if alert is None:
+            new_id = insert_ignore(
+                s,
+                Alert,
+                {
+                    "invoice_id": f.invoice_id,
+                    "account_id": f.account_id,
+                    "latest_decline_id": decline_id,
+                    "decline_count": 1,
+                    "state": "open",
+                    "invoice_description": invoice.description if invoice else "",
+                    "invoice_url": invoice.url if invoice else None,
+                    "version": 1,
+                    "synced_version": 0,
+                    "post_attempts": 0,
+                    "created_at": datetime.now(UTC),
+                    "updated_at": datetime.now(UTC),
+                },
+                ["invoice_id"],
+            )
+            if new_id is not None:
+                report.new_alerts += 1
+                return
+            alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
+            assert alert is not None
+        if alert.state == "paid":
+            return
+        alert.latest_decline_id = decline_id
+        alert.decline_count += 1
+        if alert.state == "verification_pending" and f.outcome == "declined":
+            alert.state = "open"
+        s.flush()
+        bump(s, alert.id)
+
+    def refresh_open(self, report: CycleReport) -> None:
+        """Notice invoices paid outside Settle (or after bank verification) and say so on the alert."""
+        with transaction(self.sessions) as s:
+            open_ids = list(s.execute(select(Alert.id, Alert.invoice_id).where(Alert.state != "paid")))
+        for alert_id, invoice_id in open_ids:
+            invoice = self.provider.get_invoice(invoice_id)
+            if invoice is None or invoice.status != "paid":
+                continue
+            with transaction(self.sessions) as s:
+                alert = s.get(Alert, alert_id, with_for_update=True)
+                if alert is None or alert.state == "paid":
+                    continue
+                alert.state = "paid"
+                alert.paid_at = alert.paid_at or datetime.now(UTC)
+                s.flush()
+                bump(s, alert_id)
+                audit.record(s, "invoice_paid", account_id=alert.account_id, invoice_id=invoice_id,
+                             amount_minor=invoice.amount_minor, currency=invoice.currency, source="poll")
+                report.paid += 1

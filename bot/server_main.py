@@ -1,0 +1,48 @@
+"""`settle serve`: waitress for HTTP, Socket Mode when configured, and the poll scheduler."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot.app import create_app
+from bot.errors import SettleError
+from bot.scheduler import make_scheduler
+from bot.services import build_services, require_slack
+from bot.settings import Settings
+from bot.web.server import make_wsgi
+
+log = logging.getLogger(__name__)
+
+
+def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    require_slack(settings, signing=True)
+    services = build_services(settings, port=port)  # applies pending migrations
+    try:
+        who = services.web.auth_test()
+        log.info("connected to Slack as %s in %s", who.get("user"), who.get("team"))
+    except SlackApiError as exc:
+        raise SettleError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+    except Exception as exc:
+        raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
+
+    app = create_app(services)
+    scheduler = make_scheduler(services)
+    scheduler.start()
+    socket_handler = None
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_handler = SocketModeHandler(app, settings.slack_app_token)
+        socket_handler.connect()
+        log.info("Socket Mode connected; HTTP serves /healthz and the sandbox pages only")
+    log.info("listening on http://%s:%s (public URL %s)", host, port, services.public_base)
+    try:
+        waitress.serve(make_wsgi(services, app), host=host, port=port, threads=threads, ident="settle")
+    finally:
+        scheduler.shutdown(wait=False)
+        if socket_handler is not None:
+            socket_handler.close()

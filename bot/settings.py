@@ -1,0 +1,48 @@
+"""Runtime configuration, read from environment variables (and a local `.env`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL, alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite:///settle.db", alias="DATABASE_URL")
+    billing_provider: str = Field(default="sandbox", alias="BILLING_PROVIDER")
+    alert_channel: str | None = Field(default=None, alias="SETTLE_ALERT_CHANNEL")
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_ADMINS")
+    poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
+    public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins base_url + method name, so the slash matters.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("billing_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"sandbox", "stripe"}:
+            raise ValueError("must be 'sandbox' or 'stripe'")
+        return value
+
+    def public_base(self, port: int = 3000) -> str:
+        return (self.public_url or f"http://localhost:{port}").rstrip("/")

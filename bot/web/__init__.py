@@ -1,0 +1,1 @@
+"""The HTTP side of `settle serve`: Slack's request URL, health check and the sandbox's pages."""

@@ -1,0 +1,62 @@
+"""A small WSGI router in front of Bolt, served by waitress (a production WSGI server)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from storage.db import ping
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
+
+
+def respond(
+    start_response: StartResponse, status: str, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    data = body.encode() if isinstance(body, str) else body
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *(headers or [])])
+    return [data]
+
+
+class SettleWSGI:
+    def __init__(self, services: Services, bolt_app: App, pages: WSGIApp | None = None) -> None:
+        self.services = services
+        self.slack = SlackRequestHandler(bolt_app, path="/slack/events")
+        self.pages = pages
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/slack/events":
+            if method != "POST":
+                return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
+            return self.slack(environ, start_response)
+        if path == "/healthz":
+            ok = ping(self.services.engine)
+            body = json.dumps({"ok": ok, "database": "up" if ok else "down"})
+            return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
+        if path.startswith("/sandbox/") and self.pages is not None:
+            return self.pages(environ, start_response)
+        return respond(start_response, "404 Not Found", "not found\n")
+
+
+def make_wsgi(services: Services, bolt_app: App) -> SettleWSGI:
+    pages: Any = None
+    if services.settings.billing_provider == "sandbox":
+        from bot.web.sandbox_pages import SandboxPages
+
+        pages = SandboxPages(services)
+    return SettleWSGI(services, bolt_app, pages)
