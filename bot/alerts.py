@@ -14,8 +14,10 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from slack_sdk.models.blocks import Block
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alert_card import AlertCard
@@ -112,9 +114,7 @@ class AlertDeliverer:
 
     def pending_ids(self) -> list[int]:
         with transaction(self.sessions) as s:
-            return list(
-                s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id))
-            )
+            return list(s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id)))
 
     def deliver_all(self) -> DeliveryReport:
         report = DeliveryReport()
@@ -153,18 +153,21 @@ class AlertDeliverer:
             if held and alert.claimed_by != self.owner and not _owner_is_dead(alert.claimed_by):
                 return None
             previous_attempts = alert.post_attempts
-            won = s.execute(
-                update(Alert)
-                .where(
-                    Alert.id == alert_id,
-                    Alert.claimed_by == alert.claimed_by if alert.claimed_by else Alert.claimed_by.is_(None),
-                )
-                .values(
-                    claimed_by=self.owner,
-                    claimed_until=now + LEASE,
-                    post_attempts=Alert.post_attempts + (1 if alert.ts is None else 0),
-                )
-                .execution_options(synchronize_session=False)
+            won = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Alert)
+                    .where(
+                        Alert.id == alert_id,
+                        Alert.claimed_by == alert.claimed_by if alert.claimed_by else Alert.claimed_by.is_(None),
+                    )
+                    .values(
+                        claimed_by=self.owner,
+                        claimed_until=now + LEASE,
+                        post_attempts=Alert.post_attempts + (1 if alert.ts is None else 0),
+                    )
+                    .execution_options(synchronize_session=False),
+                ),
             ).rowcount
             return previous_attempts if won == 1 else None
 
@@ -199,8 +202,15 @@ class AlertDeliverer:
             except (MessageGone, ChannelUnavailable) as exc:
                 log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
                 with transaction(self.sessions) as s:
-                    audit.record(s, "alert_message_lost", account_id=card.account_id,
-                                 invoice_id=card.invoice_id, error=exc.code, channel=channel, ts=ts)
+                    audit.record(
+                        s,
+                        "alert_message_lost",
+                        account_id=card.account_id,
+                        invoice_id=card.invoice_id,
+                        error=exc.code,
+                        channel=channel,
+                        ts=ts,
+                    )
                 previous_attempts = 0
 
         if previous_attempts > 0:
@@ -216,7 +226,10 @@ class AlertDeliverer:
 
         if target is None:
             raise SlackError("no_channel_configured")
-        metadata = {"event_type": ALERT_EVENT_TYPE, "event_payload": {"alert_id": alert_id, "invoice_id": card.invoice_id}}
+        metadata = {
+            "event_type": ALERT_EVENT_TYPE,
+            "event_payload": {"alert_id": alert_id, "invoice_id": card.invoice_id},
+        }
         fallback_reason = None
         try:
             posted = self._post_joining(target, text, blocks, metadata)
@@ -230,13 +243,20 @@ class AlertDeliverer:
                 assert row is not None
                 row.fallback_reason = exc.code
                 card = card_for(s, row)
-                audit.record(s, "alert_channel_fallback", account_id=card.account_id, invoice_id=card.invoice_id,
-                             error=exc.code, channel=target, fallback=self.fallback_channel)
+                audit.record(
+                    s,
+                    "alert_channel_fallback",
+                    account_id=card.account_id,
+                    invoice_id=card.invoice_id,
+                    error=exc.code,
+                    channel=target,
+                    fallback=self.fallback_channel,
+                )
             posted = self._post_joining(self.fallback_channel, alert_text(card), alert_blocks(card), metadata)
         self._synced(alert_id, version, posted[0], posted[1], fallback_reason=fallback_reason)
         report.posted += 1
 
-    def _post_joining(self, channel: str, text: str, blocks: list, metadata: dict) -> tuple[str, str]:  # type: ignore[type-arg]
+    def _post_joining(self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any]) -> tuple[str, str]:
         try:
             return self.gateway.post(channel, text, blocks, metadata)
         except ChannelUnavailable as exc:
@@ -245,7 +265,13 @@ class AlertDeliverer:
             return self.gateway.post(channel, text, blocks, metadata)
 
     def _synced(
-        self, alert_id: int, version: int, channel: str, ts: str, *, recovered: bool = False,
+        self,
+        alert_id: int,
+        version: int,
+        channel: str,
+        ts: str,
+        *,
+        recovered: bool = False,
         fallback_reason: str | None = None,
     ) -> None:
         with transaction(self.sessions) as s:
@@ -256,6 +282,11 @@ class AlertDeliverer:
             alert.synced_version = max(alert.synced_version, version)
             if first:
                 audit.record(
-                    s, "alert_recovered" if recovered else "alert_posted", account_id=alert.account_id,
-                    invoice_id=alert.invoice_id, channel=channel, ts=ts, fallback=fallback_reason,
+                    s,
+                    "alert_recovered" if recovered else "alert_posted",
+                    account_id=alert.account_id,
+                    invoice_id=alert.invoice_id,
+                    channel=channel,
+                    ts=ts,
+                    fallback=fallback_reason,
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -96,10 +97,8 @@ def poll(once: bool, verbose: bool) -> None:
         return
     click.echo(f"polling every {settings.poll_interval_seconds}s; Ctrl-C to stop", err=True)
     scheduler = make_scheduler(services, blocking=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 @main.group()
@@ -186,8 +185,12 @@ def sandbox_status(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--accounts", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Accounts YAML to use instead of the bundled example.")
+@click.option(
+    "--accounts",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Accounts YAML to use instead of the bundled example.",
+)
 @one_line_errors
 def demo(accounts: Path | None) -> None:
     """See Settle's alerts in seconds: bundled example accounts, a throwaway sandbox, no Slack needed."""
@@ -211,11 +214,18 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
     _, sessions = open_database(_settings().database_url)
     with transaction(sessions) as s:
         events = list_events(s, account, limit)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
-                "id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-                "account_id": e.account_id, "invoice_id": e.invoice_id, "amount_minor": e.amount_minor,
-                "currency": e.currency, "payment_method": e.payment_method, "provider_ref": e.provider_ref,
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "account_id": e.account_id,
+                "invoice_id": e.invoice_id,
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "payment_method": e.payment_method,
+                "provider_ref": e.provider_ref,
                 "detail": e.detail,
             }
             for e in events
@@ -227,6 +237,14 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
         click.echo("no audit events yet")
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["detail"].items())
-        parts = [r["at"][:19], f"{r['actor']:<12}", f"{r['action']:<24}", r["account_id"] or "-",
-                 r["invoice_id"] or "-", r["payment_method"] or "", r["provider_ref"] or "", extra]
+        parts = [
+            r["at"][:19],
+            f"{r['actor']:<12}",
+            f"{r['action']:<24}",
+            r["account_id"] or "-",
+            r["invoice_id"] or "-",
+            r["payment_method"] or "",
+            r["provider_ref"] or "",
+            extra,
+        ]
         click.echo("  ".join(p for p in parts if p is not None).rstrip())

@@ -80,8 +80,15 @@ class Poller:
 
     def _advance(self, s: Session, before: str | None, after: str) -> None:
         if before is None:
-            if insert_ignore(s, PollCursor, {"provider": self.provider.name, "cursor": after,
-                                             "updated_at": datetime.now(UTC)}, ["provider"]) is None:
+            if (
+                insert_ignore(
+                    s,
+                    PollCursor,
+                    {"provider": self.provider.name, "cursor": after, "updated_at": datetime.now(UTC)},
+                    ["provider"],
+                )
+                is None
+            ):
                 s.execute(update(PollCursor).where(PollCursor.provider == self.provider.name).values(cursor=after))
         else:
             # compare-and-set: a concurrent poller that got further is not moved back
@@ -120,8 +127,16 @@ class Poller:
             s.flush()
         card = f"{f.card.brand} ·· {f.card.last4}" if f.card else None
         audit.record(
-            s, "decline_recorded", account_id=f.account_id, invoice_id=f.invoice_id, amount_minor=f.amount_minor,
-            currency=f.currency, payment_method=card, provider_ref=f.id, reason=f.reason, outcome=f.outcome,
+            s,
+            "decline_recorded",
+            account_id=f.account_id,
+            invoice_id=f.invoice_id,
+            amount_minor=f.amount_minor,
+            currency=f.currency,
+            payment_method=card,
+            provider_ref=f.id,
+            reason=f.reason,
+            outcome=f.outcome,
         )
         alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
         if alert is None:
@@ -174,6 +189,13 @@ class Poller:
                 alert.paid_at = alert.paid_at or datetime.now(UTC)
                 s.flush()
                 bump(s, alert_id)
-                audit.record(s, "invoice_paid", account_id=alert.account_id, invoice_id=invoice_id,
-                             amount_minor=invoice.amount_minor, currency=invoice.currency, source="poll")
+                audit.record(
+                    s,
+                    "invoice_paid",
+                    account_id=alert.account_id,
+                    invoice_id=invoice_id,
+                    amount_minor=invoice.amount_minor,
+                    currency=invoice.currency,
+                    source="poll",
+                )
                 report.paid += 1

@@ -67,7 +67,11 @@ def _typed(exc: SlackApiError) -> SlackError:
 
 class SlackGateway(Protocol):
     def post(
-        self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any] | None = None,
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block],
+        metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
     ) -> tuple[str, str]: ...
 
@@ -83,7 +87,11 @@ class WebSlackGateway:
         self.client = client
 
     def post(
-        self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any] | None = None,
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block],
+        metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
     ) -> tuple[str, str]:
         try:
@@ -155,13 +163,15 @@ class RecordingGateway:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def post(
-        self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any] | None = None,
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block],
+        metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
     ) -> tuple[str, str]:
         ts = f"1700000000.{next(self._ts):06d}"
-        self.messages.append(
-            RecordedMessage(channel, ts, text, [b.to_dict() for b in blocks], metadata, thread_ts)
-        )
+        self.messages.append(RecordedMessage(channel, ts, text, [b.to_dict() for b in blocks], metadata, thread_ts))
         return channel, ts
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:

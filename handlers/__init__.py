@@ -14,7 +14,7 @@ def register(app: App, services: Services) -> None:
     from handlers import actions
 
     @app.middleware
-    def provide_services(context: BoltContext, next: Any) -> Any:  # noqa: A002 - Bolt's name
+    def provide_services(context: BoltContext, next: Any) -> Any:
         context["services"] = services
         return next()
 

@@ -95,7 +95,9 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         )
     if card.invoice_url:
         buttons.append(
-            ButtonElement(text=PlainTextObject(text="View invoice"), action_id=Action.VIEW_INVOICE, url=card.invoice_url)
+            ButtonElement(
+                text=PlainTextObject(text="View invoice"), action_id=Action.VIEW_INVOICE, url=card.invoice_url
+            )
         )
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))

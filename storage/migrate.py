@@ -17,7 +17,8 @@ _LOCK_ID = 0x5E771E  # pg advisory lock: one migrator at a time across replicas
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolates %
     cfg.attributes["engine"] = engine
     return cfg
 

@@ -115,7 +115,7 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    latest_decline: Mapped[Decline] = relationship(lazy="joined")
+    latest_decline: Mapped[Decline] = relationship(lazy="select")
 
 
 class PollCursor(Base):

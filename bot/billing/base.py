@@ -80,8 +80,6 @@ class BillingProvider(Protocol):
 
     def get_invoice(self, invoice_id: str) -> Invoice | None: ...
 
-    def pay_invoice(
-        self, invoice_id: str, payment_method_id: str, *, idempotency_key: str
-    ) -> PaymentResult:
+    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         """Charge with the cardholder present (may need bank verification); replays on a reused key."""
         ...

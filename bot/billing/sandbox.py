@@ -61,15 +61,10 @@ class SandboxProvider:
         after = int(cursor) if cursor else 0
         with transaction(self._sessions) as s:
             rows = s.scalars(
-                select(SandboxAttempt)
-                .where(SandboxAttempt.id > after)
-                .order_by(SandboxAttempt.id)
-                .limit(limit)
+                select(SandboxAttempt).where(SandboxAttempt.id > after).order_by(SandboxAttempt.id).limit(limit)
             ).all()
             failures = [
-                self._failure(s, a)
-                for a in rows
-                if a.off_session and a.outcome in ("declined", "requires_action")
+                self._failure(s, a) for a in rows if a.off_session and a.outcome in ("declined", "requires_action")
             ]
         new_cursor = str(rows[-1].id) if rows else cursor
         return FailurePage(failures=failures, cursor=new_cursor)

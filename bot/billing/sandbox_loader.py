@@ -48,7 +48,7 @@ class LoadSummary:
 
 def parse(text: str, source: str = "<yaml>") -> list[dict[str, Any]]:
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f"line {mark.line + 1}" if mark else "unknown line"
@@ -164,4 +164,3 @@ def _expiry(item: dict[str, Any], where: str) -> tuple[int, int]:
     except ValueError:
         raise LoadError(f"{where}: exp must look like 12/2029") from None
     return month, year
-

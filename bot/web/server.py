@@ -23,7 +23,10 @@ WSGIApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 
 def respond(
-    start_response: StartResponse, status: str, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
+    start_response: StartResponse,
+    status: str,
+    body: str | bytes,
+    content_type: str = "text/plain; charset=utf-8",
     headers: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
     data = body.encode() if isinstance(body, str) else body

@@ -1,0 +1,132 @@
+"""The sandbox provider behaves like Stripe's test mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.billing.cards import TEST_CARDS, classify
+from bot.billing.sandbox import BillingError, SandboxProvider
+from bot.billing.sandbox_loader import LoadError, load_file, parse
+from bot.services import open_database
+from tests.conftest import account, write_accounts
+
+OFF_SESSION = {
+    "4242424242424242": ("succeeded", None),
+    "4000000000000002": ("declined", "generic_decline"),
+    "4000000000009995": ("declined", "insufficient_funds"),
+    "4000000000000069": ("declined", "expired_card"),
+    "4000002500003155": ("declined", "authentication_required"),
+    "4000002760003184": ("requires_action", "authentication_required"),
+}
+ON_SESSION = {
+    "4242424242424242": "succeeded",
+    "4000000000000002": "declined",
+    "4000000000009995": "declined",
+    "4000000000000069": "declined",
+    "4000002500003155": "requires_action",
+    "4000002760003184": "requires_action",
+}
+
+
+@pytest.fixture
+def provider(db_url: str) -> Iterator[SandboxProvider]:
+    engine, sessions = open_database(db_url)
+    yield SandboxProvider(sessions, "http://settle.test", secret="s3cret")
+    engine.dispose()
+
+
+def load(p: SandboxProvider, tmp_path: Path, *accs: dict) -> None:
+    load_file(p._sessions, write_accounts(tmp_path / "a.yml", list(accs)))
+
+
+def test_every_test_card_is_known() -> None:
+    assert set(TEST_CARDS) == set(OFF_SESSION)
+    assert classify("4242 4242 4242 4242") == ("Visa", "4242", "succeeds")
+    with pytest.raises(ValueError, match="test card"):
+        classify("4012888888881881")
+    with pytest.raises(ValueError, match="not a valid"):
+        classify("4242424242424241")
+
+
+@pytest.mark.parametrize("card", sorted(OFF_SESSION))
+def test_renewal_outcome_per_card(provider: SandboxProvider, tmp_path: Path, card: str) -> None:
+    load(provider, tmp_path, account("acme", card))
+    (attempt,) = provider.bill()
+    assert (attempt.outcome, attempt.reason) == OFF_SESSION[card]
+    inv = provider.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == ("paid" if card == "4242424242424242" else "open")
+    failures = provider.list_failures(None).failures
+    assert len(failures) == (0 if card == "4242424242424242" else 1)
+
+
+@pytest.mark.parametrize("card", sorted(ON_SESSION))
+def test_pay_with_cardholder_present_per_card(provider: SandboxProvider, tmp_path: Path, card: str) -> None:
+    load(provider, tmp_path, account("acme", card))
+    result = provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="k1")
+    assert result.outcome == ON_SESSION[card]
+    assert (result.verification_url is not None) == (result.outcome == "requires_action")
+    assert provider.list_failures(None).failures == []  # admin-made attempts are not renewal declines
+
+
+def test_idempotency_key_replays_instead_of_charging_again(provider: SandboxProvider, tmp_path: Path) -> None:
+    load(provider, tmp_path, account("acme", "4242424242424242"))
+    first = provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="same")
+    again = provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="same")
+    assert first == again and first.outcome == "succeeded"
+    attempts = provider.status()["accounts"][0]["invoices"][0]["attempts"]
+    assert len(attempts) == 1
+    with pytest.raises(BillingError, match="invoice_already_paid"):
+        provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="other")
+
+
+def test_foreign_card_is_refused(provider: SandboxProvider, tmp_path: Path) -> None:
+    load(provider, tmp_path, account("a", "4242424242424242"), account("b", "4242424242424242"))
+    with pytest.raises(BillingError, match="does not belong"):
+        provider.pay_invoice("in_a_1", "pm_b_1", idempotency_key="x")
+
+
+def test_loading_twice_updates_and_never_duplicates(provider: SandboxProvider, tmp_path: Path) -> None:
+    load(provider, tmp_path, account("acme", "4000000000009995", amount="10.00"))
+    load(provider, tmp_path, account("acme", "4000000000009995", amount="12.50"))
+    (acc,) = provider.status()["accounts"]
+    (inv,) = acc["invoices"]
+    assert inv["amount"] == "12.50"
+    assert len(provider.list_payment_methods("acme")) == 1
+
+
+def test_verification_round_trip(provider: SandboxProvider, tmp_path: Path) -> None:
+    load(provider, tmp_path, account("acme", "4000002760003184"))
+    result = provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="v")
+    attempt_id = int(result.payment_id.rsplit("_", 1)[1])
+    token = result.verification_url.split("token=")[1] if result.verification_url else ""
+    assert provider.check_token("verify", str(attempt_id), token)
+    assert not provider.check_token("verify", str(attempt_id + 1), token)
+    provider.complete_verification(attempt_id, approved=True)
+    inv = provider.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "paid"
+
+
+def test_only_brand_and_last4_are_stored(provider: SandboxProvider, tmp_path: Path, db_url: str) -> None:
+    load(provider, tmp_path, account("acme", "4000000000009995"))
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        for table in ("sandbox_payment_methods", "sandbox_attempts", "declines", "accounts"):
+            rows = conn.execute(text(f"SELECT * FROM {table}")).all()
+            assert "4000000000009995" not in str(rows)
+    engine.dispose()
+
+
+def test_load_errors_name_the_line(provider: SandboxProvider) -> None:
+    from bot.billing.sandbox_loader import load
+
+    with pytest.raises(LoadError, match="line 1"):
+        parse("- just a list\n")
+    with pytest.raises(LoadError, match="line 4: missing 'name'"):
+        load(provider._sessions, parse("accounts:\n  - id: x\n    name: X\n  - id: y\n"))
+    with pytest.raises(LoadError, match="line 4: too many decimals"):
+        load(provider._sessions, parse("accounts:\n  - id: x\n    name: X\n    invoices: [{amount: '1.001'}]\n"))

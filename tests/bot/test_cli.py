@@ -1,0 +1,89 @@
+"""The `settle` command as an operator meets it: the demo, the sandbox commands, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import account, run_cli, write_accounts
+from tests.fake_slack import FakeSlack
+
+
+def test_demo_needs_nothing_and_shows_the_alerts(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'untouched.db'}", "SLACK_BOT_TOKEN": "", "HOME": str(tmp_path)}
+    out = run_cli(env, "demo").stdout
+    assert "Payment declined: Acme Corp" in out and "€129.00" in out and "Visa ·· 3155" in out
+    assert "Strong Customer Authentication" in out and "[ Settle balance ]" in out
+    assert "Payment declined: Globex Ltd" in out and "£1,250.00" in out
+    assert "Umbrella" not in out  # its renewal went through
+    assert out.count("https://app.slack.com/block-kit-builder/#") == 3
+    assert not (tmp_path / "untouched.db").exists()  # the demo uses a throwaway database
+
+
+def test_sandbox_load_bill_status_json(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    path = write_accounts(tmp_path / "a.yml", [account("acme", "4000000000009995", extra_cards=["4242424242424242"])])
+    assert (
+        "loaded 1 account(s), 2 payment method(s), 1 invoice(s)"
+        in run_cli(sqlite_env, "sandbox", "load", str(path)).stdout
+    )
+    run_cli(sqlite_env, "sandbox", "load", str(path))  # idempotent
+    bill = run_cli(sqlite_env, "sandbox", "bill").stdout
+    assert "in_acme_1: Visa ·· 9995 declined (insufficient_funds)" in bill
+
+    status = json.loads(run_cli(sqlite_env, "sandbox", "status", "--json").stdout)
+    (acc,) = status["accounts"]
+    assert (acc["id"], acc["name"], acc["currency"]) == ("acme", "Acme Corp", "EUR")
+    (inv,) = acc["invoices"]
+    assert (inv["id"], inv["amount"], inv["currency"], inv["status"]) == ("in_acme_1", "129.00", "EUR", "open")
+    (att,) = inv["attempts"]
+    assert att["outcome"] == "declined" and att["reason"] == "insufficient_funds"
+    assert att["payment_method"] == {"brand": "Visa", "last4": "9995"} and att["id"] and att["at"]
+
+    human = run_cli(sqlite_env, "sandbox", "status").stdout
+    assert "Acme Corp (acme, EUR)" in human and "€129.00" in human
+
+
+def test_poll_once_posts_then_is_quiet(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    run_cli(env, "db", "upgrade")
+    run_cli(env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", [account("acme", "4000000000000002")])))
+    run_cli(env, "sandbox", "bill")
+    assert "1 posted" in run_cli(env, "poll", "--once").stdout
+    assert "0 posted" in run_cli(env, "poll", "--once").stdout  # a restart does not re-post
+    assert len(fake_slack.messages("CALERTS")) == 1
+
+
+def _error(env: dict[str, str], *args: str) -> str:
+    proc = run_cli(env, *args, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_missing_token_is_one_clear_line(sqlite_env: dict[str, str]) -> None:
+    assert "SLACK_BOT_TOKEN is not set" in _error({**sqlite_env, "SLACK_BOT_TOKEN": ""}, "poll", "--once")
+
+
+def test_bad_yaml_names_the_line(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("accounts:\n  - id: acme\n    name: Acme\n    payment_methods:\n      - {card: 4111111111111112}\n")
+    assert "line 5" in _error(sqlite_env, "sandbox", "load", str(bad))
+    broken = tmp_path / "broken.yml"
+    broken.write_text("accounts:\n  - id: acme\n    name: [unclosed\n")
+    assert "line 4" in _error(sqlite_env, "sandbox", "load", str(broken))
+    unknown = tmp_path / "card.yml"
+    unknown.write_text("accounts:\n  - id: x\n    name: X\n    payment_methods:\n      - {card: '4012888888881881'}\n")
+    line = _error(sqlite_env, "sandbox", "load", str(unknown))
+    assert "line 5" in line and "test card" in line
+    assert "No such file" in _error(sqlite_env, "sandbox", "load", str(tmp_path / "missing.yml"))
+
+
+def test_unreachable_database_is_one_clear_line(sqlite_env: dict[str, str]) -> None:
+    line = _error({**sqlite_env, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, "db", "upgrade")
+    assert "cannot use the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in line
+
+
+def test_bad_setting_is_one_clear_line(sqlite_env: dict[str, str]) -> None:
+    assert "POLL_INTERVAL_SECONDS" in _error({**sqlite_env, "POLL_INTERVAL_SECONDS": "soon"}, "poll", "--once")
+    assert "BILLING_PROVIDER" in _error({**sqlite_env, "BILLING_PROVIDER": "paypal"}, "poll", "--once")

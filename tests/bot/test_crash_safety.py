@@ -1,0 +1,114 @@
+"""Exactly-once alerts across kill -9 and concurrent pollers, with real `settle poll --once` processes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.services import open_database
+from storage.db import transaction
+from storage.models import Alert, AuditEvent
+from tests.conftest import account, run_cli, spawn_cli, write_accounts
+from tests.fake_slack import FakeSlack
+
+DECLINES = ["4000000000000002", "4000000000009995", "4000000000000069", "4000002500003155", "4000002760003184"]
+
+
+def seed(env: dict[str, str], tmp_path: Path, n: int) -> list[str]:
+    accounts = [account(f"acct{i:02d}", DECLINES[i % len(DECLINES)], channel=f"C{i % 3}") for i in range(n)]
+    run_cli(env, "sandbox", "load", str(write_accounts(tmp_path / "accounts.yml", accounts)))
+    run_cli(env, "sandbox", "bill")
+    return [f"in_acct{i:02d}_1" for i in range(n)]
+
+
+def posted_invoices(fake: FakeSlack) -> Counter[str]:
+    return Counter(
+        m["metadata"]["event_payload"]["invoice_id"]
+        for m in fake.messages()
+        if (m.get("metadata") or {}).get("event_type") == "settle_alert"
+    )
+
+
+def assert_recorded_exactly_once(env: dict[str, str], fake: FakeSlack, invoices: list[str]) -> None:
+    counts = posted_invoices(fake)
+    assert counts == Counter(invoices), f"alerts posted per invoice: {counts}"
+    by_invoice = {m["metadata"]["event_payload"]["invoice_id"]: m["ts"] for m in fake.messages() if m.get("metadata")}
+    engine, sessions = open_database(env["DATABASE_URL"], migrate=False)
+    with transaction(sessions) as s:
+        alerts = s.scalars(select(Alert)).all()
+        assert sorted(a.invoice_id for a in alerts) == sorted(invoices)
+        for a in alerts:
+            assert a.ts == by_invoice[a.invoice_id], f"{a.invoice_id}: database and Slack disagree"
+            assert a.synced_version == a.version
+    engine.dispose()
+
+
+def test_killed_between_slack_accepting_and_the_database_recording(
+    env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    invoices = seed(env, tmp_path, 5)
+    proc: subprocess.Popen[str] | None = None
+    posts = 0
+
+    def kill_on_third(_msg: dict) -> None:
+        nonlocal posts
+        posts += 1
+        if posts == 3 and proc is not None:
+            os.kill(proc.pid, signal.SIGKILL)  # Slack has the message; the poller never hears back
+            proc.wait()
+
+    fake_slack.on_post = kill_on_third
+    proc = spawn_cli(env, "poll", "--once")
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert sum(posted_invoices(fake_slack).values()) == 3
+
+    fake_slack.on_post = None
+    out = run_cli(env, "poll", "--once").stdout
+    assert "1 recovered after a crash" in out
+    assert_recorded_exactly_once(env, fake_slack, invoices)
+    assert len(fake_slack.calls_to("conversations.history")) >= 1
+
+    engine, sessions = open_database(env["DATABASE_URL"], migrate=False)
+    with transaction(sessions) as s:
+        actions = Counter(e.action for e in s.scalars(select(AuditEvent)))
+    engine.dispose()
+    assert actions["alert_recovered"] == 1 and actions["alert_posted"] == 4
+
+
+def test_killed_at_random_instants_loses_and_doubles_nothing(
+    env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    invoices = seed(env, tmp_path, 8)
+    fake_slack.delay["chat.postMessage"] = 0.05  # widen every window a little
+    rng = random.Random(20261125)
+    kills = 0
+    for _ in range(6):
+        proc = spawn_cli(env, "poll", "--once")
+        time.sleep(rng.uniform(0.2, 1.6))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        counts = posted_invoices(fake_slack)
+        assert all(n == 1 for n in counts.values()), f"doubled after a kill: {counts}"
+    run_cli(env, "poll", "--once")
+    assert kills >= 1
+    assert_recorded_exactly_once(env, fake_slack, invoices)
+
+
+def test_two_pollers_at_once_post_each_alert_once(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    invoices = seed(env, tmp_path, 10)
+    fake_slack.delay["chat.postMessage"] = 0.05
+    procs = [spawn_cli(env, "poll", "--once") for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=90)
+        assert p.returncode == 0, err
+    assert_recorded_exactly_once(env, fake_slack, invoices)

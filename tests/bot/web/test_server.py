@@ -1,0 +1,119 @@
+"""The HTTP endpoint: Bolt's signature check, health, and the sandbox invoice page."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import waitress
+from waitress.server import BaseWSGIServer
+
+from bot.app import create_app
+from bot.billing.sandbox_loader import load_file
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.web.server import make_wsgi
+from storage.db import make_engine
+from tests.conftest import account, run_cli, spawn_cli, write_accounts
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import get, post, signed_headers
+
+
+@pytest.fixture
+def server(sqlite_env: dict[str, str]) -> Iterator[tuple[str, Services]]:
+    services = build_services(Settings())
+    srv: Any = waitress.create_server(make_wsgi(services, create_app(services)), host="127.0.0.1", port=0)
+    assert isinstance(srv, BaseWSGIServer)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}", services
+    srv.close()
+    services.engine.dispose()
+
+
+URL_CHECK = json.dumps({"type": "url_verification", "token": "x", "challenge": "ch4ll3nge"})
+
+
+def test_signed_url_verification_is_answered(server: tuple[str, Services]) -> None:
+    base, _ = server
+    status, body = post(base + "/slack/events", URL_CHECK, signed_headers(URL_CHECK, content_type="application/json"))
+    assert status == 200 and "ch4ll3nge" in body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda b: signed_headers(b, secret="wrong-secret"), id="forged"),
+        pytest.param(lambda b: signed_headers(b, timestamp=int(time.time()) - 6 * 60), id="stale"),
+        pytest.param(lambda b: {"Content-Type": "application/json"}, id="unsigned"),
+    ],
+)
+def test_bad_signatures_get_401(server: tuple[str, Services], headers: Any) -> None:
+    base, _ = server
+    status, _ = post(base + "/slack/events", URL_CHECK, headers(URL_CHECK))
+    assert status == 401
+
+
+def test_healthz_reports_the_database(server: tuple[str, Services]) -> None:
+    base, services = server
+    status, body = get(base + "/healthz")
+    assert status == 200 and json.loads(body)["database"] == "up"
+    services.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    status, body = get(base + "/healthz")
+    assert status == 503 and json.loads(body)["database"] == "down"
+
+
+def test_invoice_page(server: tuple[str, Services], tmp_path: Path) -> None:
+    base, services = server
+    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [account("acme", "4242424242424242")]))
+    status, body = get(base + "/sandbox/invoices/in_acme_1")
+    assert status == 200 and "€129.00" in body and "acme subscription, November" in body
+    assert get(base + "/sandbox/invoices/in_nope")[0] == 404
+    assert get(base + "/nothing-here")[0] == 404
+
+
+def test_settle_serve_runs_as_a_process(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """The real command: waitress, migrations on start, and the scheduler polling in-process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run_cli(
+        sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", [account("acme", "4000000000000002")]))
+    )
+    run_cli(sqlite_env, "sandbox", "bill")
+    proc = spawn_cli({**sqlite_env, "POLL_INTERVAL_SECONDS": "1"}, "serve", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base), proc)
+        assert post(base + "/slack/events", URL_CHECK, signed_headers(URL_CHECK, secret="forged"))[0] == 401
+        status, body = post(
+            base + "/slack/events", URL_CHECK, signed_headers(URL_CHECK, content_type="application/json")
+        )
+        assert status == 200 and "ch4ll3nge" in body
+        wait_for(lambda: len(fake_slack.messages("CALERTS")) == 1, proc)  # the in-process poller posted
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return get(base + "/healthz", timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def wait_for(check: Callable[[], bool], proc: subprocess.Popen[str], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if proc.poll() is not None:
+            raise AssertionError(f"settle serve exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

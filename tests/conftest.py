@@ -1,0 +1,162 @@
+"""Shared fixtures: a database per test (SQLite, and PostgreSQL when it is there), a fake Slack,
+and helpers to run the real `settle` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.fake_slack import FakeSlack
+
+PG_URL = os.environ.get("SETTLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("SETTLE_REQUIRE_POSTGRES") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+
+_pg_ok: bool | None = None
+
+
+def postgres_available() -> bool:
+    global _pg_ok
+    if _pg_ok is None:
+        try:
+            engine = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            _pg_ok = True
+        except Exception:
+            _pg_ok = False
+    return _pg_ok
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'settle.db'}"
+        return
+    if not postgres_available():
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required here (SETTLE_REQUIRE_POSTGRES=1) but {PG_URL} does not answer")
+        pytest.skip("PostgreSQL is not running at " + PG_URL)
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'settle.db'}"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+    assert not fake.invalid, f"Slack received invalid payloads: {fake.invalid}"
+
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@pytest.fixture
+def env(db_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Settings for the code under test, in this process (monkeypatched) and for subprocesses."""
+    return make_env(db_url, fake_slack, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_env(
+    sqlite_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """`env` on SQLite only, for tests of behaviour that does not depend on the database."""
+    return make_env(sqlite_url, fake_slack, tmp_path, monkeypatch)
+
+
+def make_env(db_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "DATABASE_URL": db_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.url,
+        "SETTLE_ALERT_CHANNEL": "CALERTS",
+        "SETTLE_ADMINS": "UGLOBAL,SADMINS",
+        "PUBLIC_URL": "http://settle.test",
+        "BILLING_PROVIDER": "sandbox",
+    }
+    monkeypatch.chdir(tmp_path)
+    for key in ("SLACK_APP_TOKEN",):
+        monkeypatch.delenv(key, raising=False)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 60, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"settle {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def spawn_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def write_accounts(path: Path, accounts: list[dict[str, Any]]) -> Path:
+    """Write a sandbox YAML file (through yaml.safe_dump, so tests read like the README's example)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"accounts": accounts}, sort_keys=False))
+    return path
+
+
+def account(
+    acc_id: str,
+    card: str,
+    *,
+    channel: str | None = None,
+    admins: list[str] | None = None,
+    extra_cards: list[str] | None = None,
+    amount: str = "129.00",
+    currency: str = "EUR",
+) -> dict[str, Any]:
+    acc: dict[str, Any] = {
+        "id": acc_id,
+        "name": acc_id.title() + " Corp",
+        "currency": currency,
+        "admins": admins or ["U0ADMIN"],
+        "payment_methods": [{"card": card, "default": True}] + [{"card": c} for c in (extra_cards or [])],
+        "invoices": [{"amount": amount, "description": f"{acc_id} subscription, November"}],
+    }
+    if channel:
+        acc["slack_channel"] = channel
+    return acc
+
+
+def dedent(s: str) -> str:
+    return textwrap.dedent(s).lstrip()

@@ -1,0 +1,290 @@
+"""A local HTTP server that answers like Slack's Web API, records every call, and checks Block Kit.
+
+Point `WebClient(base_url=fake.url)` (or SLACK_API_URL) at it. It keeps channels and messages,
+issues trigger_ids that expire after 3 s, can answer 429 with Retry-After, and can run a hook at
+the instant a message is accepted (to kill the poster between Slack's answer and its commit).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+TRIGGER_TTL = 3.0
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Channel:
+    id: str
+    public: bool = True
+    member: bool = True
+    exists: bool = True
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def validate_blocks(blocks: Any) -> None:
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        raise ValueError("blocks must be a list of at most 50")
+    for raw in blocks:
+        block = Block.parse(raw)
+        if block is None:
+            raise ValueError(f"unknown block {raw!r}")
+        block.to_dict()  # runs slack_sdk's validators (lengths, required fields)
+
+
+def validate_view(view: Any) -> dict[str, Any]:
+    if isinstance(view, str):
+        view = json.loads(view)
+    View(**view).to_dict()
+    validate_blocks(view.get("blocks", []))
+    return dict(view)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.channels: dict[str, Channel] = {}
+        self.invalid: list[str] = []
+        self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer next
+        self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.errors: dict[str, str] = {}  # method -> error code to answer once
+        self.on_post: Callable[[dict[str, Any]], None] | None = None
+        self.usergroups: dict[str, list[str]] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self.triggers: dict[str, float] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self.lock = threading.RLock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- lifecycle and helpers -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def start(self) -> FakeSlack:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def channel(self, cid: str) -> Channel:
+        with self.lock:
+            return self.channels.setdefault(cid, Channel(cid))
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            chans = [self.channels.get(channel) or Channel(channel)] if channel else list(self.channels.values())
+            return [m for c in chans if c.exists for m in c.messages]
+
+    def new_trigger(self) -> str:
+        tid = f"{next(self._ids)}.{int(time.time())}.trigger"
+        with self.lock:
+            self.triggers[tid] = time.monotonic()
+        return tid
+
+    # --- the API -------------------------------------------------------------------------------
+
+    def handle(self, method: str, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self.lock:
+            self.calls.append(Call(method, p, time.monotonic()))
+            if self.rate_limit.get(method):
+                self.rate_limit[method] -= 1
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+            if method in self.errors:
+                return 200, {"ok": False, "error": self.errors.pop(method)}, {}
+        handler = getattr(self, "api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            return 200, handler(p), {}
+        except ValueError as exc:
+            with self.lock:
+                self.invalid.append(f"{method}: {exc}")
+            return 200, {"ok": False, "error": "invalid_blocks", "detail": str(exc)}, {}
+
+    def api_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "user": "settle", "user_id": "UBOT", "team": "Test", "team_id": "T1", "bot_id": "B1"}
+
+    def _postable(self, cid: str) -> Channel | dict[str, Any]:
+        ch = self.channels.get(cid) or self.channel(cid)
+        if not ch.exists:
+            return {"ok": False, "error": "channel_not_found"}
+        if not ch.member:
+            return {"ok": False, "error": "not_in_channel"}
+        return ch
+
+    def _check_message(self, p: dict[str, Any]) -> None:
+        if not p.get("text"):
+            raise ValueError("message without text fallback")
+        if p.get("blocks"):
+            validate_blocks(p["blocks"])
+
+    def api_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._check_message(p)
+        with self.lock:
+            ch = self._postable(p["channel"])
+            if isinstance(ch, dict):
+                return ch
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            meta = p.get("metadata")
+            msg = {
+                "ts": ts,
+                "text": p["text"],
+                "blocks": json.loads(p["blocks"]) if isinstance(p.get("blocks"), str) else p.get("blocks"),
+                "metadata": json.loads(meta) if isinstance(meta, str) else meta,
+                "thread_ts": p.get("thread_ts"),
+            }
+            ch.messages.append(msg)
+        if self.on_post:
+            self.on_post(msg)
+        return {"ok": True, "channel": ch.id, "ts": ts, "message": msg}
+
+    def api_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._check_message(p)
+        with self.lock:
+            ch = self.channels.get(p["channel"])
+            if ch is None or not ch.exists:
+                return {"ok": False, "error": "channel_not_found"}
+            for msg in ch.messages:
+                if msg["ts"] == p["ts"]:
+                    msg["text"] = p["text"]
+                    blocks = p.get("blocks")
+                    msg["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks
+                    msg["edits"] = msg.get("edits", 0) + 1
+                    return {"ok": True, "channel": ch.id, "ts": msg["ts"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def api_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._check_message(p)
+        return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
+
+    def api_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            ch = self.channels.get(p["channel"])
+            if ch is None or not ch.exists:
+                return {"ok": False, "error": "channel_not_found"}
+            oldest = float(p.get("oldest") or 0)
+            msgs = [dict(m) for m in reversed(ch.messages) if float(m["ts"]) > oldest and not m.get("thread_ts")]
+        include_meta = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        for m in msgs:
+            if not include_meta:
+                m.pop("metadata", None)
+        return {"ok": True, "messages": msgs, "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    def api_conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            ch = self.channels.get(p["channel"])
+            if ch is None or not ch.exists:
+                return {"ok": False, "error": "channel_not_found"}
+            if not ch.public:
+                return {"ok": False, "error": "method_not_supported_for_channel_type"}
+            ch.member = True
+        return {"ok": True, "channel": {"id": ch.id}}
+
+    def api_usergroups_users_list(self, p: dict[str, Any]) -> dict[str, Any]:
+        group = p.get("usergroup", "")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.usergroups[group]}
+
+    def _trigger_ok(self, trigger: str | None) -> str | None:
+        with self.lock:
+            issued = self.triggers.pop(trigger or "", None)
+        if issued is None:
+            return "invalid_trigger_id"
+        if time.monotonic() - issued > TRIGGER_TTL:
+            return "expired_trigger_id"
+        return None
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        vid = view_id or f"V{next(self._ids):08d}"
+        stored = {**view, "id": vid, "hash": f"h{next(self._ids)}"}
+        with self.lock:
+            self.views[vid] = stored
+        return stored
+
+    def api_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = validate_view(p["view"])
+        if err := self._trigger_ok(p.get("trigger_id")):
+            return {"ok": False, "error": err}
+        return {"ok": True, "view": self._store_view(view)}
+
+    def api_views_push(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = validate_view(p["view"])
+        if err := self._trigger_ok(p.get("trigger_id")):
+            return {"ok": False, "error": err}
+        return {"ok": True, "view": self._store_view(view)}
+
+    def api_views_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = validate_view(p["view"])
+        vid = p.get("view_id")
+        with self.lock:
+            current = self.views.get(vid or "")
+            if current is None:
+                return {"ok": False, "error": "not_found"}
+            if p.get("hash") and p["hash"] != current["hash"]:
+                return {"ok": False, "error": "hash_conflict"}
+        return {"ok": True, "view": self._store_view(view, vid)}
+
+    # --- HTTP plumbing -------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                method = self.path.rsplit("/", 1)[-1]
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    params = json.loads(raw or "{}")
+                else:
+                    params = {k: v[0] for k, v in parse_qs(raw).items()}
+                if fake.delay.get(method):
+                    time.sleep(fake.delay[method])
+                status, body, headers = fake.handle(method, params)
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
