@@ -29,6 +29,7 @@ class AlertCard:
     paid_by: str | None = None
     paid_with: str | None = None
     pending_by: str | None = None
+    note: str | None = None
 
     @property
     def amount(self) -> str:

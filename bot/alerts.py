@@ -83,6 +83,7 @@ def card_for(session: Session, alert: Alert) -> AlertCard:
         paid_by=alert.paid_by,
         paid_with=alert.paid_with,
         pending_by=alert.pending_by,
+        note=alert.note,
     )
 
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from slack_bolt import App
 
 import handlers
 from bot.services import Services
+from bot.settlement import SettlementService
+from handlers.publisher import ProviderHooks, Publisher, settlement_service
 
 
-def create_app(services: Services) -> App:
+@dataclass
+class Runtime:
+    app: App
+    settle: SettlementService
+    publisher: Publisher
+    hooks: ProviderHooks
+
+
+def create_runtime(services: Services) -> Runtime:
     settings = services.settings
+    settle, publisher = settlement_service(services)
     app = App(
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
@@ -19,6 +32,12 @@ def create_app(services: Services) -> App:
         token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
         process_before_response=False,
         logger=logging.getLogger("settle.bolt"),
+        # enough workers that a burst of clicks never queues behind slow Slack or provider calls
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="settle-listener"),
     )
-    handlers.register(app, services)
-    return app
+    handlers.register(app, services, settle, publisher)
+    return Runtime(app, settle, publisher, ProviderHooks(settle, publisher))
+
+
+def create_app(services: Services) -> App:
+    return create_runtime(services).app

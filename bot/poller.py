@@ -7,6 +7,7 @@ a poller killed mid-page, at worst read a page twice and record it once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,6 +31,7 @@ class CycleReport:
     new_declines: int = 0
     new_alerts: int = 0
     paid: int = 0
+    settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     def summary(self) -> str:
@@ -42,6 +44,8 @@ class CycleReport:
         ]
         if self.paid:
             parts.append(f"{self.paid} paid")
+        if self.settlements:
+            parts.append(f"{self.settlements} settlement(s) completed")
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
         if d.failed:
@@ -50,14 +54,23 @@ class CycleReport:
 
 
 class Poller:
-    def __init__(self, sessions: sessionmaker[Session], provider: BillingProvider, deliverer: AlertDeliverer) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provider: BillingProvider,
+        deliverer: AlertDeliverer,
+        reconcile: Callable[[], int] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.provider = provider
         self.deliverer = deliverer
+        self.reconcile = reconcile
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
         self.ingest(report)
+        if self.reconcile is not None:
+            report.settlements = self.reconcile()  # bank verifications finished, charges with unknown outcome
         self.refresh_open(report)
         report.delivery = self.deliverer.deliver_all()
         return report

@@ -6,7 +6,7 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
-from bot.app import create_app
+from bot.app import create_runtime
 from bot.errors import SettleError
 from bot.scheduler import make_scheduler
 from bot.services import build_services, require_slack
@@ -29,7 +29,8 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
     except Exception as exc:
         raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
 
-    app = create_app(services)
+    runtime = create_runtime(services)
+    app = runtime.app
     scheduler = make_scheduler(services)
     scheduler.start()
     socket_handler = None
@@ -41,7 +42,7 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
         log.info("Socket Mode connected; HTTP serves /healthz and the sandbox pages only")
     log.info("listening on http://%s:%s (public URL %s)", host, port, services.public_base)
     try:
-        waitress.serve(make_wsgi(services, app), host=host, port=port, threads=threads, ident="settle")
+        waitress.serve(make_wsgi(services, runtime), host=host, port=port, threads=threads, ident="settle")
     finally:
         scheduler.shutdown(wait=False)
         if socket_handler is not None:

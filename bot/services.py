@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import AlertDeliverer
+from bot.authz import Authorizer
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderUnavailable, make_provider
 from bot.errors import SettleError
@@ -29,12 +30,16 @@ class Services:
     web: WebClient
     gateway: SlackGateway
     public_base: str
+    authorizer: Authorizer
 
     def deliverer(self) -> AlertDeliverer:
         return AlertDeliverer(self.sessions, self.gateway, self.settings.alert_channel)
 
     def poller(self) -> Poller:
-        return Poller(self.sessions, self.provider, self.deliverer())
+        from handlers.publisher import settlement_service
+
+        settle, _ = settlement_service(self)
+        return Poller(self.sessions, self.provider, self.deliverer(), reconcile=settle.reconcile)
 
 
 def open_database(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
@@ -81,6 +86,7 @@ def build_services(
         web=web,
         gateway=gateway or WebSlackGateway(web),
         public_base=public_base,
+        authorizer=Authorizer(sessions, web, settings.admins),
     )
 
 

@@ -78,6 +78,10 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         )
     else:
         text = f"*Why:* {reason.why}\n*Next:* {reason.next_step}"
+        if card.note:
+            text = f"*Last attempt:* {card.note}\n" + text
+        if card.state == "settling":
+            text = f"*<@{card.pending_by}> is settling this balance now.*\n" + text
         if card.state == "verification_pending":
             by = f" <@{card.pending_by}> started" if card.pending_by else " A settlement is"
             text = f"*Bank verification pending.*{by} waiting for the bank's approval.\n" + text

@@ -8,6 +8,18 @@ from enum import StrEnum
 class Action(StrEnum):
     SETTLE_OPEN = "settle_open"
     VIEW_INVOICE = "view_invoice"
+    METHOD_CHOICE = "method_choice"
+    MAKE_DEFAULT = "make_default"
+    ADD_METHOD = "add_method"
+    REFRESH_METHODS = "refresh_methods"
+    VERIFY = "verify_with_bank"
+    CHECK_VERIFICATION = "check_verification"
+
+
+class ViewId(StrEnum):
+    PICK = "settle_pick"
+    CONFIRM = "settle_confirm"
+    STATUS = "settle_status"
 
 
 class Block(StrEnum):
@@ -16,6 +28,10 @@ class Block(StrEnum):
     ALERT_REASON = "alert_reason"
     ALERT_ACTIONS = "alert_actions"
     ALERT_FOOTER = "alert_footer"
+    METHOD = "method"
+    MAKE_DEFAULT = "make_default"
+    SUMMARY = "summary"
+    MODAL_ACTIONS = "modal_actions"
 
 
 ALERT_EVENT_TYPE = "settle_alert"

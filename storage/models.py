@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -112,10 +112,50 @@ class Alert(Base):
     paid_by: Mapped[str | None] = mapped_column(String(32))
     paid_with: Mapped[str | None] = mapped_column(String(64))
     pending_by: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)  # the latest settlement attempt's outcome, if it failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     latest_decline: Mapped[Decline] = relationship(lazy="select")
+
+
+SETTLEMENT_HOLDS_INVOICE = ("charging", "requires_action", "succeeded")
+
+
+class Settlement(Base):
+    """One admin's intent to pay one invoice with one method: created when the method is chosen,
+    claimed (pending -> charging) exactly once when confirmed. Its idempotency key goes to the
+    provider; the partial unique index lets only one settlement per invoice be in flight or done."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (
+        Index(
+            "uq_settlements_invoice_active",
+            "invoice_id",
+            unique=True,
+            sqlite_where=text("status IN ('charging', 'requires_action', 'succeeded')"),
+            postgresql_where=text("status IN ('charging', 'requires_action', 'succeeded')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(32))
+    view_id: Mapped[str | None] = mapped_column(String(32))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    card_label: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(128))
+    verification_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class PollCursor(Base):

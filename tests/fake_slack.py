@@ -71,6 +71,7 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.triggers: dict[str, float] = {}
+        self.view_by_trigger: dict[str, str] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
@@ -236,7 +237,10 @@ class FakeSlack:
         view = validate_view(p["view"])
         if err := self._trigger_ok(p.get("trigger_id")):
             return {"ok": False, "error": err}
-        return {"ok": True, "view": self._store_view(view)}
+        stored = self._store_view(view)
+        with self.lock:
+            self.view_by_trigger[p["trigger_id"]] = stored["id"]
+        return {"ok": True, "view": stored}
 
     def api_views_push(self, p: dict[str, Any]) -> dict[str, Any]:
         view = validate_view(p["view"])

@@ -83,3 +83,15 @@ class BillingProvider(Protocol):
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         """Charge with the cardholder present (may need bank verification); replays on a reused key."""
         ...
+
+    def get_payment(self, payment_id: str) -> PaymentResult | None:
+        """The current state of a payment made by pay_invoice (e.g. after bank verification)."""
+        ...
+
+    def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None: ...
+
+    def add_method_url(self, account_id: str, ref: str) -> str | None:
+        """A link to the provider's hosted page where a card is added (card numbers never reach Slack).
+
+        `ref` comes back to Settle with the provider's notice that a card was added."""
+        ...

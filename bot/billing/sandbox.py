@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +27,7 @@ from bot.billing.base import (
     PaymentMethod,
     PaymentResult,
 )
+from bot.billing.cards import classify
 from bot.money import to_decimal_str
 from storage.db import transaction
 from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod
@@ -34,6 +37,12 @@ _DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
 
 class BillingError(Exception):
     """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
+
+
+def _attempt_id(payment_id: str) -> int | None:
+    prefix = "sbx_att_"
+    tail = payment_id[len(prefix) :] if payment_id.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 def charge_outcome(behaviour: str, *, off_session: bool) -> tuple[Outcome, str | None]:
@@ -120,7 +129,57 @@ class SandboxProvider:
                     raise
                 return self._result(replay)
 
+    def get_payment(self, payment_id: str) -> PaymentResult | None:
+        attempt_id = _attempt_id(payment_id)
+        if attempt_id is None:
+            return None
+        with transaction(self._sessions) as s:
+            attempt = s.get(SandboxAttempt, attempt_id)
+            return self._result(attempt) if attempt else None
+
+    def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None:
+        with transaction(self._sessions) as s:
+            pm = s.get(SandboxPaymentMethod, payment_method_id)
+            customer = s.get(SandboxCustomer, account_id)
+            if pm is None or customer is None or pm.customer_id != account_id:
+                raise BillingError("payment method does not belong to this account")
+            customer.default_payment_method_id = pm.id
+
+    def add_method_url(self, account_id: str, ref: str) -> str | None:
+        subject = f"{account_id}:{ref}"
+        query = urlencode({"account": account_id, "ref": ref, "token": self.sign("add_card", subject)})
+        return f"{self._public_base}/sandbox/cards/new?{query}"
+
     # --- the sandbox's own operations (CLI, hosted pages) --------------------------------------
+
+    def add_card(
+        self, account_id: str, number: str, exp_month: int, exp_year: int, make_default: bool
+    ) -> PaymentMethod:
+        """The hosted page's form: validate a test card and save only its brand and last 4."""
+        brand, last4, behaviour = classify(number)
+        now = datetime.now(UTC)
+        if (exp_year, exp_month) < (now.year, now.month):
+            raise BillingError("the card has expired")
+        with transaction(self._sessions) as s:
+            customer = s.get(SandboxCustomer, account_id, with_for_update=True)
+            if customer is None:
+                raise BillingError("no such account")
+            pm = SandboxPaymentMethod(
+                id=f"pm_{account_id}_{uuid.uuid4().hex[:10]}",
+                customer_id=account_id,
+                brand=brand,
+                last4=last4,
+                exp_month=exp_month,
+                exp_year=exp_year,
+                behaviour=behaviour,
+                created_at=now,
+            )
+            s.add(pm)
+            if make_default or customer.default_payment_method_id is None:
+                customer.default_payment_method_id = pm.id
+            return PaymentMethod(
+                pm.id, Card(brand, last4), exp_month, exp_year, customer.default_payment_method_id == pm.id
+            )
 
     def bill(self) -> list[SandboxAttempt]:
         """Charge every open invoice off-session with its account's default card, as a renewal run."""

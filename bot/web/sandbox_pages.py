@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qs, urlencode
 
-from bot.billing.sandbox import SandboxProvider
+from bot.billing.sandbox import BillingError, SandboxProvider
 from bot.money import format_money
 from bot.web.server import respond
 
@@ -17,6 +18,17 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 _INVOICE = re.compile(r"^/sandbox/invoices/([A-Za-z0-9_\-]{1,128})$")
+_VERIFY = re.compile(r"^/sandbox/verify/([0-9]{1,18})$")
+MAX_FORM = 4096
+
+
+class Hooks(Protocol):
+    """What the sandbox tells Settle, as a real provider would with a webhook."""
+
+    def method_added(self, account_id: str, ref: str) -> None: ...
+
+    def payment_updated(self, payment_id: str) -> None: ...
+
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;margin:0;color:#1d1c1d}
@@ -42,17 +54,117 @@ def page(title: str, body: str) -> str:
 
 
 class SandboxPages:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, hooks: Hooks | None = None) -> None:
         provider = services.provider
         assert isinstance(provider, SandboxProvider)
         self.provider = provider
         self.services = services
+        self.hooks = hooks
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if (m := _INVOICE.match(path)) and environ.get("REQUEST_METHOD") == "GET":
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        if (m := _INVOICE.match(path)) and method == "GET":
             return self.invoice(m.group(1), start_response)
-        return respond(start_response, "404 Not Found", page("Not found", "<h1>Not found</h1>"), "text/html")
+        if (m := _VERIFY.match(path)) and method in ("GET", "POST"):
+            form = _form(environ) if method == "POST" else {}
+            return self.verify(int(m.group(1)), query.get("token", ""), form, start_response)
+        if path == "/sandbox/cards/new" and method in ("GET", "POST"):
+            form = _form(environ) if method == "POST" else {}
+            return self.add_card(query, form, start_response)
+        return _html(start_response, "404 Not Found", page("Not found", "<h1>Not found</h1>"))
+
+    # --- the bank's verification page (3-D Secure stand-in) ------------------------------------
+
+    def verify(
+        self, attempt_id: int, token: str, form: dict[str, str], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if not self.provider.check_token("verify", str(attempt_id), token):
+            body = page(
+                "Link expired",
+                "<h1>This verification link has expired</h1><p class=muted>Start the payment again from Slack.</p>",
+            )
+            return _html(start_response, "403 Forbidden", body)
+        attempt = self.provider.get_attempt(attempt_id)
+        if attempt is None:
+            return _html(start_response, "404 Not Found", page("Not found", "<h1>No such payment</h1>"))
+        amount = html.escape(format_money(attempt.amount_minor, attempt.currency))
+        card = html.escape(f"{attempt.brand} ·· {attempt.last4}")
+        if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
+            attempt = self.provider.complete_verification(attempt_id, form["decision"] == "approve")
+            if self.hooks is not None:
+                self.hooks.payment_updated(f"sbx_att_{attempt_id}")
+        if attempt.outcome != "requires_action":
+            done = "approved" if attempt.outcome == "succeeded" else "declined"
+            body = page(
+                "Verification " + done,
+                f"<h1>Payment {done}</h1><p>{amount} with {card}.</p>"
+                "<p class=muted>You can close this tab and return to Slack.</p>",
+            )
+            return _html(start_response, "200 OK", body)
+        token_attr = html.escape(token, quote=True)
+        body = page(
+            "Verify your payment",
+            f"<h1>Verify your payment</h1><p class=muted>Sandbox Bank · Strong Customer Authentication</p>"
+            f"<dl><dt>Amount</dt><dd>{amount}</dd><dt>Card</dt><dd>{card}</dd>"
+            f"<dt>Invoice</dt><dd>{html.escape(attempt.invoice_id)}</dd></dl>"
+            f"<form method=post action='/sandbox/verify/{attempt_id}?token={token_attr}'>"
+            "<button class=primary name=decision value=approve>Approve</button>"
+            "<button name=decision value=decline>Decline</button></form>",
+        )
+        return _html(start_response, "200 OK", body)
+
+    # --- the hosted "add a card" page ----------------------------------------------------------
+
+    def add_card(self, query: dict[str, str], form: dict[str, str], start_response: StartResponse) -> Iterable[bytes]:
+        account_id, ref, token = query.get("account", ""), query.get("ref", ""), query.get("token", "")
+        if not self.provider.check_token("add_card", f"{account_id}:{ref}", token):
+            body = page(
+                "Link expired",
+                "<h1>This link has expired</h1><p class=muted>Click <b>Add a new card</b> in Slack again.</p>",
+            )
+            return _html(start_response, "403 Forbidden", body)
+        error = ""
+        if form:
+            try:
+                month_s, _, year_s = form.get("exp", "").partition("/")
+                month, year = int(month_s), int(year_s)
+                year = year + 2000 if year < 100 else year
+                if not 1 <= month <= 12:
+                    raise ValueError
+            except ValueError:
+                error = "Enter the expiry as MM/YY."
+            else:
+                try:
+                    pm = self.provider.add_card(
+                        account_id, form.get("number", ""), month, year, make_default=form.get("default") == "on"
+                    )
+                except (ValueError, BillingError) as exc:
+                    error = str(exc).capitalize() + "."
+                else:
+                    if self.hooks is not None:
+                        self.hooks.method_added(account_id, ref)
+                    body = page(
+                        "Card added",
+                        f"<h1>Card added</h1><p>{html.escape(pm.card.label)} is saved"
+                        f"{' as the default' if pm.is_default else ''}.</p>"
+                        "<p class=muted>Return to Slack: it is in the list now.</p>",
+                    )
+                    return _html(start_response, "200 OK", body)
+        q = html.escape(urlencode({"account": account_id, "ref": ref, "token": token}), quote=True)
+        err = f"<p class=error>{html.escape(error)}</p>" if error else ""
+        body = page(
+            "Add a card",
+            f"<h1>Add a card</h1><p class=muted>for account {html.escape(account_id)}</p>{err}"
+            f"<form method=post action='/sandbox/cards/new?{q}' autocomplete=off>"
+            "<label>Card number<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
+            "<label>Expiry (MM/YY)<input name=exp placeholder='12/29' required></label>"
+            "<label><input type=checkbox name=default style='width:auto'> Make this the default for renewals</label>"
+            "<p><button class=primary>Save card</button></p></form>"
+            "<p class=muted>Sandbox: use a Stripe test card, e.g. 4242 4242 4242 4242.</p>",
+        )
+        return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
 
     def invoice(self, invoice_id: str, start_response: StartResponse) -> Iterable[bytes]:
         inv = self.provider.get_invoice(invoice_id)
@@ -68,3 +180,22 @@ class SandboxPages:
             f"<dt>Status</dt><dd>{inv.status}</dd></dl>"
         )
         return respond(start_response, "200 OK", page(f"Invoice {inv.id}", body), "text/html; charset=utf-8")
+
+
+def _form(environ: WSGIEnvironment) -> dict[str, str]:
+    try:
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_FORM)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
+    return {k: v[0] for k, v in parse_qs(raw).items()}
+
+
+def _html(start_response: StartResponse, status: str, body: str) -> list[bytes]:
+    return respond(
+        start_response,
+        status,
+        body,
+        "text/html; charset=utf-8",
+        headers=[("Cache-Control", "no-store"), ("X-Frame-Options", "DENY")],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -10,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.web.slack_guard import MAX_BODY, problem, signed
 from storage.db import ping
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
+    from bot.app import Runtime
     from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ class SettleWSGI:
         if path == "/slack/events":
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
-            return self.slack(environ, start_response)
+            return self.slack_events(environ, start_response)
         if path == "/healthz":
             ok = ping(self.services.engine)
             body = json.dumps({"ok": ok, "database": "up" if ok else "down"})
@@ -55,11 +58,33 @@ class SettleWSGI:
             return self.pages(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")
 
+    def slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return respond(start_response, "413 Content Too Large", "body too large\n")
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return respond(start_response, "400 Bad Request", "body is not UTF-8\n")
+        why = problem(body, environ.get("CONTENT_TYPE") or "")
+        if why is not None:
+            headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            if not signed(self.services.settings.slack_signing_secret or "", body, headers):
+                return respond(start_response, "401 Unauthorized", "invalid request signature\n")
+            log.warning("malformed Slack request refused: %s", why)
+            return respond(start_response, "400 Bad Request", why + "\n")
+        environ["wsgi.input"] = io.BytesIO(raw)  # hand the body on to Bolt, which verifies it itself
+        return self.slack(environ, start_response)
 
-def make_wsgi(services: Services, bolt_app: App) -> SettleWSGI:
+
+def make_wsgi(services: Services, runtime: Runtime) -> SettleWSGI:
     pages: Any = None
     if services.settings.billing_provider == "sandbox":
         from bot.web.sandbox_pages import SandboxPages
 
-        pages = SandboxPages(services)
-    return SettleWSGI(services, bolt_app, pages)
+        pages = SandboxPages(services, runtime.hooks)
+    return SettleWSGI(services, runtime.app, pages)

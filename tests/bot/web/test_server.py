@@ -15,7 +15,7 @@ import pytest
 import waitress
 from waitress.server import BaseWSGIServer
 
-from bot.app import create_app
+from bot.app import create_runtime
 from bot.billing.sandbox_loader import load_file
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -23,18 +23,20 @@ from bot.web.server import make_wsgi
 from storage.db import make_engine
 from tests.conftest import account, run_cli, spawn_cli, write_accounts
 from tests.fake_slack import FakeSlack
+from tests.harness import serve_until_closed
 from tests.slack_requests import get, post, signed_headers
 
 
 @pytest.fixture
 def server(sqlite_env: dict[str, str]) -> Iterator[tuple[str, Services]]:
     services = build_services(Settings())
-    srv: Any = waitress.create_server(make_wsgi(services, create_app(services)), host="127.0.0.1", port=0)
+    srv: Any = waitress.create_server(make_wsgi(services, create_runtime(services)), host="127.0.0.1", port=0)
     assert isinstance(srv, BaseWSGIServer)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=serve_until_closed, args=(srv,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}", services
     srv.close()
+    thread.join(timeout=5)
     services.engine.dispose()
 
 

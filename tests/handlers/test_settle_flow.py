@@ -1,0 +1,362 @@
+"""Settling a balance from Slack, end to end: signed requests to the real endpoint, the fake Slack,
+the sandbox provider and a real database."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.billing.sandbox_loader import load_file
+from tests.conftest import account, write_accounts
+from tests.fake_slack import FakeSlack
+from tests.harness import Harness, eventually, running_server
+from tests.slack_requests import get, post
+
+ADMIN = "U0ADMIN"
+OTHER_ADMIN = "UGLOBAL"  # in SETTLE_ADMINS
+STRANGER = "U0STRANGER"
+
+
+def setup(h: Harness, tmp_path: Path, default: str = "4000000000009995", extra: list[str] | None = None) -> None:
+    """Acme's renewal is declined on its default card, then the poller posts the alert."""
+    cards = ["4242424242424242", "4000000000000002", "4000002760003184"] if extra is None else extra
+    acc = account("acme", default, channel="C0ACME", admins=[ADMIN], extra_cards=cards)
+    load_file(h.services.sessions, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller().run_cycle()
+
+
+@pytest.fixture
+def h(env: dict[str, str], fake_slack: FakeSlack) -> Iterator[Harness]:
+    with running_server() as (base, services):
+        yield Harness(base, fake_slack, services)
+
+
+@pytest.fixture
+def h1(sqlite_env: dict[str, str], fake_slack: FakeSlack) -> Iterator[Harness]:
+    """The same on SQLite only, for behaviour that does not depend on the database."""
+    with running_server() as (base, services):
+        yield Harness(base, fake_slack, services)
+
+
+def local(h: Harness, url: str) -> str:
+    return url.replace("http://settle.test", h.base)
+
+
+def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+
+    # the modal: account, invoice, amount, declined card and why, every saved card
+    text = h.view_text(view_id)
+    assert "Acme Corp" in text and "€129.00" in text and "Visa ·· 9995 was declined" in text
+    options = {o["value"]: o for o in h.options(view_id)}
+    assert set(options) == {"pm_acme_1", "pm_acme_2", "pm_acme_3", "pm_acme_4"}
+    assert "default" in options["pm_acme_1"]["description"]["text"]
+    assert "declined" in options["pm_acme_1"]["description"]["text"]
+    assert "Expires 12/" in options["pm_acme_2"]["description"]["text"]
+    initial = next(b for b in h.view(view_id)["blocks"] if b.get("block_id") == "method")["element"]
+    assert initial.get("initial_option", {}).get("value") == "pm_acme_2"  # never the declined card
+
+    resp = h.choose(view_id, ADMIN, "pm_acme_2")
+    assert resp.status == 200 and resp.json()["response_action"] == "update"
+    confirm = h.view(view_id)
+    assert confirm["callback_id"] == "settle_confirm"
+    assert "Charge *€129.00* to *Visa ·· 4242* for *Acme Corp*" in h.view_text(view_id)
+
+    resp = h.confirm(view_id, ADMIN, make_default=True)
+    assert resp.status == 200 and "Charging" in resp.body
+    eventually(lambda: "Paid." in h.view_text(view_id), message="modal never said paid")
+
+    inv = h.sandbox.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "paid"
+    assert [a.outcome for a in h.attempts()] == ["succeeded"]
+    assert next(m for m in h.sandbox.list_payment_methods("acme") if m.is_default).id == "pm_acme_2"
+
+    alert = h.alert()
+    assert alert["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    blocks = json.dumps(alert["blocks"], ensure_ascii=False)
+    assert "Settle balance" not in blocks and "Paid by <@U0ADMIN> with Visa ·· 4242" in blocks
+    replies = [m for m in h.fake.messages("C0ACME") if m.get("thread_ts") == alert["ts"]]
+    assert len(replies) == 1 and "Settled by <@U0ADMIN>" in replies[0]["text"]
+
+    actions = h.audit()
+    for step in (
+        "settle_form_opened",
+        "method_chosen",
+        "charge_confirmed",
+        "charge_attempted",
+        "charge_succeeded",
+        "default_method_changed",
+    ):
+        assert step in actions, step
+
+
+def test_bank_verification_round_trip_ends_paid(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_4")  # ·· 3184: always asks the bank
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    assert "Waiting for bank verification" in h.alert()["text"] or "waiting for bank" in h.alert()["text"]
+
+    url = next(
+        e["url"]
+        for b in h.view(view_id)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == "verify_with_bank"
+    )
+    status, page = get(local(h, url))
+    assert status == 200 and "Approve" in page and "€129.00" in page
+    path = urllib.parse.urlsplit(url)
+    status, done = post(local(h, url), "decision=approve", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200 and "Payment approved" in done, path
+
+    eventually(lambda: "Paid." in h.view_text(view_id), message="modal did not update after the bank step")
+    inv = h.sandbox.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "paid"
+    assert "Settle balance" not in json.dumps(h.alert()["blocks"])
+    assert "verification_required" in h.audit() and "verification_approved" in h.audit()
+    assert get(local(h, url))[1].count("Payment approved") == 1  # the page stays answered
+
+
+def test_verification_finished_elsewhere_is_picked_up_by_the_next_poll(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_4")
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    attempt = h.attempts()[0]
+    h.sandbox.complete_verification(attempt.id, approved=True)  # no callback: the bank answered elsewhere
+
+    report = h.services.poller().run_cycle()
+
+    assert report.settlements == 1
+    assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    assert "Paid." in h.view_text(view_id)
+
+
+def test_declined_verification_shows_as_a_decline(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_4")
+    h.confirm(view_id, ADMIN)
+    url = eventually(
+        lambda: next(
+            (
+                e["url"]
+                for b in h.view(view_id)["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e.get("action_id") == "verify_with_bank"
+            ),
+            None,
+        )
+    )
+    post(local(h, url), "decision=decline", {"Content-Type": "application/x-www-form-urlencoded"})
+
+    eventually(lambda: "was declined" in h.view_text(view_id))
+    assert "verification was declined" in h.view_text(view_id)
+    assert h.view(view_id)["callback_id"] == "settle_pick"  # pick another method
+    inv = h.sandbox.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "open"
+    blocks = json.dumps(h.alert()["blocks"])
+    assert "Settle balance" in blocks and "Last attempt" in blocks
+
+
+def test_declined_card_explains_and_invoice_stays_open(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_3")  # ·· 0002
+    h.confirm(view_id, ADMIN)
+
+    eventually(lambda: "Visa ·· 0002 was declined" in h.view_text(view_id))
+    assert h.view(view_id)["callback_id"] == "settle_pick"
+    assert "declined the card without giving a reason" in h.view_text(view_id)
+    inv = h.sandbox.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "open"
+    assert "Settle balance" in json.dumps(h.alert()["blocks"])  # still settleable
+
+    # and the admin can go on with another card in the same modal
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Paid." in h.view_text(view_id))
+    assert [a.outcome for a in h.attempts()] == ["declined", "succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("card", "outcome"),
+    [
+        ("4000000000009995", "insufficient funds"),
+        ("4000000000000069", "has expired"),
+        ("4000002500003155", "Verify with your bank"),
+    ],
+)
+def test_each_card_outcome_in_the_modal(h1: Harness, tmp_path: Path, card: str, outcome: str) -> None:
+    h = h1
+    setup(h, tmp_path, default="4000000000000002", extra=[card])
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: outcome in h.view_text(view_id), message=h.view_text(view_id))
+
+
+def test_stranger_gets_an_ephemeral_and_no_modal(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    resp, trigger = h.click(STRANGER)
+    assert resp.status == 200
+    eph = eventually(lambda: h.fake.calls_to("chat.postEphemeral"))
+    text = eph[0].params["text"]
+    assert eph[0].params["user"] == STRANGER and "only its billing admins" in text and "<@U0ADMIN>" in text
+    assert h.fake.calls_to("views.open") == [] and trigger not in h.fake.view_by_trigger
+    assert "settle_refused" in h.audit()
+
+
+def test_user_group_admin_may_settle_and_membership_is_cached(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    h.fake.usergroups["SADMINS"] = ["UGROUPIE"]
+    setup(h, tmp_path)
+    h.open_modal("UGROUPIE")
+    h.open_modal("UGROUPIE")
+    assert len(h.fake.calls_to("usergroups.users.list")) == 1
+
+
+def test_forged_submissions_change_nothing(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    confirm = h.view(view_id)
+
+    # a non-admin replays the admin's confirmation view
+    resp = h.confirm(view_id, STRANGER)
+    assert resp.status == 200 and "only its billing admins" in resp.body
+    # another admin replays it too: it is not theirs to confirm
+    with h.fake.lock:
+        h.fake.views[view_id] = confirm
+    resp = h.confirm(view_id, OTHER_ADMIN)
+    assert "belongs to another admin" in resp.body
+    # a stranger forging a pick for the admin's alert
+    with h.fake.lock:
+        h.fake.views[view_id] = {
+            **confirm,
+            "callback_id": "settle_pick",
+            "private_metadata": json.dumps({"k": "alert", "id": h.alert_row().id}),
+        }
+    resp = h.choose(view_id, STRANGER, "pm_acme_2")
+    assert "only its billing admins" in resp.body
+
+    assert h.attempts() == []
+    inv = h.sandbox.get_invoice("in_acme_1")
+    assert inv is not None and inv.status == "open"
+
+
+def test_ten_concurrent_confirmations_charge_once(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    confirm = h.view(view_id)
+
+    def submit(_: int) -> int:
+        return h.submit(
+            view_id, ADMIN, {"make_default": {"make_default": {"selected_options": []}}}, view_override=confirm
+        ).status
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(submit, range(10)))
+    assert statuses == [200] * 10
+    eventually(lambda: h.sandbox.get_invoice("in_acme_1").status == "paid")  # type: ignore[union-attr]
+    assert len(h.attempts()) == 1
+    assert h.audit().count("charge_attempted") == 1
+
+
+def test_two_admins_at_once_charge_once(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    first, second = h.open_modal(ADMIN), h.open_modal(OTHER_ADMIN)
+    h.choose(first, ADMIN, "pm_acme_2")
+    h.choose(second, OTHER_ADMIN, "pm_acme_2")
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda args: h.confirm(*args), [(first, ADMIN), (second, OTHER_ADMIN)])
+    assert {a.status, b.status} == {200}
+    eventually(lambda: h.sandbox.get_invoice("in_acme_1").status == "paid")  # type: ignore[union-attr]
+    assert len(h.attempts()) == 1
+    assert "already settling" in a.body + b.body or "Paid" in h.view_text(first) + h.view_text(second)
+
+
+def test_settled_invoice_cannot_be_charged_again(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path)
+    stale = h.open_modal(ADMIN)
+    h.choose(stale, ADMIN, "pm_acme_2")
+    view_id = h.open_modal(OTHER_ADMIN)
+    h.choose(view_id, OTHER_ADMIN, "pm_acme_2")
+    h.confirm(view_id, OTHER_ADMIN)
+    eventually(lambda: "Paid." in h.view_text(view_id))
+
+    resp = h.confirm(stale, ADMIN)  # a view left open from before
+    assert resp.status == 200 and ("already" in resp.body)
+    assert len(h.attempts()) == 1
+    resp, _ = h.click(ADMIN, value=str(h.alert_row().id))  # an old copy of the button
+    assert resp.status == 200
+    eventually(
+        lambda: (
+            any("already paid" in c.params.get("text", "") for c in h.fake.calls_to("chat.postEphemeral"))
+            or any("already paid" in json.dumps(v) for v in h.fake.views.values())
+        )
+    )
+
+
+def test_add_a_card_on_the_hosted_page_and_it_appears(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path, extra=[])
+    view_id = h.open_modal(ADMIN)
+    url = next(
+        e["url"]
+        for b in h.view(view_id)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == "add_method"
+    )
+    status, form = get(local(h, url))
+    assert status == 200 and "Card number" in form
+
+    form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert post(local(h, url), "number=4242+4242+4242+4241&exp=12%2F30", form_headers)[0] == 422
+    assert (
+        post(local(h, url.replace("token=", "token=9")), "number=4242424242424242&exp=12%2F30", form_headers)[0] == 403
+    )
+    status, page = post(local(h, url), "number=4242+4242+4242+4242&exp=12%2F30&default=on", form_headers)
+    assert status == 200 and "Visa ·· 4242" in page and "4242424242424242" not in page
+
+    eventually(lambda: len(h.options(view_id)) == 2, message="the new card never showed in the modal")
+    assert next(m for m in h.sandbox.list_payment_methods("acme") if m.is_default).card.last4 == "4242"
+
+
+def test_refresh_button_reloads_cards(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path, extra=[])
+    view_id = h.open_modal(ADMIN)
+    assert len(h.options(view_id)) == 1
+    h.sandbox.add_card("acme", "4242424242424242", 12, 2030, make_default=False)
+    resp = h.modal_action(view_id, ADMIN, "refresh_methods", json.dumps({"k": "alert", "id": h.alert_row().id}))
+    assert resp.status == 200
+    eventually(lambda: len(h.options(view_id)) == 2)
+
+
+def test_closed_modal_still_learns_the_outcome(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    h.fake.errors["views.update"] = "not_found"  # the admin closed the modal meanwhile
+    h.confirm(view_id, ADMIN)
+    eph = eventually(lambda: [c for c in h.fake.calls_to("chat.postEphemeral") if "Paid" in c.params["text"]])
+    assert eph[0].params["user"] == ADMIN
+    assert h.alert()["text"].startswith("Settled:")

@@ -1,0 +1,231 @@
+"""Drive Settle as Slack would: signed block_actions and view_submission payloads to the real endpoint,
+with the fake Slack holding the views a user sees."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import waitress
+from sqlalchemy import select
+
+from bot.app import create_runtime
+from bot.billing.sandbox import SandboxProvider
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.web.server import make_wsgi
+from storage.db import transaction
+from storage.models import Alert, AuditEvent, SandboxAttempt
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import interactive_body, post, signed_headers
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10, message: str = "condition never held") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.02)
+
+
+@dataclass
+class Response:
+    status: int
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class Harness:
+    def __init__(self, base: str, fake: FakeSlack, services: Services) -> None:
+        self.base = base
+        self.fake = fake
+        self.services = services
+
+    @property
+    def sandbox(self) -> SandboxProvider:
+        assert isinstance(self.services.provider, SandboxProvider)
+        return self.services.provider
+
+    # --- what Slack sends ------------------------------------------------------------------------
+
+    def send(self, payload: dict[str, Any]) -> Response:
+        body = interactive_body(payload)
+        status, text = post(self.base + "/slack/events", body, signed_headers(body))
+        return Response(status, text)
+
+    def alert(self, invoice_id: str = "in_acme_1") -> dict[str, Any]:
+        for ch in self.fake.channels.values():
+            for m in ch.messages:
+                if (m.get("metadata") or {}).get("event_payload", {}).get("invoice_id") == invoice_id:
+                    return {**m, "channel": ch.id}
+        raise AssertionError(f"no alert for {invoice_id}")
+
+    def click(
+        self, user: str, action_id: str = "settle_open", value: str | None = None, invoice_id: str = "in_acme_1"
+    ) -> tuple[Response, str]:
+        msg = self.alert(invoice_id)
+        button = next(
+            (
+                e
+                for b in msg["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e.get("action_id") == action_id
+            ),
+            {"value": value},
+        )
+        trigger = self.fake.new_trigger()
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "team": {"id": "T1", "domain": "test"},
+            "container": {"type": "message", "message_ts": msg["ts"], "channel_id": msg["channel"]},
+            "channel": {"id": msg["channel"], "name": "billing"},
+            "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
+            "trigger_id": trigger,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "alert_actions",
+                    "type": "button",
+                    "value": value if value is not None else button.get("value"),
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        return self.send(payload), trigger
+
+    def open_modal(self, user: str, invoice_id: str = "in_acme_1", callback_id: str = "settle_pick") -> str:
+        resp, trigger = self.click(user, invoice_id=invoice_id)
+        assert resp.status == 200, resp
+        view_id = eventually(lambda: self.fake.view_by_trigger.get(trigger), message="no views.open")
+        eventually(
+            lambda: self.view(view_id).get("callback_id") == callback_id,
+            message=f"modal never became {callback_id}: {self.view(view_id)}",
+        )
+        return view_id
+
+    def view(self, view_id: str) -> dict[str, Any]:
+        with self.fake.lock:
+            return dict(self.fake.views.get(view_id) or {})
+
+    def view_text(self, view_id: str) -> str:
+        return json.dumps(self.view(view_id).get("blocks", []), ensure_ascii=False)
+
+    def options(self, view_id: str) -> list[dict[str, Any]]:
+        for b in self.view(view_id).get("blocks", []):
+            if b.get("block_id") == "method":
+                return list(b["element"]["options"])
+        return []
+
+    def submit(
+        self, view_id: str, user: str, values: dict[str, Any] | None = None, view_override: dict[str, Any] | None = None
+    ) -> Response:
+        view = {**self.view(view_id), **(view_override or {})}
+        view["state"] = {"values": values or {}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": self.fake.new_trigger(),
+            "view": view,
+        }
+        resp = self.send(payload)
+        data = resp.json() if resp.status == 200 and resp.body else None
+        if data and data.get("response_action") == "update":  # Slack swaps the view in place
+            with self.fake.lock:
+                self.fake.views[view_id] = {**data["view"], "id": view_id, "hash": f"h{time.monotonic_ns()}"}
+        return resp
+
+    def choose(self, view_id: str, user: str, method_id: str) -> Response:
+        return self.submit(
+            view_id,
+            user,
+            {"method": {"method_choice": {"type": "radio_buttons", "selected_option": {"value": method_id}}}},
+        )
+
+    def confirm(self, view_id: str, user: str, make_default: bool = False) -> Response:
+        selected = [{"value": "yes"}] if make_default else []
+        return self.submit(
+            view_id, user, {"make_default": {"make_default": {"type": "checkboxes", "selected_options": selected}}}
+        )
+
+    def modal_action(self, view_id: str, user: str, action_id: str, value: str) -> Response:
+        view = self.view(view_id)
+        return self.send(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "legacy",
+                "team": {"id": "T1", "domain": "test"},
+                "container": {"type": "view", "view_id": view_id},
+                "view": view,
+                "trigger_id": self.fake.new_trigger(),
+                "actions": [
+                    {
+                        "action_id": action_id,
+                        "block_id": "modal_actions",
+                        "type": "button",
+                        "value": value,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+        )
+
+    # --- what happened -------------------------------------------------------------------------
+
+    def attempts(self, invoice_id: str = "in_acme_1", on_session: bool = True) -> list[SandboxAttempt]:
+        with transaction(self.services.sessions) as s:
+            return list(
+                s.scalars(
+                    select(SandboxAttempt).where(
+                        SandboxAttempt.invoice_id == invoice_id, SandboxAttempt.off_session.is_(not on_session)
+                    )
+                )
+            )
+
+    def audit(self) -> list[str]:
+        with transaction(self.services.sessions) as s:
+            return [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+
+    def alert_row(self, invoice_id: str = "in_acme_1") -> Alert:
+        with transaction(self.services.sessions) as s:
+            return s.scalars(select(Alert).where(Alert.invoice_id == invoice_id)).one()
+
+
+@contextmanager
+def running_server(settings: Settings | None = None) -> Iterator[tuple[str, Services]]:
+    services = build_services(settings or Settings())
+    srv: Any = waitress.create_server(
+        make_wsgi(services, create_runtime(services)), host="127.0.0.1", port=0, threads=16
+    )
+    thread = threading.Thread(target=serve_until_closed, args=(srv,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.effective_port}", services
+    finally:
+        srv.close()
+        thread.join(timeout=5)
+        services.engine.dispose()
+
+
+def serve_until_closed(srv: Any) -> None:
+    """waitress's loop ends with EBADF when its socket is closed from another thread: that is the stop."""
+    with suppress(OSError):
+        srv.run()
