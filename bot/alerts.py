@@ -25,7 +25,7 @@ from bot.slack_gateway import ChannelUnavailable, MessageGone, SlackAuthError, S
 from handlers.alert_message import alert_blocks, alert_text
 from handlers.ids import ALERT_EVENT_TYPE
 from storage import audit
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import Account, Alert
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class AlertDeliverer:
         self.owner = owner or new_owner()
 
     def pending_ids(self) -> list[int]:
-        with transaction(self.sessions) as s:
+        with reading(self.sessions) as s:
             return list(s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id)))
 
     def deliver_all(self) -> DeliveryReport:
@@ -184,7 +184,7 @@ class AlertDeliverer:
     # --- sync ----------------------------------------------------------------------------------
 
     def _sync(self, alert_id: int, previous_attempts: int, report: DeliveryReport) -> None:
-        with transaction(self.sessions) as s:
+        with reading(self.sessions) as s:
             alert = s.get(Alert, alert_id)
             assert alert is not None
             account = s.get(Account, alert.account_id)

@@ -35,7 +35,8 @@ def create_runtime(services: Services) -> Runtime:
         # enough workers that a burst of clicks never queues behind slow Slack or provider calls
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="settle-listener"),
     )
-    handlers.register(app, services, settle, publisher)
+    background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="settle-fill")
+    handlers.register(app, services, settle, publisher, background)
     return Runtime(app, settle, publisher, ProviderHooks(settle, publisher))
 
 

@@ -13,14 +13,23 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import transaction
-from storage.models import Account
+from storage.db import read_rows, reading
+from storage.models import Account, AccountAdmin, Alert
 
 log = logging.getLogger(__name__)
 
 GROUP_TTL_SECONDS = 60.0
+
+_ALERT_ADMINS = (
+    select(Alert.account_id, Alert.invoice_id, Account.name, AccountAdmin.slack_id)
+    .select_from(Alert)
+    .outerjoin(Account, Account.id == Alert.account_id)
+    .outerjoin(AccountAdmin, AccountAdmin.account_id == Alert.account_id)
+    .where(Alert.id == bindparam("alert_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -39,24 +48,42 @@ class Decision:
 class Authorizer:
     def __init__(self, sessions: sessionmaker[Session], client: WebClient, global_admins: list[str]) -> None:
         self.sessions = sessions
+        bind = sessions.kw.get("bind")
+        assert isinstance(bind, Engine)
+        self.engine = bind
         self.client = client
         self.global_admins = list(global_admins)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def check(self, user_id: str | None, account_id: str) -> Decision:
-        with transaction(self.sessions) as s:
-            account = s.get(Account, account_id)
-            name = account.name if account else account_id
-            admins = tuple(
-                dict.fromkeys([*(a.slack_id for a in account.admins), *self.global_admins])
-                if account
-                else dict.fromkeys(self.global_admins)
-            )
+        with reading(self.sessions) as s:
+            name, admins = self.admins_of(s, account_id)
+        return self.decide(user_id, name, admins)
+
+    def for_alert(self, alert_id: int) -> tuple[str, str, str, tuple[str, ...]] | None:
+        """(account id, invoice id, account name, admins) of an alert in one query, or None.
+
+        This runs on every click before views.open, so it is a single Core SELECT, not ORM loads."""
+        rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
+        if not rows:
+            return None
+        account_id, invoice_id, name = rows[0][0], rows[0][1], rows[0][2] or rows[0][0]
+        own = [r[3] for r in rows if r[3]]
+        return account_id, invoice_id, name, tuple(dict.fromkeys([*own, *self.global_admins]))
+
+    def admins_of(self, session: Session, account_id: str) -> tuple[str, tuple[str, ...]]:
+        """The account's name and everyone who may settle it (read inside the caller's transaction)."""
+        account = session.get(Account, account_id)
+        own = [a.slack_id for a in account.admins] if account else []
+        return (account.name if account else account_id), tuple(dict.fromkeys([*own, *self.global_admins]))
+
+    def decide(self, user_id: str | None, account_name: str, admins: tuple[str, ...]) -> Decision:
+        """Outside any transaction: user-group membership may cost a Slack call."""
         if not user_id:
-            return Decision(False, name, admins)
+            return Decision(False, account_name, admins)
         allowed = user_id in admins or any(user_id in self.group_members(g) for g in admins if g.startswith("S"))
-        return Decision(allowed, name, admins)
+        return Decision(allowed, account_name, admins)
 
     def group_members(self, group_id: str) -> frozenset[str]:
         now = time.monotonic()

@@ -209,10 +209,10 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
     """The audit trail: every decline, alert, click, charge and outcome."""
     from bot.services import open_database
     from storage.audit import list_events
-    from storage.db import transaction
+    from storage.db import reading
 
     _, sessions = open_database(_settings().database_url)
-    with transaction(sessions) as s:
+    with reading(sessions) as s:
         events = list_events(s, account, limit)
         rows: list[dict[str, Any]] = [
             {

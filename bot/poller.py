@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.alerts import AlertDeliverer, DeliveryReport, bump
 from bot.billing.base import BillingProvider, Invoice, PaymentFailure
 from storage import audit
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import Account, Alert, Decline, PollCursor
 from storage.upsert import insert_ignore
 
@@ -77,7 +77,7 @@ class Poller:
 
     def ingest(self, report: CycleReport) -> None:
         while True:
-            with transaction(self.sessions) as s:
+            with reading(self.sessions) as s:
                 row = s.get(PollCursor, self.provider.name)
                 before = row.cursor if row else None
             page = self.provider.list_failures(before, limit=PAGE)
@@ -188,7 +188,7 @@ class Poller:
 
     def refresh_open(self, report: CycleReport) -> None:
         """Notice invoices paid outside Settle (or after bank verification) and say so on the alert."""
-        with transaction(self.sessions) as s:
+        with reading(self.sessions) as s:
             open_ids = list(s.execute(select(Alert.id, Alert.invoice_id).where(Alert.state != "paid")))
         for alert_id, invoice_id in open_ids:
             invoice = self.provider.get_invoice(invoice_id)

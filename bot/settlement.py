@@ -28,7 +28,7 @@ from bot.money import format_money
 from bot.services import Services
 from bot.slack_gateway import SlackError
 from storage import audit
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import Account, Alert, Settlement
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,11 @@ class SettlementService:
     # --- authorisation -------------------------------------------------------------------------
 
     def authorize(self, user_id: str | None, alert_id: int) -> Decision:
-        with transaction(self.s.sessions) as s:
-            alert = s.get(Alert, alert_id)
-            if alert is None:
-                raise NotSettleable("gone")
-            account_id = alert.account_id
-        decision = self.s.authorizer.check(user_id, account_id)
+        found = self.s.authorizer.for_alert(alert_id)  # one query: this runs before views.open on a click
+        if found is None:
+            raise NotSettleable("gone")
+        account_id, invoice_id, name, admins = found
+        decision = self.s.authorizer.decide(user_id, name, admins)
         if not decision.allowed:
             with transaction(self.s.sessions) as s:
                 audit.record(
@@ -129,7 +128,7 @@ class SettlementService:
                     "settle_refused",
                     actor=user_id or "unknown",
                     account_id=account_id,
-                    invoice_id=alert.invoice_id,
+                    invoice_id=invoice_id,
                     alert_id=alert_id,
                 )
             raise Refused(decision)
@@ -139,7 +138,7 @@ class SettlementService:
 
     def context(self, alert_id: int, user_id: str, view_id: str | None) -> SettleContext:
         self.authorize(user_id, alert_id)
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             alert = s.get(Alert, alert_id)
             if alert is None:
                 raise NotSettleable("gone")
@@ -198,7 +197,7 @@ class SettlementService:
 
     def choose(self, alert_id: int, user_id: str, method_id: str, view_id: str | None) -> SettlementView:
         self.authorize(user_id, alert_id)
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             alert = s.get(Alert, alert_id)
             if alert is None:
                 raise NotSettleable("gone")
@@ -250,7 +249,7 @@ class SettlementService:
     # --- step 3: confirmed: claim once ---------------------------------------------------------
 
     def confirm(self, settlement_id: int, user_id: str, view_id: str | None, make_default: bool) -> ConfirmResult:
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             st = s.get(Settlement, settlement_id)
             if st is None:
                 raise NotSettleable("gone")
@@ -404,7 +403,7 @@ class SettlementService:
     def reconcile(self) -> int:
         """Finish what a bank page or a crash left open; run by the poller and after callbacks."""
         cutoff = datetime.now(UTC) - RETRY_UNKNOWN_AFTER
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             waiting = list(s.scalars(select(Settlement.id).where(Settlement.status == "requires_action")))
             stuck = list(
                 s.scalars(select(Settlement.id).where(Settlement.status == "charging", Settlement.updated_at < cutoff))
@@ -420,7 +419,7 @@ class SettlementService:
 
     def check_verification(self, settlement_id: int) -> SettlementView | None:
         """Ask the provider whether the bank step finished; apply the outcome if it did."""
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             st = s.get(Settlement, settlement_id)
             if st is None or st.status != "requires_action" or not st.payment_id:
                 return None
@@ -431,11 +430,11 @@ class SettlementService:
         return self._apply(settlement_id, result)
 
     def by_payment(self, payment_id: str) -> int | None:
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             return s.scalar(select(Settlement.id).where(Settlement.payment_id == payment_id))
 
     def get(self, settlement_id: int) -> SettlementView | None:
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             st = s.get(Settlement, settlement_id)
             return self._view(s, st) if st else None
 
@@ -453,7 +452,7 @@ class SettlementService:
         self._deliver(alert_id)
 
     def _make_default(self, view: SettlementView) -> None:
-        with transaction(self.s.sessions) as s:
+        with reading(self.s.sessions) as s:
             st = s.get(Settlement, view.id)
             assert st is not None
             method_id = st.payment_method_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
@@ -15,14 +16,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def register(app: App, services: Services, settle: SettlementService, publisher: Publisher) -> None:
+def register(
+    app: App, services: Services, settle: SettlementService, publisher: Publisher, background: Executor
+) -> None:
     from handlers import actions, views
+    from handlers.priority import OpenGate
+
+    gate = OpenGate()
 
     @app.middleware
     def provide_services(context: BoltContext, next: Any) -> Any:
         context["services"] = services
         context["settle"] = settle
         context["publisher"] = publisher
+        context["background"] = background
+        context["open_gate"] = gate
         return next()
 
     @app.error

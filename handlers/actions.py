@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.settlement import NotSettleable, Refused, SettlementService
 from handlers import refs
 from handlers.ids import Action, ViewId
+from handlers.priority import OpenGate
 from handlers.publisher import Publisher
 from handlers.replies import dead_end_text, ephemeral, refusal_text
 from handlers.settle_modal import info_view, loading_view, pick_view, verify_view
@@ -31,6 +32,18 @@ def _value(body: dict[str, Any]) -> Any:
 
 def open_settle(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
+    gate: OpenGate = context["open_gate"]
+    with gate.opening():
+        view_id = _open_loading(body, client, context)
+    if view_id is not None:
+        # Filling the form (provider reads, views.update, audit) runs on its own small pool and waits
+        # for other clicks' views.open first: their trigger_ids are about to expire.
+        context["background"].submit(
+            _fill_when_quiet, context, refs.parse(_value(body), "alert"), body["user"]["id"], view_id
+        )
+
+
+def _open_loading(body: dict[str, Any], client: WebClient, context: BoltContext) -> str | None:
     settle: SettlementService = context["settle"]
     user = body["user"]["id"]
     try:
@@ -38,21 +51,24 @@ def open_settle(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
         settle.authorize(user, alert_id)
     except refs.BadRef:
         log.warning("settle click with a bad value from %s", user)
-        return
+        return None
     except Refused as exc:
         ephemeral(client, body, refusal_text(exc))
-        return
+        return None
     except NotSettleable as exc:
         ephemeral(client, body, dead_end_text(exc))
-        return
-    # Open at once while the trigger is fresh; slower reads fill the modal afterwards.
+        return None
     try:
         opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())
     except SlackApiError as exc:
         log.warning("views.open failed for alert %s: %s", alert_id, exc.response.get("error"))
         ephemeral(client, body, "Slack could not open the settle form in time. Please click *Settle balance* again.")
-        return
-    view_id = opened["view"]["id"]
+        return None
+    return str(opened["view"]["id"])
+
+
+def _fill_when_quiet(context: BoltContext, alert_id: int, user: str, view_id: str) -> None:
+    context["open_gate"].wait_quiet()
     show_settle_form(context, alert_id, user, view_id)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -44,14 +46,18 @@ def info_view(title: str, text: str) -> View:
     return View(type="modal", callback_id=ViewId.STATUS, title=title[:24], close="Close", blocks=[_md(text)])
 
 
-def loading_view() -> View:
-    return View(
-        type="modal",
-        callback_id=ViewId.STATUS,
-        title=TITLE,
-        close="Cancel",
-        blocks=[_md("⏳ Loading the account's payment methods…")],
-    )
+_LOADING = View(
+    type="modal",
+    callback_id=ViewId.STATUS,
+    title=TITLE,
+    close="Cancel",
+    blocks=[_md("⏳ Loading the account's payment methods…")],
+).to_dict()
+
+
+def loading_view() -> dict[str, Any]:
+    """Constant, validated once: it is sent on every click while the trigger_id is fresh."""
+    return dict(_LOADING)
 
 
 def _method_option(m: PaymentMethod, ctx: SettleContext) -> Option:

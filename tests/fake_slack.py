@@ -23,6 +23,10 @@ from slack_sdk.models.views import View
 TRIGGER_TTL = 3.0
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # bursts of concurrent clients must not overflow the accept backlog
+
+
 @dataclass
 class Call:
     method: str
@@ -75,7 +79,10 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.opened: dict[str, float] = {}  # trigger_id -> when views.open for it arrived
+        self.updated: dict[str, float] = {}  # view_id -> when its first views.update arrived
+        self.opened_cond = threading.Condition(self.lock)
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -116,7 +123,14 @@ class FakeSlack:
 
     def handle(self, method: str, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
-            self.calls.append(Call(method, p, time.monotonic()))
+            now = time.monotonic()
+            self.calls.append(Call(method, p, now))
+            if method == "views.open" and isinstance(p.get("trigger_id"), str):
+                self.opened.setdefault(p["trigger_id"], now)
+                self.opened_cond.notify_all()
+            if method == "views.update" and isinstance(p.get("view_id"), str):
+                self.updated.setdefault(p["view_id"], now)
+                self.opened_cond.notify_all()
             if self.rate_limit.get(method):
                 self.rate_limit[method] -= 1
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}

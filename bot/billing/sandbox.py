@@ -29,7 +29,7 @@ from bot.billing.base import (
 )
 from bot.billing.cards import classify
 from bot.money import to_decimal_str
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod
 
 _DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
@@ -68,7 +68,7 @@ class SandboxProvider:
 
     def list_failures(self, cursor: str | None, limit: int = 100) -> FailurePage:
         after = int(cursor) if cursor else 0
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             rows = s.scalars(
                 select(SandboxAttempt).where(SandboxAttempt.id > after).order_by(SandboxAttempt.id).limit(limit)
             ).all()
@@ -79,7 +79,7 @@ class SandboxProvider:
         return FailurePage(failures=failures, cursor=new_cursor)
 
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]:
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             customer = s.get(SandboxCustomer, account_id)
             if customer is None:
                 return []
@@ -100,7 +100,7 @@ class SandboxProvider:
             ]
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             inv = s.get(SandboxInvoice, invoice_id)
             return self._invoice(inv) if inv else None
 
@@ -123,7 +123,7 @@ class SandboxProvider:
                 return self._result(attempt)
         except IntegrityError:
             # A concurrent call with the same key won the insert: replay its answer.
-            with transaction(self._sessions) as s:
+            with reading(self._sessions) as s:
                 replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
                 if replay is None:
                     raise
@@ -133,7 +133,7 @@ class SandboxProvider:
         attempt_id = _attempt_id(payment_id)
         if attempt_id is None:
             return None
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             attempt = s.get(SandboxAttempt, attempt_id)
             return self._result(attempt) if attempt else None
 
@@ -198,7 +198,7 @@ class SandboxProvider:
         return made
 
     def status(self) -> dict[str, Any]:
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             customers = s.scalars(select(SandboxCustomer).order_by(SandboxCustomer.id)).all()
             out = []
             for c in customers:
@@ -235,7 +235,7 @@ class SandboxProvider:
             return attempt
 
     def get_attempt(self, attempt_id: int) -> SandboxAttempt | None:
-        with transaction(self._sessions) as s:
+        with reading(self._sessions) as s:
             return s.get(SandboxAttempt, attempt_id)
 
     def sign(self, purpose: str, subject: str, ttl_seconds: int = 900) -> str:

@@ -1,0 +1,215 @@
+"""Click -> views.open latency: `settle serve` against a bare Bolt app, on the same fake Slack.
+
+    python bench/click_to_modal.py [--rounds 25] [--concurrency 12] [--slack-latency-ms 0]
+
+Each click is a signed block_actions request with a fresh trigger_id; its latency runs from sending
+the request to the fake Slack receiving the views.open for that trigger. Settle's path includes the
+signature check, the payload guard, the server-side authorisation (database) and the listener pool;
+the baseline only acks and opens. Targets (issue 4): p50 within 1.5x of the bare app, p99 < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fake_slack import FakeSlack  # noqa: E402
+from tests.slack_requests import post, signed_headers  # noqa: E402
+
+SECRET = "bench-signing-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], path: str = "/healthz") -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url + path, timeout=1)
+            return
+        except Exception as exc:  # 404/405 from the bare app still means it is up
+            if getattr(exc, "code", None):
+                return
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def seed(env: dict[str, str], accounts: int) -> list[int]:
+    """Sandbox accounts whose renewals are declined, alerts posted; returns the alert ids."""
+    import yaml
+
+    data = {
+        "accounts": [
+            {
+                "id": f"bench{i:03d}",
+                "name": f"Bench {i}",
+                "currency": "EUR",
+                "slack_channel": "CBENCH",
+                "admins": ["UBENCH"],
+                "payment_methods": [{"card": "4000000000009995", "default": True}, {"card": "4242424242424242"}],
+                "invoices": [{"amount": "129.00", "description": "Bench plan"}],
+            }
+            for i in range(accounts)
+        ]
+    }
+    path = Path(env["BENCH_TMP"]) / "accounts.yml"
+    path.write_text(yaml.safe_dump(data))
+    run = [sys.executable, "-m", "bot"]
+    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    for args in (["sandbox", "load", str(path)], ["sandbox", "bill"], ["poll", "--once"]):
+        subprocess.run(run + args, env=full, check=True, capture_output=True)
+    return list(range(1, accounts + 1))
+
+
+def click_body(trigger: str, alert_id: int) -> str:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "UBENCH", "username": "bench", "team_id": "T1"},
+        "team": {"id": "T1", "domain": "bench"},
+        "api_app_id": "A1",
+        "container": {"type": "message", "message_ts": "1.000001", "channel_id": "CBENCH"},
+        "channel": {"id": "CBENCH", "name": "bench"},
+        "trigger_id": trigger,
+        "actions": [
+            {
+                "action_id": "settle_open",
+                "block_id": "alert_actions",
+                "type": "button",
+                "value": str(alert_id),
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def measure(
+    fake: FakeSlack, url: str, alert_ids: list[int], rounds: int, concurrency: int, filled: bool
+) -> tuple[list[float], list[float]]:
+    """Rounds of `concurrency` simultaneous clicks; each round ends when its modals are open (and,
+    for Settle, filled by views.update). Returns click->views.open and click->filled latencies."""
+    barrier = threading.Barrier(concurrency)
+
+    def one(i: int) -> tuple[float, float]:
+        trigger = fake.new_trigger()
+        body = click_body(trigger, alert_ids[i % len(alert_ids)])
+        headers = signed_headers(body, secret=SECRET)
+        barrier.wait()
+        start = time.monotonic()
+        status, _ = post(url + "/slack/events", body, headers)
+        if status != 200:
+            raise SystemExit(f"click answered {status}")
+        with fake.opened_cond:
+            if not fake.opened_cond.wait_for(lambda: trigger in fake.opened, timeout=10):
+                raise SystemExit("views.open never arrived")
+            opened = (fake.opened[trigger] - start) * 1000
+            if not filled:
+                return opened, opened
+            if not fake.opened_cond.wait_for(lambda: fake.view_by_trigger.get(trigger) in fake.updated, timeout=10):
+                raise SystemExit("the modal was never filled")
+            return opened, (fake.updated[fake.view_by_trigger[trigger]] - start) * 1000
+
+    opens: list[float] = []
+    fills: list[float] = []
+    with ThreadPoolExecutor(concurrency) as pool:
+        for r in range(rounds + 2):
+            results = list(pool.map(one, range(concurrency)))
+            if r >= 2:  # the first two rounds warm up
+                opens += [o for o, _ in results]
+                fills += [f for _, f in results]
+    return opens, fills
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=25, help="bursts of --concurrency simultaneous clicks")
+    parser.add_argument("--concurrency", type=int, default=12)
+    parser.add_argument("--slack-latency-ms", type=float, default=0, help="added to every fake Slack call")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    fake = FakeSlack().start()
+    if args.slack_latency_ms:
+        for method in ("views.open", "views.update", "chat.postEphemeral", "chat.update", "usergroups.users.list"):
+            fake.delay[method] = args.slack_latency_ms / 1000
+    with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp:
+        env = {
+            "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.url,
+            "SETTLE_ALERT_CHANNEL": "CBENCH",
+            "POLL_INTERVAL_SECONDS": "3600",
+            "BENCH_TMP": tmp,
+        }
+        alert_ids = seed(env, args.concurrency)
+        full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        results: dict[str, tuple[list[float], list[float]]] = {}
+        for name, cmd in (
+            ("bare Bolt (ack + views.open)", [sys.executable, str(ROOT / "bench" / "bare_app.py")]),
+            ("settle serve", [sys.executable, "-m", "bot", "serve"]),
+        ):
+            port = free_port()
+            proc = subprocess.Popen(
+                [*cmd, "--port", str(port)], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_healthy(base, proc)
+                filled = name == "settle serve"
+                results[name] = measure(fake, base, alert_ids, args.rounds, args.concurrency, filled)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    fake.stop()
+
+    clicks = args.rounds * args.concurrency
+    print(
+        f"click -> views.open: {args.rounds} rounds of {args.concurrency} simultaneous clicks ({clicks} measured), "
+        f"fake Slack latency {args.slack_latency_ms:g} ms; Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores ({platform.machine()})"
+    )
+    print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    rows = [(name, opens) for name, (opens, _) in results.items()]
+    rows.append(("settle serve: click -> filled", results["settle serve"][1]))
+    for name, values in rows:
+        print(f"{name:34} {pct(values, 50):8.1f} {pct(values, 99):8.1f} {statistics.fmean(values):8.1f}")
+    bare, settle = results["bare Bolt (ack + views.open)"][0], results["settle serve"][0]
+    ratio = pct(settle, 50) / pct(bare, 50)
+    verdict = "met" if ratio <= 1.5 and pct(settle, 99) < 300 else "NOT met"
+    print(
+        f"p50 ratio settle/bare: {ratio:.2f} (target <= 1.5); settle p99 {pct(settle, 99):.1f} ms (target < 300): "
+        + verdict
+    )
+
+
+if __name__ == "__main__":
+    main()
