@@ -106,11 +106,10 @@ def click_body(trigger: str, alert_id: int) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
-def measure(
-    fake: FakeSlack, url: str, alert_ids: list[int], rounds: int, concurrency: int, filled: bool
-) -> tuple[list[float], list[float]]:
-    """Rounds of `concurrency` simultaneous clicks; each round ends when its modals are open (and,
-    for Settle, filled by views.update). Returns click->views.open and click->filled latencies."""
+def one_round(
+    fake: FakeSlack, url: str, alert_ids: list[int], pool: ThreadPoolExecutor, concurrency: int, filled: bool
+) -> list[tuple[float, float]]:
+    """`concurrency` simultaneous clicks; returns (click->views.open, click->filled) per click in ms."""
     barrier = threading.Barrier(concurrency)
 
     def one(i: int) -> tuple[float, float]:
@@ -132,15 +131,7 @@ def measure(
                 raise SystemExit("the modal was never filled")
             return opened, (fake.updated[fake.view_by_trigger[trigger]] - start) * 1000
 
-    opens: list[float] = []
-    fills: list[float] = []
-    with ThreadPoolExecutor(concurrency) as pool:
-        for r in range(rounds + 2):
-            results = list(pool.map(one, range(concurrency)))
-            if r >= 2:  # the first two rounds warm up
-                opens += [o for o, _ in results]
-                fills += [f for _, f in results]
-    return opens, fills
+    return list(pool.map(one, range(concurrency)))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -172,21 +163,31 @@ def main() -> None:
         }
         alert_ids = seed(env, args.concurrency)
         full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-        results: dict[str, tuple[list[float], list[float]]] = {}
-        for name, cmd in (
-            ("bare Bolt (ack + views.open)", [sys.executable, str(ROOT / "bench" / "bare_app.py")]),
-            ("settle serve", [sys.executable, "-m", "bot", "serve"]),
-        ):
-            port = free_port()
-            proc = subprocess.Popen(
-                [*cmd, "--port", str(port)], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            try:
-                base = f"http://127.0.0.1:{port}"
-                wait_healthy(base, proc)
-                filled = name == "settle serve"
-                results[name] = measure(fake, base, alert_ids, args.rounds, args.concurrency, filled)
-            finally:
+        servers = {
+            "bare Bolt (ack + views.open)": [sys.executable, str(ROOT / "bench" / "bare_app.py")],
+            "settle serve": [sys.executable, "-m", "bot", "serve"],
+        }
+        procs: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+        results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in servers}
+        try:
+            for name, cmd in servers.items():
+                port = free_port()
+                proc = subprocess.Popen(
+                    [*cmd, "--port", str(port)], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                procs[name] = (f"http://127.0.0.1:{port}", proc)
+                wait_healthy(procs[name][0], proc)
+            # Both servers run throughout and rounds alternate between them, so drift in the
+            # machine's load falls on both alike. The first two rounds of each warm up.
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                for r in range(args.rounds + 2):
+                    for name, (base, _) in procs.items():
+                        rows = one_round(fake, base, alert_ids, pool, args.concurrency, name == "settle serve")
+                        if r >= 2:
+                            results[name][0].extend(o for o, _ in rows)
+                            results[name][1].extend(f for _, f in rows)
+        finally:
+            for _, proc in procs.values():
                 proc.terminate()
                 proc.wait(timeout=10)
     fake.stop()

@@ -22,6 +22,9 @@ from storage.models import Account, AccountAdmin, Alert
 log = logging.getLogger(__name__)
 
 GROUP_TTL_SECONDS = 60.0
+CLICK_CACHE_SECONDS = 5.0
+
+AlertAdmins = tuple[str, str, str, tuple[str, ...]]
 
 _ALERT_ADMINS = (
     select(Alert.account_id, Alert.invoice_id, Account.name, AccountAdmin.slack_id)
@@ -54,6 +57,7 @@ class Authorizer:
         self.client = client
         self.global_admins = list(global_admins)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._alerts: dict[int, tuple[float, AlertAdmins]] = {}
         self._lock = threading.Lock()
 
     def check(self, user_id: str | None, account_id: str) -> Decision:
@@ -61,16 +65,28 @@ class Authorizer:
             name, admins = self.admins_of(s, account_id)
         return self.decide(user_id, name, admins)
 
-    def for_alert(self, alert_id: int) -> tuple[str, str, str, tuple[str, ...]] | None:
+    def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, invoice id, account name, admins) of an alert in one query, or None.
 
-        This runs on every click before views.open, so it is a single Core SELECT, not ORM loads."""
+        With `max_age` a recent answer may be reused: only the click's loading view uses that; the
+        form it then fills, and every submission, check afresh."""
+        now = time.monotonic()
+        if max_age > 0:
+            with self._lock:
+                hit = self._alerts.get(alert_id)
+            if hit is not None and now - hit[0] <= max_age:
+                return hit[1]
         rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
         if not rows:
             return None
         account_id, invoice_id, name = rows[0][0], rows[0][1], rows[0][2] or rows[0][0]
         own = [r[3] for r in rows if r[3]]
-        return account_id, invoice_id, name, tuple(dict.fromkeys([*own, *self.global_admins]))
+        found = (account_id, invoice_id, name, tuple(dict.fromkeys([*own, *self.global_admins])))
+        with self._lock:
+            if len(self._alerts) > 10_000:
+                self._alerts.clear()
+            self._alerts[alert_id] = (now, found)
+        return found
 
     def admins_of(self, session: Session, account_id: str) -> tuple[str, tuple[str, ...]]:
         """The account's name and everyone who may settle it (read inside the caller's transaction)."""

@@ -115,8 +115,9 @@ class SettlementService:
 
     # --- authorisation -------------------------------------------------------------------------
 
-    def authorize(self, user_id: str | None, alert_id: int) -> Decision:
-        found = self.s.authorizer.for_alert(alert_id)  # one query: this runs before views.open on a click
+    def authorize(self, user_id: str | None, alert_id: int, *, max_age: float = 0.0) -> Decision:
+        """May this user settle this alert's account? `max_age` only for the click's loading view."""
+        found = self.s.authorizer.for_alert(alert_id, max_age=max_age)
         if found is None:
             raise NotSettleable("gone")
         account_id, invoice_id, name, admins = found

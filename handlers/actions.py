@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.authz import CLICK_CACHE_SECONDS
 from bot.settlement import NotSettleable, Refused, SettlementService
 from handlers import refs
 from handlers.ids import Action, ViewId
@@ -48,7 +49,8 @@ def _open_loading(body: dict[str, Any], client: WebClient, context: BoltContext)
     user = body["user"]["id"]
     try:
         alert_id = refs.parse(_value(body), "alert")
-        settle.authorize(user, alert_id)
+        # may reuse a check from the last few seconds: the form filled next is checked afresh
+        settle.authorize(user, alert_id, max_age=CLICK_CACHE_SECONDS)
     except refs.BadRef:
         log.warning("settle click with a bad value from %s", user)
         return None
