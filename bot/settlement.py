@@ -34,6 +34,9 @@ from storage.models import Account, Alert, Settlement
 log = logging.getLogger(__name__)
 
 RETRY_UNKNOWN_AFTER = timedelta(seconds=60)
+# The sandbox's bank links live 15 minutes; a verification nobody finished by twice that is abandoned,
+# and must not keep the invoice from being settled another way.
+VERIFICATION_ABANDONED_AFTER = timedelta(minutes=30)
 
 
 class Refused(Exception):
@@ -411,7 +414,8 @@ class SettlementService:
             )
         changed = 0
         for sid in waiting:
-            changed += self.check_verification(sid) is not None
+            if self.check_verification(sid) is not None or self._expire_if_abandoned(sid):
+                changed += 1
         for sid in stuck:
             log.warning("settlement %s: outcome unknown, asking the provider again with its idempotency key", sid)
             self.charge(sid)
@@ -429,6 +433,35 @@ class SettlementService:
         if result is None or result.outcome == "requires_action":
             return None
         return self._apply(settlement_id, result)
+
+    def _expire_if_abandoned(self, settlement_id: int) -> bool:
+        cutoff = datetime.now(UTC) - VERIFICATION_ABANDONED_AFTER
+        with transaction(self.s.sessions) as s:
+            st = s.get(Settlement, settlement_id, with_for_update=True)
+            if st is None or st.status != "requires_action" or st.updated_at > cutoff:
+                return False
+            alert = s.get(Alert, st.alert_id, with_for_update=True)
+            assert alert is not None
+            st.status, st.reason, st.verification_url = "expired", "authentication_failed", None
+            alert.state, alert.pending_by = "open", None
+            alert.note = f"<@{st.user_id}>'s payment with {st.card_label} was never verified with the bank."
+            s.flush()
+            bump(s, alert.id)
+            audit.record(
+                s,
+                "verification_expired",
+                actor=st.user_id,
+                account_id=st.account_id,
+                invoice_id=st.invoice_id,
+                amount_minor=st.amount_minor,
+                currency=st.currency,
+                payment_method=st.card_label,
+                provider_ref=st.payment_id,
+                settlement_id=st.id,
+            )
+            alert_id = alert.id
+        self._deliver(alert_id)
+        return True
 
     def by_payment(self, payment_id: str) -> int | None:
         with reading(self.s.sessions) as s:

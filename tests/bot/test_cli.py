@@ -87,3 +87,19 @@ def test_unreachable_database_is_one_clear_line(sqlite_env: dict[str, str]) -> N
 def test_bad_setting_is_one_clear_line(sqlite_env: dict[str, str]) -> None:
     assert "POLL_INTERVAL_SECONDS" in _error({**sqlite_env, "POLL_INTERVAL_SECONDS": "soon"}, "poll", "--once")
     assert "BILLING_PROVIDER" in _error({**sqlite_env, "BILLING_PROVIDER": "paypal"}, "poll", "--once")
+
+
+def test_audit_lists_what_happened(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    accounts = [account("acme", "4000000000000002"), account("globex", "4000000000009995")]
+    run_cli(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", accounts)))
+    run_cli(sqlite_env, "sandbox", "bill")
+    run_cli(sqlite_env, "poll", "--once")
+    rows = json.loads(run_cli(sqlite_env, "audit", "--json").stdout)
+    assert [r["action"] for r in rows].count("decline_recorded") == 2
+    assert [r["action"] for r in rows].count("alert_posted") == 2
+    decline = next(r for r in rows if r["action"] == "decline_recorded" and r["account_id"] == "acme")
+    assert decline["amount_minor"] == 12900 and decline["currency"] == "EUR"
+    assert decline["payment_method"] == "Visa ·· 0002" and decline["provider_ref"].startswith("sbx_att_")
+    only = json.loads(run_cli(sqlite_env, "audit", "--account", "globex", "--json").stdout)
+    assert only and {r["account_id"] for r in only} == {"globex"}
+    assert "decline_recorded" in run_cli(sqlite_env, "audit").stdout

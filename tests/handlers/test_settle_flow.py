@@ -360,3 +360,62 @@ def test_closed_modal_still_learns_the_outcome(h1: Harness, tmp_path: Path) -> N
     eph = eventually(lambda: [c for c in h.fake.calls_to("chat.postEphemeral") if "Paid" in c.params["text"]])
     assert eph[0].params["user"] == ADMIN
     assert h.alert()["text"].startswith("Settled:")
+
+
+def _age(h: Harness, status: str, minutes: float) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from storage.db import transaction
+    from storage.models import Settlement
+
+    with transaction(h.services.sessions) as s:
+        s.execute(
+            update(Settlement)
+            .where(Settlement.status == status)
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
+
+
+def test_abandoned_verification_frees_the_invoice(h1: Harness, tmp_path: Path) -> None:
+    h = h1
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_4")
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    _age(h, "requires_action", 31)
+
+    h.services.poller().run_cycle()
+
+    assert "was never verified with the bank" in json.dumps(h.alert()["blocks"])
+    assert "verification_expired" in h.audit()
+    again = h.open_modal(OTHER_ADMIN)  # someone else can settle it now
+    h.choose(again, OTHER_ADMIN, "pm_acme_2")
+    h.confirm(again, OTHER_ADMIN)
+    eventually(lambda: "Paid." in h.view_text(again))
+
+
+def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness, tmp_path: Path) -> None:
+    """A settlement left 'charging' (the process died around the provider call) is retried by the
+    poller with its idempotency key: the provider replays, so the card is charged once."""
+    from storage.db import transaction
+    from storage.models import Settlement
+
+    h = h1
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    with transaction(h.services.sessions) as s:
+        st = s.query(Settlement).one()
+        st.status = "charging"  # confirmed...
+        key = st.idempotency_key
+    h.sandbox.pay_invoice("in_acme_1", "pm_acme_2", idempotency_key=key)  # ...charged, then the crash
+    _age(h, "charging", 2)
+
+    report = h.services.poller().run_cycle()
+
+    assert report.settlements == 1
+    assert len(h.attempts()) == 1
+    assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
