@@ -11,6 +11,26 @@ class Explanation:
     next_step: str
 
 
+_SHORT = {
+    "authentication_required": "needs bank verification",
+    "insufficient_funds": "insufficient funds",
+    "expired_card": "expired",
+    "generic_decline": "declined by the bank",
+    "card_declined": "declined by the bank",
+    "do_not_honor": "declined by the bank",
+    "authentication_failed": "bank verification failed",
+    "incorrect_cvc": "wrong security code",
+    "processing_error": "bank processing error",
+    "lost_card": "reported lost",
+    "stolen_card": "reported stolen",
+}
+
+
+def short(code: str | None) -> str:
+    """A few words for a card's label in a list: "insufficient funds"."""
+    return _SHORT.get(code or "", "declined")
+
+
 _REASONS: dict[str, Explanation] = {
     "authentication_required": Explanation(
         "The bank requires the cardholder to verify this payment (Strong Customer Authentication), "

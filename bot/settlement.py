@@ -72,6 +72,7 @@ class SettlementView:
     amount_minor: int
     currency: str
     card_label: str
+    payment_method_id: str
     user_id: str
     status: str
     reason: str | None
@@ -537,6 +538,7 @@ class SettlementService:
             amount_minor=st.amount_minor,
             currency=st.currency,
             card_label=st.card_label,
+            payment_method_id=st.payment_method_id,
             user_id=st.user_id,
             status=st.status,
             reason=st.reason,

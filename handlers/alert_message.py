@@ -72,7 +72,7 @@ def alert_blocks(card: AlertCard) -> list[Block]:
     if card.state == "paid":
         who = f" by <@{card.paid_by}>" if card.paid_by else ""
         how = f" with {card.paid_with}" if card.paid_with else ""
-        when = f" {slack_date(card.paid_at)}" if card.paid_at else ""
+        when = f", {slack_date(card.paid_at)}" if card.paid_at else ""
         blocks.append(
             SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*Paid{who}{how}*{when}."))
         )
@@ -83,8 +83,8 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         if card.state == "settling":
             text = f"*<@{card.pending_by}> is settling this balance now.*\n" + text
         if card.state == "verification_pending":
-            by = f" <@{card.pending_by}> started" if card.pending_by else " A settlement is"
-            text = f"*Bank verification pending.*{by} waiting for the bank's approval.\n" + text
+            by = f"<@{card.pending_by}>'s payment" if card.pending_by else "A payment"
+            text = f"*Bank verification pending:* {by} is waiting for the bank's approval.\n" + text
         blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=text)))
 
     buttons: list[ButtonElement] = []

@@ -41,8 +41,28 @@ def render_plain(blocks: list[dict[str, Any]], width: int = 72) -> str:
             lines.append("  " + " ".join(_mrkdwn(e.get("text", "")) for e in block.get("elements", [])))
         elif kind == "divider":
             lines.append("─" * 20)
+        elif kind == "input":
+            element = block.get("element", {})
+            lines.append(block.get("label", {}).get("text", "") + ("  (optional)" if block.get("optional") else ""))
+            chosen = (element.get("initial_option") or {}).get("value")
+            for opt in element.get("options", []):
+                mark = "◉" if opt.get("value") == chosen else "○"
+                if element.get("type") == "checkboxes":
+                    mark = "☐"
+                desc = opt.get("description", {}).get("text")
+                lines.append(f"  {mark} {opt['text']['text']}" + (f"  ({desc})" if desc else ""))
     return "\n".join(lines)
 
 
 def builder_link(blocks: list[dict[str, Any]]) -> str:
     return BUILDER + quote(json.dumps({"blocks": blocks}, separators=(",", ":")), safe="")
+
+
+def render_view(view: dict[str, Any]) -> str:
+    """A modal as text: its title bar, body and buttons."""
+    title = view.get("title", {}).get("text", "")
+    buttons = [view[k]["text"] for k in ("close", "submit") if view.get(k)]
+    bar = "┌─ " + title + " " + "─" * max(2, 50 - len(title))
+    foot = "└─ " + "  ".join(f"[ {b} ]" for b in buttons)
+    body = "\n".join("│ " + line for line in render_plain(view.get("blocks", [])).splitlines())
+    return f"{bar}\n{body}\n{foot}"

@@ -40,7 +40,7 @@ class Publisher:
         if st.status == "declined" and self.settle is not None:
             try:
                 ctx = self.settle.context(st.alert_id, st.user_id, st.view_id)
-                return pick_view(ctx, error=declined_message(st))
+                return pick_view(ctx, failed=st)
             except (NotSettleable, Refused):
                 pass
         return info_view("Settle balance", declined_message(st) if st.status == "declined" else outcome_text(st))

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.billing.base import PaymentMethod
-from bot.decline_reasons import explain
+from bot.decline_reasons import explain, short
 from bot.money import format_money
 from bot.settlement import SettleContext, SettlementView
 from handlers import refs
@@ -60,24 +60,28 @@ def loading_view() -> dict[str, Any]:
     return dict(_LOADING)
 
 
-def _method_option(m: PaymentMethod, ctx: SettleContext) -> Option:
+def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementView | None) -> Option:
     notes = [f"Expires {m.exp_month:02d}/{m.exp_year}"]
     if m.is_default:
         notes.append("default")
-    if m.id == ctx.declined_method_id:
-        notes.append(f"declined: {explain(ctx.reason).why.rstrip('.').lower()}"[:60])
+    if failed is not None and m.id == failed.payment_method_id:
+        notes.append(f"just declined: {short(failed.reason)}")
+    elif m.id == ctx.declined_method_id:
+        notes.append(f"renewal declined: {short(ctx.reason)}")
     return Option(
         value=m.id, text=PlainTextObject(text=m.card.label), description=PlainTextObject(text=" · ".join(notes)[:75])
     )
 
 
-def preferred_method(ctx: SettleContext) -> PaymentMethod | None:
-    """The declined card is never pre-selected; the default is, when it is not the declined one."""
-    usable = [m for m in ctx.methods if m.id != ctx.declined_method_id]
+def preferred_method(ctx: SettleContext, failed: SettlementView | None = None) -> PaymentMethod | None:
+    """A declined card is never pre-selected; the default is, when it was not declined."""
+    avoid = {ctx.declined_method_id, failed.payment_method_id if failed else None}
+    usable = [m for m in ctx.methods if m.id not in avoid]
     return next((m for m in usable if m.is_default), usable[0] if usable else None)
 
 
-def pick_view(ctx: SettleContext, *, error: str | None = None) -> View:
+def pick_view(ctx: SettleContext, *, failed: SettlementView | None = None) -> View:
+    """The method picker; after a declined attempt (`failed`) it says why and offers the others."""
     amount = format_money(ctx.amount_minor, ctx.currency)
     desc = escape(ctx.invoice_description) or ctx.invoice_id
     blocks: list[Block] = [
@@ -85,11 +89,11 @@ def pick_view(ctx: SettleContext, *, error: str | None = None) -> View:
     ]
     if ctx.declined_card:
         blocks.append(_note(f"⚠️ {ctx.declined_card} was declined: {explain(ctx.reason).why}"))
-    if error:
-        blocks.append(_md(f"❌ {error}"))
+    if failed is not None:
+        blocks.append(_md(f"❌ {declined_message(failed)}"))
     if ctx.methods:
-        options = [_method_option(m, ctx) for m in ctx.methods]
-        chosen = preferred_method(ctx)
+        options = [_method_option(m, ctx, failed) for m in ctx.methods]
+        chosen = preferred_method(ctx, failed)
         initial = next((o for o in options if chosen and o.value == chosen.id), None)
         element = (
             RadioButtonsElement(action_id=Action.METHOD_CHOICE, options=options, initial_option=initial)

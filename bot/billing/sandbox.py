@@ -234,6 +234,11 @@ class SandboxProvider:
                 attempt.outcome, attempt.reason = "declined", "authentication_failed"
             return attempt
 
+    def customer_name(self, account_id: str) -> str | None:
+        with reading(self._sessions) as s:
+            customer = s.get(SandboxCustomer, account_id)
+            return customer.name if customer else None
+
     def get_attempt(self, attempt_id: int) -> SandboxAttempt | None:
         with reading(self._sessions) as s:
             return s.get(SandboxAttempt, attempt_id)

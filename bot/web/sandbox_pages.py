@@ -153,10 +153,11 @@ class SandboxPages:
                     )
                     return _html(start_response, "200 OK", body)
         q = html.escape(urlencode({"account": account_id, "ref": ref, "token": token}), quote=True)
+        name = self.provider.customer_name(account_id) or account_id
         err = f"<p class=error>{html.escape(error)}</p>" if error else ""
         body = page(
             "Add a card",
-            f"<h1>Add a card</h1><p class=muted>for account {html.escape(account_id)}</p>{err}"
+            f"<h1>Add a card</h1><p class=muted>for {html.escape(name)}</p>{err}"
             f"<form method=post action='/sandbox/cards/new?{q}' autocomplete=off>"
             "<label>Card number<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
             "<label>Expiry (MM/YY)<input name=exp placeholder='12/29' required></label>"
