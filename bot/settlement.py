@@ -303,20 +303,7 @@ class SettlementService:
             alert.state, alert.pending_by, alert.note = "settling", user_id, None
             s.flush()
             bump(s, alert.id)
-            audit.record(
-                s,
-                "charge_confirmed",
-                actor=user_id,
-                account_id=st.account_id,
-                invoice_id=st.invoice_id,
-                amount_minor=st.amount_minor,
-                currency=st.currency,
-                payment_method=st.card_label,
-                provider_ref=st.payment_method_id,
-                settlement_id=st.id,
-                make_default=make_default,
-                idempotency_key=st.idempotency_key,
-            )
+            self._audit(s, "charge_confirmed", st, make_default=make_default, idempotency_key=st.idempotency_key)
             view = self._view(s, st)
         self._deliver(view.alert_id)  # strip the Settle button now
         return ConfirmResult("claimed", view)
@@ -329,19 +316,7 @@ class SettlementService:
             if st is None or st.status != "charging":
                 raise NotSettleable("gone")
             invoice_id, method_id, key = st.invoice_id, st.payment_method_id, st.idempotency_key
-            audit.record(
-                s,
-                "charge_attempted",
-                actor=st.user_id,
-                account_id=st.account_id,
-                invoice_id=invoice_id,
-                amount_minor=st.amount_minor,
-                currency=st.currency,
-                payment_method=st.card_label,
-                provider_ref=method_id,
-                settlement_id=st.id,
-                idempotency_key=key,
-            )
+            self._audit(s, "charge_attempted", st, idempotency_key=key)
         try:
             result = self.s.provider.pay_invoice(invoice_id, method_id, idempotency_key=key)
         except BillingError as exc:
@@ -360,16 +335,6 @@ class SettlementService:
             previous = st.status
             st.payment_id = result.payment_id or st.payment_id
             st.updated_at = now
-            common: dict[str, Any] = {
-                "actor": st.user_id,
-                "account_id": st.account_id,
-                "invoice_id": st.invoice_id,
-                "amount_minor": st.amount_minor,
-                "currency": st.currency,
-                "payment_method": st.card_label,
-                "provider_ref": st.payment_id,
-                "settlement_id": st.id,
-            }
             if result.outcome == "succeeded":
                 st.status, st.reason, st.verification_url = "succeeded", None, None
                 alert.state, alert.paid_at, alert.paid_by, alert.paid_with = "paid", now, st.user_id, st.card_label
@@ -392,7 +357,7 @@ class SettlementService:
                 action = "verification_declined" if previous == "requires_action" else "charge_declined"
             s.flush()
             bump(s, alert.id)
-            audit.record(s, action, **common, reason=result.reason)
+            self._audit(s, action, st, reason=result.reason)
             view = self._view(s, st)
         if view.status == "succeeded" and view.make_default:
             self._make_default(view)
@@ -448,18 +413,7 @@ class SettlementService:
             alert.note = f"<@{st.user_id}>'s payment with {st.card_label} was never verified with the bank."
             s.flush()
             bump(s, alert.id)
-            audit.record(
-                s,
-                "verification_expired",
-                actor=st.user_id,
-                account_id=st.account_id,
-                invoice_id=st.invoice_id,
-                amount_minor=st.amount_minor,
-                currency=st.currency,
-                payment_method=st.card_label,
-                provider_ref=st.payment_id,
-                settlement_id=st.id,
-            )
+            self._audit(s, "verification_expired", st)
             alert_id = alert.id
         self._deliver(alert_id)
         return True
@@ -474,6 +428,23 @@ class SettlementService:
             return self._view(s, st) if st else None
 
     # --- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(s: Session, action: str, st: Settlement, provider_ref: str | None = None, **detail: Any) -> None:
+        """An audit row for a step of this settlement: who, account, invoice, amount, card, ids."""
+        audit.record(
+            s,
+            action,
+            actor=st.user_id,
+            account_id=st.account_id,
+            invoice_id=st.invoice_id,
+            amount_minor=st.amount_minor,
+            currency=st.currency,
+            payment_method=st.card_label,
+            provider_ref=provider_ref or st.payment_id or st.payment_method_id,
+            settlement_id=st.id,
+            **detail,
+        )
 
     def _mark_paid_outside(self, alert_id: int) -> None:
         with transaction(self.s.sessions) as s:

@@ -24,6 +24,12 @@ def _selected(view: dict[str, Any], block: str, action: str) -> Any:
     return ((view.get("state") or {}).get("values") or {}).get(block, {}).get(action) or {}
 
 
+def _end(ack: Ack, exc: Refused | NotSettleable) -> None:
+    """Replace the form with why nothing happened; the modal then only closes."""
+    text = refusal_text(exc) if isinstance(exc, Refused) else dead_end_text(exc)
+    ack(response_action="update", view=info_view("Settle balance", text))
+
+
 def pick_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     settle: SettlementService = context["settle"]
     user = body["user"]["id"]
@@ -44,11 +50,8 @@ def pick_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
             errors={BlockId.METHOD: "That card is no longer on the account. Refresh and pick another."},
         )
         return
-    except Refused as exc:
-        ack(response_action="update", view=info_view("Settle balance", refusal_text(exc)))
-        return
-    except NotSettleable as exc:
-        ack(response_action="update", view=info_view("Settle balance", dead_end_text(exc)))
+    except (Refused, NotSettleable) as exc:
+        _end(ack, exc)
         return
     ack(response_action="update", view=confirm_view(st))
 
@@ -65,11 +68,8 @@ def confirm_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], cont
     make_default = bool(_selected(view, BlockId.MAKE_DEFAULT, Action.MAKE_DEFAULT).get("selected_options"))
     try:
         result = settle.confirm(sid, user, view.get("id"), make_default)
-    except Refused as exc:
-        ack(response_action="update", view=info_view("Settle balance", refusal_text(exc)))
-        return
-    except NotSettleable as exc:
-        ack(response_action="update", view=info_view("Settle balance", dead_end_text(exc)))
+    except (Refused, NotSettleable) as exc:
+        _end(ack, exc)
         return
     if result.outcome == "busy":
         ack(
