@@ -124,6 +124,14 @@ class Harness:
     def view_text(self, view_id: str) -> str:
         return json.dumps(self.view(view_id).get("blocks", []), ensure_ascii=False)
 
+    def button_url(self, view_id: str, action_id: str) -> str | None:
+        """The link a link-out button in the modal points at (the add-card or bank page)."""
+        for b in self.view(view_id).get("blocks", []):
+            for e in b.get("elements", []) if b.get("type") == "actions" else []:
+                if e.get("action_id") == action_id:
+                    return str(e["url"])
+        return None
+
     def options(self, view_id: str) -> list[dict[str, Any]]:
         for b in self.view(view_id).get("blocks", []):
             if b.get("block_id") == "method":

@@ -105,13 +105,7 @@ def test_bank_verification_round_trip_ends_paid(h: Harness, tmp_path: Path) -> N
     eventually(lambda: "Verify with your bank" in h.view_text(view_id))
     assert "Waiting for bank verification" in h.alert()["text"] or "waiting for bank" in h.alert()["text"]
 
-    url = next(
-        e["url"]
-        for b in h.view(view_id)["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e.get("action_id") == "verify_with_bank"
-    )
+    url = h.button_url(view_id, "verify_with_bank")
     status, page = get(local(h, url))
     assert status == 200 and "Approve" in page and "€129.00" in page
     path = urllib.parse.urlsplit(url)
@@ -149,18 +143,7 @@ def test_declined_verification_shows_as_a_decline(h1: Harness, tmp_path: Path) -
     view_id = h.open_modal(ADMIN)
     h.choose(view_id, ADMIN, "pm_acme_4")
     h.confirm(view_id, ADMIN)
-    url = eventually(
-        lambda: next(
-            (
-                e["url"]
-                for b in h.view(view_id)["blocks"]
-                if b["type"] == "actions"
-                for e in b["elements"]
-                if e.get("action_id") == "verify_with_bank"
-            ),
-            None,
-        )
-    )
+    url = eventually(lambda: h.button_url(view_id, "verify_with_bank"))
     post(local(h, url), "decision=decline", {"Content-Type": "application/x-www-form-urlencoded"})
 
     eventually(lambda: "was declined" in h.view_text(view_id))
@@ -317,13 +300,7 @@ def test_add_a_card_on_the_hosted_page_and_it_appears(h1: Harness, tmp_path: Pat
     h = h1
     setup(h, tmp_path, extra=[])
     view_id = h.open_modal(ADMIN)
-    url = next(
-        e["url"]
-        for b in h.view(view_id)["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e.get("action_id") == "add_method"
-    )
+    url = h.button_url(view_id, "add_method")
     status, form = get(local(h, url))
     assert status == 200 and "Card number" in form
 
