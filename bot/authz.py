@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import read_rows, reading
+from storage.db import read_rows
 from storage.models import Account, AccountAdmin, Alert
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,6 @@ class Authorizer:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._alerts: dict[int, tuple[float, AlertAdmins]] = {}
         self._lock = threading.Lock()
-
-    def check(self, user_id: str | None, account_id: str) -> Decision:
-        with reading(self.sessions) as s:
-            name, admins = self.admins_of(s, account_id)
-        return self.decide(user_id, name, admins)
 
     def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, invoice id, account name, admins) of an alert in one query, or None.

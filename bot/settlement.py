@@ -29,7 +29,7 @@ from bot.services import Services
 from bot.slack_gateway import SlackError
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, Alert, Settlement
+from storage.models import SETTLEMENT_HOLDS_INVOICE, Account, Alert, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class SettlementService:
             in_flight = s.scalar(
                 select(Settlement).where(
                     Settlement.invoice_id == alert.invoice_id,
-                    Settlement.status.in_(("charging", "requires_action", "succeeded")),
+                    Settlement.status.in_(SETTLEMENT_HOLDS_INVOICE),
                 )
             )
             flight = self._view(s, in_flight) if in_flight else None
@@ -291,7 +291,7 @@ class SettlementService:
                 other = s.scalar(
                     select(Settlement).where(
                         Settlement.invoice_id == st.invoice_id,
-                        Settlement.status.in_(("charging", "requires_action", "succeeded")),
+                        Settlement.status.in_(SETTLEMENT_HOLDS_INVOICE),
                     )
                 )
                 return ConfirmResult("busy", self._view(s, other or st))

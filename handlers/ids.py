@@ -30,7 +30,6 @@ class Block(StrEnum):
     ALERT_FOOTER = "alert_footer"
     METHOD = "method"
     MAKE_DEFAULT = "make_default"
-    SUMMARY = "summary"
     MODAL_ACTIONS = "modal_actions"
 
 

@@ -56,13 +56,3 @@ def render_plain(blocks: list[dict[str, Any]], width: int = 72) -> str:
 
 def builder_link(blocks: list[dict[str, Any]]) -> str:
     return BUILDER + quote(json.dumps({"blocks": blocks}, separators=(",", ":")), safe="")
-
-
-def render_view(view: dict[str, Any]) -> str:
-    """A modal as text: its title bar, body and buttons."""
-    title = view.get("title", {}).get("text", "")
-    buttons = [view[k]["text"] for k in ("close", "submit") if view.get(k)]
-    bar = "┌─ " + title + " " + "─" * max(2, 50 - len(title))
-    foot = "└─ " + "  ".join(f"[ {b} ]" for b in buttons)
-    body = "\n".join("│ " + line for line in render_plain(view.get("blocks", [])).splitlines())
-    return f"{bar}\n{body}\n{foot}"

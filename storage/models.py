@@ -120,6 +120,7 @@ class Alert(Base):
 
 
 SETTLEMENT_HOLDS_INVOICE = ("charging", "requires_action", "succeeded")
+_HOLDS_SQL = "status IN (" + ", ".join(f"'{v}'" for v in SETTLEMENT_HOLDS_INVOICE) + ")"
 
 
 class Settlement(Base):
@@ -133,8 +134,8 @@ class Settlement(Base):
             "uq_settlements_invoice_active",
             "invoice_id",
             unique=True,
-            sqlite_where=text("status IN ('charging', 'requires_action', 'succeeded')"),
-            postgresql_where=text("status IN ('charging', 'requires_action', 'succeeded')"),
+            sqlite_where=text(_HOLDS_SQL),
+            postgresql_where=text(_HOLDS_SQL),
         ),
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,7 +155,3 @@ def account(
     if channel:
         acc["slack_channel"] = channel
     return acc
-
-
-def dedent(s: str) -> str:
-    return textwrap.dedent(s).lstrip()
