@@ -35,16 +35,16 @@ def open_settle(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     ack()
     gate: OpenGate = context["open_gate"]
     with gate.opening():
-        view_id = _open_loading(body, client, context)
-    if view_id is not None:
+        opened = _open_loading(body, client, context)
+    if opened is not None:
         # Filling the form (provider reads, views.update, audit) runs on its own small pool and waits
         # for other clicks' views.open first: their trigger_ids are about to expire.
-        context["background"].submit(
-            _fill_when_quiet, context, refs.parse(_value(body), "alert"), body["user"]["id"], view_id
-        )
+        alert_id, view_id = opened
+        context["background"].submit(_fill_when_quiet, context, alert_id, body["user"]["id"], view_id)
 
 
-def _open_loading(body: dict[str, Any], client: WebClient, context: BoltContext) -> str | None:
+def _open_loading(body: dict[str, Any], client: WebClient, context: BoltContext) -> tuple[int, str] | None:
+    """Authorise the click and open the loading view; (alert id, view id), or None after a reply."""
     settle: SettlementService = context["settle"]
     user = body["user"]["id"]
     try:
@@ -66,7 +66,7 @@ def _open_loading(body: dict[str, Any], client: WebClient, context: BoltContext)
         log.warning("views.open failed for alert %s: %s", alert_id, exc.response.get("error"))
         ephemeral(client, body, "Slack could not open the settle form in time. Please click *Settle balance* again.")
         return None
-    return str(opened["view"]["id"])
+    return alert_id, str(opened["view"]["id"])
 
 
 def _fill_when_quiet(context: BoltContext, alert_id: int, user: str, view_id: str) -> None:
