@@ -81,8 +81,7 @@ class Poller:
                 row = s.get(PollCursor, self.provider.name)
                 before = row.cursor if row else None
             page = self.provider.list_failures(before, limit=PAGE)
-            # provider reads happen before the write transaction (never inside it: SQLite has one writer)
-            invoices = {f.invoice_id: self.provider.get_invoice(f.invoice_id) for f in page.failures}
+            invoices = self._new_invoices(page.failures)
             with transaction(self.sessions) as s:
                 for failure in page.failures:
                     self._record(s, failure, invoices.get(failure.invoice_id), report)
@@ -90,6 +89,17 @@ class Poller:
                     self._advance(s, before, page.cursor)
             if page.cursor is None or page.cursor == before:
                 return
+
+    def _new_invoices(self, failures: list[PaymentFailure]) -> dict[str, Invoice | None]:
+        """Invoice details for failures that will open a new alert; a repeat decline needs none.
+
+        Read before the write transaction, never inside it (SQLite has one writer)."""
+        wanted = {f.invoice_id for f in failures}
+        if not wanted:
+            return {}
+        with reading(self.sessions) as s:
+            known = set(s.scalars(select(Alert.invoice_id).where(Alert.invoice_id.in_(wanted))))
+        return {invoice_id: self.provider.get_invoice(invoice_id) for invoice_id in sorted(wanted - known)}
 
     def _advance(self, s: Session, before: str | None, after: str) -> None:
         if before is None:
