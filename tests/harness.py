@@ -172,6 +172,14 @@ class Harness:
             view_id, user, {"make_default": {"make_default": {"type": "checkboxes", "selected_options": selected}}}
         )
 
+    def settle_with(self, user: str, method_id: str, until: str, invoice_id: str = "in_acme_1") -> str:
+        """Open the modal, pick a card, confirm, and wait until the modal shows `until`; the view id."""
+        view_id = self.open_modal(user, invoice_id)
+        self.choose(view_id, user, method_id)
+        self.confirm(view_id, user)
+        eventually(lambda: until in self.view_text(view_id), message=f"modal never showed {until!r}")
+        return view_id
+
     def modal_action(self, view_id: str, user: str, action_id: str, value: str) -> Response:
         view = self.view(view_id)
         return self.send(

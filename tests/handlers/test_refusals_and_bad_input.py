@@ -46,10 +46,7 @@ def _refresh(h: Harness) -> Response:
 
 
 def _check_verification(h: Harness) -> Response:
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_4")
-    h.confirm(view_id, ADMIN)
-    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")
     sid = json.loads(h.view(view_id)["private_metadata"])["id"]
     return h.modal_action(view_id, STRANGER, "check_verification", json.dumps({"k": "settlement", "id": sid}))
 

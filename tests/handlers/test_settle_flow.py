@@ -99,10 +99,7 @@ def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
 
 def test_bank_verification_round_trip_ends_paid(h: Harness, tmp_path: Path) -> None:
     setup(h, tmp_path)
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_4")  # ·· 3184: always asks the bank
-    h.confirm(view_id, ADMIN)
-    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")  # ·· 3184: always asks the bank
     assert "Waiting for bank verification" in h.alert()["text"] or "waiting for bank" in h.alert()["text"]
 
     url = h.button_url(view_id, "verify_with_bank")
@@ -123,10 +120,7 @@ def test_bank_verification_round_trip_ends_paid(h: Harness, tmp_path: Path) -> N
 def test_verification_finished_elsewhere_is_picked_up_by_the_next_poll(h1: Harness, tmp_path: Path) -> None:
     h = h1
     setup(h, tmp_path)
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_4")
-    h.confirm(view_id, ADMIN)
-    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")
     attempt = h.attempts()[0]
     h.sandbox.complete_verification(attempt.id, approved=True)  # no callback: the bank answered elsewhere
 
@@ -140,10 +134,8 @@ def test_verification_finished_elsewhere_is_picked_up_by_the_next_poll(h1: Harne
 def test_declined_verification_shows_as_a_decline(h1: Harness, tmp_path: Path) -> None:
     h = h1
     setup(h, tmp_path)
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_4")
-    h.confirm(view_id, ADMIN)
-    url = eventually(lambda: h.button_url(view_id, "verify_with_bank"))
+    view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")
+    url = h.button_url(view_id, "verify_with_bank")
     post(local(h, url), "decision=decline", {"Content-Type": "application/x-www-form-urlencoded"})
 
     eventually(lambda: "was declined" in h.view_text(view_id))
@@ -358,10 +350,7 @@ def _age(h: Harness, status: str, minutes: float) -> None:
 def test_abandoned_verification_frees_the_invoice(h1: Harness, tmp_path: Path) -> None:
     h = h1
     setup(h, tmp_path)
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_4")
-    h.confirm(view_id, ADMIN)
-    eventually(lambda: "Verify with your bank" in h.view_text(view_id))
+    h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")
     _age(h, "requires_action", 31)
 
     h.services.poller().run_cycle()
