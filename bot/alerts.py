@@ -14,19 +14,28 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from slack_sdk.models.blocks import Block
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alert_card import AlertCard
-from bot.slack_gateway import ChannelUnavailable, MessageGone, SlackAuthError, SlackError, SlackGateway
-from handlers.alert_message import alert_blocks, alert_text
-from handlers.ids import ALERT_EVENT_TYPE
+from bot.ports import AlertRenderer
+from bot.queries import alert_card
+from bot.slack_gateway import (
+    ALERT_EVENT_TYPE,
+    ChannelUnavailable,
+    MessageGone,
+    SlackAuthError,
+    SlackError,
+    SlackGateway,
+)
+from bot.states import AlertState
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert
+
+if TYPE_CHECKING:
+    from slack_sdk.models.blocks import Block
 
 log = logging.getLogger(__name__)
 
@@ -57,39 +66,32 @@ def _owner_is_dead(owner: str | None) -> bool:
     return False
 
 
-def card_for(session: Session, alert: Alert) -> AlertCard:
-    account = session.get(Account, alert.account_id)
-    decline = alert.latest_decline
-    intended = None
-    if alert.fallback_reason and account is not None and account.slack_channel:
-        intended = account.slack_channel
-    return AlertCard(
-        alert_id=alert.id,
-        account_id=alert.account_id,
-        account_name=account.name if account else alert.account_id,
-        invoice_id=alert.invoice_id,
-        invoice_description=alert.invoice_description or "",
-        invoice_url=alert.invoice_url,
-        amount_minor=decline.amount_minor,
-        currency=decline.currency,
-        card_label=f"{decline.card_brand} ·· {decline.card_last4}" if decline.card_last4 else None,
-        reason=decline.reason,
-        outcome=decline.outcome,
-        decline_count=alert.decline_count,
-        declined_at=decline.failed_at,
-        state=alert.state,
-        intended_channel=intended,
-        paid_at=alert.paid_at,
-        paid_by=alert.paid_by,
-        paid_with=alert.paid_with,
-        pending_by=alert.pending_by,
-        note=alert.note,
-    )
-
-
 def bump(session: Session, alert_id: int) -> None:
     """Mark an alert as changed so the deliverer re-renders it in Slack."""
     session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
+
+
+def mark_paid(
+    session: Session, alert: Alert, *, source: str, amount_minor: int | None = None, currency: str | None = None
+) -> bool:
+    """The invoice was paid outside a settlement (the poll, or a paid invoice met while settling):
+    say so on the alert. False when it already said so."""
+    if alert.state == AlertState.PAID:
+        return False
+    alert.state = AlertState.PAID
+    alert.paid_at = alert.paid_at or datetime.now(UTC)
+    session.flush()
+    bump(session, alert.id)
+    audit.record(
+        session,
+        "invoice_paid",
+        account_id=alert.account_id,
+        invoice_id=alert.invoice_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        source=source,
+    )
+    return True
 
 
 @dataclass
@@ -105,11 +107,13 @@ class AlertDeliverer:
         self,
         sessions: sessionmaker[Session],
         gateway: SlackGateway,
+        renderer: AlertRenderer,
         fallback_channel: str | None,
         owner: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
+        self.renderer = renderer
         self.fallback_channel = fallback_channel
         self.owner = owner or new_owner()
 
@@ -188,11 +192,11 @@ class AlertDeliverer:
             alert = s.get(Alert, alert_id)
             assert alert is not None
             account = s.get(Account, alert.account_id)
-            card = card_for(s, alert)
+            card = alert_card(s, alert)
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
             target = (account.slack_channel if account else None) or self.fallback_channel
-        text, blocks = alert_text(card), alert_blocks(card)
+        text, blocks = self.renderer.text(card), self.renderer.blocks(card)
 
         if ts is not None and channel is not None:
             try:
@@ -243,7 +247,7 @@ class AlertDeliverer:
                 row = s.get(Alert, alert_id)
                 assert row is not None
                 row.fallback_reason = exc.code
-                card = card_for(s, row)
+                card = alert_card(s, row)
                 audit.record(
                     s,
                     "alert_channel_fallback",
@@ -253,7 +257,8 @@ class AlertDeliverer:
                     channel=target,
                     fallback=self.fallback_channel,
                 )
-            posted = self._post_joining(self.fallback_channel, alert_text(card), alert_blocks(card), metadata)
+            text, blocks = self.renderer.text(card), self.renderer.blocks(card)
+            posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
         self._synced(alert_id, version, posted[0], posted[1], fallback_reason=fallback_reason)
         report.posted += 1
 

@@ -1,44 +1,151 @@
-"""The Bolt app factory."""
+"""The composition root: the one place that wires a process. Settings → storage → provider → Slack
+gateway → domain services → Bolt app, scheduler and HTTP routes.
+
+It is also the only module in bot/ that imports handlers/: the domain reaches the Slack UI through
+the protocols in bot/ports.py, which this module fills with handlers' implementations.
+"""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
+from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.services import Services
+from bot.alerts import AlertDeliverer
+from bot.authz import Authorizer
+from bot.billing.base import BillingProvider
+from bot.billing.registry import ProviderDeps, make_provider
+from bot.errors import SettleError
+from bot.poller import Poller
+from bot.scheduler import make_scheduler
+from bot.settings import Settings
 from bot.settlement import SettlementService
-from handlers.publisher import ProviderHooks, Publisher, settlement_service
+from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
+from bot.web.server import SettleWSGI, WSGIApp
+from handlers.alert_message import AlertMessage
+from handlers.notifier import SlackNotifier
+from storage.db import make_engine, make_session_factory
+from storage.migrate import upgrade
 
 
 @dataclass
-class Runtime:
-    app: App
-    settle: SettlementService
-    publisher: Publisher
-    hooks: ProviderHooks
+class Settle:
+    """Everything one process needs, built once by `build`."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    provider: BillingProvider
+    web: WebClient
+    gateway: SlackGateway
+    public_base: str
+    authorizer: Authorizer
+    deliverer: AlertDeliverer
+    settlements: SettlementService
+    poller: Poller
+    _pools: list[ThreadPoolExecutor] = field(default_factory=list)
+
+    @cached_property
+    def bolt(self) -> App:
+        settings = self.settings
+        app = App(
+            token=settings.slack_bot_token,
+            signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+            client=self.web,
+            token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
+            process_before_response=False,
+            logger=logging.getLogger("settle.bolt"),
+            # enough workers that a burst of clicks never queues behind slow Slack or provider calls
+            listener_executor=self._pool(32, "settle-listener"),
+        )
+        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"))
+        return app
+
+    def wsgi(self) -> SettleWSGI:
+        pages: WSGIApp | None = None
+        if self.settings.billing_provider == "sandbox":
+            from bot.billing.sandbox import SandboxProvider
+            from bot.web.sandbox_pages import SandboxPages
+
+            assert isinstance(self.provider, SandboxProvider)
+            pages = SandboxPages(self.provider, self.settlements)
+        return SettleWSGI(self.engine, self.settings.slack_signing_secret or "", self.bolt, pages)
+
+    def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
+        return make_scheduler(self.poller, self.settings.poll_interval_seconds, blocking=blocking)
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=False)
+        self.engine.dispose()
+
+    def _pool(self, workers: int, name: str) -> ThreadPoolExecutor:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pools.append(pool)
+        return pool
 
 
-def create_runtime(services: Services) -> Runtime:
-    settings = services.settings
-    settle, publisher = settlement_service(services)
-    app = App(
-        token=settings.slack_bot_token,
-        signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
-        client=services.web,
-        token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
-        process_before_response=False,
-        logger=logging.getLogger("settle.bolt"),
-        # enough workers that a burst of clicks never queues behind slow Slack or provider calls
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="settle-listener"),
+def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None = None, migrate: bool = True) -> Settle:
+    engine, sessions = open_database(settings.database_url, migrate=migrate)
+    public_base = settings.public_base(port)
+    provider = make_provider(ProviderDeps(settings, sessions, public_base))
+    web = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+    gateway = gateway or WebSlackGateway(web)
+    authorizer = Authorizer(engine, gateway, settings.admins)
+    deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
+    settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway))
+    poller = Poller(sessions, provider, deliverer, reconcile=settlements.reconcile)
+    return Settle(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        provider=provider,
+        web=web,
+        gateway=gateway,
+        public_base=public_base,
+        authorizer=authorizer,
+        deliverer=deliverer,
+        settlements=settlements,
+        poller=poller,
     )
-    background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="settle-fill")
-    handlers.register(app, services, settle, publisher, background)
-    return Runtime(app, settle, publisher, ProviderHooks(settle, publisher))
 
 
-def create_app(services: Services) -> App:
-    return create_runtime(services).app
+def open_database(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    try:
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise SettleError(f"cannot use the database at {_safe(url)}: {reason}") from None
+    except ModuleNotFoundError as exc:
+        raise SettleError(f"DATABASE_URL {_safe(url)} needs the Python package {exc.name!r}") from None
+    except Exception as exc:  # bad URL syntax and the like
+        if "Could not parse" in str(exc) or "Can't load plugin" in str(exc):
+            raise SettleError(f"DATABASE_URL is not a valid database URL: {_safe(url)}") from None
+        raise
+    return engine, make_session_factory(engine)
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable>"
+
+
+def require_slack(settings: Settings, *, signing: bool = False) -> None:
+    if not settings.slack_bot_token:
+        raise SettleError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...; see README 'Connect a workspace')")
+    if signing and not settings.slack_signing_secret and not settings.slack_app_token:
+        raise SettleError("SLACK_SIGNING_SECRET is not set (Basic Information → App Credentials in your Slack app)")

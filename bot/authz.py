@@ -11,11 +11,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack_gateway import SlackError, SlackGateway
 from storage.db import read_rows
 from storage.models import Account, AccountAdmin, Alert
 
@@ -41,20 +39,11 @@ class Decision:
     account_name: str
     admins: tuple[str, ...]  # user and group ids that may settle, for the refusal message
 
-    def who(self) -> str:
-        if not self.admins:
-            return "nobody is configured yet (SETTLE_ADMINS or the account's admins)"
-        shown = [f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in self.admins]
-        return ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + shown[-1]
-
 
 class Authorizer:
-    def __init__(self, sessions: sessionmaker[Session], client: WebClient, global_admins: list[str]) -> None:
-        self.sessions = sessions
-        bind = sessions.kw.get("bind")
-        assert isinstance(bind, Engine)
-        self.engine = bind
-        self.client = client
+    def __init__(self, engine: Engine, gateway: SlackGateway, global_admins: list[str]) -> None:
+        self.engine = engine
+        self.gateway = gateway
         self.global_admins = list(global_admins)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._alerts: dict[int, tuple[float, AlertAdmins]] = {}
@@ -83,12 +72,6 @@ class Authorizer:
             self._alerts[alert_id] = (now, found)
         return found
 
-    def admins_of(self, session: Session, account_id: str) -> tuple[str, tuple[str, ...]]:
-        """The account's name and everyone who may settle it (read inside the caller's transaction)."""
-        account = session.get(Account, account_id)
-        own = [a.slack_id for a in account.admins] if account else []
-        return (account.name if account else account_id), tuple(dict.fromkeys([*own, *self.global_admins]))
-
     def decide(self, user_id: str | None, account_name: str, admins: tuple[str, ...]) -> Decision:
         """Outside any transaction: user-group membership may cost a Slack call."""
         if not user_id:
@@ -103,9 +86,9 @@ class Authorizer:
             if cached and cached[0] > now:
                 return cached[1]
         try:
-            users = frozenset(self.client.usergroups_users_list(usergroup=group_id).get("users") or [])
-        except SlackApiError as exc:
-            log.warning("usergroups.users.list %s failed: %s", group_id, exc.response.get("error"))
+            users = frozenset(self.gateway.usergroup_members(group_id))
+        except SlackError as exc:
+            log.warning("usergroups.users.list %s failed: %s", group_id, exc.code)
             users = frozenset()
         with self._lock:
             self._groups[group_id] = (now + GROUP_TTL_SECONDS, users)

@@ -34,7 +34,7 @@ def one_line_errors(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bot.billing.sandbox import BillingError
+        from bot.billing.base import BillingError
         from bot.billing.sandbox_loader import LoadError
         from bot.slack_gateway import SlackError
 
@@ -82,21 +82,20 @@ def serve(port: int, host: str, threads: int, verbose: bool) -> None:
 @one_line_errors
 def poll(once: bool, verbose: bool) -> None:
     """Read new payment failures and post (or update) their alerts."""
-    from bot.scheduler import make_scheduler
-    from bot.services import build_services, require_slack
+    from bot.app import build, require_slack
 
     _logging(verbose)
     settings = _settings()
     require_slack(settings)
-    services = build_services(settings)
+    settle = build(settings)
     if once:
-        report = services.poller().run_cycle()
+        report = settle.poller.run_cycle()
         click.echo(report.summary())
         if report.delivery.failed:
             sys.exit(1)
         return
     click.echo(f"polling every {settings.poll_interval_seconds}s; Ctrl-C to stop", err=True)
-    scheduler = make_scheduler(services, blocking=True)
+    scheduler = settle.scheduler(blocking=True)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
 
@@ -110,7 +109,7 @@ def db() -> None:
 @one_line_errors
 def db_upgrade() -> None:
     """Apply Alembic migrations up to head."""
-    from bot.services import open_database
+    from bot.app import open_database
 
     settings = _settings()
     open_database(settings.database_url, migrate=True)
@@ -122,16 +121,16 @@ def sandbox() -> None:
     """The built-in sandbox billing provider."""
 
 
-def _sandbox_provider() -> Any:
+def _sandbox() -> Any:
+    from bot.app import build
     from bot.billing.sandbox import SandboxProvider
-    from bot.services import build_services
 
     settings = _settings()
     if settings.billing_provider != "sandbox":
         raise SettleError("BILLING_PROVIDER is not 'sandbox'")
-    services = build_services(settings)
-    assert isinstance(services.provider, SandboxProvider)
-    return services
+    settle = build(settings)
+    assert isinstance(settle.provider, SandboxProvider)
+    return settle
 
 
 @sandbox.command("load")
@@ -141,8 +140,8 @@ def sandbox_load(file: Path) -> None:
     """Load accounts, cards and invoices from FILE.yml (re-loading updates, never duplicates)."""
     from bot.billing.sandbox_loader import load_file
 
-    services = _sandbox_provider()
-    s = load_file(services.sessions, file)
+    settle = _sandbox()
+    s = load_file(settle.sessions, file)
     click.echo(f"loaded {s.accounts} account(s), {s.payment_methods} payment method(s), {s.invoices} invoice(s)")
 
 
@@ -150,13 +149,15 @@ def sandbox_load(file: Path) -> None:
 @one_line_errors
 def sandbox_bill() -> None:
     """Charge every open invoice with its account's default card, as an automatic renewal would."""
-    services = _sandbox_provider()
-    attempts = services.provider.bill()
+    from bot.billing.base import card_label
+
+    settle = _sandbox()
+    attempts = settle.provider.bill()
     if not attempts:
         click.echo("no open invoices to bill")
     for a in attempts:
         reason = f" ({a.reason})" if a.reason else ""
-        click.echo(f"{a.invoice_id}: {a.brand} ·· {a.last4} {a.outcome}{reason}")
+        click.echo(f"{a.invoice_id}: {card_label(a.brand, a.last4)} {a.outcome}{reason}")
 
 
 @sandbox.command("status")
@@ -164,10 +165,11 @@ def sandbox_bill() -> None:
 @one_line_errors
 def sandbox_status(as_json: bool) -> None:
     """Accounts, invoices and every charge attempt."""
+    from bot.billing.base import card_label
     from bot.money import format_money, to_minor
 
-    services = _sandbox_provider()
-    status = services.provider.status()
+    settle = _sandbox()
+    status = settle.provider.status()
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return
@@ -181,7 +183,7 @@ def sandbox_status(as_json: bool) -> None:
             for a in inv["attempts"]:
                 pm = a["payment_method"]
                 reason = f" ({a['reason']})" if a["reason"] else ""
-                click.echo(f"      {a['at'][:19]}  {pm['brand']} ·· {pm['last4']}  {a['outcome']}{reason}")
+                click.echo(f"      {a['at'][:19]}  {card_label(pm['brand'], pm['last4'])}  {a['outcome']}{reason}")
 
 
 @main.command()
@@ -207,7 +209,7 @@ def demo(accounts: Path | None) -> None:
 @one_line_errors
 def audit(account: str | None, as_json: bool, limit: int) -> None:
     """The audit trail: every decline, alert, click, charge and outcome."""
-    from bot.services import open_database
+    from bot.app import open_database
     from storage.audit import list_events
     from storage.db import reading
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
+from bot.app import build
 from bot.billing.sandbox import SandboxProvider
 from bot.billing.sandbox_loader import load_file
-from bot.services import build_services
+from bot.preview import builder_link, render_plain
 from bot.settings import Settings
 from bot.slack_gateway import RecordingGateway
-from handlers.preview import builder_link, render_plain
 
 EXAMPLE = Path(__file__).parent / "billing" / "example_accounts.yml"
 
@@ -27,13 +27,13 @@ def run_demo(settings: Settings, accounts_file: Path = EXAMPLE) -> None:
                 "alert_channel": settings.alert_channel or "#billing-alerts",
             }
         )
-        services = build_services(demo_settings, gateway=gateway)
-        provider = services.provider
+        settle = build(demo_settings, gateway=gateway)
+        provider = settle.provider
         assert isinstance(provider, SandboxProvider)
-        summary = load_file(services.sessions, accounts_file)
+        summary = load_file(settle.sessions, accounts_file)
         attempts = provider.bill()
-        report = services.poller().run_cycle()
-        services.engine.dispose()
+        report = settle.poller.run_cycle()
+        settle.close()
 
     click.secho("Settle demo: no Slack workspace or payment account needed.", bold=True)
     click.echo(

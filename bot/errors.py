@@ -1,5 +1,35 @@
-"""Errors the CLI reports as one clear line."""
+"""Errors the domain raises; the CLI and the Slack listeners each turn them into a reply."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from bot.authz import Decision
+    from bot.queries import SettlementRecord
 
 
 class SettleError(Exception):
-    """Something the operator must fix; the message says what."""
+    """Something the operator must fix; the message says what (the CLI prints it as one line)."""
+
+
+class Refused(Exception):
+    """The user may not do this; `decision` names who may."""
+
+    def __init__(self, decision: Decision | None, message: str | None = None) -> None:
+        super().__init__(message or "not allowed")
+        self.decision = decision
+        self.message = message
+
+
+class NotSettleable(Exception):
+    """The alert, invoice or settlement is gone, already paid, or being settled by someone else."""
+
+    def __init__(self, kind: Literal["gone", "paid", "busy"], settlement: SettlementRecord | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.settlement = settlement
+
+
+class InvalidChoice(Exception):
+    """The chosen payment method is not one of the account's."""

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import AlertDeliverer, DeliveryReport, bump
+from bot.alerts import AlertDeliverer, DeliveryReport, bump, mark_paid
 from bot.billing.base import BillingProvider, Invoice, PaymentFailure
+from bot.states import AlertState
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert, Decline, PollCursor
@@ -148,7 +149,7 @@ class Poller:
             # never drop a decline for an account Settle was not told about: alert the default channel
             s.add(Account(id=f.account_id, name=f.account_id, currency=f.currency))
             s.flush()
-        card = f"{f.card.brand} ·· {f.card.last4}" if f.card else None
+        card = f.card.label if f.card else None
         audit.record(
             s,
             "decline_recorded",
@@ -171,7 +172,7 @@ class Poller:
                     "account_id": f.account_id,
                     "latest_decline_id": decline_id,
                     "decline_count": 1,
-                    "state": "open",
+                    "state": AlertState.OPEN,
                     "invoice_description": invoice.description if invoice else "",
                     "invoice_url": invoice.url if invoice else None,
                     "version": 1,
@@ -187,38 +188,26 @@ class Poller:
                 return
             alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
             assert alert is not None
-        if alert.state == "paid":
+        if alert.state == AlertState.PAID:
             return
         alert.latest_decline_id = decline_id
         alert.decline_count += 1
-        if alert.state == "verification_pending" and f.outcome == "declined":
-            alert.state = "open"
+        if alert.state == AlertState.VERIFICATION_PENDING and f.outcome == "declined":
+            alert.state = AlertState.OPEN
         s.flush()
         bump(s, alert.id)
 
     def refresh_open(self, report: CycleReport) -> None:
         """Notice invoices paid outside Settle (or after bank verification) and say so on the alert."""
         with reading(self.sessions) as s:
-            open_ids = list(s.execute(select(Alert.id, Alert.invoice_id).where(Alert.state != "paid")))
+            open_ids = list(s.execute(select(Alert.id, Alert.invoice_id).where(Alert.state != AlertState.PAID)))
         for alert_id, invoice_id in open_ids:
             invoice = self.provider.get_invoice(invoice_id)
             if invoice is None or invoice.status != "paid":
                 continue
             with transaction(self.sessions) as s:
                 alert = s.get(Alert, alert_id, with_for_update=True)
-                if alert is None or alert.state == "paid":
-                    continue
-                alert.state = "paid"
-                alert.paid_at = alert.paid_at or datetime.now(UTC)
-                s.flush()
-                bump(s, alert_id)
-                audit.record(
-                    s,
-                    "invoice_paid",
-                    account_id=alert.account_id,
-                    invoice_id=invoice_id,
-                    amount_minor=invoice.amount_minor,
-                    currency=invoice.currency,
-                    source="poll",
-                )
-                report.paid += 1
+                if alert is not None and mark_paid(
+                    s, alert, source="poll", amount_minor=invoice.amount_minor, currency=invoice.currency
+                ):
+                    report.paid += 1

@@ -9,30 +9,32 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot.services import Services
+from bot.poller import Poller
 
 log = logging.getLogger(__name__)
 
 
-def poll_job(services: Services) -> None:
+def poll_job(poller: Poller) -> None:
     try:
-        report = services.poller().run_cycle()
+        report = poller.run_cycle()
         log.info("poll: %s", report.summary())
     except Exception:
         # keep the schedule alive; the next cycle retries from the stored cursor
         log.exception("poll cycle failed")
 
 
-def make_scheduler(services: Services, *, blocking: bool = False) -> BaseScheduler:
+def make_scheduler(poller: Poller, interval_seconds: int, *, blocking: bool = False) -> BaseScheduler:
     scheduler: BaseScheduler = BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         poll_job,
         "interval",
-        args=[services],
-        seconds=services.settings.poll_interval_seconds,
+        args=[poller],
+        seconds=interval_seconds,
         id="poll",
         max_instances=1,
         coalesce=True,
+        # a tick that starts late (a long cycle, a busy machine) still runs, up to one interval late
+        misfire_grace_time=interval_seconds,
         next_run_time=datetime.now(UTC),
     )
     return scheduler

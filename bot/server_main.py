@@ -7,12 +7,9 @@ import sys
 
 from slack_sdk.errors import SlackApiError
 
-from bot.app import create_runtime
+from bot.app import build, require_slack
 from bot.errors import SettleError
-from bot.scheduler import make_scheduler
-from bot.services import build_services, require_slack
 from bot.settings import Settings
-from bot.web.server import make_wsgi
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +22,17 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
     # default 5 ms switch interval each re-acquire can wait behind a busy thread (form filling,
     # polling). 1 ms keeps click latency close to a bare Bolt app's (bench/click_to_modal.py).
     sys.setswitchinterval(0.001)
-    services = build_services(settings, port=port)  # applies pending migrations
+    settle = build(settings, port=port)  # applies pending migrations
     try:
-        who = services.web.auth_test()
+        who = settle.web.auth_test()
         log.info("connected to Slack as %s in %s", who.get("user"), who.get("team"))
     except SlackApiError as exc:
         raise SettleError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
     except Exception as exc:
         raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
 
-    runtime = create_runtime(services)
-    app = runtime.app
-    scheduler = make_scheduler(services)
+    app = settle.bolt
+    scheduler = settle.scheduler()
     scheduler.start()
     socket_handler = None
     if settings.slack_app_token:
@@ -44,10 +40,10 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
 
         socket_handler = SocketModeHandler(app, settings.slack_app_token)
         socket_handler.connect()
-        log.info("Socket Mode connected; HTTP serves /healthz and the sandbox pages only")
-    log.info("listening on http://%s:%s (public URL %s)", host, port, services.public_base)
+        log.info("Socket Mode connected")
+    log.info("listening on http://%s:%s (public URL %s)", host, port, settle.public_base)
     try:
-        waitress.serve(make_wsgi(services, runtime), host=host, port=port, threads=threads, ident="settle")
+        waitress.serve(settle.wsgi(), host=host, port=port, threads=threads, ident="settle")
     finally:
         scheduler.shutdown(wait=False)
         if socket_handler is not None:

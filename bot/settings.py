@@ -40,9 +40,11 @@ class Settings(BaseSettings):
     @field_validator("billing_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
+        from bot.billing.registry import available
+
         value = value.strip().lower()
-        if value not in {"sandbox", "stripe"}:
-            raise ValueError("must be 'sandbox' or 'stripe'")
+        if value not in available():
+            raise ValueError(f"unknown billing provider {value!r}; this version has: {', '.join(available())}")
         return value
 
     def public_base(self, port: int = 3000) -> str:

@@ -1,4 +1,9 @@
-"""The Slack Web API calls the alert loop makes, with Slack's errors turned into typed ones."""
+"""Every Slack Web API call the domain makes, with Slack's errors turned into typed ones.
+
+Retries: 429s are waited out (Slack did not act on them); server errors and dropped connections
+are retried only for calls that are safe to repeat. A post that Slack may have accepted is never
+re-sent blindly: the alert outbox looks in the channel's history before posting again.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,16 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.models.blocks import Block
-
-from handlers.ids import ALERT_EVENT_TYPE
+from slack_sdk.models.views import View
 
 log = logging.getLogger(__name__)
 
+ALERT_EVENT_TYPE = "settle_alert"  # message metadata that lets a deliverer find its own post after a crash
 CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
 GONE_ERRORS = {"message_not_found", "cant_update_message"}
 FATAL_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
@@ -43,19 +52,57 @@ class SlackAuthError(SlackError):
     """The bot token is wrong or revoked: nothing will work until it is fixed."""
 
 
+# Calls that create something each time they arrive: after a 5xx or a dropped connection Slack may
+# have acted on them already, so they are not retried.
+NOT_IDEMPOTENT = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "views.open", "views.push", "files.upload"}
+)
+
+
+def _method(request: HttpRequest) -> str:
+    return request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+class _IdempotentOnly(RetryHandler):
+    """Lets `inner` retry a call only when repeating it cannot do the thing twice."""
+
+    def __init__(self, inner: RetryHandler) -> None:
+        super().__init__(inner.max_retry_count, inner.interval_calculator)
+        self.inner = inner
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _method(request) in NOT_IDEMPOTENT:
+            return False
+        return self.inner._can_retry(state=state, request=request, response=response, error=error)
+
+
 def make_web_client(token: str | None, base_url: str, *, max_retries: int = 5) -> WebClient:
-    """A WebClient that waits out 429s (honouring Retry-After) and retries 5xx and dropped connections."""
-    client = WebClient(token=token, base_url=base_url, timeout=10)
-    client.retry_handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=2),
-    ]
-    return client
+    """A WebClient that waits out 429s (honouring Retry-After) and retries 5xx and dropped connections
+    of calls that are safe to repeat."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            _IdempotentOnly(ConnectionErrorRetryHandler(max_retry_count=2)),
+            RateLimitErrorRetryHandler(max_retry_count=max_retries),
+            _IdempotentOnly(ServerErrorRetryHandler(max_retry_count=2)),
+        ],
+    )
 
 
 def _typed(exc: SlackApiError) -> SlackError:
-    code = str(exc.response.get("error", "unknown_error")) if exc.response is not None else "unknown_error"
+    code = "unknown_error"
+    if exc.response is not None:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        code = str(data.get("error") or f"http_{exc.response.status_code}")
     if code in CHANNEL_ERRORS:
         return ChannelUnavailable(code)
     if code in GONE_ERRORS:
@@ -81,6 +128,12 @@ class SlackGateway(Protocol):
 
     def join(self, channel: str) -> bool: ...
 
+    def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None: ...
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> None: ...
+
+    def usergroup_members(self, group_id: str) -> list[str]: ...
+
 
 class WebSlackGateway:
     def __init__(self, client: WebClient) -> None:
@@ -98,7 +151,7 @@ class WebSlackGateway:
             resp = self.client.chat_postMessage(
                 channel=channel,
                 text=text,
-                blocks=blocks,
+                blocks=blocks or None,
                 metadata=metadata,
                 thread_ts=thread_ts,
                 unfurl_links=False,
@@ -141,8 +194,27 @@ class WebSlackGateway:
             self.client.conversations_join(channel=channel)
             return True
         except SlackApiError as exc:
-            log.info("conversations.join %s failed: %s", channel, exc.response.get("error"))
+            log.info("conversations.join %s failed: %s", channel, _typed(exc).code)
             return False
+
+    def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
+        try:
+            self.client.views_update(view_id=view_id, view=view, hash=view_hash)
+        except SlackApiError as exc:
+            raise _typed(exc) from exc
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            raise _typed(exc) from exc
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        try:
+            users = self.client.usergroups_users_list(usergroup=group_id).get("users")
+        except SlackApiError as exc:
+            raise _typed(exc) from exc
+        return [u for u in users or [] if isinstance(u, str)]
 
 
 @dataclass
@@ -189,3 +261,12 @@ class RecordingGateway:
 
     def join(self, channel: str) -> bool:
         return True
+
+    def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
+        raise SlackError("not_found")  # the demo has no modals
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        self.messages.append(RecordedMessage(channel, "", text, [], None))
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        return []

@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from bot.settlement import SettlementService
-    from handlers.publisher import Publisher
-
-log = logging.getLogger(__name__)
 
 
-def register(
-    app: App, services: Services, settle: SettlementService, publisher: Publisher, background: Executor
-) -> None:
+def register(app: App, settle: SettlementService, web: WebClient, background: Executor) -> None:
     from handlers import actions, views
+    from handlers.errors import on_error
     from handlers.priority import OpenGate
+    from handlers.refs import parse_refs
 
     gate = OpenGate()
 
-    @app.middleware
-    def provide_services(context: BoltContext, next: Any) -> Any:
-        context["services"] = services
+    def provide(context: BoltContext, next: Any) -> Any:
         context["settle"] = settle
-        context["publisher"] = publisher
+        context["web"] = web
         context["background"] = background
         context["open_gate"] = gate
         return next()
 
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        user = (body.get("user") or {}).get("id")
-        kind = body.get("type")
-        log.exception("listener failed (type=%s user=%s): %s", kind, user, error, exc_info=error)
-        return BoltResponse(status=500, body="")
-
+    app.middleware(provide)
+    app.middleware(parse_refs)
+    app.error(on_error)
     actions.register(app)
     views.register(app)

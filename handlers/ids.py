@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Action(StrEnum):
+class ActionId(StrEnum):
     SETTLE_OPEN = "settle_open"
     VIEW_INVOICE = "view_invoice"
     METHOD_CHOICE = "method_choice"
@@ -16,13 +16,15 @@ class Action(StrEnum):
     CHECK_VERIFICATION = "check_verification"
 
 
-class ViewId(StrEnum):
+class CallbackId(StrEnum):
+    """A modal's callback_id (which step it is); not Slack's view id."""
+
     PICK = "settle_pick"
     CONFIRM = "settle_confirm"
     STATUS = "settle_status"
 
 
-class Block(StrEnum):
+class BlockId(StrEnum):
     ALERT_HEADER = "alert_header"
     ALERT_FACTS = "alert_facts"
     ALERT_REASON = "alert_reason"
@@ -31,6 +33,3 @@ class Block(StrEnum):
     METHOD = "method"
     MAKE_DEFAULT = "make_default"
     MODAL_ACTIONS = "modal_actions"
-
-
-ALERT_EVENT_TYPE = "settle_alert"

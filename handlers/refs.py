@@ -1,36 +1,81 @@
-"""Typed references carried in button values and private_metadata: parsed here, never trusted.
+"""Typed references carried in button values and private_metadata.
 
-They only say which record the user is looking at; every listener re-reads that record and re-checks
-the user's rights before acting on it."""
+A reference only names the record the user is looking at; every listener re-reads that record and
+re-checks the user's rights before acting on it. `parse_refs` (middleware) reads the reference of
+every interaction once; a listener asks for the kind it expects with `required`.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from slack_bolt import BoltContext
+
+Kind = Literal["alert", "settlement"]
+MAX_ID = 2**31 - 1  # ids are int4 columns on PostgreSQL
+MAX_RAW = 200  # a reference is a few dozen characters; anything longer is not ours
 
 
 class BadRef(ValueError):
     """A value or private_metadata that is not one of ours (forged, stale or malformed)."""
 
 
-def encode(kind: str, ident: int) -> str:
+@dataclass(frozen=True)
+class Ref:
+    kind: Kind
+    id: int
+
+
+def encode(kind: Kind, ident: int) -> str:
     return json.dumps({"k": kind, "id": ident}, separators=(",", ":"))
 
 
-def parse(raw: Any, kind: str) -> int:
-    """Return the id in `raw` if it is a reference of `kind`; a bare positive integer is also accepted."""
-    if isinstance(raw, str) and raw.isdigit():
-        return _positive(int(raw))
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("id"), int):
+def parse(raw: Any, kind: Kind) -> int:
+    """The id in `raw` if it is a reference of `kind`; a bare positive integer is an alert (alert buttons)."""
+    ref = decode(raw)
+    if ref is None or ref.kind != kind:
         raise BadRef(f"expected a {kind} reference")
-    return _positive(data["id"])
+    return ref.id
 
 
-def _positive(value: int) -> int:
-    if value <= 0 or value > 2**62:
-        raise BadRef("out of range")
-    return value
+def decode(raw: Any) -> Ref | None:
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_RAW:
+        return None
+    if raw.isascii() and raw.isdigit():
+        number = int(raw)
+        return Ref("alert", number) if 0 < number <= MAX_ID else None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("k") not in ("alert", "settlement"):
+        return None
+    ident = data.get("id")
+    if type(ident) is not int or not 0 < ident <= MAX_ID:  # not bool, not float
+        return None
+    return Ref(data["k"], ident)
+
+
+def raw_ref(body: dict[str, Any]) -> Any:
+    """Where an interaction carries our reference: the clicked button's value, else the view's metadata."""
+    if body.get("type") == "block_actions":
+        actions = body.get("actions")
+        if isinstance(actions, list) and actions and isinstance(actions[0], dict) and "value" in actions[0]:
+            return actions[0].get("value")
+    view = body.get("view")
+    return view.get("private_metadata") if isinstance(view, dict) else None
+
+
+def parse_refs(body: dict[str, Any], context: BoltContext, next: Any) -> Any:
+    """Global middleware: the interaction's reference, decoded once, in context["ref"]."""
+    context["ref"] = decode(raw_ref(body))
+    return next()
+
+
+def required(context: BoltContext, kind: Kind) -> int:
+    ref = context.get("ref")
+    if not isinstance(ref, Ref) or ref.kind != kind:
+        raise BadRef(f"expected a {kind} reference")
+    return ref.id

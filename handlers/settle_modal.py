@@ -22,19 +22,18 @@ from slack_sdk.models.views import View
 
 from bot.billing.base import PaymentMethod
 from bot.decline_reasons import explain, short
-from bot.money import format_money
-from bot.settlement import SettleContext, SettlementView
+from bot.queries import SettleContext, SettlementRecord
+from bot.states import SettlementStatus
 from handlers import refs
-from handlers.alert_message import escape
-from handlers.ids import Action, ViewId
-from handlers.ids import Block as BlockId
+from handlers.ids import ActionId, BlockId, CallbackId
+from handlers.mrkdwn import OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe, user
 
-TITLE = "Settle balance"
+MODAL_TITLE = "Settle balance"
 RADIO_LIMIT = 10
 
 
 def _md(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION)))
 
 
 def _note(text: str) -> ContextBlock:
@@ -43,13 +42,15 @@ def _note(text: str) -> ContextBlock:
 
 def info_view(title: str, text: str) -> View:
     """A closing message: refusals, paid or vanished invoices."""
-    return View(type="modal", callback_id=ViewId.STATUS, title=title[:24], close="Close", blocks=[_md(text)])
+    return View(
+        type="modal", callback_id=CallbackId.STATUS, title=clip(title, TITLE), close="Close", blocks=[_md(text)]
+    )
 
 
 _LOADING = View(
     type="modal",
-    callback_id=ViewId.STATUS,
-    title=TITLE,
+    callback_id=CallbackId.STATUS,
+    title=MODAL_TITLE,
     close="Cancel",
     blocks=[_md("⏳ Loading the account's payment methods…")],
 ).to_dict()
@@ -60,35 +61,37 @@ def loading_view() -> dict[str, Any]:
     return dict(_LOADING)
 
 
-def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementView | None) -> Option:
+def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementRecord | None) -> Option:
     notes = [f"Expires {m.exp_month:02d}/{m.exp_year}"]
     if m.is_default:
         notes.append("default")
     if failed is not None and m.id == failed.payment_method_id:
         notes.append(f"just declined: {short(failed.reason)}")
-    elif m.id == ctx.declined_method_id:
-        notes.append(f"renewal declined: {short(ctx.reason)}")
+    elif m.id == ctx.alert.declined_method_id:
+        notes.append(f"renewal declined: {short(ctx.alert.reason)}")
     return Option(
-        value=m.id, text=PlainTextObject(text=m.card.label), description=PlainTextObject(text=" · ".join(notes)[:75])
+        value=m.id,
+        text=PlainTextObject(text=clip(m.card.label, OPTION_TEXT)),
+        description=PlainTextObject(text=clip(" · ".join(notes), OPTION_DESCRIPTION)),
     )
 
 
-def preferred_method(ctx: SettleContext, failed: SettlementView | None = None) -> PaymentMethod | None:
+def preferred_method(ctx: SettleContext, failed: SettlementRecord | None = None) -> PaymentMethod | None:
     """A declined card is never pre-selected; the default is, when it was not declined."""
-    avoid = {ctx.declined_method_id, failed.payment_method_id if failed else None}
+    avoid = {ctx.alert.declined_method_id, failed.payment_method_id if failed else None}
     usable = [m for m in ctx.methods if m.id not in avoid]
     return next((m for m in usable if m.is_default), usable[0] if usable else None)
 
 
-def pick_view(ctx: SettleContext, *, failed: SettlementView | None = None) -> View:
+def pick_view(ctx: SettleContext, *, failed: SettlementRecord | None = None) -> View:
     """The method picker; after a declined attempt (`failed`) it says why and offers the others."""
-    amount = format_money(ctx.amount_minor, ctx.currency)
-    desc = escape(ctx.invoice_description) or ctx.invoice_id
+    alert, invoice = ctx.alert, ctx.invoice
+    desc = safe(invoice.description, 500) or code(invoice.id)
     blocks: list[Block] = [
-        _md(f"*{escape(ctx.account_name)}* owes *{amount}* for {desc} (`{ctx.invoice_id}`)."),
+        _md(f"*{safe(alert.account_name, 500)}* owes *{ctx.amount}* for {desc} ({code(invoice.id)})."),
     ]
-    if ctx.declined_card:
-        blocks.append(_note(f"⚠️ {ctx.declined_card} was declined: {explain(ctx.reason).why}"))
+    if alert.card_label:
+        blocks.append(_note(f"⚠️ {safe(alert.card_label, 100)} was declined: {explain(alert.reason).why}"))
     if failed is not None:
         blocks.append(_md(f"❌ {declined_message(failed)}"))
     if ctx.methods:
@@ -96,51 +99,53 @@ def pick_view(ctx: SettleContext, *, failed: SettlementView | None = None) -> Vi
         chosen = preferred_method(ctx, failed)
         initial = next((o for o in options if chosen and o.value == chosen.id), None)
         element = (
-            RadioButtonsElement(action_id=Action.METHOD_CHOICE, options=options, initial_option=initial)
+            RadioButtonsElement(action_id=ActionId.METHOD_CHOICE, options=options, initial_option=initial)
             if len(options) <= RADIO_LIMIT
-            else StaticSelectElement(action_id=Action.METHOD_CHOICE, options=options[:100], initial_option=initial)
+            else StaticSelectElement(action_id=ActionId.METHOD_CHOICE, options=options[:100], initial_option=initial)
         )
         blocks.append(InputBlock(block_id=BlockId.METHOD, label="Pay with", element=element))
     else:
         blocks.append(_md("*No saved payment methods.* Add a card, then refresh."))
     buttons = [
-        ButtonElement(text="Refresh cards", action_id=Action.REFRESH_METHODS, value=refs.encode("alert", ctx.alert_id))
+        ButtonElement(
+            text="Refresh cards", action_id=ActionId.REFRESH_METHODS, value=refs.encode("alert", alert.alert_id)
+        )
     ]
     if ctx.add_method_url:
-        buttons.insert(0, ButtonElement(text="Add a new card", action_id=Action.ADD_METHOD, url=ctx.add_method_url))
+        buttons.insert(0, ButtonElement(text="Add a new card", action_id=ActionId.ADD_METHOD, url=ctx.add_method_url))
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
     blocks.append(
         _note("New cards are entered on the billing provider's secure page; card numbers never pass through Slack.")
     )
     return View(
         type="modal",
-        callback_id=ViewId.PICK,
-        title=TITLE,
+        callback_id=CallbackId.PICK,
+        title=MODAL_TITLE,
         submit="Continue" if ctx.methods else None,
         close="Cancel",
-        private_metadata=refs.encode("alert", ctx.alert_id),
+        private_metadata=refs.encode("alert", alert.alert_id),
         blocks=blocks,
     )
 
 
-def charge_sentence(st: SettlementView) -> str:
-    amount = format_money(st.amount_minor, st.currency)
-    desc = escape(st.invoice_description) or st.invoice_id
+def charge_sentence(st: SettlementRecord) -> str:
+    desc = safe(st.invoice_description, 500) or code(st.invoice_id)
     return (
-        f"Charge *{amount}* to *{st.card_label}* for *{escape(st.account_name)}*, invoice {desc} (`{st.invoice_id}`)."
+        f"Charge *{st.amount}* to *{safe(st.card_label, 100)}* for *{safe(st.account_name, 500)}*, "
+        f"invoice {desc} ({code(st.invoice_id)})."
     )
 
 
-def confirm_view(st: SettlementView) -> View:
-    amount = format_money(st.amount_minor, st.currency)
+def confirm_view(st: SettlementRecord) -> View:
+    amount = st.amount
     make_default = Option(
-        value="yes", text=PlainTextObject(text=f"Make {st.card_label} the default for future renewals")
+        value="yes", text=PlainTextObject(text=clip(f"Make {st.card_label} the default for renewals", OPTION_TEXT))
     )
     return View(
         type="modal",
-        callback_id=ViewId.CONFIRM,
+        callback_id=CallbackId.CONFIRM,
         title="Confirm payment",
-        submit=f"Charge {amount}"[:24],
+        submit=clip(f"Charge {amount}", TITLE),
         close="Cancel",
         private_metadata=refs.encode("settlement", st.id),
         blocks=[
@@ -149,50 +154,50 @@ def confirm_view(st: SettlementView) -> View:
                 block_id=BlockId.MAKE_DEFAULT,
                 label="Future renewals",
                 optional=True,
-                element=CheckboxesElement(action_id=Action.MAKE_DEFAULT, options=[make_default]),
+                element=CheckboxesElement(action_id=ActionId.MAKE_DEFAULT, options=[make_default]),
             ),
             _note("The card is charged once, however many times this is submitted. The bank may ask to verify it."),
         ],
     )
 
 
-def processing_view(st: SettlementView) -> View:
-    amount = format_money(st.amount_minor, st.currency)
+def processing_view(st: SettlementRecord) -> View:
     return View(
         type="modal",
-        callback_id=ViewId.STATUS,
+        callback_id=CallbackId.STATUS,
         title="Settling",
         close="Close",
         private_metadata=refs.encode("settlement", st.id),
         blocks=[
-            _md(f"⏳ Charging *{amount}* to *{st.card_label}* for *{escape(st.account_name)}*…"),
+            _md(f"⏳ Charging *{st.amount}* to *{safe(st.card_label, 100)}* for *{safe(st.account_name, 500)}*…"),
             _note("You can close this; the alert in the channel will show the outcome."),
         ],
     )
 
 
-def verify_view(st: SettlementView) -> View:
-    amount = format_money(st.amount_minor, st.currency)
+def verify_view(st: SettlementRecord) -> View:
     blocks: list[Block] = [
-        _md(f"🔐 *The bank wants to verify this payment* of {amount} with {st.card_label}."),
+        _md(f"🔐 *The bank wants to verify this payment* of {st.amount} with {safe(st.card_label, 100)}."),
         _md("Open the bank's page, approve the payment there, and this will update by itself."),
     ]
     buttons = []
     if st.verification_url:
         buttons.append(
             ButtonElement(
-                text="Verify with your bank", action_id=Action.VERIFY, url=st.verification_url, style="primary"
+                text="Verify with your bank", action_id=ActionId.VERIFY, url=st.verification_url, style="primary"
             )
         )
     buttons.append(
         ButtonElement(
-            text="I've finished verifying", action_id=Action.CHECK_VERIFICATION, value=refs.encode("settlement", st.id)
+            text="I've finished verifying",
+            action_id=ActionId.CHECK_VERIFICATION,
+            value=refs.encode("settlement", st.id),
         )
     )
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
     return View(
         type="modal",
-        callback_id=ViewId.STATUS,
+        callback_id=CallbackId.STATUS,
         title="Bank verification",
         close="Close",
         private_metadata=refs.encode("settlement", st.id),
@@ -200,26 +205,45 @@ def verify_view(st: SettlementView) -> View:
     )
 
 
-def paid_view(st: SettlementView) -> View:
-    amount = format_money(st.amount_minor, st.currency)
-    where = f" The alert in <#{st.alert_channel}> now says so." if st.alert_channel else ""
+def paid_view(st: SettlementRecord) -> View:
+    where = f" The alert in {channel(st.alert_channel)} now says so." if st.alert_channel else ""
+    label = safe(st.card_label, 100)
     blocks: list[Block] = [
-        _md(f"✅ *Paid.* {amount} was charged to {st.card_label} for {escape(st.account_name)}.{where}")
+        _md(f"✅ *Paid.* {st.amount} was charged to {label} for {safe(st.account_name, 500)}.{where}")
     ]
     if st.make_default:
-        blocks.append(_note(f"{st.card_label} is now the default for future renewals."))
-    return View(type="modal", callback_id=ViewId.STATUS, title="Balance settled", close="Done", blocks=blocks)
+        blocks.append(_note(f"{label} is now the default for future renewals."))
+    return View(type="modal", callback_id=CallbackId.STATUS, title="Balance settled", close="Done", blocks=blocks)
 
 
-def declined_message(st: SettlementView) -> str:
-    return f"*{st.card_label} was declined.* {explain(st.reason).why} Pick another card or add a new one."
+def declined_message(st: SettlementRecord) -> str:
+    return f"*{safe(st.card_label, 100)} was declined.* {explain(st.reason).why} Pick another card or add a new one."
 
 
-def outcome_text(st: SettlementView) -> str:
+def outcome_text(st: SettlementRecord) -> str:
     """One line for an ephemeral message when the modal was closed before the outcome was known."""
-    amount = format_money(st.amount_minor, st.currency)
-    if st.status == "succeeded":
-        return f"✅ Paid: {amount} charged to {st.card_label} for {st.account_name}."
-    if st.status == "requires_action":
-        return f"🔐 The bank wants to verify the {amount} payment with {st.card_label}: {st.verification_url}"
-    return f"❌ {st.card_label} was declined for {st.account_name}: {explain(st.reason).why}"
+    label, name = safe(st.card_label, 100), safe(st.account_name, 500)
+    if st.status == SettlementStatus.SUCCEEDED:
+        return f"✅ Paid: {st.amount} charged to {label} for {name}."
+    if st.status == SettlementStatus.REQUIRES_ACTION:
+        link = f": <{st.verification_url}|open the bank's page>" if st.verification_url else "."
+        return f"🔐 The bank wants to verify the {st.amount} payment with {label}{link}"
+    return f"❌ {label} was declined for {name}: {explain(st.reason).why}"
+
+
+def settled_reply(st: SettlementRecord) -> str:
+    """The thread reply under the alert once a settlement paid it."""
+    return f"✅ Settled by {user(st.user_id)}: {st.amount} charged to {safe(st.card_label, 100)}."
+
+
+def outcome_view(st: SettlementRecord, next_step: SettleContext | None) -> View:
+    """The modal for a settlement's current state; after a decline, the card choice again."""
+    if st.status == SettlementStatus.SUCCEEDED:
+        return paid_view(st)
+    if st.status == SettlementStatus.REQUIRES_ACTION:
+        return verify_view(st)
+    if st.status == SettlementStatus.CHARGING:
+        return processing_view(st)
+    if st.status == SettlementStatus.DECLINED and next_step is not None:
+        return pick_view(next_step, failed=st)
+    return info_view(MODAL_TITLE, declined_message(st) if st.status == SettlementStatus.DECLINED else outcome_text(st))

@@ -1,4 +1,5 @@
-"""Modal submissions. Validation answers with response_action; the charge runs after the ack."""
+"""Modal submissions. Validation answers with response_action; the charge runs after the ack.
+Domain errors raised here become the modal's last step through the app's error handler."""
 
 from __future__ import annotations
 
@@ -6,84 +7,56 @@ import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
 
-from bot.settlement import InvalidChoice, NotSettleable, Refused, SettlementService
+from bot.errors import NotSettleable
+from bot.settlement import SettlementService
 from handlers import refs
-from handlers.ids import Action, ViewId
-from handlers.ids import Block as BlockId
-from handlers.publisher import Publisher
-from handlers.replies import dead_end_text, refusal_text
-from handlers.settle_modal import confirm_view, info_view, processing_view
+from handlers.errors import answering, reply_text
+from handlers.ids import ActionId, BlockId, CallbackId
+from handlers.settle_modal import MODAL_TITLE, confirm_view, info_view, outcome_view, processing_view
 
 log = logging.getLogger(__name__)
 
-EXPIRED = "This form is out of date. Close it and click *Settle balance* on the alert again."
+
+def _selected(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block_values = values.get(block) if isinstance(values, dict) else None
+    chosen = block_values.get(action) if isinstance(block_values, dict) else None
+    return chosen if isinstance(chosen, dict) else {}
 
 
-def _selected(view: dict[str, Any], block: str, action: str) -> Any:
-    return ((view.get("state") or {}).get("values") or {}).get(block, {}).get(action) or {}
-
-
-def _end(ack: Ack, exc: Refused | NotSettleable) -> None:
-    """Replace the form with why nothing happened; the modal then only closes."""
-    text = refusal_text(exc) if isinstance(exc, Refused) else dead_end_text(exc)
-    ack(response_action="update", view=info_view("Settle balance", text))
-
-
-def pick_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     settle: SettlementService = context["settle"]
-    user = body["user"]["id"]
-    try:
-        alert_id = refs.parse(view.get("private_metadata"), "alert")
-    except refs.BadRef:
-        ack(response_action="update", view=info_view("Settle balance", EXPIRED))
-        return
-    method_id = (_selected(view, BlockId.METHOD, Action.METHOD_CHOICE).get("selected_option") or {}).get("value")
-    if not method_id:
+    view = body["view"]
+    alert_id = refs.required(context, "alert")
+    option = _selected(view, BlockId.METHOD, ActionId.METHOD_CHOICE).get("selected_option")
+    method_id = option.get("value") if isinstance(option, dict) else None
+    if not isinstance(method_id, str) or not method_id:
         ack(response_action="errors", errors={BlockId.METHOD: "Pick a payment method."})
         return
-    try:
-        st = settle.choose(alert_id, user, str(method_id), view.get("id"))
-    except InvalidChoice:
-        ack(
-            response_action="errors",
-            errors={BlockId.METHOD: "That card is no longer on the account. Refresh and pick another."},
-        )
-        return
-    except (Refused, NotSettleable) as exc:
-        _end(ack, exc)
-        return
+    st = settle.choose(alert_id, str(context.user_id), method_id, view.get("id"))
     ack(response_action="update", view=confirm_view(st))
 
 
-def confirm_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     settle: SettlementService = context["settle"]
-    publisher: Publisher = context["publisher"]
-    user = body["user"]["id"]
-    try:
-        sid = refs.parse(view.get("private_metadata"), "settlement")
-    except refs.BadRef:
-        ack(response_action="update", view=info_view("Settle balance", EXPIRED))
-        return
-    make_default = bool(_selected(view, BlockId.MAKE_DEFAULT, Action.MAKE_DEFAULT).get("selected_options"))
-    try:
-        result = settle.confirm(sid, user, view.get("id"), make_default)
-    except (Refused, NotSettleable) as exc:
-        _end(ack, exc)
-        return
+    view = body["view"]
+    sid = refs.required(context, "settlement")
+    make_default = bool(_selected(view, BlockId.MAKE_DEFAULT, ActionId.MAKE_DEFAULT).get("selected_options"))
+    result = settle.confirm(sid, str(context.user_id), view.get("id"), make_default)
     if result.outcome == "busy":
-        ack(
-            response_action="update",
-            view=info_view("Settle balance", dead_end_text(NotSettleable("busy", result.settlement))),
-        )
+        ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(NotSettleable("busy", result.settlement))))
         return
     if result.outcome == "duplicate":
-        ack(response_action="update", view=publisher.view_for(result.settlement))
+        st = result.settlement
+        ack(response_action="update", view=outcome_view(st, settle.next_step(st)))
         return
     ack(response_action="update", view=processing_view(result.settlement))
-    settle.charge(sid)  # after the ack; the outcome reaches the modal through the publisher
+    settle.charge(sid)  # after the ack; the outcome reaches the modal through the notifier
 
 
 def register(app: App) -> None:
-    app.view_submission(ViewId.PICK)(pick_submitted)
-    app.view_submission(ViewId.CONFIRM)(confirm_submitted)
+    app.view_submission(CallbackId.PICK)(answering(pick_submitted))
+    app.view_submission(CallbackId.CONFIRM)(answering(confirm_submitted))

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, I
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot.states import SETTLEMENT_HOLDS_INVOICE
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -119,8 +121,7 @@ class Alert(Base):
     latest_decline: Mapped[Decline] = relationship(lazy="select")
 
 
-SETTLEMENT_HOLDS_INVOICE = ("charging", "requires_action", "succeeded")
-_HOLDS_SQL = "status IN (" + ", ".join(f"'{v}'" for v in SETTLEMENT_HOLDS_INVOICE) + ")"
+_HOLDS_SQL = "status IN (" + ", ".join(f"'{v.value}'" for v in SETTLEMENT_HOLDS_INVOICE) + ")"
 
 
 class Settlement(Base):

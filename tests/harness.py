@@ -14,11 +14,9 @@ from typing import Any
 import waitress
 from sqlalchemy import select
 
-from bot.app import create_runtime
+from bot.app import Settle, build
 from bot.billing.sandbox import SandboxProvider
-from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.web.server import make_wsgi
 from storage.db import transaction
 from storage.models import Alert, AuditEvent, SandboxAttempt
 from tests.fake_slack import FakeSlack
@@ -46,7 +44,7 @@ class Response:
 
 
 class Harness:
-    def __init__(self, base: str, fake: FakeSlack, services: Services) -> None:
+    def __init__(self, base: str, fake: FakeSlack, services: Settle) -> None:
         self.base = base
         self.fake = fake
         self.services = services
@@ -226,11 +224,9 @@ class Harness:
 
 
 @contextmanager
-def running_server(settings: Settings | None = None) -> Iterator[tuple[str, Services]]:
-    services = build_services(settings or Settings())
-    srv: Any = waitress.create_server(
-        make_wsgi(services, create_runtime(services)), host="127.0.0.1", port=0, threads=16
-    )
+def running_server(settings: Settings | None = None) -> Iterator[tuple[str, Settle]]:
+    services = build(settings or Settings())
+    srv: Any = waitress.create_server(services.wsgi(), host="127.0.0.1", port=0, threads=16)
     thread = threading.Thread(target=serve_until_closed, args=(srv,), daemon=True)
     thread.start()
     try:
@@ -238,7 +234,7 @@ def running_server(settings: Settings | None = None) -> Iterator[tuple[str, Serv
     finally:
         srv.close()
         thread.join(timeout=5)
-        services.engine.dispose()
+        services.close()
 
 
 def serve_until_closed(srv: Any) -> None:

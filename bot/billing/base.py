@@ -1,4 +1,5 @@
-"""The provider interface Settle talks to, and the plain records it exchanges."""
+"""The provider seam: the interface Settle talks to, the records it exchanges, the errors it raises,
+and the hooks a provider calls back (a card added on its hosted page, a bank step finished)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from typing import Literal, Protocol
 Outcome = Literal["succeeded", "declined", "requires_action"]
 
 
+class BillingError(Exception):
+    """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
+
+
+def card_label(brand: str | None, last4: str | None) -> str:
+    """How a card is named everywhere: "Visa ·· 4242"."""
+    return f"{brand or 'Card'} ·· {last4 or '????'}"
+
+
 @dataclass(frozen=True)
 class Card:
     brand: str
@@ -16,7 +26,7 @@ class Card:
 
     @property
     def label(self) -> str:
-        return f"{self.brand} ·· {self.last4}"
+        return card_label(self.brand, self.last4)
 
 
 @dataclass(frozen=True)
@@ -94,4 +104,16 @@ class BillingProvider(Protocol):
         """A link to the provider's hosted page where a card is added (card numbers never reach Slack).
 
         `ref` comes back to Settle with the provider's notice that a card was added."""
+        ...
+
+
+class ProviderHooks(Protocol):
+    """What a provider tells Settle, as a real one would with a webhook."""
+
+    def method_added(self, account_id: str, ref: str) -> None:
+        """A card was added on the hosted page opened with `ref` (see add_method_url)."""
+        ...
+
+    def payment_updated(self, payment_id: str) -> None:
+        """A payment made by pay_invoice changed (the bank answered)."""
         ...

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class TestCard:
-    behaviour: str
-    summary: str
-
-
-# behaviour codes are stored with the saved card; the number itself never is.
-TEST_CARDS: dict[str, TestCard] = {
-    "4242424242424242": TestCard("succeeds", "succeeds"),
-    "4000000000000002": TestCard("generic_decline", "declined (generic_decline)"),
-    "4000000000009995": TestCard("insufficient_funds", "declined (insufficient_funds)"),
-    "4000000000000069": TestCard("expired_card", "declined (expired_card)"),
-    "4000002500003155": TestCard(
-        "auth_off_session", "renewals declined (authentication_required); succeeds after bank verification"
-    ),
-    "4000002760003184": TestCard("auth_always", "always needs bank verification"),
+# Behaviour codes are stored with the saved card; the number itself never is.
+TEST_CARDS: dict[str, str] = {
+    "4242424242424242": "succeeds",
+    "4000000000000002": "generic_decline",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+    "4000002500003155": "auth_off_session",  # renewals need bank verification; succeeds after it
+    "4000002760003184": "auth_always",  # always needs bank verification
 }
 
 
@@ -51,7 +40,19 @@ def classify(number: str) -> tuple[str, str, str]:
     digits = normalise(number)
     if not digits.isdigit() or not 12 <= len(digits) <= 19 or not luhn_ok(digits):
         raise ValueError("not a valid card number")
-    known = TEST_CARDS.get(digits)
-    if known is None:
+    behaviour = TEST_CARDS.get(digits)
+    if behaviour is None:
         raise ValueError("the sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242)")
-    return brand_of(digits), digits[-4:], known.behaviour
+    return brand_of(digits), digits[-4:], behaviour
+
+
+def parse_expiry(text: str) -> tuple[int, int]:
+    """ "12/29" or "12/2029" -> (12, 2029); ValueError for anything else."""
+    month_s, sep, year_s = str(text).strip().partition("/")
+    if not sep or not month_s.strip().isdigit() or not year_s.strip().isdigit():
+        raise ValueError("expiry must look like MM/YY")
+    month, year = int(month_s), int(year_s)
+    year = year + 2000 if year < 100 else year
+    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+        raise ValueError("expiry must look like MM/YY")
+    return month, year

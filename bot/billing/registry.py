@@ -1,19 +1,50 @@
-"""Pick the configured billing provider."""
+"""Which billing providers this build has. Settings validation reads `available()`, so a name
+nobody registered fails when the settings load, not later."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import BillingProvider
-from bot.billing.sandbox import SandboxProvider
-from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
-class ProviderUnavailable(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class ProviderDeps:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    public_base: str
 
 
-def make_provider(settings: Settings, sessions: sessionmaker[Session], public_base: str) -> BillingProvider:
-    if settings.billing_provider == "sandbox":
-        return SandboxProvider(sessions, public_base, secret=settings.slack_signing_secret or "settle-sandbox")
-    raise ProviderUnavailable("BILLING_PROVIDER=stripe is not available in this version yet; use 'sandbox'")
+ProviderFactory = Callable[[ProviderDeps], BillingProvider]
+
+_FACTORIES: dict[str, ProviderFactory] = {}
+
+
+def register(name: str, factory: ProviderFactory) -> None:
+    _FACTORIES[name] = factory
+
+
+def available() -> tuple[str, ...]:
+    return tuple(sorted(_FACTORIES))
+
+
+def make_provider(deps: ProviderDeps) -> BillingProvider:
+    return _FACTORIES[deps.settings.billing_provider](deps)
+
+
+def _sandbox(deps: ProviderDeps) -> BillingProvider:
+    from bot.billing.sandbox import SandboxProvider
+
+    return SandboxProvider(
+        deps.sessions, deps.public_base, secret=deps.settings.slack_signing_secret or "settle-sandbox"
+    )
+
+
+register("sandbox", _sandbox)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import (
+    BillingError,
     Card,
     FailurePage,
     Invoice,
@@ -33,10 +34,6 @@ from storage.db import reading, transaction
 from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod
 
 _DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
-
-
-class BillingError(Exception):
-    """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
 
 
 def _attempt_id(payment_id: str) -> int | None:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.billing.cards import classify
+from bot.billing.cards import classify, parse_expiry
 from bot.money import to_minor
 from storage.db import transaction
 from storage.models import (
@@ -156,11 +156,6 @@ def _expiry(item: dict[str, Any], where: str) -> tuple[int, int]:
     if raw is None:
         return 12, datetime.now(UTC).year + 3
     try:
-        month_s, year_s = str(raw).split("/")
-        month, year = int(month_s), int(year_s)
-        year = year + 2000 if year < 100 else year
-        if not 1 <= month <= 12:
-            raise ValueError
+        return parse_expiry(str(raw))
     except ValueError:
         raise LoadError(f"{where}: exp must look like 12/2029") from None
-    return month, year

@@ -1,33 +1,26 @@
-"""Pages the sandbox serves as the 'payment company': invoice view (and, later, card and bank pages)."""
+"""Pages the sandbox serves as the 'payment company': invoice, hosted add-a-card page, and the bank's
+verification page. What happens on them reaches Settle through ProviderHooks, as a webhook would."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
-from bot.billing.sandbox import BillingError, SandboxProvider
+from bot.billing.base import BillingError, ProviderHooks, card_label
+from bot.billing.cards import parse_expiry
+from bot.billing.sandbox import SandboxProvider
 from bot.money import format_money
 from bot.web.server import respond
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-    from bot.services import Services
-
 _INVOICE = re.compile(r"^/sandbox/invoices/([A-Za-z0-9_\-]{1,128})$")
 _VERIFY = re.compile(r"^/sandbox/verify/([0-9]{1,18})$")
 MAX_FORM = 4096
-
-
-class Hooks(Protocol):
-    """What the sandbox tells Settle, as a real provider would with a webhook."""
-
-    def method_added(self, account_id: str, ref: str) -> None: ...
-
-    def payment_updated(self, payment_id: str) -> None: ...
 
 
 STYLE = """
@@ -54,11 +47,8 @@ def page(title: str, body: str) -> str:
 
 
 class SandboxPages:
-    def __init__(self, services: Services, hooks: Hooks | None = None) -> None:
-        provider = services.provider
-        assert isinstance(provider, SandboxProvider)
+    def __init__(self, provider: SandboxProvider, hooks: ProviderHooks | None = None) -> None:
         self.provider = provider
-        self.services = services
         self.hooks = hooks
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -90,7 +80,7 @@ class SandboxPages:
         if attempt is None:
             return _html(start_response, "404 Not Found", page("Not found", "<h1>No such payment</h1>"))
         amount = html.escape(format_money(attempt.amount_minor, attempt.currency))
-        card = html.escape(f"{attempt.brand} ·· {attempt.last4}")
+        card = html.escape(card_label(attempt.brand, attempt.last4))
         if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
             attempt = self.provider.complete_verification(attempt_id, form["decision"] == "approve")
             if self.hooks is not None:
@@ -128,11 +118,7 @@ class SandboxPages:
         error = ""
         if form:
             try:
-                month_s, _, year_s = form.get("exp", "").partition("/")
-                month, year = int(month_s), int(year_s)
-                year = year + 2000 if year < 100 else year
-                if not 1 <= month <= 12:
-                    raise ValueError
+                month, year = parse_expiry(form.get("exp", ""))
             except ValueError:
                 error = "Enter the expiry as MM/YY."
             else:

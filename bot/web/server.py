@@ -6,19 +6,17 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import Engine
 
 from bot.web.slack_guard import MAX_BODY, problem, signed
 from storage.db import ping
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
-
-    from bot.app import Runtime
-    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +36,9 @@ def respond(
 
 
 class SettleWSGI:
-    def __init__(self, services: Services, bolt_app: App, pages: WSGIApp | None = None) -> None:
-        self.services = services
+    def __init__(self, engine: Engine, signing_secret: str, bolt_app: App, pages: WSGIApp | None = None) -> None:
+        self.engine = engine
+        self.signing_secret = signing_secret
         self.slack = SlackRequestHandler(bolt_app, path="/slack/events")
         self.pages = pages
 
@@ -51,7 +50,7 @@ class SettleWSGI:
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.slack_events(environ, start_response)
         if path == "/healthz":
-            ok = ping(self.services.engine)
+            ok = ping(self.engine)
             body = json.dumps({"ok": ok, "database": "up" if ok else "down"})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
         if path.startswith("/sandbox/") and self.pages is not None:
@@ -73,18 +72,9 @@ class SettleWSGI:
         why = problem(body, environ.get("CONTENT_TYPE") or "")
         if why is not None:
             headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-            if not signed(self.services.settings.slack_signing_secret or "", body, headers):
+            if not signed(self.signing_secret, body, headers):
                 return respond(start_response, "401 Unauthorized", "invalid request signature\n")
             log.warning("malformed Slack request refused: %s", why)
             return respond(start_response, "400 Bad Request", why + "\n")
         environ["wsgi.input"] = io.BytesIO(raw)  # hand the body on to Bolt, which verifies it itself
         return self.slack(environ, start_response)
-
-
-def make_wsgi(services: Services, runtime: Runtime) -> SettleWSGI:
-    pages: Any = None
-    if services.settings.billing_provider == "sandbox":
-        from bot.web.sandbox_pages import SandboxPages
-
-        pages = SandboxPages(services, runtime.hooks)
-    return SettleWSGI(services, runtime.app, pages)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.services import open_database
+from bot.app import open_database
 from storage.db import transaction
 from storage.models import Alert, AuditEvent
 from tests.conftest import account, run_cli, spawn_cli, write_accounts

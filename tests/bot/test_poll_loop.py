@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.app import Settle, build
 from bot.billing.sandbox import SandboxProvider
 from bot.billing.sandbox_loader import load_file
-from bot.services import Services, build_services
 from bot.settings import Settings
 from storage.db import transaction
 from storage.models import Alert, AuditEvent, PollCursor
@@ -26,18 +26,18 @@ DECLINING = {
 
 
 @pytest.fixture
-def services(env: dict[str, str]) -> Services:
-    svc = build_services(Settings())
+def services(env: dict[str, str]) -> Settle:
+    svc = build(Settings())
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
-def sandbox(services: Services) -> SandboxProvider:
+def sandbox(services: Settle) -> SandboxProvider:
     assert isinstance(services.provider, SandboxProvider)
     return services.provider
 
 
-def load(services: Services, tmp_path: Path, *accounts: dict) -> None:
+def load(services: Settle, tmp_path: Path, *accounts: dict) -> None:
     load_file(services.sessions, write_accounts(tmp_path / "accounts.yml", list(accounts)))
 
 
@@ -47,12 +47,12 @@ def alert_messages(fake: FakeSlack, channel: str | None = None) -> list[dict]:
 
 @pytest.mark.parametrize("card", sorted(DECLINING))
 def test_each_declining_card_posts_one_readable_alert(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path, card: str
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path, card: str
 ) -> None:
     load(services, tmp_path, account("acme", card, channel="C0ACME"))
     sandbox(services).bill()
 
-    report = services.poller().run_cycle()
+    report = services.poller.run_cycle()
 
     code, words = DECLINING[card]
     msgs = alert_messages(fake_slack, "C0ACME")
@@ -68,24 +68,24 @@ def test_each_declining_card_posts_one_readable_alert(
         assert (alert.channel, alert.ts) == ("C0ACME", msg["ts"])
 
 
-def test_a_card_that_pays_posts_nothing(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_a_card_that_pays_posts_nothing(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     load(services, tmp_path, account("ok", "4242424242424242", channel="C0OK"))
     attempts = sandbox(services).bill()
     assert [a.outcome for a in attempts] == ["succeeded"]
-    report = services.poller().run_cycle()
+    report = services.poller.run_cycle()
     assert report.new_declines == 0 and fake_slack.messages() == []
 
 
-def test_cursor_reads_only_new_failures(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_cursor_reads_only_new_failures(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     load(services, tmp_path, account("a", "4000000000000002", channel="C1"), account("b", "4000000000009995"))
     sandbox(services).bill()
-    first = services.poller().run_cycle()
+    first = services.poller.run_cycle()
     assert (first.new_declines, first.delivery.posted) == (2, 2)
     with transaction(services.sessions) as s:
         cursor = s.get(PollCursor, "sandbox")
         assert cursor is not None and int(cursor.cursor) >= 2
 
-    second = services.poller().run_cycle()
+    second = services.poller.run_cycle()
     assert (second.new_declines, second.delivery.posted, second.delivery.updated) == (0, 0, 0)
     assert len(alert_messages(fake_slack)) == 2
     # the feed is read from the cursor: nothing older is listed again
@@ -93,13 +93,13 @@ def test_cursor_reads_only_new_failures(services: Services, fake_slack: FakeSlac
 
 
 def test_second_decline_updates_the_alert_instead_of_adding_one(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME"))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     sandbox(services).bill()  # the renewal is retried and declined again
-    report = services.poller().run_cycle()
+    report = services.poller.run_cycle()
 
     assert report.new_declines == 1 and report.new_alerts == 0 and report.delivery.updated == 1
     msgs = alert_messages(fake_slack, "C0ACME")
@@ -108,15 +108,15 @@ def test_second_decline_updates_the_alert_instead_of_adding_one(
 
 
 def test_paid_invoice_alert_says_so_and_loses_the_settle_button(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME", extra_cards=["4242424242424242"]))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     result = sandbox(services).pay_invoice("in_acme_1", "pm_acme_2", idempotency_key="outside-settle")
     assert result.outcome == "succeeded"
 
-    report = services.poller().run_cycle()
+    report = services.poller.run_cycle()
 
     assert report.paid == 1 and report.delivery.updated == 1
     msg = alert_messages(fake_slack, "C0ACME")[0]
@@ -125,20 +125,20 @@ def test_paid_invoice_alert_says_so_and_loses_the_settle_button(
 
 
 def test_account_without_channel_goes_to_the_alert_channel(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     load(services, tmp_path, account("globex", "4000000000000002"))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     assert len(alert_messages(fake_slack, "CALERTS")) == 1
 
 
-def test_missing_channel_falls_back_and_is_recorded(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_missing_channel_falls_back_and_is_recorded(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     fake_slack.channel("C0GONE").exists = False
     load(services, tmp_path, account("acme", "4000000000000002", channel="C0GONE"))
     sandbox(services).bill()
 
-    services.poller().run_cycle()
+    services.poller.run_cycle()
 
     msgs = alert_messages(fake_slack, "CALERTS")
     assert len(msgs) == 1 and "<#C0GONE> could not be reached" in str(msgs[0]["blocks"])
@@ -149,32 +149,30 @@ def test_missing_channel_falls_back_and_is_recorded(services: Services, fake_sla
     assert "alert_channel_fallback" in actions and "alert_posted" in actions
 
 
-def test_public_channel_is_joined_before_falling_back(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
-) -> None:
+def test_public_channel_is_joined_before_falling_back(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     fake_slack.channel("C0PUB").member = False
     load(services, tmp_path, account("acme", "4000000000000002", channel="C0PUB"))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     assert len(fake_slack.calls_to("conversations.join")) == 1
     assert len(alert_messages(fake_slack, "C0PUB")) == 1 and alert_messages(fake_slack, "CALERTS") == []
 
 
-def test_private_channel_without_the_bot_falls_back(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_private_channel_without_the_bot_falls_back(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     priv = fake_slack.channel("G0PRIV")
     priv.member, priv.public = False, False
     load(services, tmp_path, account("acme", "4000000000000002", channel="G0PRIV"))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     assert alert_messages(fake_slack, "G0PRIV") == [] and len(alert_messages(fake_slack, "CALERTS")) == 1
 
 
-def test_rate_limited_post_is_retried_not_dropped(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_rate_limited_post_is_retried_not_dropped(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     fake_slack.rate_limit["chat.postMessage"] = 1
     load(services, tmp_path, account("acme", "4000000000000002", channel="C0ACME"))
     sandbox(services).bill()
 
-    report = services.poller().run_cycle()
+    report = services.poller.run_cycle()
 
     posts = fake_slack.calls_to("chat.postMessage")
     assert len(posts) == 2 and posts[1].at - posts[0].at >= 0.9  # waited out Retry-After: 1
@@ -182,31 +180,31 @@ def test_rate_limited_post_is_retried_not_dropped(services: Services, fake_slack
 
 
 def test_slack_error_keeps_the_alert_for_the_next_cycle(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     fake_slack.errors["chat.postMessage"] = "internal_error"
     load(services, tmp_path, account("acme", "4000000000000002", channel="C0ACME"))
     sandbox(services).bill()
 
-    first = services.poller().run_cycle()
+    first = services.poller.run_cycle()
     assert first.delivery.failed and alert_messages(fake_slack) == []
 
-    second = services.poller().run_cycle()
+    second = services.poller.run_cycle()
     assert second.delivery.posted == 1 and len(alert_messages(fake_slack)) == 1
 
 
-def test_deleted_alert_message_is_posted_again(services: Services, fake_slack: FakeSlack, tmp_path: Path) -> None:
+def test_deleted_alert_message_is_posted_again(services: Settle, fake_slack: FakeSlack, tmp_path: Path) -> None:
     load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME"))
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     fake_slack.channel("C0ACME").messages.clear()  # someone deleted it
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     assert len(alert_messages(fake_slack, "C0ACME")) == 1
 
 
 def test_unknown_account_is_alerted_to_the_default_channel(
-    services: Services, fake_slack: FakeSlack, tmp_path: Path
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     load(services, tmp_path, account("acme", "4000000000000002", channel="C0ACME"))
     from storage.models import Account
@@ -214,5 +212,5 @@ def test_unknown_account_is_alerted_to_the_default_channel(
     with transaction(services.sessions) as s:
         s.delete(s.get(Account, "acme"))  # Settle forgot the account; the provider still has it
     sandbox(services).bill()
-    services.poller().run_cycle()
+    services.poller.run_cycle()
     assert len(alert_messages(fake_slack, "CALERTS")) == 1

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
-from bot.alert_card import AlertCard
+from bot.queries import AlertCard
 from handlers.alert_message import alert_blocks, alert_text
-from handlers.ids import Action
+from handlers.ids import ActionId as Action
 
 CARD = AlertCard(
     alert_id=7,
@@ -21,6 +21,7 @@ CARD = AlertCard(
     amount_minor=12900,
     currency="EUR",
     card_label="Visa ·· 3155",
+    declined_method_id="pm_1",
     reason="authentication_required",
     outcome="declined",
     decline_count=1,
@@ -51,7 +52,7 @@ def test_open_alert_has_everything_an_admin_needs() -> None:
 
 
 def test_text_fallback_tells_the_story() -> None:
-    assert alert_text(CARD).startswith("Payment declined: Acme <Corp> & Co, €129.00 on Visa ·· 3155.")
+    assert alert_text(CARD).startswith("Payment declined: Acme &lt;Corp&gt; &amp; Co, €129.00 on Visa ·· 3155.")
 
 
 def test_paid_alert_has_no_settle_button() -> None:
@@ -66,7 +67,7 @@ def test_paid_alert_has_no_settle_button() -> None:
     assert Action.SETTLE_OPEN not in buttons(blocks) and Action.VIEW_INVOICE in buttons(blocks)
     dump = str([b.to_dict() for b in blocks])
     assert "Paid by <@U0ADMIN> with Visa ·· 4242" in dump
-    assert alert_text(paid) == "Settled: Acme <Corp> & Co paid €129.00 by <@U0ADMIN>."
+    assert alert_text(paid) == "Settled: Acme &lt;Corp&gt; &amp; Co paid €129.00 by <@U0ADMIN>."
 
 
 def test_no_invoice_link_when_the_provider_has_none() -> None:

@@ -165,15 +165,12 @@ def test_deleted_account_or_invoice_is_a_polite_dead_end(h: Harness) -> None:
 
 
 def test_expired_trigger_is_reported_not_crashed(h: Harness) -> None:
-    """The fake expires trigger_ids after 3 s, like Slack; a late views.open tells the user to retry."""
-    resp, trigger = h.click(ADMIN)
+    """Slack refuses views.open for a trigger older than 3 s: Settle tells the user to click again."""
+    h.fake.errors["views.open"] = "expired_trigger_id"
+    resp, _ = h.click(ADMIN)
     assert resp.status == 200
-    eventually(lambda: trigger in h.fake.view_by_trigger)
-    stale = h.fake.new_trigger()
-    h.fake.triggers[stale] -= 3.5  # as if the click had waited 3.5 s
-    view = {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "x"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}],
-    }
-    assert h.fake.api_views_open({"trigger_id": stale, "view": view})["error"] == "expired_trigger_id"
+    eph = eventually(lambda: h.fake.calls_to("chat.postEphemeral"))
+    assert eph[0].params["user"] == ADMIN
+    assert "could not open the settle form in time" in eph[0].params["text"]
+    time.sleep(0.2)
+    assert h.fake.calls_to("views.update") == [] and "settle_form_opened" not in h.audit()

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import open_database
+from bot.billing.base import BillingError
 from bot.billing.cards import TEST_CARDS, classify
-from bot.billing.sandbox import BillingError, SandboxProvider
+from bot.billing.sandbox import SandboxProvider
 from bot.billing.sandbox_loader import LoadError, load_file, parse
-from bot.services import open_database
 from tests.conftest import account, write_accounts
 
 OFF_SESSION = {

@@ -15,11 +15,9 @@ import pytest
 import waitress
 from waitress.server import BaseWSGIServer
 
-from bot.app import create_runtime
+from bot.app import Settle, build
 from bot.billing.sandbox_loader import load_file
-from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.web.server import make_wsgi
 from storage.db import make_engine
 from tests.conftest import account, run_cli, spawn_cli, write_accounts
 from tests.fake_slack import FakeSlack
@@ -28,22 +26,22 @@ from tests.slack_requests import get, post, signed_headers
 
 
 @pytest.fixture
-def server(sqlite_env: dict[str, str]) -> Iterator[tuple[str, Services]]:
-    services = build_services(Settings())
-    srv: Any = waitress.create_server(make_wsgi(services, create_runtime(services)), host="127.0.0.1", port=0)
+def server(sqlite_env: dict[str, str]) -> Iterator[tuple[str, Settle]]:
+    services = build(Settings())
+    srv: Any = waitress.create_server(services.wsgi(), host="127.0.0.1", port=0)
     assert isinstance(srv, BaseWSGIServer)
     thread = threading.Thread(target=serve_until_closed, args=(srv,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}", services
     srv.close()
     thread.join(timeout=5)
-    services.engine.dispose()
+    services.close()
 
 
 URL_CHECK = json.dumps({"type": "url_verification", "token": "x", "challenge": "ch4ll3nge"})
 
 
-def test_signed_url_verification_is_answered(server: tuple[str, Services]) -> None:
+def test_signed_url_verification_is_answered(server: tuple[str, Settle]) -> None:
     base, _ = server
     status, body = post(base + "/slack/events", URL_CHECK, signed_headers(URL_CHECK, content_type="application/json"))
     assert status == 200 and "ch4ll3nge" in body
@@ -57,22 +55,24 @@ def test_signed_url_verification_is_answered(server: tuple[str, Services]) -> No
         pytest.param(lambda b: {"Content-Type": "application/json"}, id="unsigned"),
     ],
 )
-def test_bad_signatures_get_401(server: tuple[str, Services], headers: Any) -> None:
+def test_bad_signatures_get_401(server: tuple[str, Settle], headers: Any) -> None:
     base, _ = server
     status, _ = post(base + "/slack/events", URL_CHECK, headers(URL_CHECK))
     assert status == 401
 
 
-def test_healthz_reports_the_database(server: tuple[str, Services]) -> None:
+def test_healthz_reports_the_database(server: tuple[str, Settle]) -> None:
     base, services = server
     status, body = get(base + "/healthz")
     assert status == 200 and json.loads(body)["database"] == "up"
-    services.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    status, body = get(base + "/healthz")
-    assert status == 503 and json.loads(body)["database"] == "down"
+    down = services.wsgi()
+    down.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    seen: list[str] = []
+    body = b"".join(down({"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}, lambda status, _h: seen.append(status)))
+    assert seen == ["503 Service Unavailable"] and json.loads(body)["database"] == "down"
 
 
-def test_invoice_page(server: tuple[str, Services], tmp_path: Path) -> None:
+def test_invoice_page(server: tuple[str, Settle], tmp_path: Path) -> None:
     base, services = server
     load_file(services.sessions, write_accounts(tmp_path / "a.yml", [account("acme", "4242424242424242")]))
     status, body = get(base + "/sandbox/invoices/in_acme_1")

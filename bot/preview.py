@@ -1,4 +1,4 @@
-"""A terminal rendering of Block Kit, for `settle demo`, and a Block Kit Builder link."""
+"""A terminal rendering of posted Block Kit JSON, for `settle demo`, and a Block Kit Builder link."""
 
 from __future__ import annotations
 

@@ -1,0 +1,32 @@
+"""What the domain needs from the Slack UI, as protocols: the composition root (bot/app.py) passes
+in implementations from handlers/, so nothing in bot/ imports a listener or Block Kit code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from bot.queries import AlertCard, SettleContext, SettlementRecord
+
+if TYPE_CHECKING:
+    from slack_sdk.models.blocks import Block
+
+
+class AlertRenderer(Protocol):
+    """Turns an alert's record into the message Slack shows."""
+
+    def text(self, card: AlertCard) -> str: ...
+
+    def blocks(self, card: AlertCard) -> list[Block]: ...
+
+
+class Notifier(Protocol):
+    """Tells the people involved that something changed; never raises for a Slack failure."""
+
+    def settlement_changed(self, record: SettlementRecord, next_step: SettleContext | None) -> None:
+        """A settlement's outcome (or next step) is known. `next_step` is the fresh modal content
+        after a decline, so the admin can pick another card."""
+        ...
+
+    def methods_changed(self, view_id: str, ctx: SettleContext) -> None:
+        """A card was added on the provider's page while the admin's modal `view_id` was open."""
+        ...

@@ -1,0 +1,25 @@
+"""The states an alert and a settlement move through. StrEnum: rows store the plain strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AlertState(StrEnum):
+    OPEN = "open"  # declined, nobody is settling it
+    SETTLING = "settling"  # a confirmed charge is in flight
+    VERIFICATION_PENDING = "verification_pending"  # the bank asked the admin to verify
+    PAID = "paid"
+
+
+class SettlementStatus(StrEnum):
+    PENDING = "pending"  # a method was chosen, not yet confirmed
+    CHARGING = "charging"  # confirmed and claimed: the provider call is (or was) under way
+    REQUIRES_ACTION = "requires_action"  # waiting for the bank's verification
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # a verification nobody finished
+
+
+# A settlement in one of these holds its invoice: the partial unique index allows one per invoice.
+SETTLEMENT_HOLDS_INVOICE = (SettlementStatus.CHARGING, SettlementStatus.REQUIRES_ACTION, SettlementStatus.SUCCEEDED)

@@ -1,0 +1,148 @@
+"""One place turns domain errors into a reply for the surface the request came from: a field error
+or the modal's last step for a submission, the open modal for a button in it, an ephemeral message
+for a button on an alert. Refusals are constant messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import InvalidChoice, NotSettleable, Refused
+from handlers.ids import BlockId
+from handlers.mrkdwn import safe, user
+from handlers.refs import BadRef
+from handlers.settle_modal import MODAL_TITLE, info_view
+
+log = logging.getLogger(__name__)
+
+OUT_OF_DATE = "This form is out of date. Close it and click *Settle balance* on the alert again."
+STALE_BUTTON = "That button is out of date. Use *Settle balance* on the latest alert."
+TROUBLE = (
+    "Something went wrong on Settle's side and this step did not finish. Try again in a moment; "
+    "the alert in the channel always shows where the balance stands."
+)
+
+Reply = Callable[[str], None]
+Listener = Callable[[Ack, dict[str, Any], WebClient, BoltContext], None]
+
+
+def refusal_text(exc: Refused) -> str:
+    if exc.message:
+        return exc.message
+    d = exc.decision
+    if d is None:
+        return "You can't settle this balance."
+    return (
+        f"You can't settle {safe(d.account_name, 300)}'s balance: only its billing admins can ({who(d.admins)}). "
+        "Ask one of them."
+    )
+
+
+def who(admins: tuple[str, ...]) -> str:
+    if not admins:
+        return "nobody is configured yet (SETTLE_ADMINS or the account's admins)"
+    shown = [user(a) for a in admins[:10]]
+    return ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + shown[-1]
+
+
+def dead_end_text(exc: NotSettleable) -> str:
+    if exc.kind == "paid":
+        by = f" by {user(exc.settlement.user_id)}" if exc.settlement else ""
+        return f"This invoice is already paid{by}. Nothing more to do."
+    if exc.kind == "busy" and exc.settlement:
+        return f"{user(exc.settlement.user_id)} is already settling this invoice. Nothing was charged."
+    return "This alert or its invoice no longer exists. Nothing was charged."
+
+
+def reply_text(error: Exception) -> str:
+    if isinstance(error, Refused):
+        return refusal_text(error)
+    if isinstance(error, NotSettleable):
+        return dead_end_text(error)
+    if isinstance(error, BadRef):
+        return OUT_OF_DATE
+    return TROUBLE
+
+
+def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """An ephemeral message to the user in the channel the interaction came from, if there is one."""
+    channel = _get(body, "channel", "id") or _get(body, "container", "channel_id")
+    user_id = _get(body, "user", "id")
+    if isinstance(channel, str) and isinstance(user_id, str):
+        try:
+            client.chat_postEphemeral(channel=channel, user=user_id, text=text)
+        except SlackApiError as exc:
+            log.info("ephemeral to %s not sent: %s", user_id, exc.response.get("error"))
+
+
+def answer(client: WebClient, body: dict[str, Any], error: Exception) -> None:
+    """Tell the user after the request was acknowledged: in their modal, or ephemerally."""
+    text = reply_text(error)
+    view_id = _get(body, "view", "id")
+    if isinstance(view_id, str):
+        try:
+            client.views_update(view_id=view_id, view=info_view(MODAL_TITLE, text))
+            return
+        except SlackApiError as exc:
+            log.info("modal %s not updated: %s", view_id, exc.response.get("error"))
+    if isinstance(error, BadRef) and _get(body, "type") == "block_actions":
+        text = STALE_BUTTON
+    ephemeral(client, body, text)
+
+
+def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    """The one place a listener's error becomes a reply. Before the ack the reply is the answer to
+    Slack's request itself (a submission's field error or last step); after it, a message on the
+    surface the request came from."""
+    kind, user_id = _get(body, "type"), _get(body, "user", "id")
+    if isinstance(error, (Refused, NotSettleable, BadRef, InvalidChoice)):
+        log.info("%s from %s answered: %s", kind, user_id, type(error).__name__)
+    else:
+        log.error("listener failed (type=%s user=%s): %r", kind, user_id, error, exc_info=error)
+    if ack.response is not None:
+        answer(client, body, error)
+    elif kind == "view_submission":
+        if isinstance(error, InvalidChoice):
+            ack(
+                response_action="errors",
+                errors={BlockId.METHOD: "That card is no longer on the account. Refresh and pick another."},
+            )
+        else:
+            ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(error)))
+    else:
+        ack()
+        answer(client, body, error)
+
+
+def answering(listener: Listener) -> Listener:
+    """Registers `listener` with its errors answered by `handle`: a listener raises a domain error
+    and never writes a reply for it. (Bolt's own error hook cannot do this safely once a listener
+    has acked: it would overwrite the ack.)"""
+
+    def run(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        try:
+            listener(ack, body, client, context)
+        except Exception as exc:
+            handle(exc, ack, body, client)
+
+    run.__name__ = run.__qualname__ = listener.__name__
+    return run
+
+
+def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    """Bolt's error hook, for what fails outside a listener (middleware): logged, and a 500."""
+    log.error("request failed (type=%s): %r", _get(body, "type"), error, exc_info=error)
+    return BoltResponse(status=500, body="")
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
