@@ -59,8 +59,10 @@ class Settle:
     def bolt(self) -> App:
         settings = self.settings
         app = App(
-            token=settings.slack_bot_token,
-            signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+            signing_secret=settings.slack_signing_secret or "",
+            # Requests over HTTP are verified by Bolt (and before it by bot/web/slack_guard.py). In
+            # Socket Mode nothing is signed and /slack/events is not served at all.
+            request_verification_enabled=not self.socket_mode,
             client=self.web,
             token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
             process_before_response=False,
@@ -71,6 +73,10 @@ class Settle:
         handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"))
         return app
 
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.settings.slack_app_token)
+
     def wsgi(self) -> SettleWSGI:
         pages: WSGIApp | None = None
         if self.settings.billing_provider == "sandbox":
@@ -79,14 +85,16 @@ class Settle:
 
             assert isinstance(self.provider, SandboxProvider)
             pages = SandboxPages(self.provider, self.settlements)
-        return SettleWSGI(self.engine, self.settings.slack_signing_secret or "", self.bolt, pages)
+        signing = None if self.socket_mode else self.settings.slack_signing_secret
+        return SettleWSGI(self.engine, signing, self.bolt if signing else None, pages)
 
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
         return make_scheduler(self.poller, self.settings.poll_interval_seconds, blocking=blocking)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = False) -> None:
+        """Release the pools and the database; with `wait`, after the work under way has finished."""
         for pool in self._pools:
-            pool.shutdown(wait=False)
+            pool.shutdown(wait=wait)
         self.engine.dispose()
 
     def _pool(self, workers: int, name: str) -> ThreadPoolExecutor:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,13 +50,23 @@ def one_line_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# C0/C1 controls (terminal escapes) and the bidirectional overrides that reorder what a terminal shows
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Outside text (account names, provider messages) made safe to print on a terminal."""
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def _echo(text: str, **style: Any) -> None:
+    click.secho(printable(text), **style)
+
+
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(verbose)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,15 +101,29 @@ def poll(once: bool, verbose: bool) -> None:
     require_slack(settings)
     settle = build(settings)
     if once:
-        report = settle.poller.run_cycle()
-        click.echo(report.summary())
-        if report.delivery.failed:
+        # SIGTERM waits for the cycle: a post Slack accepted is recorded before the process exits.
+        with _deferred_sigterm() as stop_requested:
+            report = settle.poller.run_cycle()
+        _echo(report.summary())
+        if report.delivery.failed and not stop_requested():
             sys.exit(1)
         return
     click.echo(f"polling every {settings.poll_interval_seconds}s; Ctrl-C to stop", err=True)
     scheduler = settle.scheduler(blocking=True)
+    # SIGTERM stops the schedule; the cycle under way finishes on its worker thread before exit.
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
+
+
+@contextlib.contextmanager
+def _deferred_sigterm() -> Iterator[Callable[[], bool]]:
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.group()
@@ -157,7 +183,7 @@ def sandbox_bill() -> None:
         click.echo("no open invoices to bill")
     for a in attempts:
         reason = f" ({a.reason})" if a.reason else ""
-        click.echo(f"{a.invoice_id}: {card_label(a.brand, a.last4)} {a.outcome}{reason}")
+        _echo(f"{a.invoice_id}: {card_label(a.brand, a.last4)} {a.outcome}{reason}")
 
 
 @sandbox.command("status")
@@ -176,14 +202,14 @@ def sandbox_status(as_json: bool) -> None:
     if not status["accounts"]:
         click.echo("the sandbox is empty: load accounts with `settle sandbox load FILE.yml`")
     for acc in status["accounts"]:
-        click.secho(f"{acc['name']} ({acc['id']}, {acc['currency']})", bold=True)
+        _echo(f"{acc['name']} ({acc['id']}, {acc['currency']})", bold=True)
         for inv in acc["invoices"]:
             amount = format_money(to_minor(inv["amount"], inv["currency"]), inv["currency"])
-            click.echo(f"  {inv['id']}  {amount:>12}  {inv['status']}")
+            _echo(f"  {inv['id']}  {amount:>12}  {inv['status']}")
             for a in inv["attempts"]:
                 pm = a["payment_method"]
                 reason = f" ({a['reason']})" if a["reason"] else ""
-                click.echo(f"      {a['at'][:19]}  {card_label(pm['brand'], pm['last4'])}  {a['outcome']}{reason}")
+                _echo(f"      {a['at'][:19]}  {card_label(pm['brand'], pm['last4'])}  {a['outcome']}{reason}")
 
 
 @main.command()
@@ -249,4 +275,4 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
             r["provider_ref"] or "",
             extra,
         ]
-        click.echo("  ".join(p for p in parts if p is not None).rstrip())
+        _echo("  ".join(p for p in parts if p is not None).rstrip())

@@ -44,7 +44,8 @@ class AlertCard:
     paid_by: str | None = None
     paid_with: str | None = None
     pending_by: str | None = None
-    note: str | None = None
+    note: str | None = None  # plain text: how the last settlement attempt ended, if it failed
+    note_by: str | None = None
 
     @property
     def amount(self) -> str:
@@ -125,6 +126,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         paid_with=alert.paid_with,
         pending_by=alert.pending_by,
         note=alert.note,
+        note_by=alert.note_by,
     )
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+import time
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -35,16 +39,54 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
     scheduler = settle.scheduler()
     scheduler.start()
     socket_handler = None
-    if settings.slack_app_token:
+    if settle.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_handler = SocketModeHandler(app, settings.slack_app_token)
-        socket_handler.connect()
-        log.info("Socket Mode connected")
-    log.info("listening on http://%s:%s (public URL %s)", host, port, settle.public_base)
+        threading.Thread(target=_connect, args=(socket_handler,), name="socket-mode", daemon=True).start()
+        log.info("Socket Mode: Slack's requests arrive over a WebSocket; /slack/events is not served")
+    else:
+        log.info("Slack requests: POST %s/slack/events (signed requests only)", settle.public_base)
+    pages = (
+        " and the sandbox's card, bank and invoice pages under /sandbox/" if settle.provider.name == "sandbox" else ""
+    )
+    log.info("listening on http://%s:%s: /healthz%s (public URL %s)", host, port, pages, settle.public_base)
+
+    server: Any = waitress.create_server(  # type: ignore[attr-defined]
+        settle.wsgi(), host=host, port=port, threads=threads, ident="settle"
+    )
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        waitress.serve(settle.wsgi(), host=host, port=port, threads=threads, ident="settle")
+        server.run()
+    except (Stop, KeyboardInterrupt):
+        log.info("stopping: finishing the requests, deliveries and charges in progress")
     finally:
-        scheduler.shutdown(wait=False)
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=30)
+        scheduler.shutdown(wait=True)
+        settle.close(wait=True)
         if socket_handler is not None:
             socket_handler.close()
+    log.info("stopped")
+
+
+class Stop(Exception):
+    """SIGTERM: stop taking new work, finish what is under way, exit 0."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stop()
+
+
+def _connect(handler: Any) -> None:
+    """Connect Socket Mode in the background, retrying: a start while Slack is unreachable recovers."""
+    delay = 1.0
+    while True:
+        try:
+            handler.connect()
+            log.info("Socket Mode connected")
+            return
+        except Exception as exc:
+            log.warning("Socket Mode connection failed (%s); retrying in %.0f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)

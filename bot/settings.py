@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.slack_ids import is_channel, is_user_or_group
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -23,12 +25,28 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_ADMINS")
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
 
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _slack_admin_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not is_user_or_group(v)]
+        if bad:
+            raise ValueError(f"not Slack user (U…) or user-group (S…) ids: {', '.join(map(repr, bad[:3]))}")
+        return value
+
+    @field_validator("alert_channel")
+    @classmethod
+    def _slack_channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not is_channel(value):
+            raise ValueError(f"not a Slack channel id (C…, G… or D…): {value!r}")
         return value
 
     @field_validator("slack_api_url")

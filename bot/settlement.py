@@ -221,7 +221,7 @@ class SettlementService:
                 return ConfirmResult("duplicate", settlement_record(s, st))
             alert = s.get(Alert, st.alert_id, with_for_update=True)
             assert alert is not None
-            alert.state, alert.pending_by, alert.note = AlertState.SETTLING, user_id, None
+            alert.state, alert.pending_by, alert.note, alert.note_by = AlertState.SETTLING, user_id, None, None
             s.flush()
             bump(s, alert.id)
             self._audit(s, "charge_confirmed", st, make_default=make_default, idempotency_key=st.idempotency_key)
@@ -261,7 +261,7 @@ class SettlementService:
             if result.outcome == "succeeded":
                 st.status, st.reason, st.verification_url = SettlementStatus.SUCCEEDED, None, None
                 alert.state, alert.paid_at = AlertState.PAID, now
-                alert.paid_by, alert.paid_with, alert.note = st.user_id, st.card_label, None
+                alert.paid_by, alert.paid_with, alert.note, alert.note_by = st.user_id, st.card_label, None, None
                 action = "verification_approved" if previous == SettlementStatus.REQUIRES_ACTION else "charge_succeeded"
             elif result.outcome == "requires_action":
                 st.status, st.verification_url = SettlementStatus.REQUIRES_ACTION, result.verification_url
@@ -272,11 +272,10 @@ class SettlementService:
                 alert.state, alert.pending_by = AlertState.OPEN, None
                 if result.reason == "invoice_already_paid":
                     alert.state, alert.paid_at = AlertState.PAID, alert.paid_at or now
-                    alert.note = None
+                    alert.note, alert.note_by = None, None
                 else:
-                    alert.note = (
-                        f"<@{st.user_id}>'s payment with {st.card_label} was declined: {explain(result.reason).why}"
-                    )
+                    alert.note = f"payment with {st.card_label} was declined: {explain(result.reason).why}"
+                    alert.note_by = st.user_id
                 action = "verification_declined" if previous == SettlementStatus.REQUIRES_ACTION else "charge_declined"
             s.flush()
             bump(s, alert.id)
@@ -345,7 +344,8 @@ class SettlementService:
             assert alert is not None
             st.status, st.reason, st.verification_url = SettlementStatus.EXPIRED, "authentication_failed", None
             alert.state, alert.pending_by = AlertState.OPEN, None
-            alert.note = f"<@{st.user_id}>'s payment with {st.card_label} was never verified with the bank."
+            alert.note = f"payment with {st.card_label} was never verified with the bank."
+            alert.note_by = st.user_id
             s.flush()
             bump(s, alert.id)
             self._audit(s, "verification_expired", st)

@@ -48,6 +48,10 @@ class MessageGone(SlackError):
     """The alert message was deleted."""
 
 
+class SlackUnreachable(SlackError):
+    """Slack did not answer (timeout, refused or dropped connection)."""
+
+
 class SlackAuthError(SlackError):
     """The bot token is wrong or revoked: nothing will work until it is fixed."""
 
@@ -112,6 +116,10 @@ def _typed(exc: SlackApiError) -> SlackError:
     return SlackError(code)
 
 
+def _unreachable(exc: OSError) -> SlackUnreachable:
+    return SlackUnreachable("slack_timeout" if isinstance(exc, TimeoutError) else "slack_unreachable")
+
+
 class SlackGateway(Protocol):
     def post(
         self,
@@ -159,6 +167,8 @@ class WebSlackGateway:
             )
         except SlackApiError as exc:
             raise _typed(exc) from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
         return str(resp["channel"]), str(resp["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
@@ -166,6 +176,8 @@ class WebSlackGateway:
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except SlackApiError as exc:
             raise _typed(exc) from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
 
     def find_alert(self, channel: str, invoice_id: str, oldest: float) -> tuple[str, str] | None:
         """Look for an alert we may have posted before a crash, by the metadata it carries."""
@@ -188,6 +200,8 @@ class WebSlackGateway:
             if isinstance(err, ChannelUnavailable):
                 return None
             raise err from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
 
     def join(self, channel: str) -> bool:
         try:
@@ -196,24 +210,32 @@ class WebSlackGateway:
         except SlackApiError as exc:
             log.info("conversations.join %s failed: %s", channel, _typed(exc).code)
             return False
+        except OSError as exc:
+            raise _unreachable(exc) from exc
 
     def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
         try:
             self.client.views_update(view_id=view_id, view=view, hash=view_hash)
         except SlackApiError as exc:
             raise _typed(exc) from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
         except SlackApiError as exc:
             raise _typed(exc) from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
 
     def usergroup_members(self, group_id: str) -> list[str]:
         try:
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
         except SlackApiError as exc:
             raise _typed(exc) from exc
+        except OSError as exc:
+            raise _unreachable(exc) from exc
         return [u for u in users or [] if isinstance(u, str)]
 
 

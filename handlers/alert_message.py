@@ -69,7 +69,8 @@ def alert_blocks(card: AlertCard) -> list[Block]:
     else:
         text = f"*Why:* {reason.why}\n*Next:* {reason.next_step}"
         if card.note:
-            text = f"*Last attempt:* {card.note}\n" + text
+            by = f"{user(card.note_by)}'s " if card.note_by else ""
+            text = f"*Last attempt:* {by}{safe(card.note, 1000)}\n" + text
         if card.state == AlertState.SETTLING:
             text = f"*{user(card.pending_by)} is settling this balance now.*\n" + text
         if card.state == AlertState.VERIFICATION_PENDING:

@@ -6,8 +6,9 @@ markup: `<!channel>` in an account name must reach Slack as text, not as a menti
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+
+from bot import slack_ids
 
 # Slack's published limits for the fields the builders fill.
 HEADER = 150
@@ -19,10 +20,6 @@ OPTION_DESCRIPTION = 75
 BUTTON = 75
 TITLE = 24
 MESSAGE_TEXT = 4000
-
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{1,20}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{1,20}$")
 
 
 def escape(text: str) -> str:
@@ -51,15 +48,15 @@ def user(slack_id: str | None) -> str:
     """A mention of a user or user group, only for a well-formed id; anything else is shown as text."""
     if not slack_id:
         return "someone"
-    if _USER_ID.match(slack_id):
+    if slack_ids.USER.match(slack_id):
         return f"<@{slack_id}>"
-    if _GROUP_ID.match(slack_id):
+    if slack_ids.GROUP.match(slack_id):
         return f"<!subteam^{slack_id}>"
     return escape(slack_id)
 
 
 def channel(channel_id: str | None) -> str:
-    if channel_id and _CHANNEL_ID.match(channel_id):
+    if channel_id and slack_ids.is_channel(channel_id):
         return f"<#{channel_id}>"
     return escape(channel_id or "another channel")
 

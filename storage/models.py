@@ -114,7 +114,8 @@ class Alert(Base):
     paid_by: Mapped[str | None] = mapped_column(String(32))
     paid_with: Mapped[str | None] = mapped_column(String(64))
     pending_by: Mapped[str | None] = mapped_column(String(32))
-    note: Mapped[str | None] = mapped_column(Text)  # the latest settlement attempt's outcome, if it failed
+    note: Mapped[str | None] = mapped_column(Text)  # the latest settlement attempt's outcome, if it failed (plain text)
+    note_by: Mapped[str | None] = mapped_column(String(32))  # the Slack user who made that attempt
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -168,6 +169,16 @@ class PollCursor(Base):
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     cursor: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AppSecret(Base):
+    """A secret Settle generated for itself (e.g. the sandbox's link key), shared by every replica."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AuditEvent(Base):
@@ -245,3 +256,12 @@ class SandboxAttempt(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxUsedLink(Base):
+    """An add-card link that has added its card: such a link is single use."""
+
+    __tablename__ = "sandbox_used_links"
+
+    link_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -71,6 +72,7 @@ class FakeSlack:
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer next
         self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
         self.errors: dict[str, str] = {}  # method -> error code to answer once
+        self.lose_answer: dict[str, int] = {}  # method -> how many times to act, then answer 500 anyway
         self.on_post: Callable[[dict[str, Any]], None] | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
@@ -140,11 +142,20 @@ class FakeSlack:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         try:
-            return 200, handler(p), {}
-        except ValueError as exc:
+            result = handler(p)
+        except (ValueError, SlackObjectFormationError) as exc:
             with self.lock:
                 self.invalid.append(f"{method}: {exc}")
             return 200, {"ok": False, "error": "invalid_blocks", "detail": str(exc)}, {}
+        with self.lock:
+            if self.lose_answer.get(method):  # Slack did it, but the answer is lost
+                self.lose_answer[method] -= 1
+                return 500, {"ok": False, "error": "internal_error"}, {}
+        return 200, result, {}
+
+    def api_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        # nothing listens there: a Socket Mode client keeps retrying, as when Slack is unreachable
+        return {"ok": True, "url": "ws://127.0.0.1:9/link/?ticket=fake"}
 
     def api_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user": "settle", "user_id": "UBOT", "team": "Test", "team_id": "T1", "bot_id": "B1"}
@@ -160,6 +171,8 @@ class FakeSlack:
     def _check_message(self, p: dict[str, Any]) -> None:
         if not p.get("text"):
             raise ValueError("message without text fallback")
+        if len(p["text"]) > 40_000:
+            raise ValueError("msg_too_long")
         if p.get("blocks"):
             validate_blocks(p["blocks"])
 

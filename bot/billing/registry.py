@@ -41,10 +41,12 @@ def make_provider(deps: ProviderDeps) -> BillingProvider:
 
 def _sandbox(deps: ProviderDeps) -> BillingProvider:
     from bot.billing.sandbox import SandboxProvider
+    from storage.secrets import stored_secret
 
-    return SandboxProvider(
-        deps.sessions, deps.public_base, secret=deps.settings.slack_signing_secret or "settle-sandbox"
-    )
+    # The sandbox signs its page links with a key of its own: SETTLE_LINK_SECRET, or one generated
+    # once and kept in the database. Never the Slack signing secret, never a constant.
+    secret = deps.settings.link_secret or stored_secret(deps.sessions, "sandbox_link_key")
+    return SandboxProvider(deps.sessions, deps.public_base, secret=secret)
 
 
 register("sandbox", _sandbox)

@@ -31,7 +31,8 @@ from bot.billing.base import (
 from bot.billing.cards import classify
 from bot.money import to_decimal_str
 from storage.db import reading, transaction
-from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod
+from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod, SandboxUsedLink
+from storage.upsert import insert_ignore
 
 _DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
 
@@ -56,7 +57,9 @@ def charge_outcome(behaviour: str, *, off_session: bool) -> tuple[Outcome, str |
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, sessions: sessionmaker[Session], public_base: str, secret: str = "sandbox") -> None:
+    def __init__(self, sessions: sessionmaker[Session], public_base: str, secret: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("the sandbox's link secret must be at least 16 characters")
         self._sessions = sessions
         self._public_base = public_base.rstrip("/")
         self._secret = secret.encode()
@@ -150,9 +153,18 @@ class SandboxProvider:
     # --- the sandbox's own operations (CLI, hosted pages) --------------------------------------
 
     def add_card(
-        self, account_id: str, number: str, exp_month: int, exp_year: int, make_default: bool
+        self,
+        account_id: str,
+        number: str,
+        exp_month: int,
+        exp_year: int,
+        make_default: bool,
+        *,
+        link_token: str | None = None,
     ) -> PaymentMethod:
-        """The hosted page's form: validate a test card and save only its brand and last 4."""
+        """The hosted page's form: validate a test card and save only its brand and last 4.
+
+        With `link_token` the page's link is spent in the same transaction: it adds one card, once."""
         brand, last4, behaviour = classify(number)
         now = datetime.now(UTC)
         if (exp_year, exp_month) < (now.year, now.month):
@@ -161,6 +173,13 @@ class SandboxProvider:
             customer = s.get(SandboxCustomer, account_id, with_for_update=True)
             if customer is None:
                 raise BillingError("no such account")
+            if link_token is not None and (
+                insert_ignore(
+                    s, SandboxUsedLink, {"link_hash": self._link_hash(link_token), "used_at": now}, ["link_hash"]
+                )
+                is None
+            ):
+                raise BillingError("this link was already used to add a card")
             pm = SandboxPaymentMethod(
                 id=f"pm_{account_id}_{uuid.uuid4().hex[:10]}",
                 customer_id=account_id,
@@ -247,13 +266,21 @@ class SandboxProvider:
         return f"{expires}.{mac[:32]}"
 
     def check_token(self, purpose: str, subject: str, token: str) -> bool:
-        try:
-            expires_s, mac = token.split(".", 1)
-            expires = int(expires_s)
-        except ValueError:
+        """Whatever the bytes: False unless this is our unexpired token for exactly this subject."""
+        expires_s, _, mac = token.partition(".")
+        if not (expires_s.isascii() and expires_s.isdigit() and len(expires_s) <= 12 and mac.isascii()):
             return False
+        expires = int(expires_s)
         want = hmac.new(self._secret, f"{purpose}:{subject}:{expires}".encode(), hashlib.sha256).hexdigest()
         return expires >= time.time() and hmac.compare_digest(want[:32], mac)
+
+    @staticmethod
+    def _link_hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def link_used(self, token: str) -> bool:
+        with reading(self._sessions) as s:
+            return s.get(SandboxUsedLink, self._link_hash(token)) is not None
 
     def invoice_url(self, invoice_id: str) -> str:
         return f"{self._public_base}/sandbox/invoices/{invoice_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.cards import classify, parse_expiry
 from bot.money import to_minor
+from bot.slack_ids import is_channel, is_user_or_group
 from storage.db import transaction
 from storage.models import (
     Account,
@@ -88,19 +90,22 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
     def where(item: dict[str, Any]) -> str:
         return f"{source}, line {item.get('__line__', '?')}"
 
-    acc_id = str(_need(acc, "id", source))
-    name = str(_need(acc, "name", source))
+    acc_id = _id(_need(acc, "id", source), 64, where(acc), "account id")
+    name = _text(_need(acc, "name", source), MAX_NAME, where(acc), "name")
     currency = str(acc.get("currency", "EUR")).upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
         raise LoadError(f"{where(acc)}: currency must be a 3-letter code")
 
     account = s.get(Account, acc_id) or Account(id=acc_id)
     account.name, account.currency = name, currency
-    account.slack_channel = acc.get("slack_channel") or None
+    channel = acc.get("slack_channel") or None
+    if channel is not None and not (isinstance(channel, str) and is_channel(channel)):
+        raise LoadError(f"{where(acc)}: slack_channel must be a Slack channel id like C0123456789")
+    account.slack_channel = channel
     admins = acc.get("admins") or []
-    if not isinstance(admins, list):
-        raise LoadError(f"{where(acc)}: admins must be a list of Slack ids")
-    account.admins = [AccountAdmin(slack_id=str(a)) for a in dict.fromkeys(str(a) for a in admins)]
+    if not isinstance(admins, list) or not all(isinstance(a, str) and is_user_or_group(a) for a in admins):
+        raise LoadError(f"{where(acc)}: admins must be a list of Slack user (U…) or user-group (S…) ids")
+    account.admins = [AccountAdmin(slack_id=a) for a in dict.fromkeys(admins)]
     s.add(account)
 
     customer = s.get(SandboxCustomer, acc_id) or SandboxCustomer(id=acc_id)
@@ -117,7 +122,7 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
             brand, last4, behaviour = classify(str(_need(item, "card", source)))
         except ValueError as exc:
             raise LoadError(f"{where(item)}: {exc}") from None
-        pm_id = str(item.get("id") or f"pm_{acc_id}_{index}")
+        pm_id = _id(item.get("id") or f"pm_{acc_id}_{index}", 128, where(item), "payment method id")
         exp_month, exp_year = _expiry(item, where(item))
         pm = s.get(SandboxPaymentMethod, pm_id) or SandboxPaymentMethod(id=pm_id, customer_id=acc_id)
         if pm.customer_id != acc_id:
@@ -139,16 +144,37 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
             amount = to_minor(_need(item, "amount", source), currency)
         except ValueError as exc:
             raise LoadError(f"{where(item)}: {exc}") from None
-        inv_id = str(item.get("id") or f"in_{acc_id}_{index}")
+        inv_id = _id(item.get("id") or f"in_{acc_id}_{index}", 128, where(item), "invoice id")
         inv = s.get(SandboxInvoice, inv_id) or SandboxInvoice(
             id=inv_id, customer_id=acc_id, status="open", created_at=datetime.now(UTC)
         )
         if inv.customer_id != acc_id:
             raise LoadError(f"{where(item)}: invoice id {inv_id} belongs to another account")
         inv.amount_minor, inv.currency = amount, currency
-        inv.description = str(item.get("description") or "")
+        inv.description = _text(item.get("description") or "", MAX_DESCRIPTION, where(item), "description", lines=True)
         s.add(inv)
         summary.invoices += 1
+
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 1000
+_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def _id(value: Any, limit: int, where: str, what: str) -> str:
+    text = str(value)
+    if not _ID.match(text) or len(text) > limit:
+        raise LoadError(f"{where}: {what} must be 1 to {limit} letters, digits, '_' or '-'")
+    return text
+
+
+def _text(value: Any, limit: int, where: str, what: str, *, lines: bool = False) -> str:
+    text = str(value)
+    if len(text) > limit:
+        raise LoadError(f"{where}: {what} is longer than {limit} characters")
+    if any((ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) and ch not in ("\t\n" if lines else "\t") for ch in text):
+        raise LoadError(f"{where}: {what} contains control characters")
+    return text
 
 
 def _expiry(item: dict[str, Any], where: str) -> tuple[int, int]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 _INVOICE = re.compile(r"^/sandbox/invoices/([A-Za-z0-9_\-]{1,128})$")
-_VERIFY = re.compile(r"^/sandbox/verify/([0-9]{1,18})$")
+_VERIFY = re.compile(r"^/sandbox/verify/([0-9]{1,9})$")
 MAX_FORM = 4096
 
 
@@ -115,6 +115,13 @@ class SandboxPages:
                 "<h1>This link has expired</h1><p class=muted>Click <b>Add a new card</b> in Slack again.</p>",
             )
             return _html(start_response, "403 Forbidden", body)
+        if self.provider.link_used(token):
+            body = page(
+                "Link used",
+                "<h1>This link was already used</h1><p class=muted>Each link adds one card. "
+                "Click <b>Add a new card</b> in Slack for another.</p>",
+            )
+            return _html(start_response, "410 Gone", body)
         error = ""
         if form:
             try:
@@ -124,7 +131,12 @@ class SandboxPages:
             else:
                 try:
                     pm = self.provider.add_card(
-                        account_id, form.get("number", ""), month, year, make_default=form.get("default") == "on"
+                        account_id,
+                        form.get("number", ""),
+                        month,
+                        year,
+                        make_default=form.get("default") == "on",
+                        link_token=token,
                     )
                 except (ValueError, BillingError) as exc:
                     error = str(exc).capitalize() + "."

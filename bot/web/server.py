@@ -12,7 +12,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
-from bot.web.slack_guard import MAX_BODY, problem, signed
+from bot.web.slack_guard import MAX_BODY, problem, verified
 from storage.db import ping
 
 if TYPE_CHECKING:
@@ -36,16 +36,31 @@ def respond(
 
 
 class SettleWSGI:
-    def __init__(self, engine: Engine, signing_secret: str, bolt_app: App, pages: WSGIApp | None = None) -> None:
+    """`/slack/events` (only when requests are signed: never in Socket Mode), `/healthz`, and the
+    sandbox's pages. Nothing a client sends can make it answer 500: an unexpected failure is a 503
+    the client may retry."""
+
+    def __init__(
+        self, engine: Engine, signing_secret: str | None, bolt_app: App | None, pages: WSGIApp | None = None
+    ) -> None:
         self.engine = engine
         self.signing_secret = signing_secret
-        self.slack = SlackRequestHandler(bolt_app, path="/slack/events")
+        self.slack = SlackRequestHandler(bolt_app, path="/slack/events") if bolt_app and signing_secret else None
         self.pages = pages
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self.route(environ, start_response)
+        except Exception:
+            log.exception("%s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            return respond(start_response, "503 Service Unavailable", "temporarily unavailable; try again\n")
+
+    def route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/slack/events":
+            if self.slack is None:
+                return respond(start_response, "404 Not Found", "not served here (Socket Mode)\n")
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.slack_events(environ, start_response)
@@ -58,23 +73,31 @@ class SettleWSGI:
         return respond(start_response, "404 Not Found", "not found\n")
 
     def slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
+        assert self.slack is not None and self.signing_secret
+        raw_length = environ.get("CONTENT_LENGTH") or "0"
+        length = int(raw_length) if raw_length.isascii() and raw_length.isdigit() and len(raw_length) < 10 else -1
         if not 0 <= length <= MAX_BODY:
             return respond(start_response, "413 Content Too Large", "body too large\n")
         raw = environ["wsgi.input"].read(length) if length else b""
+        if not verified(
+            self.signing_secret,
+            raw,
+            environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            environ.get("HTTP_X_SLACK_SIGNATURE"),
+        ):
+            return respond(start_response, "401 Unauthorized", "invalid request signature\n")
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
             return respond(start_response, "400 Bad Request", "body is not UTF-8\n")
         why = problem(body, environ.get("CONTENT_TYPE") or "")
         if why is not None:
-            headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-            if not signed(self.signing_secret, body, headers):
-                return respond(start_response, "401 Unauthorized", "invalid request signature\n")
             log.warning("malformed Slack request refused: %s", why)
             return respond(start_response, "400 Bad Request", why + "\n")
-        environ["wsgi.input"] = io.BytesIO(raw)  # hand the body on to Bolt, which verifies it itself
-        return self.slack(environ, start_response)
+        environ["wsgi.input"] = io.BytesIO(raw)  # hand the body on to Bolt, which verifies it again
+        try:
+            return self.slack(environ, start_response)
+        except Exception:
+            # Bolt fails on a signed payload it cannot read: a bad request, not our crash
+            log.exception("Bolt could not handle a signed request")
+            return respond(start_response, "400 Bad Request", "unreadable payload\n")

@@ -1,18 +1,27 @@
-"""Reject malformed Slack requests with a 4xx before Bolt, which raises (a 500) on bodies it cannot parse.
+"""The front door of /slack/events: verify first, then check the shape, then hand over to Bolt.
 
-Well-formed requests go on to Bolt, whose middleware verifies the signature. A malformed one is
-checked here with slack_sdk's SignatureVerifier (Bolt's own) so it gets 401 unless Slack signed it.
+The signature is checked over the raw bytes before anything parses them, with code that cannot
+raise on hostile headers: unsigned, forged or stale requests get 401 whatever they contain. A signed
+body that is not a payload Settle's listeners can read (or that Bolt itself would fail on) gets 400.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from slack_sdk.signature import SignatureVerifier
-
 MAX_BODY = 1024 * 1024
+MAX_SKEW_SECONDS = 5 * 60
+MAX_DEPTH = 32
+
+_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
+_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{1,20}$")
 
 _INTERACTIVE_WITH_USER = {
     "block_actions",
@@ -22,28 +31,62 @@ _INTERACTIVE_WITH_USER = {
     "message_action",
     "block_suggestion",
 }
+# Parts of a payload Bolt reads while building its context: each must be an object when present.
+_OBJECTS = ("team", "user", "enterprise", "channel", "container", "view", "message", "event", "authorizations")
+
+
+def verified(secret: str, raw: bytes, timestamp: str | None, signature: str | None, now: float | None = None) -> bool:
+    """Slack's v0 signature over the exact bytes received; False for anything malformed."""
+    if not secret or not timestamp or not signature:
+        return False
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if not _SIGNATURE.match(signature):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + raw
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
 
 
 def problem(body: str, content_type: str) -> str | None:
-    """Why the body cannot be a Slack request, or None if its shape is fine."""
+    """Why a signed body is not a request Settle can take, or None if its shape is fine."""
     try:
-        if content_type.startswith("application/json"):
+        if content_type.split(";")[0].strip().lower() == "application/json":
             data: Any = json.loads(body)
         else:
             form = parse_qs(body, strict_parsing=True, keep_blank_values=True) if body else {}
+            if any(len(values) > 1 for values in form.values()):
+                return "a form field appears twice"
             if "payload" in form:
                 data = json.loads(form["payload"][0])
             elif "command" in form or "ssl_check" in form:
                 return None
             else:
                 return "not a Slack request body"
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return "body is not valid JSON or form data"
+    if _depth(data) > MAX_DEPTH:
+        return "payload is nested too deeply"
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return "payload has no type"
+    for key in _OBJECTS:
+        if (
+            key in data
+            and data[key] is not None
+            and not isinstance(data[key], (dict, list) if key == "authorizations" else dict)
+        ):
+            return f"payload field {key!r} is not an object"
+    for key in ("team_id", "user_id", "channel_id", "enterprise_id", "api_app_id", "token", "trigger_id"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            return f"payload field {key!r} is not a string"
+    team = data.get("team")
+    if isinstance(team, dict) and team.get("id") is not None and not _is_id(team.get("id"), _TEAM_ID):
+        return "payload has a malformed team id"
     kind = data["type"]
-    if kind in _INTERACTIVE_WITH_USER and not isinstance((data.get("user") or {}).get("id"), str):
-        return "payload has no user"
+    if kind in _INTERACTIVE_WITH_USER and not _is_id((data.get("user") or {}).get("id"), _USER_ID):
+        return "payload has no well-formed user"
     if kind == "block_actions":
         actions = data.get("actions")
         if (
@@ -56,12 +99,21 @@ def problem(body: str, content_type: str) -> str | None:
         view = data.get("view")
         if not isinstance(view, dict) or not all(isinstance(view.get(k), str) for k in ("id", "type", "callback_id")):
             return "view payload without a view"
+        if "private_metadata" in view and not isinstance(view["private_metadata"], str):
+            return "view metadata is not a string"
     return None
 
 
-def signed(secret: str, body: str, headers: dict[str, str]) -> bool:
-    return SignatureVerifier(secret).is_valid(
-        body=body,
-        timestamp=headers.get("x-slack-request-timestamp", ""),
-        signature=headers.get("x-slack-signature", ""),
-    )
+def _is_id(value: Any, pattern: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and pattern.match(value) is not None
+
+
+def _depth(data: Any, level: int = 0) -> int:
+    """How deeply `data` nests, stopping as soon as it passes MAX_DEPTH."""
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(data, dict):
+        return max((_depth(v, level + 1) for v in data.values()), default=level)
+    if isinstance(data, list):
+        return max((_depth(v, level + 1) for v in data), default=level)
+    return level

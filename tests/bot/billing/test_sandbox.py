@@ -35,7 +35,7 @@ ON_SESSION = {
 @pytest.fixture
 def provider(db_url: str) -> Iterator[SandboxProvider]:
     engine, sessions = open_database(db_url)
-    yield SandboxProvider(sessions, "http://settle.test", secret="s3cret")
+    yield SandboxProvider(sessions, "http://settle.test", secret="s3cret-for-the-tests")
     engine.dispose()
 
 
