@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from waitress import wasyncore
 
 from bot.app import build, require_slack
 from bot.errors import SettleError
@@ -55,27 +56,37 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
     server: Any = waitress.create_server(  # type: ignore[attr-defined]
         settle.wsgi(), host=host, port=port, threads=threads, ident="settle"
     )
-    signal.signal(signal.SIGTERM, _stop)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     try:
-        server.run()
-    except (Stop, KeyboardInterrupt):
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.2, map=server._map, count=1)
         log.info("stopping: finishing the requests, deliveries and charges in progress")
+        _drain(server, deadline=time.monotonic() + 30)
     finally:
-        server.close()
-        server.task_dispatcher.shutdown(cancel_pending=False, timeout=30)
-        scheduler.shutdown(wait=True)
-        settle.close(wait=True)
+        scheduler.shutdown(wait=True)  # a poll cycle under way finishes
+        settle.close(wait=True)  # so do charges and form fills that run after Slack was answered
         if socket_handler is not None:
             socket_handler.close()
+        server.close()
     log.info("stopped")
 
 
-class Stop(Exception):
-    """SIGTERM: stop taking new work, finish what is under way, exit 0."""
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Stop()
+def _drain(server: Any, deadline: float) -> None:
+    """Stop accepting, then keep serving until every request under way has been answered."""
+    server.accepting = False
+    server.del_channel()
+    server.socket.close()
+    while time.monotonic() < deadline:
+        busy = server.task_dispatcher.active_count or server.task_dispatcher.queue
+        pending = any(
+            getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0) for ch in list(server._map.values())
+        )
+        if not busy and not pending:
+            return
+        wasyncore.loop(timeout=0.05, map=server._map, count=1)
+    log.warning("stopped with requests still unanswered after 30 s")
 
 
 def _connect(handler: Any) -> None:

@@ -241,3 +241,48 @@ def serve_until_closed(srv: Any) -> None:
     """waitress's loop ends with EBADF when its socket is closed from another thread: that is the stop."""
     with suppress(OSError):
         srv.run()
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log_path: Any, *args: str) -> Iterator[tuple[str, Any]]:
+    """A real `settle serve` in its own process; its stderr goes to `log_path` (a pipe could fill up)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--port", str(port), *args],
+            env=full,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                with open(log_path) as log_file:
+                    raise AssertionError(f"settle serve exited {proc.returncode}: {log_file.read()}")
+            try:
+                from tests.slack_requests import get
+
+                if get(base + "/healthz", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "settle serve never became healthy"
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -103,3 +103,40 @@ def test_audit_lists_what_happened(sqlite_env: dict[str, str], fake_slack: FakeS
     only = json.loads(run_cli(sqlite_env, "audit", "--account", "globex", "--json").stdout)
     assert only and {r["account_id"] for r in only} == {"globex"}
     assert "decline_recorded" in run_cli(sqlite_env, "audit").stdout
+
+
+def test_hostile_or_oversized_input_is_refused_at_load(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    huge = account("acme", "4242424242424242")
+    huge["name"] = "N" * 10_000
+    line = _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", [huge])))
+    assert "line 2" in line and "name is longer than 200" in line
+    injected = account("acme", "4242424242424242", admins=["S|x> <!everyone"])
+    line = _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "b.yml", [injected])))
+    assert "admins must be a list of Slack user" in line
+    channel = account("acme", "4242424242424242", channel="<!channel>")
+    assert "slack_channel" in _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "c.yml", [channel])))
+    bad_id = account("acme", "4242424242424242")
+    bad_id["invoices"][0]["id"] = "<!channel>"
+    assert "invoice id" in _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "d.yml", [bad_id])))
+    assert "SETTLE_ADMINS" in _error({**sqlite_env, "SETTLE_ADMINS": "S|x> <!everyone"}, "poll", "--once")
+    assert "SETTLE_ALERT_CHANNEL" in _error({**sqlite_env, "SETTLE_ALERT_CHANNEL": "<!here>"}, "poll", "--once")
+
+
+def test_terminal_controls_in_names_are_not_printed(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    acc = account("acme", "4000000000000002")
+    acc["name"] = "Acme \u202etnuocca\u202c Corp"  # a right-to-left override reorders the terminal line
+    run_cli(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", [acc])))
+    run_cli(sqlite_env, "sandbox", "bill")
+    out = run_cli(sqlite_env, "sandbox", "status").stdout
+    assert "\u202e" not in out and "\u202c" not in out and "Acme \ufffdtnuocca\ufffd Corp" in out
+    escape = account("evil", "4242424242424242")
+    escape["name"] = "Evil \x1b[2J Corp"
+    assert "control characters" in _error(
+        sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "b.yml", [escape]))
+    )
+
+
+def test_printable_strips_escapes_and_bidi_controls() -> None:
+    from bot.cli import printable
+
+    assert printable("a\x1b[31mb\x07c\x9bd\u2066e\nf") == "a\ufffd[31mb\ufffdc\ufffdd\ufffde\nf"

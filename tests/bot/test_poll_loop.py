@@ -214,3 +214,39 @@ def test_unknown_account_is_alerted_to_the_default_channel(
     sandbox(services).bill()
     services.poller.run_cycle()
     assert len(alert_messages(fake_slack, "CALERTS")) == 1
+
+
+def test_a_post_slack_took_but_whose_answer_was_lost_is_not_posted_twice(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    fake_slack.lose_answer["chat.postMessage"] = 1  # Slack posts it, then answers 500
+    load(services, tmp_path, account("acme", "4000000000000002", channel="C0ACME"))
+    sandbox(services).bill()
+
+    first = services.poller.run_cycle()
+    second = services.poller.run_cycle()
+
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # never re-sent blindly
+    assert len(alert_messages(fake_slack)) == 1
+    assert first.delivery.failed and second.delivery.recovered == 1
+    with transaction(services.sessions) as s:
+        alert = s.scalars(select(Alert)).one()
+        assert alert.ts == alert_messages(fake_slack)[0]["ts"]
+
+
+def test_unreachable_slack_is_one_line_and_the_cycle_goes_on(
+    env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    from tests.conftest import run_cli
+
+    accounts = [account("acme", "4000000000000002"), account("globex", "4000000000009995")]
+    run_cli(env, "sandbox", "load", str(write_accounts(tmp_path / "a.yml", accounts)))
+    run_cli(env, "sandbox", "bill")
+    proc = run_cli({**env, "SLACK_API_URL": "http://127.0.0.1:9/api/"}, "poll", "--once", check=False)
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert "2 new alert(s), 0 posted" in proc.stdout and "2 failed" in proc.stdout
+    assert proc.stdout.count("slack_unreachable") == 2  # both alerts were tried
+    assert "posted" in run_cli(env, "poll", "--once").stdout  # Slack back: both go out
+    assert len(alert_messages(fake_slack, "CALERTS")) == 2

@@ -296,6 +296,7 @@ def test_add_a_card_on_the_hosted_page_and_it_appears(h1: Harness, tmp_path: Pat
 
     form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert post(local(h, url), "number=4242+4242+4242+4241&exp=12%2F30", form_headers)[0] == 422
+    assert post(local(h, url), "number=4242424242424242&exp=12%2F99999999999", form_headers)[0] == 422
     assert (
         post(local(h, url.replace("token=", "token=9")), "number=4242424242424242&exp=12%2F30", form_headers)[0] == 403
     )
@@ -304,6 +305,12 @@ def test_add_a_card_on_the_hosted_page_and_it_appears(h1: Harness, tmp_path: Pat
 
     eventually(lambda: len(h.options(view_id)) == 2, message="the new card never showed in the modal")
     assert next(m for m in h.sandbox.list_payment_methods("acme") if m.is_default).card.last4 == "4242"
+
+    # the link is spent: it cannot add (or make default) another card
+    again = post(local(h, url), "number=4000+0000+0000+0002&exp=12%2F30&default=on", form_headers)
+    assert again[0] == 410 and "already used" in again[1]
+    assert get(local(h, url))[0] == 410
+    assert len(h.sandbox.list_payment_methods("acme")) == 2
 
 
 def test_refresh_button_reloads_cards(h1: Harness, tmp_path: Path) -> None:
@@ -383,3 +390,5 @@ def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness
     assert report.settlements == 1
     assert len(h.attempts()) == 1
     assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    # the poller that finished the charge also told the admin's modal, which said "Charging…"
+    assert "Paid." in h.view_text(view_id)

@@ -131,3 +131,28 @@ def test_load_errors_name_the_line(provider: SandboxProvider) -> None:
         load(provider._sessions, parse("accounts:\n  - id: x\n    name: X\n  - id: y\n"))
     with pytest.raises(LoadError, match="line 4: too many decimals"):
         load(provider._sessions, parse("accounts:\n  - id: x\n    name: X\n    invoices: [{amount: '1.001'}]\n"))
+
+
+def test_link_key_is_random_stored_and_never_the_slack_secret(
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import build
+    from bot.settings import Settings
+
+    first = build(Settings())
+    second = build(Settings())  # another process, or a restart: the same stored key
+    try:
+        assert isinstance(first.provider, SandboxProvider) and isinstance(second.provider, SandboxProvider)
+        key = first.provider._secret
+        assert key == second.provider._secret and len(key) >= 32
+        assert key not in (b"settle-sandbox", b"sandbox", sqlite_env["SLACK_SIGNING_SECRET"].encode())
+    finally:
+        first.close()
+        second.close()
+    monkeypatch.setenv("SETTLE_LINK_SECRET", "an-operator-chosen-link-secret")
+    third = build(Settings())
+    try:
+        assert isinstance(third.provider, SandboxProvider)
+        assert third.provider._secret == b"an-operator-chosen-link-secret"
+    finally:
+        third.close()
