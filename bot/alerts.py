@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ports import AlertRenderer
-from bot.queries import alert_card
+from bot.queries import AlertCard, alert_card
 from bot.slack_gateway import (
     ALERT_EVENT_TYPE,
     ChannelUnavailable,
@@ -29,10 +29,10 @@ from bot.slack_gateway import (
     SlackError,
     SlackGateway,
 )
-from bot.states import AlertState
+from bot.states import AlertState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, Alert
+from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement
 
 if TYPE_CHECKING:
     from slack_sdk.models.blocks import Block
@@ -71,27 +71,79 @@ def bump(session: Session, alert_id: int) -> None:
     session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
 
 
-def mark_paid(
-    session: Session, alert: Alert, *, source: str, amount_minor: int | None = None, currency: str | None = None
-) -> bool:
-    """The invoice was paid outside a settlement (the poll, or a paid invoice met while settling):
-    say so on the alert. False when it already said so."""
-    if alert.state == AlertState.PAID:
-        return False
-    alert.state = AlertState.PAID
-    alert.paid_at = alert.paid_at or datetime.now(UTC)
+def sync_state(session: Session, alert: Alert) -> None:
+    """Derive the alert's state from its invoices and the settlements holding them, and bump it.
+
+    Paid once every invoice is; else waiting for the bank while a verification is pending; else
+    being settled while a charge is in flight; else open."""
+    session.flush()
+    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != "paid"]
+    if not open_ids and alert.invoices:
+        if alert.state != AlertState.PAID:
+            last = max(alert.invoices, key=lambda ai: ai.paid_at or datetime.min.replace(tzinfo=UTC))
+            alert.state = AlertState.PAID
+            alert.paid_at = last.paid_at or datetime.now(UTC)
+            alert.paid_by, alert.paid_with = last.paid_by, last.paid_with
+            alert.pending_by, alert.note, alert.note_by = None, None, None
+    else:
+        holders = list(
+            session.execute(
+                select(Settlement.status, Settlement.user_id).where(
+                    Settlement.invoice_id.in_(open_ids),
+                    Settlement.status.in_((SettlementStatus.REQUIRES_ACTION, SettlementStatus.CHARGING)),
+                )
+            )
+        )
+        waiting = [user for status, user in holders if status == SettlementStatus.REQUIRES_ACTION]
+        charging = [user for status, user in holders if status == SettlementStatus.CHARGING]
+        if charging:
+            alert.state, alert.pending_by = AlertState.SETTLING, charging[0]
+        elif waiting:
+            alert.state, alert.pending_by = AlertState.VERIFICATION_PENDING, waiting[0]
+        else:
+            alert.state, alert.pending_by = AlertState.OPEN, None
     session.flush()
     bump(session, alert.id)
-    audit.record(
-        session,
-        "invoice_paid",
-        account_id=alert.account_id,
-        invoice_id=alert.invoice_id,
-        amount_minor=amount_minor,
-        currency=currency,
-        source=source,
-    )
+
+
+def mark_invoice_paid(
+    session: Session,
+    ai: AlertInvoice,
+    *,
+    source: str,
+    by: str | None = None,
+    card: str | None = None,
+    settlement_id: int | None = None,
+) -> bool:
+    """An invoice of the balance was paid (by a settlement, or outside Settle as the provider says):
+    record it and re-derive the alert. False when it was already recorded."""
+    if ai.state == "paid":
+        return False
+    ai.state, ai.paid_at, ai.paid_by, ai.paid_with = "paid", datetime.now(UTC), by, card
+    alert = session.get(Alert, ai.alert_id, with_for_update=True)
+    assert alert is not None
+    if source != "settlement":
+        audit.record(
+            session,
+            "invoice_paid",
+            account_id=alert.account_id,
+            invoice_id=ai.invoice_id,
+            amount_minor=ai.amount_minor,
+            currency=ai.currency,
+            source=source,
+            settlement_id=settlement_id,
+        )
+    sync_state(session, alert)
     return True
+
+
+def add_reply(session: Session, alert_id: int, kind: str, *, broadcast: bool = False, **detail: Any) -> None:
+    """A thread reply under the alert, posted by the deliverer after the alert itself (bumps it)."""
+    session.add(
+        AlertReply(alert_id=alert_id, kind=kind, detail=detail, broadcast=broadcast, created_at=datetime.now(UTC))
+    )
+    session.flush()
+    bump(session, alert_id)
 
 
 @dataclass
@@ -201,6 +253,7 @@ class AlertDeliverer:
         if ts is not None and channel is not None:
             try:
                 self.gateway.update(channel, ts, text, blocks)
+                self._post_replies(alert_id, card, channel, ts)
                 self._synced(alert_id, version, channel, ts)
                 report.updated += 1
                 return
@@ -211,7 +264,6 @@ class AlertDeliverer:
                         s,
                         "alert_message_lost",
                         account_id=card.account_id,
-                        invoice_id=card.invoice_id,
                         error=exc.code,
                         channel=channel,
                         ts=ts,
@@ -221,11 +273,13 @@ class AlertDeliverer:
         if previous_attempts > 0:
             oldest = (created - HISTORY_SLACK).timestamp()
             for where in dict.fromkeys(c for c in (target, self.fallback_channel) if c):
-                found = self.gateway.find_alert(where, card.invoice_id, oldest)
+                found = self.gateway.find_alert(where, alert_id, oldest)
                 if found is not None:
                     log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
                     self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
-                    self._synced(alert_id, version, found[0], found[1], recovered=True)
+                    self._synced(alert_id, 0, found[0], found[1], recovered=True)
+                    self._post_replies(alert_id, card, found[0], found[1])
+                    self._synced(alert_id, version, found[0], found[1])
                     report.recovered += 1
                     return
 
@@ -233,7 +287,7 @@ class AlertDeliverer:
             raise SlackError("no_channel_configured")
         metadata = {
             "event_type": ALERT_EVENT_TYPE,
-            "event_payload": {"alert_id": alert_id, "invoice_id": card.invoice_id},
+            "event_payload": {"alert_id": alert_id, "account_id": card.account_id},
         }
         fallback_reason = None
         try:
@@ -252,15 +306,32 @@ class AlertDeliverer:
                     s,
                     "alert_channel_fallback",
                     account_id=card.account_id,
-                    invoice_id=card.invoice_id,
                     error=exc.code,
                     channel=target,
                     fallback=self.fallback_channel,
                 )
             text, blocks = self.renderer.text(card), self.renderer.blocks(card)
             posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
-        self._synced(alert_id, version, posted[0], posted[1], fallback_reason=fallback_reason)
+        self._synced(alert_id, 0, posted[0], posted[1], fallback_reason=fallback_reason)  # its ts first
+        self._post_replies(alert_id, card, posted[0], posted[1])
+        self._synced(alert_id, version, posted[0], posted[1])
         report.posted += 1
+
+    def _post_replies(self, alert_id: int, card: AlertCard, channel: str, ts: str) -> None:
+        """Thread replies waiting under this alert, oldest first, each recorded once posted."""
+        with reading(self.sessions) as s:
+            waiting = list(
+                s.scalars(
+                    select(AlertReply)
+                    .where(AlertReply.alert_id == alert_id, AlertReply.ts.is_(None))
+                    .order_by(AlertReply.id)
+                )
+            )
+        for reply in waiting:
+            text = self.renderer.reply(card, reply.kind, reply.detail)
+            _, reply_ts = self.gateway.post(channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
+            with transaction(self.sessions) as s:
+                s.execute(update(AlertReply).where(AlertReply.id == reply.id).values(ts=reply_ts))
 
     def _post_joining(self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any]) -> tuple[str, str]:
         try:
@@ -291,7 +362,7 @@ class AlertDeliverer:
                     s,
                     "alert_recovered" if recovered else "alert_posted",
                     account_id=alert.account_id,
-                    invoice_id=alert.invoice_id,
+                    alert_id=alert.id,
                     channel=channel,
                     ts=ts,
                     fallback=fallback_reason,

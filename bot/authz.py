@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
 CLICK_CACHE_SECONDS = 5.0
 
-AlertAdmins = tuple[str, str, str, tuple[str, ...]]
+AlertAdmins = tuple[str, str, tuple[str, ...]]
 
 _ALERT_ADMINS = (
-    select(Alert.account_id, Alert.invoice_id, Account.name, AccountAdmin.slack_id)
+    select(Alert.account_id, Account.name, AccountAdmin.slack_id)
     .select_from(Alert)
     .outerjoin(Account, Account.id == Alert.account_id)
     .outerjoin(AccountAdmin, AccountAdmin.account_id == Alert.account_id)
@@ -50,7 +50,7 @@ class Authorizer:
         self._lock = threading.Lock()
 
     def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
-        """(account id, invoice id, account name, admins) of an alert in one query, or None.
+        """(account id, account name, admins) of an alert in one query, or None.
 
         With `max_age` a recent answer may be reused: only the click's loading view uses that; the
         form it then fills, and every submission, check afresh."""
@@ -63,9 +63,9 @@ class Authorizer:
         rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
         if not rows:
             return None
-        account_id, invoice_id, name = rows[0][0], rows[0][1], rows[0][2] or rows[0][0]
-        own = [r[3] for r in rows if r[3]]
-        found = (account_id, invoice_id, name, tuple(dict.fromkeys([*own, *self.global_admins])))
+        account_id, name = rows[0][0], rows[0][1] or rows[0][0]
+        own = [r[2] for r in rows if r[2]]
+        found = (account_id, name, tuple(dict.fromkeys([*own, *self.global_admins])))
         with self._lock:
             if len(self._alerts) > 10_000:
                 self._alerts.clear()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from bot.authz import Decision
-    from bot.queries import SettlementRecord
+    from bot.queries import BatchRecord
 
 
 class SettleError(Exception):
@@ -25,10 +25,13 @@ class Refused(Exception):
 class NotSettleable(Exception):
     """The alert, invoice or settlement is gone, already paid, or being settled by someone else."""
 
-    def __init__(self, kind: Literal["gone", "paid", "busy"], settlement: SettlementRecord | None = None) -> None:
+    def __init__(
+        self, kind: Literal["gone", "paid", "busy"], batch: BatchRecord | None = None, *, by: str | None = None
+    ) -> None:
         super().__init__(kind)
         self.kind = kind
-        self.settlement = settlement
+        self.batch = batch
+        self.by = by or (batch.user_id if batch else None)
 
 
 class InvalidChoice(Exception):

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import AlertDeliverer, DeliveryReport, bump, mark_paid
+from bot.alerts import AlertDeliverer, DeliveryReport, add_reply, mark_invoice_paid, sync_state
 from bot.billing.base import BillingProvider, Invoice, PaymentFailure
 from bot.states import AlertState
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, Alert, Decline, PollCursor
+from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Poller:
         if not wanted:
             return {}
         with reading(self.sessions) as s:
-            known = set(s.scalars(select(Alert.invoice_id).where(Alert.invoice_id.in_(wanted))))
+            known = set(s.scalars(select(AlertInvoice.invoice_id).where(AlertInvoice.invoice_id.in_(wanted))))
         return {invoice_id: self.provider.get_invoice(invoice_id) for invoice_id in sorted(wanted - known)}
 
     def _advance(self, s: Session, before: str | None, after: str) -> None:
@@ -149,7 +149,6 @@ class Poller:
             # never drop a decline for an account Settle was not told about: alert the default channel
             s.add(Account(id=f.account_id, name=f.account_id, currency=f.currency))
             s.flush()
-        card = f.card.label if f.card else None
         audit.record(
             s,
             "decline_recorded",
@@ -157,57 +156,102 @@ class Poller:
             invoice_id=f.invoice_id,
             amount_minor=f.amount_minor,
             currency=f.currency,
-            payment_method=card,
+            payment_method=f.card.label if f.card else None,
             provider_ref=f.id,
             reason=f.reason,
             outcome=f.outcome,
         )
-        alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
-        if alert is None:
-            new_id = insert_ignore(
-                s,
-                Alert,
-                {
-                    "invoice_id": f.invoice_id,
-                    "account_id": f.account_id,
-                    "latest_decline_id": decline_id,
-                    "decline_count": 1,
-                    "state": AlertState.OPEN,
-                    "invoice_description": invoice.description if invoice else "",
-                    "invoice_url": invoice.url if invoice else None,
-                    "version": 1,
-                    "synced_version": 0,
-                    "post_attempts": 0,
-                    "created_at": datetime.now(UTC),
-                    "updated_at": datetime.now(UTC),
-                },
-                ["invoice_id"],
-            )
-            if new_id is not None:
-                report.new_alerts += 1
+        known = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == f.invoice_id).with_for_update())
+        if known is not None:
+            if known.state == "paid":
                 return
-            alert = s.scalar(select(Alert).where(Alert.invoice_id == f.invoice_id).with_for_update())
+            alert = s.get(Alert, known.alert_id, with_for_update=True)
             assert alert is not None
-        if alert.state == AlertState.PAID:
+            known.latest_decline_id, known.decline_count = decline_id, known.decline_count + 1
+            self._declined_again(s, alert, decline_id)
+            if alert.ts is not None:
+                add_reply(s, alert.id, "declined_again", invoice_id=f.invoice_id, decline_id=decline_id)
             return
-        alert.latest_decline_id = decline_id
-        alert.decline_count += 1
-        if alert.state == AlertState.VERIFICATION_PENDING and f.outcome == "declined":
-            alert.state = AlertState.OPEN
+        alert, created = self._open_alert(s, f.account_id, decline_id)
+        s.add(
+            AlertInvoice(
+                alert_id=alert.id,
+                invoice_id=f.invoice_id,
+                amount_minor=invoice.amount_minor if invoice else f.amount_minor,
+                currency=invoice.currency if invoice else f.currency,
+                description=invoice.description if invoice else "",
+                url=invoice.url if invoice else None,
+                latest_decline_id=decline_id,
+                decline_count=1,
+                state="open",
+                created_at=datetime.now(UTC),
+            )
+        )
         s.flush()
-        bump(s, alert.id)
+        if created:
+            report.new_alerts += 1
+            return
+        self._declined_again(s, alert, decline_id)
+        s.refresh(alert, ["invoices"])
+        if alert.ts is not None:  # already in the channel: say it grew, where everyone sees it
+            add_reply(s, alert.id, "balance_grew", broadcast=True, invoice_id=f.invoice_id, decline_id=decline_id)
+
+    def _open_alert(self, s: Session, account_id: str, decline_id: int) -> tuple[Alert, bool]:
+        """The account's open alert, or a new one (one per account: a concurrent poller's wins)."""
+        alert = s.scalar(
+            select(Alert).where(Alert.account_id == account_id, Alert.state != AlertState.PAID).with_for_update()
+        )
+        if alert is not None:
+            return alert, False
+        now = datetime.now(UTC)
+        new_id = insert_ignore(
+            s,
+            Alert,
+            {
+                "account_id": account_id,
+                "latest_decline_id": decline_id,
+                "decline_count": 1,
+                "state": AlertState.OPEN,
+                "version": 1,
+                "synced_version": 0,
+                "post_attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["account_id"],
+            where=text(ALERT_IS_OPEN_SQL),
+        )
+        alert = s.get(Alert, new_id) if new_id is not None else None
+        if alert is None:
+            alert = s.scalar(
+                select(Alert).where(Alert.account_id == account_id, Alert.state != AlertState.PAID).with_for_update()
+            )
+            assert alert is not None
+            return alert, False
+        return alert, True
+
+    @staticmethod
+    def _declined_again(s: Session, alert: Alert, decline_id: int) -> None:
+        alert.latest_decline_id, alert.decline_count = decline_id, alert.decline_count + 1
+        s.flush()
+        s.expire(alert, ["latest_decline"])
+        sync_state(s, alert)
 
     def refresh_open(self, report: CycleReport) -> None:
         """Notice invoices paid outside Settle (or after bank verification) and say so on the alert."""
         with reading(self.sessions) as s:
-            open_ids = list(s.execute(select(Alert.id, Alert.invoice_id).where(Alert.state != AlertState.PAID)))
-        for alert_id, invoice_id in open_ids:
+            open_ids = list(
+                s.scalars(
+                    select(AlertInvoice.invoice_id)
+                    .join(Alert, Alert.id == AlertInvoice.alert_id)
+                    .where(AlertInvoice.state == "open", Alert.state != AlertState.PAID)
+                )
+            )
+        for invoice_id in open_ids:
             invoice = self.provider.get_invoice(invoice_id)
             if invoice is None or invoice.status != "paid":
                 continue
             with transaction(self.sessions) as s:
-                alert = s.get(Alert, alert_id, with_for_update=True)
-                if alert is not None and mark_paid(
-                    s, alert, source="poll", amount_minor=invoice.amount_minor, currency=invoice.currency
-                ):
+                ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
+                if ai is not None and mark_invoice_paid(s, ai, source="poll"):
                     report.paid += 1

@@ -3,9 +3,9 @@ in implementations from handlers/, so nothing in bot/ imports a listener or Bloc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.queries import AlertCard, SettleContext, SettlementRecord
+from bot.queries import AlertCard, BatchRecord, SettleContext
 
 if TYPE_CHECKING:
     from slack_sdk.models.blocks import Block
@@ -18,13 +18,17 @@ class AlertRenderer(Protocol):
 
     def blocks(self, card: AlertCard) -> list[Block]: ...
 
+    def reply(self, card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+        """A thread reply under the alert (a later decline, a balance that grew, a settlement)."""
+        ...
+
 
 class Notifier(Protocol):
     """Tells the people involved that something changed; never raises for a Slack failure."""
 
-    def settlement_changed(self, record: SettlementRecord, next_step: SettleContext | None) -> None:
-        """A settlement's outcome (or next step) is known. `next_step` is the fresh modal content
-        after a decline, so the admin can pick another card."""
+    def batch_changed(self, batch: BatchRecord, next_step: SettleContext | None) -> None:
+        """A confirmation's outcome (or next step) is known. `next_step` is the fresh modal content
+        after a decline, so the admin can pick another card for what is still owed."""
         ...
 
     def methods_changed(self, view_id: str, ctx: SettleContext) -> None:

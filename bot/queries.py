@@ -1,4 +1,4 @@
-"""The read model: what an alert, a settlement and the settle modal show, read from the database.
+"""The read model: what an alert, a confirmation and the settle modal show, read from the database.
 
 Builders render these records and nothing else; the alert, the modal, and later App Home,
 /settle, reminders and the report all read through here.
@@ -6,8 +6,10 @@ Builders render these records and nothing else; the alert, the modal, and later 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,22 +17,46 @@ from sqlalchemy.orm import Session
 from bot.billing.base import Invoice, PaymentMethod, card_label
 from bot.money import format_money
 from bot.states import AlertState, SettlementStatus
-from storage.models import Account, Alert, Settlement
+from storage.models import Account, Alert, AlertInvoice, Settlement, SettlementBatch
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One invoice of an alert's balance."""
+
+    invoice_id: str
+    description: str
+    url: str | None
+    amount_minor: int
+    currency: str
+    decline_count: int
+    reason: str
+    paid: bool
+    paid_by: str | None = None
+    paid_with: str | None = None
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_minor, self.currency)
+
+
+def total(lines: Sequence[InvoiceLine] | Sequence[Invoice]) -> str:
+    """A sum of amounts, per currency: "CHF 350.00", or "€10.00 + $5.00" for a mixed balance."""
+    sums: dict[str, int] = {}
+    for line in lines:
+        sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
+    return " + ".join(format_money(minor, currency) for currency, minor in sums.items()) or format_money(0, "EUR")
 
 
 @dataclass(frozen=True)
 class AlertCard:
-    """One declined invoice as its alert shows it."""
+    """An account's open balance as its alert shows it: every declined invoice, the latest decline."""
 
     alert_id: int
     account_id: str
     account_name: str
-    invoice_id: str
-    invoice_description: str
-    invoice_url: str | None
-    amount_minor: int
-    currency: str
-    card_label: str | None
+    invoices: tuple[InvoiceLine, ...]
+    card_label: str | None  # the card of the latest decline
     declined_method_id: str | None
     reason: str
     outcome: str
@@ -48,18 +74,33 @@ class AlertCard:
     note_by: str | None = None
 
     @property
+    def open_invoices(self) -> tuple[InvoiceLine, ...]:
+        return tuple(i for i in self.invoices if not i.paid)
+
+    @property
+    def owed(self) -> str:
+        """What is still open."""
+        return total(self.open_invoices)
+
+    @property
     def amount(self) -> str:
-        return format_money(self.amount_minor, self.currency)
+        """The whole balance the alert is about (what is owed, or once settled what was paid)."""
+        return total(self.open_invoices or self.invoices)
+
+    @property
+    def invoice_url(self) -> str | None:
+        urls = [i.url for i in (self.open_invoices or self.invoices) if i.url]
+        return urls[0] if urls else None
 
 
 @dataclass(frozen=True)
 class SettlementRecord:
-    """One admin's settlement of one invoice, with what its modal and outcome messages need."""
+    """One invoice's settlement within a confirmation."""
 
     id: int
+    batch_id: int | None
     alert_id: int
     account_id: str
-    account_name: str
     invoice_id: str
     invoice_description: str
     amount_minor: int
@@ -70,30 +111,102 @@ class SettlementRecord:
     status: SettlementStatus
     reason: str | None
     verification_url: str | None
-    make_default: bool
-    view_id: str | None
-    alert_channel: str | None
-    alert_ts: str | None
 
     @property
     def amount(self) -> str:
         return format_money(self.amount_minor, self.currency)
 
 
-@dataclass(frozen=True)
-class SettleContext:
-    """Everything the settle modal shows: the alert, the invoice as the provider has it now, the
-    account's payment methods, and a settlement already holding the invoice, if any."""
+class BatchStatus(StrEnum):
+    PENDING = "pending"
+    CHARGING = "charging"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # some invoices paid, some declined
+    DECLINED = "declined"
 
-    alert: AlertCard
-    invoice: Invoice
-    methods: list[PaymentMethod]
-    add_method_url: str | None
-    in_flight: SettlementRecord | None
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One confirmation: an admin paying some of an alert's invoices with one card."""
+
+    id: int
+    alert_id: int
+    account_id: str
+    account_name: str
+    user_id: str
+    view_id: str | None
+    card_label: str
+    payment_method_id: str
+    make_default: bool
+    settlements: tuple[SettlementRecord, ...]
+    still_owed: tuple[InvoiceLine, ...]  # the alert's invoices still open, whoever holds them
+    alert_channel: str | None
+    alert_ts: str | None
 
     @property
     def amount(self) -> str:
-        return format_money(self.invoice.amount_minor, self.invoice.currency)
+        return total([_as_line(st) for st in self.settlements])
+
+    @property
+    def status(self) -> BatchStatus:
+        statuses = {st.status for st in self.settlements}
+        if SettlementStatus.CHARGING in statuses:
+            return BatchStatus.CHARGING
+        if SettlementStatus.REQUIRES_ACTION in statuses:
+            return BatchStatus.REQUIRES_ACTION
+        if statuses <= {SettlementStatus.PENDING}:
+            return BatchStatus.PENDING
+        if statuses == {SettlementStatus.SUCCEEDED}:
+            return BatchStatus.SUCCEEDED
+        if SettlementStatus.SUCCEEDED in statuses:
+            return BatchStatus.PARTIAL
+        return BatchStatus.DECLINED
+
+    def with_status(self, *wanted: SettlementStatus) -> tuple[SettlementRecord, ...]:
+        return tuple(st for st in self.settlements if st.status in wanted)
+
+    @property
+    def reason(self) -> str | None:
+        """Why the card was declined (the first declined invoice's reason)."""
+        failed = self.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
+        return failed[0].reason if failed else None
+
+
+def _as_line(st: SettlementRecord) -> InvoiceLine:
+    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", False)
+
+
+@dataclass(frozen=True)
+class SettleContext:
+    """Everything the settle modal shows: the alert, its open invoices as the provider has them
+    now, the account's payment methods, and a confirmation already holding one of them, if any."""
+
+    alert: AlertCard
+    invoices: list[Invoice]
+    methods: list[PaymentMethod]
+    add_method_url: str | None
+    in_flight: BatchRecord | None
+    preselect_method_id: str | None = None  # a card just added on the provider's page
+
+    @property
+    def amount(self) -> str:
+        return total(self.invoices)
+
+
+def _line(ai: AlertInvoice) -> InvoiceLine:
+    return InvoiceLine(
+        invoice_id=ai.invoice_id,
+        description=ai.description or "",
+        url=ai.url,
+        amount_minor=ai.amount_minor,
+        currency=ai.currency,
+        decline_count=ai.decline_count,
+        reason=ai.latest_decline.reason,
+        paid=ai.state == "paid",
+        paid_by=ai.paid_by,
+        paid_with=ai.paid_with,
+    )
 
 
 def alert_card(session: Session, alert: Alert) -> AlertCard:
@@ -106,11 +219,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         alert_id=alert.id,
         account_id=alert.account_id,
         account_name=account.name if account else alert.account_id,
-        invoice_id=alert.invoice_id,
-        invoice_description=alert.invoice_description or "",
-        invoice_url=alert.invoice_url,
-        amount_minor=decline.amount_minor,
-        currency=decline.currency,
+        invoices=tuple(_line(ai) for ai in alert.invoices),
         card_label=card_label(decline.card_brand, decline.card_last4) if decline.card_last4 else None,
         declined_method_id=decline.payment_method_id,
         reason=decline.reason,
@@ -131,15 +240,14 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
 
 
 def settlement_record(session: Session, st: Settlement) -> SettlementRecord:
-    alert = session.get(Alert, st.alert_id)
-    account = session.get(Account, st.account_id)
+    ai = session.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == st.invoice_id))
     return SettlementRecord(
         id=st.id,
+        batch_id=st.batch_id,
         alert_id=st.alert_id,
         account_id=st.account_id,
-        account_name=account.name if account else st.account_id,
         invoice_id=st.invoice_id,
-        invoice_description=alert.invoice_description if alert else "",
+        invoice_description=ai.description if ai else "",
         amount_minor=st.amount_minor,
         currency=st.currency,
         card_label=st.card_label,
@@ -148,15 +256,33 @@ def settlement_record(session: Session, st: Settlement) -> SettlementRecord:
         status=SettlementStatus(st.status),
         reason=st.reason,
         verification_url=st.verification_url,
-        make_default=st.make_default,
-        view_id=st.view_id,
-        alert_channel=alert.channel if alert else None,
-        alert_ts=alert.ts if alert else None,
+    )
+
+
+def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
+    alert = session.get(Alert, batch.alert_id)
+    assert alert is not None
+    account = session.get(Account, alert.account_id)
+    settlements = session.scalars(select(Settlement).where(Settlement.batch_id == batch.id).order_by(Settlement.id))
+    return BatchRecord(
+        id=batch.id,
+        alert_id=batch.alert_id,
+        account_id=alert.account_id,
+        account_name=account.name if account else alert.account_id,
+        user_id=batch.user_id,
+        view_id=batch.view_id,
+        card_label=batch.card_label,
+        payment_method_id=batch.payment_method_id,
+        make_default=batch.make_default,
+        settlements=tuple(settlement_record(session, st) for st in settlements),
+        still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state != "paid"),
+        alert_channel=alert.channel,
+        alert_ts=alert.ts,
     )
 
 
 def open_alerts(session: Session, account_id: str | None = None) -> list[AlertCard]:
-    """Alerts whose invoice is still unpaid, oldest first."""
+    """Balances still unpaid, oldest first."""
     query = select(Alert).where(Alert.state != AlertState.PAID).order_by(Alert.id)
     if account_id is not None:
         query = query.where(Alert.account_id == account_id)

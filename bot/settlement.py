@@ -1,9 +1,10 @@
-"""Settling an invoice: the only place money moves.
+"""Settling a balance: the only place money moves.
 
-A settlement is created when an admin picks a method and claimed (pending -> charging) by a
-conditional update when they confirm, so however many submissions arrive only one charges. The
-provider gets the settlement's idempotency key, and a partial unique index allows one settlement per
-invoice in flight or done. Authorisation is re-checked here on every step, whatever the caller did.
+An admin picks a card and the invoices to pay (all of the balance by default): that is a batch, and
+each invoice in it is a settlement with its own idempotency key. Confirming claims each settlement
+(pending -> charging) with a conditional update, so however many submissions arrive each invoice is
+charged at most once; a partial unique index allows one settlement per invoice in flight or done.
+Authorisation is re-checked here on every step, whatever the caller did.
 """
 
 from __future__ import annotations
@@ -18,18 +19,27 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import AlertDeliverer, bump, mark_paid
+from bot.alerts import AlertDeliverer, add_reply, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult
 from bot.decline_reasons import explain
 from bot.errors import InvalidChoice, NotSettleable, Refused
 from bot.ports import Notifier
-from bot.queries import SettleContext, SettlementRecord, alert_card, settlement_record
+from bot.queries import (
+    BatchRecord,
+    BatchStatus,
+    InvoiceLine,
+    SettleContext,
+    SettlementRecord,
+    alert_card,
+    batch_record,
+    total,
+)
 from bot.slack_gateway import SlackError
-from bot.states import SETTLEMENT_HOLDS_INVOICE, AlertState, SettlementStatus
+from bot.states import AlertState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Alert, Settlement
+from storage.models import Alert, AlertInvoice, Settlement, SettlementBatch
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +52,7 @@ VERIFICATION_ABANDONED_AFTER = timedelta(minutes=30)
 @dataclass(frozen=True)
 class ConfirmResult:
     outcome: Literal["claimed", "duplicate", "busy"]
-    settlement: SettlementRecord
+    batch: BatchRecord
 
 
 def modal_ref(alert_id: int, view_id: str | None, user_id: str) -> str:
@@ -74,46 +84,46 @@ class SettlementService:
         found = self.authorizer.for_alert(alert_id, max_age=max_age)
         if found is None:
             raise NotSettleable("gone")
-        account_id, invoice_id, name, admins = found
+        account_id, name, admins = found
         decision = self.authorizer.decide(user_id, name, admins)
         if not decision.allowed:
             with transaction(self.sessions) as s:
-                audit.record(
-                    s,
-                    "settle_refused",
-                    actor=user_id or "unknown",
-                    account_id=account_id,
-                    invoice_id=invoice_id,
-                    alert_id=alert_id,
-                )
+                audit.record(s, "settle_refused", actor=user_id or "unknown", account_id=account_id, alert_id=alert_id)
             raise Refused(decision)
         return decision
 
     # --- step 1: the modal's content -----------------------------------------------------------
 
-    def context(self, alert_id: int, user_id: str, view_id: str | None) -> SettleContext:
+    def context(
+        self, alert_id: int, user_id: str, view_id: str | None, *, preselect: str | None = None
+    ) -> SettleContext:
         self.authorize(user_id, alert_id)
         with reading(self.sessions) as s:
             alert = s.get(Alert, alert_id)
             if alert is None:
                 raise NotSettleable("gone")
-            holder = s.scalar(
-                select(Settlement).where(
-                    Settlement.invoice_id == alert.invoice_id,
-                    Settlement.status.in_(SETTLEMENT_HOLDS_INVOICE),
-                )
-            )
-            in_flight = settlement_record(s, holder) if holder else None
             card = alert_card(s, alert)
-        if card.state == AlertState.PAID or (in_flight and in_flight.status == SettlementStatus.SUCCEEDED):
-            raise NotSettleable("paid", in_flight)
-        invoice = self._open_invoice(alert_id, card.invoice_id)
+            holder = s.scalar(
+                select(Settlement)
+                .where(
+                    Settlement.invoice_id.in_([i.invoice_id for i in card.open_invoices]),
+                    Settlement.status.in_((SettlementStatus.CHARGING, SettlementStatus.REQUIRES_ACTION)),
+                    Settlement.batch_id.is_not(None),
+                )
+                .order_by(Settlement.id.desc())
+            )
+            batch = s.get(SettlementBatch, holder.batch_id) if holder is not None and holder.batch_id else None
+            in_flight = batch_record(s, batch) if batch is not None else None
+        if card.state == AlertState.PAID:
+            raise NotSettleable("paid", by=card.paid_by)
+        invoices = self._open_invoices(alert_id, [i.invoice_id for i in card.open_invoices])
         return SettleContext(
             alert=card,
-            invoice=invoice,
+            invoices=invoices,
             methods=self.provider.list_payment_methods(card.account_id),
             add_method_url=self.provider.add_method_url(card.account_id, modal_ref(alert_id, view_id, user_id)),
             in_flight=in_flight,
+            preselect_method_id=preselect,
         )
 
     def record_form_opened(self, ctx: SettleContext, user_id: str) -> None:
@@ -123,16 +133,19 @@ class SettlementService:
                 "settle_form_opened",
                 actor=user_id,
                 account_id=ctx.alert.account_id,
-                invoice_id=ctx.invoice.id,
-                amount_minor=ctx.invoice.amount_minor,
-                currency=ctx.invoice.currency,
+                amount_minor=sum(i.amount_minor for i in ctx.invoices),
+                currency=ctx.invoices[0].currency if ctx.invoices else None,
                 alert_id=ctx.alert.alert_id,
+                invoices=[i.id for i in ctx.invoices],
                 methods=len(ctx.methods),
             )
 
-    # --- step 2: a method is chosen ------------------------------------------------------------
+    # --- step 2: a card and the invoices are chosen --------------------------------------------
 
-    def choose(self, alert_id: int, user_id: str, method_id: str, view_id: str | None) -> SettlementRecord:
+    def choose(
+        self, alert_id: int, user_id: str, method_id: str, invoice_ids: list[str] | None, view_id: str | None
+    ) -> BatchRecord:
+        """A batch of pending settlements, one per chosen invoice (every open one when None)."""
         self.authorize(user_id, alert_id)
         with reading(self.sessions) as s:
             alert = s.get(Alert, alert_id)
@@ -140,156 +153,255 @@ class SettlementService:
                 raise NotSettleable("gone")
             if alert.state == AlertState.PAID:
                 raise NotSettleable("paid")
-            account_id, invoice_id = alert.account_id, alert.invoice_id
-        invoice = self._open_invoice(alert_id, invoice_id)
+            account_id = alert.account_id
+            open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != "paid"]
+        chosen = open_ids if invoice_ids is None else [i for i in open_ids if i in set(invoice_ids)]
+        if invoice_ids is not None and len(chosen) != len(set(invoice_ids)):
+            raise InvalidChoice("invoices")
+        if not chosen:
+            raise InvalidChoice("no invoice")
+        invoices = self._open_invoices(alert_id, chosen)
+        if not invoices:
+            raise NotSettleable("paid")
         method = next((m for m in self.provider.list_payment_methods(account_id) if m.id == method_id), None)
         if method is None:
             raise InvalidChoice(method_id)
         now = datetime.now(UTC)
         with transaction(self.sessions) as s:
-            st = Settlement(
+            batch = SettlementBatch(
                 alert_id=alert_id,
-                invoice_id=invoice_id,
-                account_id=account_id,
                 user_id=user_id,
                 view_id=view_id,
                 payment_method_id=method.id,
                 card_label=method.card.label,
-                amount_minor=invoice.amount_minor,
-                currency=invoice.currency,
                 make_default=False,
-                idempotency_key=f"settle-{uuid.uuid4()}",
-                status=SettlementStatus.PENDING,
                 created_at=now,
-                updated_at=now,
             )
-            s.add(st)
+            s.add(batch)
             s.flush()
-            self._audit(s, "method_chosen", st, provider_ref=method.id)
-            return settlement_record(s, st)
+            for invoice in invoices:
+                st = Settlement(
+                    alert_id=alert_id,
+                    batch_id=batch.id,
+                    invoice_id=invoice.id,
+                    account_id=account_id,
+                    user_id=user_id,
+                    view_id=view_id,
+                    payment_method_id=method.id,
+                    card_label=method.card.label,
+                    amount_minor=invoice.amount_minor,
+                    currency=invoice.currency,
+                    make_default=False,
+                    idempotency_key=f"settle-{uuid.uuid4()}",
+                    status=SettlementStatus.PENDING,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(st)
+                s.flush()
+                self._audit(s, "method_chosen", st, provider_ref=method.id, batch_id=batch.id)
+            return batch_record(s, batch)
 
-    # --- step 3: confirmed: claim once ---------------------------------------------------------
+    # --- step 3: confirmed: claim each invoice once --------------------------------------------
 
-    def confirm(self, settlement_id: int, user_id: str, view_id: str | None, make_default: bool) -> ConfirmResult:
+    def confirm(
+        self,
+        batch_id: int,
+        user_id: str,
+        view_id: str | None,
+        make_default: bool,
+        *,
+        shown_in: str | None = None,
+    ) -> ConfirmResult:
+        """`view_id` is the modal the batch was chosen in (the stack's root); `shown_in` the view
+        that shows the outcome (the confirmation on top of it)."""
         with reading(self.sessions) as s:
-            st = s.get(Settlement, settlement_id)
-            if st is None:
+            batch = s.get(SettlementBatch, batch_id)
+            if batch is None:
                 raise NotSettleable("gone")
-            alert_id = st.alert_id
+            alert_id = batch.alert_id
         self.authorize(user_id, alert_id)
         with transaction(self.sessions) as s:
-            st = s.get(Settlement, settlement_id, with_for_update=True)
-            assert st is not None
-            if st.user_id != user_id or (st.view_id and view_id and st.view_id != view_id):
+            batch = s.get(SettlementBatch, batch_id, with_for_update=True)
+            assert batch is not None
+            chosen_in = s.scalar(select(Settlement.view_id).where(Settlement.batch_id == batch_id).limit(1))
+            if batch.user_id != user_id or (chosen_in and view_id and chosen_in != view_id):
                 audit.record(
                     s,
                     "settle_refused",
                     actor=user_id,
-                    account_id=st.account_id,
-                    invoice_id=st.invoice_id,
-                    settlement_id=st.id,
+                    account_id=None,
+                    alert_id=alert_id,
+                    batch_id=batch_id,
                     why="not this user's confirmation",
                 )
                 raise Refused(None, "This confirmation belongs to another admin's session; nothing was charged.")
-            if st.status != SettlementStatus.PENDING:
-                return ConfirmResult("duplicate", settlement_record(s, st))
-            try:
-                with s.begin_nested():
-                    won = cast(
-                        CursorResult[Any],
-                        s.execute(
-                            update(Settlement)
-                            .where(Settlement.id == settlement_id, Settlement.status == SettlementStatus.PENDING)
-                            .values(
-                                status=SettlementStatus.CHARGING,
-                                make_default=make_default,
-                                updated_at=datetime.now(UTC),
-                            )
-                            .execution_options(synchronize_session=False)
-                        ),
-                    ).rowcount
-            except IntegrityError:
-                other = s.scalar(
+            pending = list(
+                s.scalars(
                     select(Settlement).where(
-                        Settlement.invoice_id == st.invoice_id,
-                        Settlement.status.in_(SETTLEMENT_HOLDS_INVOICE),
+                        Settlement.batch_id == batch_id, Settlement.status == SettlementStatus.PENDING
                     )
                 )
-                return ConfirmResult("busy", settlement_record(s, other or st))
-            s.refresh(st)
-            if won != 1:
-                return ConfirmResult("duplicate", settlement_record(s, st))
-            alert = s.get(Alert, st.alert_id, with_for_update=True)
-            assert alert is not None
-            alert.state, alert.pending_by, alert.note, alert.note_by = AlertState.SETTLING, user_id, None, None
+            )
+            if not pending:
+                return ConfirmResult("duplicate", batch_record(s, batch))
+            batch.make_default = make_default
+            batch.view_id = shown_in or batch.view_id
+            now = datetime.now(UTC)
+            claimed = 0
+            for st in pending:
+                try:
+                    with s.begin_nested():
+                        won = cast(
+                            CursorResult[Any],
+                            s.execute(
+                                update(Settlement)
+                                .where(Settlement.id == st.id, Settlement.status == SettlementStatus.PENDING)
+                                .values(status=SettlementStatus.CHARGING, make_default=make_default, updated_at=now)
+                                .execution_options(synchronize_session=False)
+                            ),
+                        ).rowcount
+                except IntegrityError:  # another settlement holds this invoice (another admin, a replica)
+                    won = 0
+                    s.execute(
+                        update(Settlement)
+                        .where(Settlement.id == st.id, Settlement.status == SettlementStatus.PENDING)
+                        .values(status=SettlementStatus.DECLINED, reason="held_elsewhere", updated_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
+                if won == 1:
+                    claimed += 1
+                    s.refresh(st)
+                    self._audit(
+                        s, "charge_confirmed", st, make_default=make_default, idempotency_key=st.idempotency_key
+                    )
             s.flush()
-            bump(s, alert.id)
-            self._audit(s, "charge_confirmed", st, make_default=make_default, idempotency_key=st.idempotency_key)
-            record = settlement_record(s, st)
+            s.expire_all()  # the claims above were Core updates: read every row afresh
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            assert alert is not None
+            if claimed:
+                alert.note, alert.note_by = None, None
+            sync_state(s, alert)
+            batch = s.get(SettlementBatch, batch_id)
+            assert batch is not None
+            record = batch_record(s, batch)
         # No Slack call here: the caller acknowledges Slack first, then calls charge().
+        if claimed == 0:
+            return ConfirmResult("busy" if record.status != BatchStatus.PENDING else "duplicate", record)
         return ConfirmResult("claimed", record)
 
     # --- step 4: charge ------------------------------------------------------------------------
 
-    def charge(self, settlement_id: int) -> SettlementRecord:
+    def charge(self, batch_id: int) -> BatchRecord:
+        """Charge every claimed invoice of the batch, one after another, then tell the admin once."""
+        with reading(self.sessions) as s:
+            batch = s.get(SettlementBatch, batch_id)
+            if batch is None:
+                raise NotSettleable("gone")
+            ids = list(
+                s.scalars(
+                    select(Settlement.id)
+                    .where(Settlement.batch_id == batch_id, Settlement.status == SettlementStatus.CHARGING)
+                    .order_by(Settlement.id)
+                )
+            )
+            alert_id = batch.alert_id
+        self._deliver(alert_id)  # the alert says it is being settled before the money moves
+        completed = False
+        for sid in ids:
+            completed = self._charge_one(sid) or completed
+        return self._finish(batch_id, completed=completed)
+
+    def _charge_one(self, settlement_id: int) -> bool:
         with transaction(self.sessions) as s:
             st = s.get(Settlement, settlement_id)
             if st is None or st.status != SettlementStatus.CHARGING:
-                raise NotSettleable("gone")
+                return False
             invoice_id, method_id, key = st.invoice_id, st.payment_method_id, st.idempotency_key
-            alert_id = st.alert_id
             self._audit(s, "charge_attempted", st, idempotency_key=key)
-        self._deliver(alert_id)  # the alert loses its Settle button before the money moves
         try:
             result = self.provider.pay_invoice(invoice_id, method_id, idempotency_key=key)
         except BillingError as exc:
             result = PaymentResult(outcome="declined", reason=str(exc), payment_id="")
         # Any other error (network, provider down) leaves the settlement 'charging': reconcile()
         # retries with the same idempotency key, which replays the provider's real answer.
+        log.info("settlement %s of invoice %s: %s (%s)", settlement_id, invoice_id, result.outcome, result.payment_id)
         return self._apply(settlement_id, result)
 
-    def _apply(self, settlement_id: int, result: PaymentResult) -> SettlementRecord:
+    def _apply(self, settlement_id: int, result: PaymentResult, *, actor: str | None = None) -> bool:
+        """Record a payment's outcome once. True when it completed its batch with something paid."""
         now = datetime.now(UTC)
         with transaction(self.sessions) as s:
             st = s.get(Settlement, settlement_id, with_for_update=True)
             assert st is not None
+            if st.status not in (SettlementStatus.CHARGING, SettlementStatus.REQUIRES_ACTION):
+                return False  # already applied (a concurrent check, a replayed callback)
             alert = s.get(Alert, st.alert_id, with_for_update=True)
             assert alert is not None
             previous = st.status
             st.payment_id = result.payment_id or st.payment_id
             st.updated_at = now
+            ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == st.invoice_id).with_for_update())
+            verified = previous == SettlementStatus.REQUIRES_ACTION
             if result.outcome == "succeeded":
                 st.status, st.reason, st.verification_url = SettlementStatus.SUCCEEDED, None, None
-                alert.state, alert.paid_at = AlertState.PAID, now
-                alert.paid_by, alert.paid_with, alert.note, alert.note_by = st.user_id, st.card_label, None, None
-                action = "verification_approved" if previous == SettlementStatus.REQUIRES_ACTION else "charge_succeeded"
+                action = "verification_approved" if verified else "charge_succeeded"
+                if ai is not None:
+                    mark_invoice_paid(s, ai, source="settlement", by=st.user_id, card=st.card_label)
             elif result.outcome == "requires_action":
                 st.status, st.verification_url = SettlementStatus.REQUIRES_ACTION, result.verification_url
-                alert.state, alert.pending_by = AlertState.VERIFICATION_PENDING, st.user_id
                 action = "verification_required"
             else:
                 st.status, st.reason, st.verification_url = SettlementStatus.DECLINED, result.reason, None
-                alert.state, alert.pending_by = AlertState.OPEN, None
-                if result.reason == "invoice_already_paid":
-                    alert.state, alert.paid_at = AlertState.PAID, alert.paid_at or now
-                    alert.note, alert.note_by = None, None
+                action = "verification_declined" if verified else "charge_declined"
+                if result.reason == "invoice_already_paid" and ai is not None:
+                    mark_invoice_paid(s, ai, source="provider", settlement_id=st.id)
                 else:
                     alert.note = f"payment with {st.card_label} was declined: {explain(result.reason).why}"
                     alert.note_by = st.user_id
-                action = "verification_declined" if previous == SettlementStatus.REQUIRES_ACTION else "charge_declined"
-            s.flush()
-            bump(s, alert.id)
-            self._audit(s, action, st, reason=result.reason)
-            record = settlement_record(s, st)
-        if record.status == SettlementStatus.SUCCEEDED and record.make_default:
+            sync_state(s, alert)
+            # The bank's page knows no person: its answer is recorded as the bank's, for this settlement.
+            self._audit(s, action, st, reason=result.reason, actor=actor)
+            return self._completed(s, st)
+
+    def _completed(self, s: Session, st: Settlement) -> bool:
+        """Did this settlement's outcome complete its batch with something paid? Then the thread
+        under the alert says so, once (only the last transition of a batch gets here)."""
+        if st.batch_id is None:
+            return False
+        batch = s.get(SettlementBatch, st.batch_id)
+        assert batch is not None
+        record = batch_record(s, batch)
+        if record.status not in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL):
+            return False
+        paid = record.with_status(SettlementStatus.SUCCEEDED)
+        add_reply(
+            s,
+            record.alert_id,
+            "settled",
+            user_id=record.user_id,
+            card=record.card_label,
+            invoices=[p.invoice_id for p in paid],
+            amount=total([_line_of(p) for p in paid]),
+            still_owed=total(record.still_owed) if record.still_owed else None,
+        )
+        return True
+
+    def _finish(self, batch_id: int, *, completed: bool) -> BatchRecord:
+        """After a batch's charges (or a bank's answer): default card, the alert, the admin's modal."""
+        with reading(self.sessions) as s:
+            batch = s.get(SettlementBatch, batch_id)
+            assert batch is not None
+            record = batch_record(s, batch)
+        if completed and record.make_default:
             self._make_default(record)
         self._deliver(record.alert_id)
-        self.notifier.settlement_changed(record, self.next_step(record))
+        self.notifier.batch_changed(record, self.next_step(record))
         return record
 
-    def next_step(self, record: SettlementRecord) -> SettleContext | None:
-        """After a decline, the modal offers the other cards: its fresh content, if still settleable."""
-        if record.status != SettlementStatus.DECLINED:
+    def next_step(self, record: BatchRecord) -> SettleContext | None:
+        """After a decline, the modal offers the other cards for what is still owed."""
+        if record.status not in (BatchStatus.DECLINED, BatchStatus.PARTIAL) or not record.still_owed:
             return None
         try:
             return self.context(record.alert_id, record.user_id, record.view_id)
@@ -302,72 +414,129 @@ class SettlementService:
         """Finish what a bank page or a crash left open; run by the poller and after callbacks."""
         cutoff = datetime.now(UTC) - RETRY_UNKNOWN_AFTER
         with reading(self.sessions) as s:
-            waiting = list(
-                s.scalars(select(Settlement.id).where(Settlement.status == SettlementStatus.REQUIRES_ACTION))
-            )
+            waiting = [
+                batch_id
+                for batch_id in s.scalars(
+                    select(Settlement.batch_id)
+                    .where(Settlement.status == SettlementStatus.REQUIRES_ACTION, Settlement.batch_id.is_not(None))
+                    .distinct()
+                )
+                if batch_id is not None
+            ]
             stuck = list(
-                s.scalars(
-                    select(Settlement.id).where(
+                s.execute(
+                    select(Settlement.id, Settlement.batch_id).where(
                         Settlement.status == SettlementStatus.CHARGING, Settlement.updated_at < cutoff
                     )
                 )
             )
         changed = 0
-        for sid in waiting:
-            if self.check_verification(sid) is not None or self._expire_if_abandoned(sid):
+        for batch_id in waiting:
+            if self.check_verification(batch_id) is not None or self._expire_if_abandoned(batch_id):
                 changed += 1
-        for sid in stuck:
+        for sid, stuck_batch in stuck:
             log.warning("settlement %s: outcome unknown, asking the provider again with its idempotency key", sid)
-            self.charge(sid)
+            completed = self._charge_one(sid)
+            if stuck_batch is not None:
+                self._finish(stuck_batch, completed=completed)
             changed += 1
         return changed
 
-    def check_verification(self, settlement_id: int) -> SettlementRecord | None:
-        """Ask the provider whether the bank step finished; apply the outcome if it did."""
+    def check_verification(self, batch_id: int) -> BatchRecord | None:
+        """Ask the provider whether the bank step finished; apply each outcome that did. None when
+        the bank has not answered for any of the batch's invoices yet."""
         with reading(self.sessions) as s:
-            st = s.get(Settlement, settlement_id)
-            if st is None or st.status != SettlementStatus.REQUIRES_ACTION or not st.payment_id:
-                return None
-            payment_id = st.payment_id
-        result = self.provider.get_payment(payment_id)
-        if result is None or result.outcome == "requires_action":
-            return None
-        return self._apply(settlement_id, result)
+            waiting = list(
+                s.execute(
+                    select(Settlement.id, Settlement.payment_id).where(
+                        Settlement.batch_id == batch_id, Settlement.status == SettlementStatus.REQUIRES_ACTION
+                    )
+                )
+            )
+        completed, changed = False, False
+        for sid, payment_id in waiting:
+            result = self.provider.get_payment(payment_id) if payment_id else None
+            if result is None or result.outcome == "requires_action":
+                continue
+            changed = True
+            completed = self._apply(sid, result, actor="bank") or completed
+        return self._finish(batch_id, completed=completed) if changed else None
 
-    def _expire_if_abandoned(self, settlement_id: int) -> bool:
-        cutoff = datetime.now(UTC) - VERIFICATION_ABANDONED_AFTER
-        with transaction(self.sessions) as s:
-            st = s.get(Settlement, settlement_id, with_for_update=True)
-            if st is None or st.status != SettlementStatus.REQUIRES_ACTION or st.updated_at > cutoff:
-                return False
-            alert = s.get(Alert, st.alert_id, with_for_update=True)
-            assert alert is not None
-            st.status, st.reason, st.verification_url = SettlementStatus.EXPIRED, "authentication_failed", None
-            alert.state, alert.pending_by = AlertState.OPEN, None
-            alert.note = f"payment with {st.card_label} was never verified with the bank."
-            alert.note_by = st.user_id
-            s.flush()
-            bump(s, alert.id)
-            self._audit(s, "verification_expired", st)
-            alert_id = alert.id
+    def abandon_verification(self, batch_id: int, user_id: str) -> BatchRecord:
+        """ "Use another card": the pending bank step is cancelled at the provider (its page stops
+        approving anything) and the invoices are free to settle again."""
+        with reading(self.sessions) as s:
+            batch = s.get(SettlementBatch, batch_id)
+            if batch is None:
+                raise NotSettleable("gone")
+            alert_id = batch.alert_id
+        self.authorize(user_id, alert_id)
+        with reading(self.sessions) as s:
+            waiting = list(
+                s.execute(
+                    select(Settlement.id, Settlement.payment_id).where(
+                        Settlement.batch_id == batch_id, Settlement.status == SettlementStatus.REQUIRES_ACTION
+                    )
+                )
+            )
+        for sid, payment_id in waiting:
+            result = self.provider.cancel_payment(payment_id) if payment_id else None
+            if result is not None and result.outcome == "succeeded":  # the bank approved first: keep it
+                self._apply(sid, result, actor="bank")
+                continue
+            with transaction(self.sessions) as s:
+                st = s.get(Settlement, sid, with_for_update=True)
+                if st is None or st.status != SettlementStatus.REQUIRES_ACTION:
+                    continue
+                st.status, st.reason, st.verification_url = SettlementStatus.EXPIRED, "abandoned", None
+                st.updated_at = datetime.now(UTC)
+                alert = s.get(Alert, st.alert_id, with_for_update=True)
+                assert alert is not None
+                sync_state(s, alert)
+                self._audit(s, "verification_abandoned", st, actor=user_id)
         self._deliver(alert_id)
-        return True
+        return self.get_batch(batch_id)
 
-    def get(self, settlement_id: int) -> SettlementRecord | None:
+    def _expire_if_abandoned(self, batch_id: int) -> bool:
+        cutoff = datetime.now(UTC) - VERIFICATION_ABANDONED_AFTER
+        expired = False
+        with transaction(self.sessions) as s:
+            for st in s.scalars(
+                select(Settlement)
+                .where(Settlement.batch_id == batch_id, Settlement.status == SettlementStatus.REQUIRES_ACTION)
+                .with_for_update()
+            ):
+                if st.updated_at > cutoff:
+                    continue
+                alert = s.get(Alert, st.alert_id, with_for_update=True)
+                assert alert is not None
+                st.status, st.reason, st.verification_url = SettlementStatus.EXPIRED, "authentication_failed", None
+                alert.note = f"payment with {st.card_label} was never verified with the bank."
+                alert.note_by = st.user_id
+                sync_state(s, alert)
+                self._audit(s, "verification_expired", st)
+                expired = True
+        if expired:
+            self._finish(batch_id, completed=False)
+        return expired
+
+    def get_batch(self, batch_id: int) -> BatchRecord:
         with reading(self.sessions) as s:
-            st = s.get(Settlement, settlement_id)
-            return settlement_record(s, st) if st else None
+            batch = s.get(SettlementBatch, batch_id)
+            if batch is None:
+                raise NotSettleable("gone")
+            return batch_record(s, batch)
 
     # --- provider hooks ------------------------------------------------------------------------
 
-    def method_added(self, account_id: str, ref: str) -> None:
-        """A card was added on the hosted page: show it in the admin's open modal."""
+    def method_added(self, account_id: str, ref: str, method_id: str | None = None) -> None:
+        """A card was added on the hosted page: show it, chosen, in the admin's open modal."""
         alert_s, _, rest = ref.partition(":")
         view_id, _, user_id = rest.partition(":")
-        if not (alert_s.isdigit() and view_id and user_id):
+        if not (alert_s.isascii() and alert_s.isdigit() and len(alert_s) < 10 and view_id and user_id):
             return
         try:
-            ctx = self.context(int(alert_s), user_id, view_id)
+            ctx = self.context(int(alert_s), user_id, view_id, preselect=method_id)
         except (NotSettleable, Refused) as exc:
             log.info("modal %s not refreshed: %s", view_id, exc)
             return
@@ -375,33 +544,45 @@ class SettlementService:
 
     def payment_updated(self, payment_id: str) -> None:
         with reading(self.sessions) as s:
-            sid = s.scalar(select(Settlement.id).where(Settlement.payment_id == payment_id))
-        if sid is not None:
-            self.check_verification(sid)
+            batch_id = s.scalar(select(Settlement.batch_id).where(Settlement.payment_id == payment_id))
+        if batch_id is not None:
+            self.check_verification(batch_id)
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _open_invoice(self, alert_id: int, invoice_id: str) -> Invoice:
-        """The invoice as the provider has it now; a paid one is recorded as paid and refused."""
-        invoice = self.provider.get_invoice(invoice_id)
-        if invoice is None:
-            raise NotSettleable("gone")
-        if invoice.status == "paid":
-            with transaction(self.sessions) as s:
-                alert = s.get(Alert, alert_id, with_for_update=True)
-                changed = alert is not None and mark_paid(s, alert, source="provider")
-            if changed:
-                self._deliver(alert_id)
-            raise NotSettleable("paid")
-        return invoice
+    def _open_invoices(self, alert_id: int, invoice_ids: list[str]) -> list[Invoice]:
+        """The invoices as the provider has them now; any paid meanwhile is recorded as paid and left
+        out. NotSettleable when none is left to pay."""
+        invoices: list[Invoice] = []
+        paid_meanwhile = False
+        for invoice_id in invoice_ids:
+            invoice = self.provider.get_invoice(invoice_id)
+            if invoice is not None and invoice.status == "paid":
+                with transaction(self.sessions) as s:
+                    ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
+                    paid_meanwhile = (ai is not None and mark_invoice_paid(s, ai, source="provider")) or paid_meanwhile
+            elif invoice is not None:
+                invoices.append(invoice)
+        if paid_meanwhile:
+            self._deliver(alert_id)
+        if not invoices:
+            raise NotSettleable("paid" if paid_meanwhile else "gone")
+        return invoices
 
     @staticmethod
-    def _audit(s: Session, action: str, st: Settlement, provider_ref: str | None = None, **detail: Any) -> None:
+    def _audit(
+        s: Session,
+        action: str,
+        st: Settlement,
+        provider_ref: str | None = None,
+        actor: str | None = None,
+        **detail: Any,
+    ) -> None:
         """An audit row for a step of this settlement: who, account, invoice, amount, card, ids."""
         audit.record(
             s,
             action,
-            actor=st.user_id,
+            actor=actor or st.user_id,
             account_id=st.account_id,
             invoice_id=st.invoice_id,
             amount_minor=st.amount_minor,
@@ -412,11 +593,11 @@ class SettlementService:
             **detail,
         )
 
-    def _make_default(self, record: SettlementRecord) -> None:
+    def _make_default(self, record: BatchRecord) -> None:
         try:
             self.provider.set_default_payment_method(record.account_id, record.payment_method_id)
         except BillingError as exc:
-            log.warning("settlement %s: could not make %s the default: %s", record.id, record.card_label, exc)
+            log.warning("batch %s: could not make %s the default: %s", record.id, record.card_label, exc)
             return
         with transaction(self.sessions) as s:
             audit.record(
@@ -424,9 +605,9 @@ class SettlementService:
                 "default_method_changed",
                 actor=record.user_id,
                 account_id=record.account_id,
-                invoice_id=record.invoice_id,
                 payment_method=record.card_label,
                 provider_ref=record.payment_method_id,
+                batch_id=record.id,
             )
 
     def _deliver(self, alert_id: int) -> None:
@@ -434,3 +615,7 @@ class SettlementService:
             self.deliverer.deliver(alert_id)
         except SlackError as exc:
             log.warning("alert %s not updated now (%s); the poller will retry", alert_id, exc.code)
+
+
+def _line_of(st: SettlementRecord) -> InvoiceLine:
+    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", True)

@@ -128,11 +128,12 @@ class SlackGateway(Protocol):
         blocks: list[Block],
         metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
+        reply_broadcast: bool = False,
     ) -> tuple[str, str]: ...
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None: ...
 
-    def find_alert(self, channel: str, invoice_id: str, oldest: float) -> tuple[str, str] | None: ...
+    def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None: ...
 
     def join(self, channel: str) -> bool: ...
 
@@ -154,6 +155,7 @@ class WebSlackGateway:
         blocks: list[Block],
         metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
+        reply_broadcast: bool = False,
     ) -> tuple[str, str]:
         try:
             resp = self.client.chat_postMessage(
@@ -162,6 +164,7 @@ class WebSlackGateway:
                 blocks=blocks or None,
                 metadata=metadata,
                 thread_ts=thread_ts,
+                reply_broadcast=reply_broadcast or None,
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -179,7 +182,7 @@ class WebSlackGateway:
         except OSError as exc:
             raise _unreachable(exc) from exc
 
-    def find_alert(self, channel: str, invoice_id: str, oldest: float) -> tuple[str, str] | None:
+    def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
         """Look for an alert we may have posted before a crash, by the metadata it carries."""
         cursor: str | None = None
         try:
@@ -190,7 +193,7 @@ class WebSlackGateway:
                 for msg in resp.get("messages") or []:
                     meta = msg.get("metadata") or {}
                     payload = meta.get("event_payload") or {}
-                    if meta.get("event_type") == ALERT_EVENT_TYPE and payload.get("invoice_id") == invoice_id:
+                    if meta.get("event_type") == ALERT_EVENT_TYPE and payload.get("alert_id") == alert_id:
                         return channel, str(msg["ts"])
                 cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
                 if not cursor:
@@ -263,6 +266,7 @@ class RecordingGateway:
         blocks: list[Block],
         metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
+        reply_broadcast: bool = False,
     ) -> tuple[str, str]:
         ts = f"1700000000.{next(self._ts):06d}"
         self.messages.append(RecordedMessage(channel, ts, text, [b.to_dict() for b in blocks], metadata, thread_ts))
@@ -275,9 +279,9 @@ class RecordingGateway:
                 return
         raise MessageGone("message_not_found")
 
-    def find_alert(self, channel: str, invoice_id: str, oldest: float) -> tuple[str, str] | None:
+    def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
         for msg in self.messages:
-            if msg.channel == channel and (msg.metadata or {}).get("event_payload", {}).get("invoice_id") == invoice_id:
+            if msg.channel == channel and (msg.metadata or {}).get("event_payload", {}).get("alert_id") == alert_id:
                 return channel, msg.ts
         return None
 

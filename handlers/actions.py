@@ -4,6 +4,7 @@ the app's error handler (handlers/errors.py), which answers on the surface the c
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import Executor
 from typing import Any
 
@@ -13,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.authz import CLICK_CACHE_SECONDS
 from bot.errors import NotSettleable, Refused
+from bot.queries import BatchStatus
 from bot.settlement import SettlementService
-from bot.states import SettlementStatus
 from handlers import refs
 from handlers.errors import Reply, answering, ephemeral, reply_text
 from handlers.ids import ActionId, CallbackId
@@ -90,7 +91,7 @@ def show_settle_form(
     try:
         ctx = settle.context(alert_id, user_id, view_id)
         flight = ctx.in_flight
-        if flight and flight.status == SettlementStatus.REQUIRES_ACTION and flight.user_id == user_id:
+        if flight and flight.status == BatchStatus.REQUIRES_ACTION and flight.user_id == user_id:
             view = verify_view(flight)
         elif flight:
             view = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", flight)))
@@ -98,7 +99,9 @@ def show_settle_form(
             view = pick_view(ctx)
     except (Refused, NotSettleable) as exc:
         view = info_view(MODAL_TITLE, reply_text(exc))
-    if _show(context, view_id, view, view_hash) and ctx is not None and view.callback_id == CallbackId.PICK:
+    shown = _show(context, view_id, view, view_hash)
+    # a refresh (view_hash) of an open form is not another opening
+    if shown and ctx is not None and view.callback_id == CallbackId.PICK and view_hash is None:
         settle.record_form_opened(ctx, user_id)
 
 
@@ -123,22 +126,35 @@ def refresh_methods(ack: Ack, body: dict[str, Any], client: WebClient, context: 
 def check_verification(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     settle: SettlementService = context["settle"]
-    sid = refs.required(context, "settlement")
-    st = settle.get(sid)
-    if st is None:
-        raise NotSettleable("gone")
-    settle.authorize(context.user_id, st.alert_id)
+    batch = settle.get_batch(refs.required(context, "batch"))
+    settle.authorize(context.user_id, batch.alert_id)
     view_id = (body.get("view") or {}).get("id")
-    if settle.check_verification(sid) is None and isinstance(view_id, str):
-        # still waiting: show the same step again, fresh (the outcome, when it comes, is published)
-        current = settle.get(sid)
-        if current is not None:
-            _show(context, view_id, outcome_view(current, None))
+    if settle.check_verification(batch.id) is None and isinstance(view_id, str):
+        # the bank has not answered: say so (the outcome, when it comes, updates this modal)
+        _show(context, view_id, verify_view(settle.get_batch(batch.id), not_yet=True))
+
+
+def use_another_card(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    settle: SettlementService = context["settle"]
+    user_id = str(context.user_id)
+    batch = settle.abandon_verification(refs.required(context, "batch"), user_id)
+    view_id = (body.get("view") or {}).get("id")
+    if isinstance(view_id, str):
+        _show(
+            context,
+            view_id,
+            outcome_view(batch, None)
+            if batch.status == BatchStatus.SUCCEEDED
+            else pick_view(settle.context(batch.alert_id, user_id, batch.view_id or view_id)),
+        )
 
 
 def register(app: App) -> None:
     app.action(ActionId.SETTLE_OPEN)(answering(settle_clicked))
     app.action(ActionId.REFRESH_METHODS)(answering(refresh_methods))
     app.action(ActionId.CHECK_VERIFICATION)(answering(check_verification))
-    for link in (ActionId.VIEW_INVOICE, ActionId.ADD_METHOD, ActionId.VERIFY):
+    app.action(ActionId.USE_ANOTHER_CARD)(answering(use_another_card))
+    for link in (ActionId.VIEW_INVOICE, ActionId.ADD_METHOD):
         app.action(link)(answering(ack_link))
+    app.action(re.compile(f"^{ActionId.VERIFY}(_[0-9])?$"))(answering(ack_link))

@@ -1,6 +1,8 @@
-"""Block Kit for the decline alert: pure functions of an AlertCard."""
+"""Block Kit for the balance alert and its thread replies: pure functions of an AlertCard."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -15,10 +17,12 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.decline_reasons import explain
-from bot.queries import AlertCard
+from bot.queries import AlertCard, InvoiceLine
 from bot.states import AlertState
 from handlers.ids import ActionId, BlockId
 from handlers.mrkdwn import CONTEXT, FIELD, HEADER, MESSAGE_TEXT, SECTION, channel, clip, code, safe, slack_date, user
+
+SHOWN_INVOICES = 10
 
 
 def alert_text(card: AlertCard) -> str:
@@ -27,10 +31,11 @@ def alert_text(card: AlertCard) -> str:
     if card.state == AlertState.PAID:
         who = f" by {user(card.paid_by)}" if card.paid_by else ""
         return f"Settled: {name} paid {card.amount}{who}."
-    card_part = f" on {card.card_label}" if card.card_label else ""
+    card_part = f" on {safe(card.card_label, 100)}" if card.card_label else ""
     if card.state == AlertState.VERIFICATION_PENDING:
-        return f"{name}: {card.amount}{card_part} is waiting for bank verification."
-    return clip(f"Payment declined: {name}, {card.amount}{card_part}. {explain(card.reason).why}", MESSAGE_TEXT)
+        return f"{name}: {card.owed}{card_part} is waiting for bank verification."
+    text = f"Payment declined: {name} owes {card.owed}{card_part}. {explain(card.reason).why}"
+    return clip(text, MESSAGE_TEXT)
 
 
 def _header(card: AlertCard) -> str:
@@ -43,21 +48,40 @@ def _header(card: AlertCard) -> str:
     return f"⚠️ Payment declined: {card.account_name}"
 
 
+def invoice_line(line: InvoiceLine) -> str:
+    """ "• `in_1` Business Standard — CHF 100.00 · declined 2 times", struck through once paid."""
+    desc = f" {safe(line.description, 200)}" if line.description else ""
+    if line.paid:
+        by = f" by {user(line.paid_by)}" if line.paid_by else ""
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ paid{by}"
+    times = f" · declined {line.decline_count} times" if line.decline_count > 1 else ""
+    return f"• {code(line.invoice_id)}{desc} — *{line.amount}*{times}"
+
+
+def invoice_list(lines: tuple[InvoiceLine, ...], limit: int = SHOWN_INVOICES) -> str:
+    shown = [invoice_line(line) for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"…and {len(lines) - limit} more")
+    return clip("\n".join(shown), SECTION)
+
+
 def alert_blocks(card: AlertCard) -> list[Block]:
     reason = explain(card.reason)
-    invoice = safe(card.invoice_description, FIELD - 20) if card.invoice_description else code(card.invoice_id)
     declined = safe(card.card_label, 100) if card.card_label else "the default payment method"
+    owed_label = "Paid" if card.state == AlertState.PAID else "Owed"
+    count = len(card.invoices)
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.ALERT_HEADER, text=PlainTextObject(text=clip(_header(card), HEADER), emoji=True)),
         SectionBlock(
             block_id=BlockId.ALERT_FACTS,
             fields=[
-                MarkdownTextObject(text=f"*Amount*\n{card.amount}"),
-                MarkdownTextObject(text=f"*Invoice*\n{invoice}"),
-                MarkdownTextObject(text=f"*Declined card*\n{declined}"),
+                MarkdownTextObject(text=f"*{owed_label}*\n{card.amount}"),
                 MarkdownTextObject(text=f"*Account*\n{safe(card.account_name, FIELD - 20)}"),
+                MarkdownTextObject(text=f"*Declined card*\n{declined}"),
+                MarkdownTextObject(text=f"*Invoices*\n{count} declined" if count != 1 else "*Invoice*\n1 declined"),
             ],
         ),
+        SectionBlock(block_id=BlockId.ALERT_INVOICES, text=MarkdownTextObject(text=invoice_list(card.invoices))),
     ]
     if card.state == AlertState.PAID:
         who = f" by {user(card.paid_by)}" if card.paid_by else ""
@@ -67,16 +91,18 @@ def alert_blocks(card: AlertCard) -> list[Block]:
             SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*Paid{who}{how}*{when}."))
         )
     else:
-        text = f"*Why:* {reason.why}\n*Next:* {reason.next_step}"
+        lines = [f"*Why:* {reason.why}", f"*Next:* {reason.next_step}"]
         if card.note:
             by = f"{user(card.note_by)}'s " if card.note_by else ""
-            text = f"*Last attempt:* {by}{safe(card.note, 1000)}\n" + text
+            lines.insert(0, f"*Last attempt:* {by}{safe(card.note, 1000)}")
         if card.state == AlertState.SETTLING:
-            text = f"*{user(card.pending_by)} is settling this balance now.*\n" + text
+            lines.insert(0, f"*{user(card.pending_by)} is settling this balance now.*")
         if card.state == AlertState.VERIFICATION_PENDING:
             by = f"{user(card.pending_by)}'s payment" if card.pending_by else "A payment"
-            text = f"*Bank verification pending:* {by} is waiting for the bank's approval.\n" + text
-        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip(text, SECTION))))
+            lines.insert(0, f"*Bank verification pending:* {by} is waiting for the bank's approval.")
+        blocks.append(
+            SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
+        )
 
     buttons: list[ButtonElement] = []
     if card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
@@ -89,18 +115,16 @@ def alert_blocks(card: AlertCard) -> list[Block]:
             )
         )
     if card.invoice_url:
+        label = "View invoice" if len(card.open_invoices or card.invoices) == 1 else "View first invoice"
         buttons.append(
-            ButtonElement(
-                text=PlainTextObject(text="View invoice"), action_id=ActionId.VIEW_INVOICE, url=card.invoice_url
-            )
+            ButtonElement(text=PlainTextObject(text=label), action_id=ActionId.VIEW_INVOICE, url=card.invoice_url)
         )
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))
 
-    footer = f"Declined {slack_date(card.declined_at)}"
+    footer = f"Last declined {slack_date(card.declined_at)}"
     if card.decline_count > 1:
         footer += f" · {card.decline_count} declines so far"
-    footer += f" · invoice {code(card.invoice_id)}"
     if card.intended_channel:
         footer += f" · posted here because {channel(card.intended_channel)} could not be reached"
     blocks += [
@@ -108,6 +132,27 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         ContextBlock(block_id=BlockId.ALERT_FOOTER, elements=[MarkdownTextObject(text=clip(footer, CONTEXT))]),
     ]
     return blocks
+
+
+def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+    """The thread replies under an alert: a later decline, a balance that grew, a settlement."""
+    invoice = code(str(detail.get("invoice_id", "")))
+    line = next((i for i in card.invoices if i.invoice_id == detail.get("invoice_id")), None)
+    amount = f" ({line.amount})" if line else ""
+    if kind == "balance_grew":
+        return f"⚠️ Another renewal was declined: invoice {invoice}{amount}. The balance is now *{card.owed}*."
+    if kind == "declined_again":
+        return f"⚠️ Invoice {invoice}{amount} was declined again: {explain(card.reason).why}"
+    if kind == "settled":
+        invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
+        text = (
+            f"✅ Settled by {user(str(detail.get('user_id') or ''))}: {detail.get('amount')} charged to "
+            f"{safe(str(detail.get('card') or ''), 100)} ({invoices})."
+        )
+        if detail.get("still_owed"):
+            text += f" Still owed: *{detail['still_owed']}*."
+        return clip(text, MESSAGE_TEXT)
+    return clip(f"Update on this balance: {safe(kind, 50)}.", MESSAGE_TEXT)
 
 
 class AlertMessage:
@@ -118,3 +163,6 @@ class AlertMessage:
 
     def blocks(self, card: AlertCard) -> list[Block]:
         return alert_blocks(card)
+
+    def reply(self, card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+        return reply_text(card, kind, detail)

@@ -52,10 +52,10 @@ def who(admins: tuple[str, ...]) -> str:
 
 def dead_end_text(exc: NotSettleable) -> str:
     if exc.kind == "paid":
-        by = f" by {user(exc.settlement.user_id)}" if exc.settlement else ""
-        return f"This invoice is already paid{by}. Nothing more to do."
-    if exc.kind == "busy" and exc.settlement:
-        return f"{user(exc.settlement.user_id)} is already settling this invoice. Nothing was charged."
+        by = f" by {user(exc.by)}" if exc.by else ""
+        return f"This balance is already paid{by}. Nothing more to do."
+    if exc.kind == "busy" and exc.batch:
+        return f"{user(exc.batch.user_id)} is already settling this balance. Nothing was charged."
     return "This alert or its invoice no longer exists. Nothing was charged."
 
 

@@ -14,6 +14,8 @@ class ActionId(StrEnum):
     REFRESH_METHODS = "refresh_methods"
     VERIFY = "verify_with_bank"
     CHECK_VERIFICATION = "check_verification"
+    USE_ANOTHER_CARD = "use_another_card"
+    INVOICE_CHOICE = "invoice_choice"
 
 
 class CallbackId(StrEnum):
@@ -27,9 +29,11 @@ class CallbackId(StrEnum):
 class BlockId(StrEnum):
     ALERT_HEADER = "alert_header"
     ALERT_FACTS = "alert_facts"
+    ALERT_INVOICES = "alert_invoices"
     ALERT_REASON = "alert_reason"
     ALERT_ACTIONS = "alert_actions"
     ALERT_FOOTER = "alert_footer"
     METHOD = "method"
+    INVOICES = "invoices"
     MAKE_DEFAULT = "make_default"
     MODAL_ACTIONS = "modal_actions"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from slack_bolt import BoltContext
 
-Kind = Literal["alert", "settlement"]
+Kind = Literal["alert", "batch"]
 MAX_ID = 2**31 - 1  # ids are int4 columns on PostgreSQL
 MAX_RAW = 200  # a reference is a few dozen characters; anything longer is not ours
 
@@ -50,7 +50,7 @@ def decode(raw: Any) -> Ref | None:
         data = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(data, dict) or data.get("k") not in ("alert", "settlement"):
+    if not isinstance(data, dict) or data.get("k") not in ("alert", "batch"):
         return None
     ident = data.get("id")
     if type(ident) is not int or not 0 < ident <= MAX_ID:  # not bool, not float

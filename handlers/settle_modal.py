@@ -1,4 +1,8 @@
-"""Block Kit for the settle modal's steps: pure functions of the service's records."""
+"""Block Kit for the settle modal's steps: pure functions of the read model.
+
+The card choice is the root view; Continue pushes the confirmation onto Slack's view stack, so Back
+returns to the choice as it was. The outcome replaces the confirmation; after a decline it is the
+choice again, for what is still owed."""
 
 from __future__ import annotations
 
@@ -16,20 +20,23 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
+    StaticMultiSelectElement,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
-from bot.billing.base import PaymentMethod
+from bot.billing.base import Invoice, PaymentMethod
 from bot.decline_reasons import explain, short
-from bot.queries import SettleContext, SettlementRecord
+from bot.queries import BatchRecord, BatchStatus, SettleContext, SettlementRecord, total
 from bot.states import SettlementStatus
 from handlers import refs
+from handlers.alert_message import invoice_list
 from handlers.ids import ActionId, BlockId, CallbackId
-from handlers.mrkdwn import OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe, user
+from handlers.mrkdwn import OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
 
 MODAL_TITLE = "Settle balance"
 RADIO_LIMIT = 10
+CHECKBOX_LIMIT = 10
 
 
 def _md(text: str) -> SectionBlock:
@@ -37,7 +44,7 @@ def _md(text: str) -> SectionBlock:
 
 
 def _note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, 2000))])
 
 
 def info_view(title: str, text: str) -> View:
@@ -52,7 +59,7 @@ _LOADING = View(
     callback_id=CallbackId.STATUS,
     title=MODAL_TITLE,
     close="Cancel",
-    blocks=[_md("⏳ Loading the account's payment methods…")],
+    blocks=[_md("⏳ Loading the balance and the account's payment methods…")],
 ).to_dict()
 
 
@@ -61,7 +68,7 @@ def loading_view() -> dict[str, Any]:
     return dict(_LOADING)
 
 
-def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementRecord | None) -> Option:
+def _method_option(m: PaymentMethod, ctx: SettleContext, failed: BatchRecord | None) -> Option:
     notes = [f"Expires {m.exp_month:02d}/{m.exp_year}"]
     if m.is_default:
         notes.append("default")
@@ -69,6 +76,8 @@ def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementRecor
         notes.append(f"just declined: {short(failed.reason)}")
     elif m.id == ctx.alert.declined_method_id:
         notes.append(f"renewal declined: {short(ctx.alert.reason)}")
+    if m.id == ctx.preselect_method_id:
+        notes.insert(0, "just added")
     return Option(
         value=m.id,
         text=PlainTextObject(text=clip(m.card.label, OPTION_TEXT)),
@@ -76,24 +85,91 @@ def _method_option(m: PaymentMethod, ctx: SettleContext, failed: SettlementRecor
     )
 
 
-def preferred_method(ctx: SettleContext, failed: SettlementRecord | None = None) -> PaymentMethod | None:
-    """A declined card is never pre-selected; the default is, when it was not declined."""
+def preferred_method(ctx: SettleContext, failed: BatchRecord | None = None) -> PaymentMethod | None:
+    """A card just added is chosen; a declined card never is; else the default, else the first."""
+    added = next((m for m in ctx.methods if m.id == ctx.preselect_method_id), None)
+    if added is not None:
+        return added
     avoid = {ctx.alert.declined_method_id, failed.payment_method_id if failed else None}
     usable = [m for m in ctx.methods if m.id not in avoid]
     return next((m for m in usable if m.is_default), usable[0] if usable else None)
 
 
-def pick_view(ctx: SettleContext, *, failed: SettlementRecord | None = None) -> View:
-    """The method picker; after a declined attempt (`failed`) it says why and offers the others."""
-    alert, invoice = ctx.alert, ctx.invoice
-    desc = safe(invoice.description, 500) or code(invoice.id)
+def _invoice_option(invoice: Invoice) -> Option:
+    return Option(
+        value=invoice.id,
+        text=PlainTextObject(text=clip(f"{_money(invoice)} · {invoice.id}", OPTION_TEXT)),
+        description=PlainTextObject(text=clip(invoice.description, OPTION_DESCRIPTION))
+        if invoice.description
+        else None,
+    )
+
+
+def _money(invoice: Invoice) -> str:
+    return total([invoice])
+
+
+def outcome_lines(batch: BatchRecord) -> str:
+    """What happened to each invoice of a confirmation, and what is still owed."""
+    lines = []
+    paid = batch.with_status(SettlementStatus.SUCCEEDED)
+    failed = batch.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
+    if paid:
+        ids = ", ".join(code(st.invoice_id) for st in paid)
+        lines.append(f"✅ *{_sum(paid)} paid* with {safe(batch.card_label, 100)} ({ids}).")
+    for st in failed:
+        lines.append(f"❌ {code(st.invoice_id)} ({st.amount}): {_failure(st)}")
+    if batch.still_owed and (paid or failed):
+        lines.append(f"*Still owed: {total(batch.still_owed)}.*")
+    return "\n".join(lines)
+
+
+def _failure(st: SettlementRecord) -> str:
+    if st.reason == "held_elsewhere":
+        return "another admin is already settling it; nothing was charged."
+    if st.reason == "abandoned":
+        return "you chose another card before the bank answered."
+    return f"{safe(st.card_label, 100)} was declined. {explain(st.reason).why}"
+
+
+def _sum(settlements: tuple[SettlementRecord, ...]) -> str:
+    sums: dict[str, int] = {}
+    for st in settlements:
+        sums[st.currency] = sums.get(st.currency, 0) + st.amount_minor
+    from bot.money import format_money
+
+    return " + ".join(format_money(v, k) for k, v in sums.items())
+
+
+def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
+    """The balance and the card choice; after a declined attempt (`failed`) it says what happened."""
+    alert = ctx.alert
+    count = len(ctx.invoices)
     blocks: list[Block] = [
-        _md(f"*{safe(alert.account_name, 500)}* owes *{ctx.amount}* for {desc} ({code(invoice.id)})."),
+        _md(
+            f"*{safe(alert.account_name, 500)}* owes *{ctx.amount}*"
+            + (f" on {count} invoices." if count > 1 else f" for {_one(ctx.invoices[0])}.")
+        ),
     ]
-    if alert.card_label:
-        blocks.append(_note(f"⚠️ {safe(alert.card_label, 100)} was declined: {explain(alert.reason).why}"))
     if failed is not None:
-        blocks.append(_md(f"❌ {declined_message(failed)}"))
+        blocks.append(_md(outcome_lines(failed) + "\nPick another card or add a new one."))
+    elif alert.card_label:
+        blocks.append(
+            _note(f"⚠️ The renewal was declined on {safe(alert.card_label, 100)}: {explain(alert.reason).why}")
+        )
+    if count > 1:
+        options = [_invoice_option(i) for i in ctx.invoices]
+        chooser: Any = (
+            CheckboxesElement(action_id=ActionId.INVOICE_CHOICE, options=options, initial_options=options)
+            if count <= CHECKBOX_LIMIT
+            else StaticMultiSelectElement(
+                action_id=ActionId.INVOICE_CHOICE,
+                placeholder="Invoices",
+                options=options[:100],
+                initial_options=options[:100],
+            )
+        )
+        blocks.append(InputBlock(block_id=BlockId.INVOICES, label="Invoices to pay", element=chooser))
     if ctx.methods:
         options = [_method_option(m, ctx, failed) for m in ctx.methods]
         chosen = preferred_method(ctx, failed)
@@ -106,11 +182,8 @@ def pick_view(ctx: SettleContext, *, failed: SettlementRecord | None = None) -> 
         blocks.append(InputBlock(block_id=BlockId.METHOD, label="Pay with", element=element))
     else:
         blocks.append(_md("*No saved payment methods.* Add a card, then refresh."))
-    buttons = [
-        ButtonElement(
-            text="Refresh cards", action_id=ActionId.REFRESH_METHODS, value=refs.encode("alert", alert.alert_id)
-        )
-    ]
+    refresh = refs.encode("alert", alert.alert_id)
+    buttons = [ButtonElement(text="Refresh cards", action_id=ActionId.REFRESH_METHODS, value=refresh)]
     if ctx.add_method_url:
         buttons.insert(0, ButtonElement(text="Add a new card", action_id=ActionId.ADD_METHOD, url=ctx.add_method_url))
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
@@ -128,122 +201,145 @@ def pick_view(ctx: SettleContext, *, failed: SettlementRecord | None = None) -> 
     )
 
 
-def charge_sentence(st: SettlementRecord) -> str:
-    desc = safe(st.invoice_description, 500) or code(st.invoice_id)
+def _one(invoice: Invoice) -> str:
+    desc = safe(invoice.description, 300)
+    return f"{desc} ({code(invoice.id)})" if desc else f"invoice {code(invoice.id)}"
+
+
+def charge_sentence(batch: BatchRecord) -> str:
+    n = len(batch.settlements)
+    what = "its invoice" if n == 1 else f"these {n} invoices"
     return (
-        f"Charge *{st.amount}* to *{safe(st.card_label, 100)}* for *{safe(st.account_name, 500)}*, "
-        f"invoice {desc} ({code(st.invoice_id)})."
+        f"Charge *{batch.amount}* to *{safe(batch.card_label, 100)}* for *{safe(batch.account_name, 500)}*, "
+        f"{what}:\n"
+        + "\n".join(
+            f"• {code(st.invoice_id)} {safe(st.invoice_description, 200)} — {st.amount}"
+            for st in batch.settlements[:20]
+        )
     )
 
 
-def confirm_view(st: SettlementRecord) -> View:
-    amount = st.amount
+def confirm_view(batch: BatchRecord) -> View:
     make_default = Option(
-        value="yes", text=PlainTextObject(text=clip(f"Make {st.card_label} the default for renewals", OPTION_TEXT))
+        value="yes", text=PlainTextObject(text=clip(f"Make {batch.card_label} the default for renewals", OPTION_TEXT))
     )
     return View(
         type="modal",
         callback_id=CallbackId.CONFIRM,
         title="Confirm payment",
-        submit=clip(f"Charge {amount}", TITLE),
-        close="Cancel",
-        private_metadata=refs.encode("settlement", st.id),
+        submit=clip(f"Charge {batch.amount}", TITLE),
+        close="Back",
+        private_metadata=refs.encode("batch", batch.id),
         blocks=[
-            _md(charge_sentence(st)),
+            _md(charge_sentence(batch)),
             InputBlock(
                 block_id=BlockId.MAKE_DEFAULT,
                 label="Future renewals",
                 optional=True,
                 element=CheckboxesElement(action_id=ActionId.MAKE_DEFAULT, options=[make_default]),
             ),
-            _note("The card is charged once, however many times this is submitted. The bank may ask to verify it."),
+            _note("Each invoice is charged once, however many times this is submitted. The bank may ask to verify it."),
         ],
     )
 
 
-def processing_view(st: SettlementRecord) -> View:
+def processing_view(batch: BatchRecord) -> View:
     return View(
         type="modal",
         callback_id=CallbackId.STATUS,
         title="Settling",
         close="Close",
-        private_metadata=refs.encode("settlement", st.id),
+        private_metadata=refs.encode("batch", batch.id),
         blocks=[
-            _md(f"⏳ Charging *{st.amount}* to *{safe(st.card_label, 100)}* for *{safe(st.account_name, 500)}*…"),
+            _md(
+                f"⏳ Charging *{batch.amount}* to *{safe(batch.card_label, 100)}* for {safe(batch.account_name, 500)}…"
+            ),
             _note("You can close this; the alert in the channel will show the outcome."),
         ],
     )
 
 
-def verify_view(st: SettlementRecord) -> View:
+def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
+    waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
+    amount = _sum(waiting) if waiting else batch.amount
     blocks: list[Block] = [
-        _md(f"🔐 *The bank wants to verify this payment* of {st.amount} with {safe(st.card_label, 100)}."),
-        _md("Open the bank's page, approve the payment there, and this will update by itself."),
+        _md(f"🔐 *The bank wants to verify this payment* of {amount} with {safe(batch.card_label, 100)}."),
     ]
+    done = outcome_lines(batch)
+    if done:
+        blocks.append(_md(done))
+    blocks.append(_md("Open the bank's page, approve the payment there, and this will update by itself."))
+    if not_yet:
+        blocks.append(_md("⏳ *The bank has not confirmed yet.* Finish on the bank's page, then try again."))
     buttons = []
-    if st.verification_url:
-        buttons.append(
-            ButtonElement(
-                text="Verify with your bank", action_id=ActionId.VERIFY, url=st.verification_url, style="primary"
+    for i, st in enumerate(waiting[:3]):
+        if st.verification_url:
+            label = "Verify with your bank" if len(waiting) == 1 else f"Verify {st.invoice_id}"
+            buttons.append(
+                ButtonElement(
+                    text=clip(label, 75),
+                    action_id=f"{ActionId.VERIFY}{'' if i == 0 else f'_{i}'}",
+                    url=st.verification_url,
+                    style="primary" if i == 0 else None,
+                )
             )
-        )
-    buttons.append(
-        ButtonElement(
-            text="I've finished verifying",
-            action_id=ActionId.CHECK_VERIFICATION,
-            value=refs.encode("settlement", st.id),
-        )
-    )
+    ref = refs.encode("batch", batch.id)
+    buttons.append(ButtonElement(text="I've finished verifying", action_id=ActionId.CHECK_VERIFICATION, value=ref))
+    buttons.append(ButtonElement(text="Use another card", action_id=ActionId.USE_ANOTHER_CARD, value=ref))
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
     return View(
         type="modal",
         callback_id=CallbackId.STATUS,
         title="Bank verification",
         close="Close",
-        private_metadata=refs.encode("settlement", st.id),
+        private_metadata=ref,
         blocks=blocks,
     )
 
 
-def paid_view(st: SettlementRecord) -> View:
-    where = f" The alert in {channel(st.alert_channel)} now says so." if st.alert_channel else ""
-    label = safe(st.card_label, 100)
+def paid_view(batch: BatchRecord) -> View:
+    where = f" The alert in {channel(batch.alert_channel)} now says so." if batch.alert_channel else ""
+    label = safe(batch.card_label, 100)
     blocks: list[Block] = [
-        _md(f"✅ *Paid.* {st.amount} was charged to {label} for {safe(st.account_name, 500)}.{where}")
+        _md(f"✅ *Paid.* {batch.amount} was charged to {label} for {safe(batch.account_name, 500)}.{where}"),
     ]
-    if st.make_default:
+    if len(batch.settlements) > 1:
+        blocks.append(_md(invoice_list(tuple(_paid_line(st) for st in batch.settlements))))
+    if batch.make_default:
         blocks.append(_note(f"{label} is now the default for future renewals."))
     return View(type="modal", callback_id=CallbackId.STATUS, title="Balance settled", close="Done", blocks=blocks)
 
 
-def declined_message(st: SettlementRecord) -> str:
-    return f"*{safe(st.card_label, 100)} was declined.* {explain(st.reason).why} Pick another card or add a new one."
+def _paid_line(st: SettlementRecord) -> Any:
+    from bot.queries import InvoiceLine
+
+    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", False)
 
 
-def outcome_text(st: SettlementRecord) -> str:
-    """One line for an ephemeral message when the modal was closed before the outcome was known."""
-    label, name = safe(st.card_label, 100), safe(st.account_name, 500)
-    if st.status == SettlementStatus.SUCCEEDED:
-        return f"✅ Paid: {st.amount} charged to {label} for {name}."
-    if st.status == SettlementStatus.REQUIRES_ACTION:
-        link = f": <{st.verification_url}|open the bank's page>" if st.verification_url else "."
-        return f"🔐 The bank wants to verify the {st.amount} payment with {label}{link}"
-    return f"❌ {label} was declined for {name}: {explain(st.reason).why}"
+def outcome_text(batch: BatchRecord) -> str:
+    """One message for an ephemeral when the modal was closed before the outcome was known."""
+    label, name = safe(batch.card_label, 100), safe(batch.account_name, 500)
+    status = batch.status
+    if status == BatchStatus.SUCCEEDED:
+        return f"✅ Paid: {batch.amount} charged to {label} for {name}."
+    if status == BatchStatus.REQUIRES_ACTION:
+        links = [
+            st.verification_url for st in batch.with_status(SettlementStatus.REQUIRES_ACTION) if st.verification_url
+        ]
+        link = f": <{links[0]}|open the bank's page>" if links else "."
+        return f"🔐 The bank wants to verify the payment with {label} for {name}{link}"
+    return f"{name}: " + outcome_lines(batch)
 
 
-def settled_reply(st: SettlementRecord) -> str:
-    """The thread reply under the alert once a settlement paid it."""
-    return f"✅ Settled by {user(st.user_id)}: {st.amount} charged to {safe(st.card_label, 100)}."
-
-
-def outcome_view(st: SettlementRecord, next_step: SettleContext | None) -> View:
-    """The modal for a settlement's current state; after a decline, the card choice again."""
-    if st.status == SettlementStatus.SUCCEEDED:
-        return paid_view(st)
-    if st.status == SettlementStatus.REQUIRES_ACTION:
-        return verify_view(st)
-    if st.status == SettlementStatus.CHARGING:
-        return processing_view(st)
-    if st.status == SettlementStatus.DECLINED and next_step is not None:
-        return pick_view(next_step, failed=st)
-    return info_view(MODAL_TITLE, declined_message(st) if st.status == SettlementStatus.DECLINED else outcome_text(st))
+def outcome_view(batch: BatchRecord, next_step: SettleContext | None) -> View:
+    """The modal for a confirmation's current state; after a decline, the card choice again."""
+    status = batch.status
+    if status == BatchStatus.SUCCEEDED:
+        return paid_view(batch)
+    if status == BatchStatus.REQUIRES_ACTION:
+        return verify_view(batch)
+    if status in (BatchStatus.CHARGING, BatchStatus.PENDING):
+        return processing_view(batch)
+    if next_step is not None:
+        return pick_view(next_step, failed=batch)
+    return info_view(MODAL_TITLE, outcome_lines(batch) or "Nothing was charged.")

@@ -1,5 +1,5 @@
 """Modal submissions. Validation answers with response_action; the charge runs after the ack.
-Domain errors raised here become the modal's last step through the app's error handler."""
+Domain errors raised here become the modal's last step through handlers/errors.py."""
 
 from __future__ import annotations
 
@@ -27,34 +27,59 @@ def _selected(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
     return chosen if isinstance(chosen, dict) else {}
 
 
+def _chosen_invoices(view: dict[str, Any]) -> list[str] | None:
+    """The ticked invoices; None when the modal offered no choice (a balance of one invoice)."""
+    blocks = view.get("blocks")
+    offered = isinstance(blocks, list) and any(
+        isinstance(b, dict) and b.get("block_id") == BlockId.INVOICES for b in blocks
+    )
+    if not offered:
+        return None
+    options = _selected(view, BlockId.INVOICES, ActionId.INVOICE_CHOICE).get("selected_options")
+    if not isinstance(options, list):
+        return []
+    return [o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
+
+
 def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     settle: SettlementService = context["settle"]
     view = body["view"]
     alert_id = refs.required(context, "alert")
     option = _selected(view, BlockId.METHOD, ActionId.METHOD_CHOICE).get("selected_option")
     method_id = option.get("value") if isinstance(option, dict) else None
+    invoices = _chosen_invoices(view)
+    errors: dict[str, str] = {}
     if not isinstance(method_id, str) or not method_id:
-        ack(response_action="errors", errors={BlockId.METHOD: "Pick a payment method."})
+        errors[BlockId.METHOD] = "Pick a payment method."
+    if invoices == []:
+        errors[BlockId.INVOICES] = "Tick at least one invoice to pay."
+    if errors:
+        ack(response_action="errors", errors=errors)
         return
-    st = settle.choose(alert_id, str(context.user_id), method_id, view.get("id"))
-    ack(response_action="update", view=confirm_view(st))
+    root = view.get("root_view_id") or view.get("id")
+    batch = settle.choose(alert_id, str(context.user_id), str(method_id), invoices, root)
+    # The confirmation goes on top of the choice (Back returns to it), unless the choice itself is
+    # already on top of another view (after a decline): Slack's stack holds three views at most.
+    action = "update" if view.get("previous_view_id") else "push"
+    ack(response_action=action, view=confirm_view(batch))
 
 
 def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     settle: SettlementService = context["settle"]
     view = body["view"]
-    sid = refs.required(context, "settlement")
+    batch_id = refs.required(context, "batch")
     make_default = bool(_selected(view, BlockId.MAKE_DEFAULT, ActionId.MAKE_DEFAULT).get("selected_options"))
-    result = settle.confirm(sid, str(context.user_id), view.get("id"), make_default)
+    root = view.get("root_view_id") or view.get("id")
+    result = settle.confirm(batch_id, str(context.user_id), root, make_default, shown_in=view.get("id"))
     if result.outcome == "busy":
-        ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(NotSettleable("busy", result.settlement))))
+        ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(NotSettleable("busy", result.batch))))
         return
     if result.outcome == "duplicate":
-        st = result.settlement
-        ack(response_action="update", view=outcome_view(st, settle.next_step(st)))
+        batch = result.batch
+        ack(response_action="update", view=outcome_view(batch, settle.next_step(batch)))
         return
-    ack(response_action="update", view=processing_view(result.settlement))
-    settle.charge(sid)  # after the ack; the outcome reaches the modal through the notifier
+    ack(response_action="update", view=processing_view(result.batch))
+    settle.charge(batch_id)  # after the ack; the outcome reaches the modal through the notifier
 
 
 def register(app: App) -> None:

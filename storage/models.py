@@ -9,7 +9,9 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, I
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bot.states import SETTLEMENT_HOLDS_INVOICE
+from bot.states import SETTLEMENT_HOLDS_INVOICE, AlertState
+
+ALERT_IS_OPEN_SQL = f"state != '{AlertState.PAID.value}'"
 
 
 def utcnow() -> datetime:
@@ -85,23 +87,32 @@ class Decline(Base):
 
 
 class Alert(Base):
-    """The Slack message for one declined invoice, and its delivery state (an outbox row).
+    """The Slack message for one account's open balance, and its delivery state (an outbox row).
 
-    Every change bumps `version` in the same transaction that makes it; the deliverer sets
-    `synced_version` to the version it rendered once Slack has it, so a change made while a post is
-    in flight is never lost. `claimed_by`/`claimed_until` lease the row to one deliverer at a time.
+    One alert per account while it has declined, unpaid invoices (the partial unique index); its
+    invoices are AlertInvoice rows. Once every one is paid the alert is settled, and a later decline
+    opens a new one. Every change bumps `version` in the same transaction that makes it; the
+    deliverer sets `synced_version` to the version it rendered once Slack has it, so a change made
+    while a post is in flight is never lost. `claimed_by`/`claimed_until` lease the row to one
+    deliverer at a time.
     """
 
     __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_account_open",
+            "account_id",
+            unique=True,
+            sqlite_where=text(ALERT_IS_OPEN_SQL),
+            postgresql_where=text(ALERT_IS_OPEN_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    invoice_id: Mapped[str] = mapped_column(String(128), unique=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
     decline_count: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(32), default="open", index=True)
-    invoice_description: Mapped[str] = mapped_column(Text, default="")
-    invoice_url: Mapped[str | None] = mapped_column(String(500))
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))
     fallback_reason: Mapped[str | None] = mapped_column(String(64))
@@ -120,6 +131,64 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     latest_decline: Mapped[Decline] = relationship(lazy="select")
+    invoices: Mapped[list[AlertInvoice]] = relationship(
+        back_populates="alert", lazy="selectin", order_by="AlertInvoice.id"
+    )
+
+
+class AlertInvoice(Base):
+    """One declined invoice in an account's open balance. An invoice belongs to one alert, ever."""
+
+    __tablename__ = "alert_invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(500))
+    latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
+    decline_count: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | paid
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_by: Mapped[str | None] = mapped_column(String(32))
+    paid_with: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="invoices")
+    latest_decline: Mapped[Decline] = relationship(lazy="select")
+
+
+class AlertReply(Base):
+    """A thread reply under an alert, posted by the deliverer once the alert's message exists
+    (an outbox row too): a later decline, a balance that grew."""
+
+    __tablename__ = "alert_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
+    ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SettlementBatch(Base):
+    """One confirmation: an admin pays some of an alert's invoices with one card. Each invoice is
+    its own Settlement (own idempotency key); the batch is what the modal shows."""
+
+    __tablename__ = "settlement_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    view_id: Mapped[str | None] = mapped_column(String(32))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    card_label: Mapped[str] = mapped_column(String(64))
+    make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 _HOLDS_SQL = "status IN (" + ", ".join(f"'{v.value}'" for v in SETTLEMENT_HOLDS_INVOICE) + ")"
@@ -143,6 +212,7 @@ class Settlement(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_batches.id"), index=True)
     invoice_id: Mapped[str] = mapped_column(String(128))
     account_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(32))
@@ -223,6 +293,7 @@ class SandboxPaymentMethod(Base):
     exp_month: Mapped[int] = mapped_column(Integer)
     exp_year: Mapped[int] = mapped_column(Integer)
     behaviour: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # the same card number, as Stripe's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

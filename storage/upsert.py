@@ -8,10 +8,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict: list[str]) -> Any | None:
-    """Insert a row unless one with the same `conflict` columns exists; its primary key, or None."""
+def insert_ignore(
+    session: Session, model: Any, values: dict[str, Any], conflict: list[str], where: Any = None
+) -> Any | None:
+    """Insert a row unless one with the same `conflict` columns exists (among rows matching `where`,
+    for a partial unique index); its primary key, or None."""
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict, index_where=where)
     pk = next(iter(model.__table__.primary_key.columns))
     return session.execute(stmt.returning(pk)).scalar()

@@ -76,6 +76,7 @@ class FakeSlack:
         self.on_post: Callable[[dict[str, Any]], None] | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
         self.view_by_trigger: dict[str, str] = {}
         self._ts = itertools.count(1)
@@ -253,12 +254,56 @@ class FakeSlack:
             return "expired_trigger_id"
         return None
 
-    def _store_view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+    def _store_view(
+        self, view: dict[str, Any], view_id: str | None = None, parent: str | None = None
+    ) -> dict[str, Any]:
+        """Keep a view as Slack would: an update keeps its place in the stack; a push goes on top."""
         vid = view_id or f"V{next(self._ids):08d}"
-        stored = {**view, "id": vid, "hash": f"h{next(self._ids)}"}
         with self.lock:
+            existing = self.views.get(vid)
+            if existing is not None:
+                root, previous = existing["root_view_id"], existing.get("previous_view_id")
+            elif parent is not None:
+                root, previous = self.views[parent]["root_view_id"], parent
+            else:
+                root, previous = vid, None
+            stored = {
+                **view,
+                "id": vid,
+                "hash": f"h{next(self._ids)}",
+                "root_view_id": root,
+                "previous_view_id": previous,
+            }
             self.views[vid] = stored
+            if existing is None:
+                self.top[root] = vid
         return stored
+
+    def _stack(self, root: str) -> list[str]:
+        chain, vid = [], self.top.get(root)
+        while vid:
+            chain.append(vid)
+            vid = self.views[vid].get("previous_view_id")
+        return chain
+
+    def push(self, parent: str, view: dict[str, Any]) -> str:
+        """A submission answered with response_action=push: the new view goes on top of `parent`."""
+        return str(self._store_view(validate_view(view), parent=parent)["id"])
+
+    def back(self, view_id: str) -> str:
+        """The user clicks Back (the close button) on the top view: the one below shows again."""
+        with self.lock:
+            root = self.views[view_id]["root_view_id"]
+            top = self.top[root]
+            previous = self.views[top].get("previous_view_id")
+            assert previous, "the root view has no Back"
+            self.top[root] = previous
+            return str(previous)
+
+    def top_of(self, view_id: str) -> str:
+        with self.lock:
+            view = self.views.get(view_id)
+            return self.top.get(view["root_view_id"], view_id) if view else view_id
 
     def api_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
         view = validate_view(p["view"])
@@ -284,6 +329,8 @@ class FakeSlack:
                 return {"ok": False, "error": "not_found"}
             if p.get("hash") and p["hash"] != current["hash"]:
                 return {"ok": False, "error": "hash_conflict"}
+            if self.top.get(current["root_view_id"]) is not None and vid not in self._stack(current["root_view_id"]):
+                return {"ok": False, "error": "not_found"}  # a view closed by Back is gone
         return {"ok": True, "view": self._store_view(view, vid)}
 
     # --- HTTP plumbing -------------------------------------------------------------------------

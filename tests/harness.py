@@ -18,7 +18,7 @@ from bot.app import Settle, build
 from bot.billing.sandbox import SandboxProvider
 from bot.settings import Settings
 from storage.db import transaction
-from storage.models import Alert, AuditEvent, SandboxAttempt
+from storage.models import Alert, AlertInvoice, AuditEvent, SandboxAttempt
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import interactive_body, post, signed_headers
 
@@ -62,11 +62,26 @@ class Harness:
         return Response(status, text)
 
     def alert(self, invoice_id: str = "in_acme_1") -> dict[str, Any]:
+        """The Slack message of the alert holding this invoice (or of this account's open balance)."""
+        alert_id = self._alert_id(invoice_id)
         for ch in self.fake.channels.values():
             for m in ch.messages:
-                if (m.get("metadata") or {}).get("event_payload", {}).get("invoice_id") == invoice_id:
+                if (m.get("metadata") or {}).get("event_payload", {}).get("alert_id") == alert_id:
                     return {**m, "channel": ch.id}
         raise AssertionError(f"no alert for {invoice_id}")
+
+    def _alert_id(self, key: str) -> int:
+        with transaction(self.services.sessions) as s:
+            found = s.scalar(select(AlertInvoice.alert_id).where(AlertInvoice.invoice_id == key))
+            if found is None:
+                found = s.scalar(select(Alert.id).where(Alert.account_id == key).order_by(Alert.id.desc()))
+        if found is None:
+            raise AssertionError(f"no alert for {key}")
+        return int(found)
+
+    def replies(self, invoice_id: str = "in_acme_1") -> list[dict[str, Any]]:
+        alert = self.alert(invoice_id)
+        return [m for m in self.fake.messages(alert["channel"]) if m.get("thread_ts") == alert["ts"]]
 
     def click(
         self, user: str, action_id: str = "settle_open", value: str | None = None, invoice_id: str = "in_acme_1"
@@ -116,8 +131,12 @@ class Harness:
         return view_id
 
     def view(self, view_id: str) -> dict[str, Any]:
+        """What the user sees in the modal `view_id` belongs to: the top of its view stack."""
         with self.fake.lock:
-            return dict(self.fake.views.get(view_id) or {})
+            return dict(self.fake.views.get(self.fake.top_of(view_id)) or {})
+
+    def back(self, view_id: str) -> None:
+        self.fake.back(self.fake.top_of(view_id))
 
     def view_text(self, view_id: str) -> str:
         return json.dumps(self.view(view_id).get("blocks", []), ensure_ascii=False)
@@ -139,6 +158,7 @@ class Harness:
     def submit(
         self, view_id: str, user: str, values: dict[str, Any] | None = None, view_override: dict[str, Any] | None = None
     ) -> Response:
+        top = self.fake.top_of(view_id)
         view = {**self.view(view_id), **(view_override or {})}
         view["state"] = {"values": values or {}}
         payload = {
@@ -153,16 +173,26 @@ class Harness:
         resp = self.send(payload)
         data = resp.json() if resp.status == 200 and resp.body else None
         if data and data.get("response_action") == "update":  # Slack swaps the view in place
-            with self.fake.lock:
-                self.fake.views[view_id] = {**data["view"], "id": view_id, "hash": f"h{time.monotonic_ns()}"}
+            self.fake._store_view(data["view"], top)
+        if data and data.get("response_action") == "push":  # a new view on top; Back returns
+            self.fake.push(top, data["view"])
         return resp
 
-    def choose(self, view_id: str, user: str, method_id: str) -> Response:
-        return self.submit(
-            view_id,
-            user,
-            {"method": {"method_choice": {"type": "radio_buttons", "selected_option": {"value": method_id}}}},
-        )
+    def choose(self, view_id: str, user: str, method_id: str, invoices: list[str] | None = None) -> Response:
+        """Pick a card (and, where the modal offers a choice, these invoices; all as offered when None)."""
+        values: dict[str, Any] = {
+            "method": {"method_choice": {"type": "radio_buttons", "selected_option": {"value": method_id}}}
+        }
+        offered = next((b for b in self.view(view_id).get("blocks", []) if b.get("block_id") == "invoices"), None)
+        if offered is not None:
+            initial = offered["element"].get("initial_options") or []
+            chosen = (
+                [o for o in offered["element"]["options"] if o["value"] in invoices]
+                if invoices is not None
+                else initial
+            )
+            values["invoices"] = {"invoice_choice": {"type": "checkboxes", "selected_options": chosen}}
+        return self.submit(view_id, user, values)
 
     def confirm(self, view_id: str, user: str, make_default: bool = False) -> Response:
         selected = [{"value": "yes"}] if make_default else []
@@ -219,8 +249,11 @@ class Harness:
             return [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
     def alert_row(self, invoice_id: str = "in_acme_1") -> Alert:
+        alert_id = self._alert_id(invoice_id)
         with transaction(self.services.sessions) as s:
-            return s.scalars(select(Alert).where(Alert.invoice_id == invoice_id)).one()
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            return alert
 
 
 @contextmanager

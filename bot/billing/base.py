@@ -98,6 +98,11 @@ class BillingProvider(Protocol):
         """The current state of a payment made by pay_invoice (e.g. after bank verification)."""
         ...
 
+    def cancel_payment(self, payment_id: str) -> PaymentResult | None:
+        """Abandon a payment waiting for the bank: its verification can no longer approve it.
+        Returns the payment's final state (it may have succeeded just before), None if unknown."""
+        ...
+
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None: ...
 
     def add_method_url(self, account_id: str, ref: str) -> str | None:

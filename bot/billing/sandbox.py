@@ -137,6 +137,19 @@ class SandboxProvider:
             attempt = s.get(SandboxAttempt, attempt_id)
             return self._result(attempt) if attempt else None
 
+    def cancel_payment(self, payment_id: str) -> PaymentResult | None:
+        attempt_id = _attempt_id(payment_id)
+        if attempt_id is None:
+            return None
+        with transaction(self._sessions) as s:
+            attempt = s.get(SandboxAttempt, attempt_id, with_for_update=True)
+            if attempt is None:
+                return None
+            if attempt.outcome == "requires_action":
+                attempt.outcome, attempt.reason = "declined", "canceled"
+            s.flush()
+            return self._result(attempt)
+
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None:
         with transaction(self._sessions) as s:
             pm = s.get(SandboxPaymentMethod, payment_method_id)

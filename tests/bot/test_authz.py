@@ -29,8 +29,8 @@ def test_account_admins_global_admins_and_groups(settle: Settle, fake_slack: Fak
     fake_slack.usergroups["SADMINS"] = ["UINGROUP"]
     found = settle.authorizer.for_alert(1)
     assert found is not None
-    account_id, invoice_id, name, admins = found
-    assert (account_id, invoice_id, name) == ("acme", "in_acme_1", "Acme Corp")
+    account_id, name, admins = found
+    assert (account_id, name) == ("acme", "Acme Corp")
     assert admins == ("U0OWN", "UGLOBAL", "SADMINS")
     decide = settle.authorizer.decide
     assert decide("U0OWN", name, admins).allowed
@@ -45,4 +45,4 @@ def test_a_failing_group_lookup_refuses(settle: Settle, fake_slack: FakeSlack) -
     fake_slack.errors["usergroups.users.list"] = "missing_scope"
     found = settle.authorizer.for_alert(1)
     assert found is not None
-    assert not settle.authorizer.decide("UINGROUP", found[2], found[3]).allowed
+    assert not settle.authorizer.decide("UINGROUP", found[1], found[2]).allowed

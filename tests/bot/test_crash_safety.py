@@ -22,30 +22,32 @@ DECLINES = ["4000000000000002", "4000000000009995", "4000000000000069", "4000002
 
 
 def seed(env: dict[str, str], tmp_path: Path, n: int) -> list[str]:
+    """n accounts, each with a declined renewal: n balances to alert, one alert each."""
     accounts = [account(f"acct{i:02d}", DECLINES[i % len(DECLINES)], channel=f"C{i % 3}") for i in range(n)]
     run_cli(env, "sandbox", "load", str(write_accounts(tmp_path / "accounts.yml", accounts)))
     run_cli(env, "sandbox", "bill")
-    return [f"in_acct{i:02d}_1" for i in range(n)]
+    return [f"acct{i:02d}" for i in range(n)]
 
 
 def posted_invoices(fake: FakeSlack) -> Counter[str]:
+    """Alerts posted per account (the message metadata names each alert's account)."""
     return Counter(
-        m["metadata"]["event_payload"]["invoice_id"]
+        m["metadata"]["event_payload"]["account_id"]
         for m in fake.messages()
         if (m.get("metadata") or {}).get("event_type") == "settle_alert"
     )
 
 
-def assert_recorded_exactly_once(env: dict[str, str], fake: FakeSlack, invoices: list[str]) -> None:
+def assert_recorded_exactly_once(env: dict[str, str], fake: FakeSlack, accounts: list[str]) -> None:
     counts = posted_invoices(fake)
-    assert counts == Counter(invoices), f"alerts posted per invoice: {counts}"
-    by_invoice = {m["metadata"]["event_payload"]["invoice_id"]: m["ts"] for m in fake.messages() if m.get("metadata")}
+    assert counts == Counter(accounts), f"alerts posted per account: {counts}"
+    by_account = {m["metadata"]["event_payload"]["account_id"]: m["ts"] for m in fake.messages() if m.get("metadata")}
     engine, sessions = open_database(env["DATABASE_URL"], migrate=False)
     with transaction(sessions) as s:
         alerts = s.scalars(select(Alert)).all()
-        assert sorted(a.invoice_id for a in alerts) == sorted(invoices)
+        assert sorted(a.account_id for a in alerts) == sorted(accounts)
         for a in alerts:
-            assert a.ts == by_invoice[a.invoice_id], f"{a.invoice_id}: database and Slack disagree"
+            assert a.ts == by_account[a.account_id], f"{a.account_id}: database and Slack disagree"
             assert a.synced_version == a.version
     engine.dispose()
 

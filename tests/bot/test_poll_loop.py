@@ -61,7 +61,7 @@ def test_each_declining_card_posts_one_readable_alert(
     assert "Acme Corp" in msg["text"] and "€129.00" in msg["text"] and f"·· {card[-4:]}" in msg["text"]
     body = str(msg["blocks"])
     assert words in body and "Settle balance" in body and "View invoice" in body
-    assert msg["metadata"]["event_payload"]["invoice_id"] == "in_acme_1"
+    assert msg["metadata"]["event_payload"]["account_id"] == "acme"
     with transaction(services.sessions) as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.latest_decline.reason == code

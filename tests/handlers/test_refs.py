@@ -9,7 +9,7 @@ from handlers import refs
 
 def test_round_trip() -> None:
     assert refs.parse(refs.encode("alert", 7), "alert") == 7
-    assert refs.parse(refs.encode("settlement", 9), "settlement") == 9
+    assert refs.parse(refs.encode("batch", 9), "batch") == 9
     assert refs.parse("7", "alert") == 7  # alert buttons carry the bare id
 
 
@@ -28,7 +28,7 @@ def test_round_trip() -> None:
         '{"k":"alert","id":1.0}',
         '{"k":"alert","id":"1"}',
         '{"k":"other","id":1}',
-        '{"k":"settlement","id":1}',  # the wrong kind for this step
+        '{"k":"batch","id":1}',  # the wrong kind for this step
         "[1]",
         5,
         {"k": "alert", "id": 1},

@@ -48,7 +48,7 @@ def _refresh(h: Harness) -> Response:
 def _check_verification(h: Harness) -> Response:
     view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")
     sid = json.loads(h.view(view_id)["private_metadata"])["id"]
-    return h.modal_action(view_id, STRANGER, "check_verification", json.dumps({"k": "settlement", "id": sid}))
+    return h.modal_action(view_id, STRANGER, "check_verification", json.dumps({"k": "batch", "id": sid}))
 
 
 def _pick(h: Harness) -> Response:
@@ -116,7 +116,7 @@ def test_forged_and_stale_interactions_get_401(h: Harness, well_formed: bool) ->
     assert h.fake.calls_to("views.open") == []
 
 
-@pytest.mark.parametrize("value", ["999999", "abc", json.dumps({"k": "settlement", "id": 1}), "-1", ""])
+@pytest.mark.parametrize("value", ["999999", "abc", json.dumps({"k": "batch", "id": 1}), "-1", ""])
 def test_bad_button_values_open_nothing(h: Harness, value: str) -> None:
     resp, _ = h.click(ADMIN, value=value)
     assert resp.status == 200

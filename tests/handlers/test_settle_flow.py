@@ -54,7 +54,7 @@ def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
 
     # the modal: account, invoice, amount, declined card and why, every saved card
     text = h.view_text(view_id)
-    assert "Acme Corp" in text and "€129.00" in text and "Visa ·· 9995 was declined" in text
+    assert "Acme Corp" in text and "€129.00" in text and "The renewal was declined on Visa ·· 9995" in text
     options = {o["value"]: o for o in h.options(view_id)}
     assert set(options) == {"pm_acme_1", "pm_acme_2", "pm_acme_3", "pm_acme_4"}
     assert "default" in options["pm_acme_1"]["description"]["text"]
@@ -64,10 +64,13 @@ def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
     assert initial.get("initial_option", {}).get("value") == "pm_acme_2"  # never the declined card
 
     resp = h.choose(view_id, ADMIN, "pm_acme_2")
-    assert resp.status == 200 and resp.json()["response_action"] == "update"
+    assert resp.status == 200 and resp.json()["response_action"] == "push"  # on top of the choice
     confirm = h.view(view_id)
-    assert confirm["callback_id"] == "settle_confirm"
+    assert confirm["callback_id"] == "settle_confirm" and confirm["close"]["text"] == "Back"
     assert "Charge *€129.00* to *Visa ·· 4242* for *Acme Corp*" in h.view_text(view_id)
+    h.back(view_id)  # Back: the choice again, as it was
+    assert h.view(view_id)["callback_id"] == "settle_pick" and h.view(view_id)["id"] == view_id
+    h.choose(view_id, ADMIN, "pm_acme_2")
 
     resp = h.confirm(view_id, ADMIN, make_default=True)
     assert resp.status == 200 and "Charging" in resp.body
@@ -215,12 +218,12 @@ def test_forged_submissions_change_nothing(h: Harness, tmp_path: Path) -> None:
     assert resp.status == 200 and "only its billing admins" in resp.body
     # another admin replays it too: it is not theirs to confirm
     with h.fake.lock:
-        h.fake.views[view_id] = confirm
+        h.fake.views[h.fake.top_of(view_id)] = confirm
     resp = h.confirm(view_id, OTHER_ADMIN)
     assert "belongs to another admin" in resp.body
     # a stranger forging a pick for the admin's alert
     with h.fake.lock:
-        h.fake.views[view_id] = {
+        h.fake.views[h.fake.top_of(view_id)] = {
             **confirm,
             "callback_id": "settle_pick",
             "private_metadata": json.dumps({"k": "alert", "id": h.alert_row().id}),
@@ -263,7 +266,7 @@ def test_two_admins_at_once_charge_once(h: Harness, tmp_path: Path) -> None:
     eventually(lambda: h.sandbox.get_invoice("in_acme_1").status == "paid")  # type: ignore[union-attr]
     assert len(h.attempts()) == 1
     loser, winner = sorted([a.body, b.body], key=lambda body: "Charging" in body)
-    assert "Charging" in winner and "is already settling this invoice" in loser
+    assert "Charging" in winner and "is already settling this balance" in loser
 
 
 def test_settled_invoice_cannot_be_charged_again(h1: Harness, tmp_path: Path) -> None:
@@ -282,7 +285,7 @@ def test_settled_invoice_cannot_be_charged_again(h1: Harness, tmp_path: Path) ->
     resp, _ = h.click(ADMIN, value=str(h.alert_row().id))  # an old copy of the button
     assert resp.status == 200
     eventually(
-        lambda: any("This invoice is already paid by <@UGLOBAL>" in json.dumps(v) for v in h.fake.views.values())
+        lambda: any("This balance is already paid by <@UGLOBAL>" in json.dumps(v) for v in h.fake.views.values())
     )
 
 
@@ -372,7 +375,7 @@ def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness
     """A settlement left 'charging' (the process died around the provider call) is retried by the
     poller with its idempotency key: the provider replays, so the card is charged once."""
     from storage.db import transaction
-    from storage.models import Settlement
+    from storage.models import Settlement, SettlementBatch
 
     h = h1
     setup(h, tmp_path)
@@ -380,8 +383,11 @@ def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness
     h.choose(view_id, ADMIN, "pm_acme_2")
     with transaction(h.services.sessions) as s:
         st = s.query(Settlement).one()
-        st.status = "charging"  # confirmed...
+        st.status = "charging"  # confirmed (the outcome goes to the confirmation on top)...
         key = st.idempotency_key
+        batch = s.get(SettlementBatch, st.batch_id)
+        assert batch is not None
+        batch.view_id = h.fake.top_of(view_id)
     h.sandbox.pay_invoice("in_acme_1", "pm_acme_2", idempotency_key=key)  # ...charged, then the crash
     _age(h, "charging", 2)
 

@@ -8,18 +8,17 @@ from dataclasses import replace
 from slack_sdk.models.views import View
 
 from bot.billing.base import Card, Invoice, PaymentMethod
-from bot.queries import SettleContext, SettlementRecord
+from bot.queries import BatchRecord, BatchStatus, SettleContext, SettlementRecord
 from bot.states import SettlementStatus
 from handlers import refs
 from handlers.ids import CallbackId
-from handlers.settle_modal import confirm_view, outcome_text, outcome_view, pick_view, settled_reply
-from tests.handlers.test_alert_message import CARD
+from handlers.settle_modal import confirm_view, outcome_text, outcome_view, pick_view
+from tests.handlers.test_alert_message import BALANCE, CARD
 
 ALERT = replace(
     CARD,
     account_name="Acme <!channel> & Co",
-    invoice_description="Business <@U999> Standard",
-    invoice_url=None,
+    invoices=(replace(CARD.invoices[0], description="Business <@U999> Standard", url=None),),
     card_label="Visa ·· 9995",
     declined_method_id="pm_1",
     reason="insufficient_funds",
@@ -28,18 +27,15 @@ METHODS = [
     PaymentMethod("pm_1", Card("Visa", "9995"), 12, 2029, is_default=True),
     PaymentMethod("pm_2", Card("Visa", "4242"), 1, 2030, is_default=False),
 ]
+INVOICE = Invoice("in_1", "acme", 12900, "EUR", "Business <@U999> Standard", "open", None)
 CTX = SettleContext(
-    alert=ALERT,
-    invoice=Invoice("in_1", "acme", 12900, "EUR", "Business <@U999> Standard", "open", None),
-    methods=METHODS,
-    add_method_url="https://pay.example/add",
-    in_flight=None,
+    alert=ALERT, invoices=[INVOICE], methods=METHODS, add_method_url="https://pay.example/add", in_flight=None
 )
-RECORD = SettlementRecord(
+SETTLEMENT = SettlementRecord(
     id=3,
+    batch_id=5,
     alert_id=7,
     account_id="acme",
-    account_name="Acme <!channel> & Co",
     invoice_id="in_1",
     invoice_description="Business <@U999> Standard",
     amount_minor=12900,
@@ -50,8 +46,19 @@ RECORD = SettlementRecord(
     status=SettlementStatus.DECLINED,
     reason="generic_decline",
     verification_url=None,
-    make_default=False,
+)
+BATCH = BatchRecord(
+    id=5,
+    alert_id=7,
+    account_id="acme",
+    account_name="Acme <!channel> & Co",
+    user_id="U0ADMIN",
     view_id="V1",
+    card_label="Visa ·· 4242",
+    payment_method_id="pm_2",
+    make_default=False,
+    settlements=(SETTLEMENT,),
+    still_owed=ALERT.invoices,
     alert_channel="C0ACME",
     alert_ts="1.2",
 )
@@ -71,45 +78,90 @@ def test_pick_view_lists_every_card_and_never_preselects_the_declined_one() -> N
     assert "renewal declined: insufficient funds" in method["options"][0]["description"]["text"]
     text = dump(view)
     assert "€129.00" in text and "https://pay.example/add" in text
+    assert not any(b.get("block_id") == "invoices" for b in d["blocks"])  # one invoice: nothing to tick
+
+
+def test_a_card_just_added_is_chosen() -> None:
+    added = PaymentMethod("pm_3", Card("Mastercard", "4444"), 1, 2031, is_default=False)
+    view = pick_view(replace(CTX, methods=[*METHODS, added], preselect_method_id="pm_3")).to_dict()
+    method = next(b for b in view["blocks"] if b.get("block_id") == "method")["element"]
+    assert (
+        method["initial_option"]["value"] == "pm_3" and "just added" in method["initial_option"]["description"]["text"]
+    )
+
+
+def test_a_balance_of_several_invoices_offers_each_ticked() -> None:
+    invoices = [
+        Invoice("in_a", "multi", 10000, "CHF", "Seats", "open", None),
+        Invoice("in_b", "multi", 25000, "CHF", "Support", "open", None),
+    ]
+    view = pick_view(replace(CTX, alert=BALANCE, invoices=invoices)).to_dict()
+    text = json.dumps(view, ensure_ascii=False)
+    assert "owes *CHF 350.00* on 2 invoices" in text
+    chooser = next(b for b in view["blocks"] if b.get("block_id") == "invoices")["element"]
+    assert [o["value"] for o in chooser["options"]] == ["in_a", "in_b"]
+    assert [o["value"] for o in chooser["initial_options"]] == ["in_a", "in_b"]
 
 
 def test_outside_text_is_escaped_in_every_step() -> None:
-    for view in (
-        pick_view(CTX),
-        confirm_view(RECORD),
-        outcome_view(replace(RECORD, status=SettlementStatus.SUCCEEDED), None),
-    ):
+    paid = replace(BATCH, settlements=(replace(SETTLEMENT, status=SettlementStatus.SUCCEEDED),))
+    for view in (pick_view(CTX), confirm_view(BATCH), outcome_view(paid, None), outcome_view(BATCH, CTX)):
         text = dump(view)
         assert "<!channel>" not in text and "<@U999>" not in text, text
-        assert "&lt;!channel&gt;" in text
-    assert "<!channel>" not in outcome_text(RECORD) and "<!channel>" not in settled_reply(RECORD)
+    assert "&lt;!channel&gt;" in dump(pick_view(CTX))
+    assert "<!channel>" not in outcome_text(BATCH) and "<!channel>" not in outcome_text(paid)
 
 
 def test_a_decline_offers_the_other_cards_and_says_why() -> None:
-    view = outcome_view(RECORD, CTX).to_dict()
+    view = outcome_view(BATCH, CTX).to_dict()
     assert view["callback_id"] == CallbackId.PICK
-    assert "Visa ·· 4242 was declined" in json.dumps(view, ensure_ascii=False)
+    text = json.dumps(view, ensure_ascii=False)
+    assert "Visa ·· 4242 was declined. The bank declined the card without giving a reason." in text
+    assert text.count("without giving a reason") == 1
     method = next(b for b in view["blocks"] if b.get("block_id") == "method")["element"]
     assert "initial_option" not in method  # both cards were declined: nothing is pre-selected
 
 
+def test_a_partial_outcome_says_what_was_paid_and_what_is_still_owed() -> None:
+    paid = replace(
+        SETTLEMENT, id=4, invoice_id="in_a", amount_minor=10000, currency="CHF", status=SettlementStatus.SUCCEEDED
+    )
+    declined = replace(SETTLEMENT, invoice_id="in_b", amount_minor=25000, currency="CHF")
+    batch = replace(BATCH, settlements=(paid, declined), still_owed=(BALANCE.invoices[1],))
+    assert batch.status == BatchStatus.PARTIAL
+    text = outcome_text(batch)
+    assert "✅ *CHF 100.00 paid* with Visa ·· 4242 (`in_a`)." in text
+    assert "❌ `in_b` (CHF 250.00): Visa ·· 4242 was declined." in text and "*Still owed: CHF 250.00.*" in text
+
+
 def test_each_status_has_its_own_step() -> None:
-    titles = {
-        status: outcome_view(replace(RECORD, status=status, verification_url="https://bank.example/v"), None).title
-        for status in (SettlementStatus.SUCCEEDED, SettlementStatus.REQUIRES_ACTION, SettlementStatus.CHARGING)
-    }
-    assert {s: t.text for s, t in titles.items() if t} == {
-        SettlementStatus.SUCCEEDED: "Balance settled",
-        SettlementStatus.REQUIRES_ACTION: "Bank verification",
-        SettlementStatus.CHARGING: "Settling",
-    }
+    def title(status: SettlementStatus) -> str:
+        batch = replace(
+            BATCH, settlements=(replace(SETTLEMENT, status=status, verification_url="https://bank.example/v"),)
+        )
+        t = outcome_view(batch, None).title
+        return t.text if t else ""
+
+    assert title(SettlementStatus.SUCCEEDED) == "Balance settled"
+    assert title(SettlementStatus.REQUIRES_ACTION) == "Bank verification"
+    assert title(SettlementStatus.CHARGING) == "Settling"
+
+
+def test_the_confirmation_has_back_and_names_each_invoice() -> None:
+    view = confirm_view(BATCH).to_dict()
+    assert view["close"]["text"] == "Back" and view["submit"]["text"] == "Charge €129.00"
+    assert "`in_1`" in json.dumps(view) and refs.parse(view["private_metadata"], "batch") == 5
 
 
 def test_long_outside_text_is_cut_to_slacks_limits() -> None:
-    huge = replace(
-        CTX, alert=replace(ALERT, account_name="A" * 10_000), invoice=replace(CTX.invoice, description="B" * 10_000)
-    )
+    huge_alert = replace(ALERT, account_name="A" * 10_000)
+    huge = replace(CTX, alert=huge_alert, invoices=[replace(INVOICE, description="B" * 10_000)])
     pick_view(huge).to_dict()  # raises if any field is over Slack's limit
     confirm_view(
-        replace(RECORD, account_name="A" * 10_000, invoice_description="B" * 10_000, card_label="C" * 500)
+        replace(
+            BATCH,
+            account_name="A" * 10_000,
+            card_label="C" * 500,
+            settlements=(replace(SETTLEMENT, invoice_description="B" * 10_000),),
+        )
     ).to_dict()

@@ -24,7 +24,7 @@ REQUESTS = 1100
 
 HOSTILE_VALUES: list[Any] = [
     None, True, 0, -1, 2**31, 2**70, 1.5, "", "x" * 5000, "<!channel>", "١٢٣", "é\u202e", "\x00", [], {}, [[[[]]]],
-    {"id": {"id": 5}}, "9" * 5000, '{"k":"alert","id":1}', '{"k":"settlement","id":true}',
+    {"id": {"id": 5}}, "9" * 5000, '{"k":"alert","id":1}', '{"k":"batch","id":true}',
 ]  # fmt: skip
 
 

@@ -27,6 +27,18 @@ def load(env: dict[str, str], tmp_path: Path, *accounts: dict[str, Any]) -> None
     run_cli(env, "sandbox", "bill")
 
 
+def settle_value(alert: dict[str, Any]) -> str:
+    return str(
+        next(
+            e
+            for b in alert["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "settle_open"
+        )["value"]
+    )
+
+
 def forged_link(key: str, purpose: str, subject: str) -> str:
     expires = int(time.time()) + 600
     mac = hmac.new(key.encode(), f"{purpose}:{subject}:{expires}".encode(), hashlib.sha256).hexdigest()
@@ -108,7 +120,7 @@ def test_outside_text_never_pings_anyone(env: dict[str, str], fake_slack: FakeSl
                 "channel": {"id": "C0ACME"},
                 "container": {"type": "message", "channel_id": "C0ACME", "message_ts": alert["ts"]},
                 "trigger_id": trigger,
-                "actions": [{"action_id": "settle_open", "value": alert["blocks"][3]["elements"][0]["value"]}],
+                "actions": [{"action_id": "settle_open", "value": settle_value(alert)}],
             }
             body = interactive_body(payload)
             assert post(base + "/slack/events", body, signed_headers(body))[0] == 200
@@ -166,7 +178,7 @@ def test_debug_logs_keep_no_link_token(sqlite_env: dict[str, str], fake_slack: F
             "channel": {"id": "C0ACME"},
             "trigger_id": trigger,
             "token": "verification-token-value",
-            "actions": [{"action_id": "settle_open", "value": alert["blocks"][3]["elements"][0]["value"]}],
+            "actions": [{"action_id": "settle_open", "value": settle_value(alert)}],
         }
         body = interactive_body(payload)
         assert post(base + "/slack/events", body, signed_headers(body))[0] == 200
