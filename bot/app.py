@@ -38,6 +38,18 @@ from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
 
 
+class _DropTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself even when given a client, then warns at every start that
+    it will not use it: true, and noise (Settle's client carries the same token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("settle.bolt")
+_BOLT_LOG.addFilter(_DropTokenWarning())
+
+
 @dataclass
 class Settle:
     """Everything one process needs, built once by `build`."""
@@ -66,7 +78,7 @@ class Settle:
             client=self.web,
             token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
             process_before_response=False,
-            logger=logging.getLogger("settle.bolt"),
+            logger=_BOLT_LOG,
             # enough workers that a burst of clicks never queues behind slow Slack or provider calls
             listener_executor=self._pool(32, "settle-listener"),
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from bot.cli_text import plural, printable
 from bot.errors import SettleError
 from bot.settings import Settings
 
@@ -50,15 +50,6 @@ def one_line_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-# C0/C1 controls (terminal escapes) and the bidirectional overrides that reorder what a terminal shows
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """Outside text (account names, provider messages) made safe to print on a terminal."""
-    return _UNPRINTABLE.sub("\ufffd", text)
-
-
 def _echo(text: str, **style: Any) -> None:
     click.secho(printable(text), **style)
 
@@ -70,6 +61,7 @@ def _logging(verbose: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="settle", prog_name="settle")
 def main() -> None:
     """Settle: declined subscription payments, fixed from Slack."""
 
@@ -168,7 +160,10 @@ def sandbox_load(file: Path) -> None:
 
     settle = _sandbox()
     s = load_file(settle.sessions, file)
-    click.echo(f"loaded {s.accounts} account(s), {s.payment_methods} payment method(s), {s.invoices} invoice(s)")
+    click.echo(
+        f"Loaded {plural(s.accounts, 'account')}, {plural(s.payment_methods, 'payment method')} "
+        f"and {plural(s.invoices, 'invoice')}."
+    )
 
 
 @sandbox.command("bill")
@@ -219,13 +214,14 @@ def sandbox_status(as_json: bool) -> None:
     default=None,
     help="Accounts YAML to use instead of the bundled example.",
 )
+@click.option("--builder-links", is_flag=True, help="Also print a Block Kit Builder link for each message.")
 @one_line_errors
-def demo(accounts: Path | None) -> None:
+def demo(accounts: Path | None, builder_links: bool) -> None:
     """See Settle's alerts in seconds: bundled example accounts, a throwaway sandbox, no Slack needed."""
     from bot.demo import EXAMPLE, run_demo
 
     logging.basicConfig(level=logging.WARNING)
-    run_demo(_settings(), accounts or EXAMPLE)
+    run_demo(_settings(), accounts or EXAMPLE, builder_links=builder_links)
 
 
 @main.command()
@@ -236,11 +232,15 @@ def demo(accounts: Path | None) -> None:
 def audit(account: str | None, as_json: bool, limit: int) -> None:
     """The audit trail: every decline, alert, click, charge and outcome."""
     from bot.app import open_database
+    from bot.money import format_money
     from storage.audit import list_events
     from storage.db import reading
+    from storage.models import Account
 
     _, sessions = open_database(_settings().database_url)
     with reading(sessions) as s:
+        if account is not None and s.get(Account, account) is None:
+            raise SettleError(f"unknown account: {account!r} (settle sandbox status lists the accounts)")
         events = list_events(s, account, limit)
         rows: list[dict[str, Any]] = [
             {
@@ -265,12 +265,16 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
         click.echo("no audit events yet")
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["detail"].items())
+        amount = (
+            format_money(r["amount_minor"], r["currency"]) if r["amount_minor"] is not None and r["currency"] else "-"
+        )
         parts = [
             r["at"][:19],
             f"{r['actor']:<12}",
             f"{r['action']:<24}",
             r["account_id"] or "-",
             r["invoice_id"] or "-",
+            f"{amount:>12}",
             r["payment_method"] or "",
             r["provider_ref"] or "",
             extra,

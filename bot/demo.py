@@ -10,6 +10,7 @@ import click
 from bot.app import build
 from bot.billing.sandbox import SandboxProvider
 from bot.billing.sandbox_loader import load_file
+from bot.cli_text import plural
 from bot.preview import builder_link, render_plain
 from bot.settings import Settings
 from bot.slack_gateway import RecordingGateway
@@ -17,7 +18,7 @@ from bot.slack_gateway import RecordingGateway
 EXAMPLE = Path(__file__).parent / "billing" / "example_accounts.yml"
 
 
-def run_demo(settings: Settings, accounts_file: Path = EXAMPLE) -> None:
+def run_demo(settings: Settings, accounts_file: Path = EXAMPLE, *, builder_links: bool = False) -> None:
     gateway = RecordingGateway()
     with tempfile.TemporaryDirectory(prefix="settle-demo-") as tmp:
         demo_settings = settings.model_copy(
@@ -36,15 +37,17 @@ def run_demo(settings: Settings, accounts_file: Path = EXAMPLE) -> None:
         settle.close()
 
     click.secho("Settle demo: no Slack workspace or payment account needed.", bold=True)
+    paid = sum(a.outcome == "succeeded" for a in attempts)
     click.echo(
-        f"Loaded {summary.accounts} sandbox accounts from {accounts_file.name}, ran their renewals "
-        f"({len(attempts)} charges: {sum(a.outcome == 'succeeded' for a in attempts)} paid, "
-        f"{sum(a.outcome != 'succeeded' for a in attempts)} failed), then one poll cycle: {report.summary()}.\n"
+        f"Loaded {plural(summary.accounts, 'sandbox account')} from {accounts_file.name} and ran their renewals "
+        f"({plural(len(attempts), 'charge')}: {paid} paid, {len(attempts) - paid} failed), "
+        f"then one poll cycle: {report.summary()}.\n"
     )
     for msg in gateway.messages:
         click.secho(f"── to {msg.channel} " + "─" * max(0, 60 - len(msg.channel)), fg="cyan")
         click.echo(render_plain(msg.blocks))
         click.secho(f"Notification text: {msg.text}", dim=True)
-        click.secho(f"Preview in Block Kit Builder: {builder_link(msg.blocks)}", dim=True)
+        if builder_links:
+            click.secho(f"Preview in Block Kit Builder: {builder_link(msg.blocks)}", dim=True)
         click.echo()
     click.echo("Next: connect a workspace (README → 'Connect a real workspace') and run `settle serve`.")

@@ -1,19 +1,31 @@
-"""Money as integer minor units plus a currency; parsing and display without floats."""
+"""Money as integer minor units plus an ISO 4217 currency; parsing and display without floats.
+
+Minor units and symbols come from Babel's copy of CLDR/ISO 4217 (BHD has 3 decimals, JPY none),
+not from a table of our own."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
-_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹", "CHF": "CHF ", "CAD": "CA$", "AUD": "A$"}
-_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF_LEGACY"}
+from babel.numbers import format_currency, get_currency_precision, is_currency
+
+LOCALE = "en_US"
+_CODE_THEN_DIGIT = re.compile(r"^([A-Z]{2,3})(\d)")
+
+
+def known(currency: str) -> bool:
+    return len(currency) == 3 and currency.isascii() and is_currency(currency.upper())
 
 
 def exponent(currency: str) -> int:
-    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+    return int(get_currency_precision(currency.upper()))
 
 
 def to_minor(amount: str | int | Decimal, currency: str) -> int:
     """Parse "129.00" into 12900 (for EUR); refuses fractions the currency cannot hold."""
+    if not known(currency):
+        raise ValueError(f"not an ISO 4217 currency: {currency!r}")
     try:
         value = Decimal(str(amount))
     except InvalidOperation as exc:
@@ -22,17 +34,18 @@ def to_minor(amount: str | int | Decimal, currency: str) -> int:
         raise ValueError(f"amount must be positive: {amount!r}")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
-        raise ValueError(f"too many decimals for {currency}: {amount!r}")
+        raise ValueError(f"too many decimals for {currency.upper()}: {amount!r}")
     return int(scaled)
 
 
 def format_money(minor: int, currency: str) -> str:
-    """12900, "EUR" -> "€129.00"; unknown currencies read "129.00 SEK"."""
+    """12900, "EUR" -> "€129.00"; 35000, "CHF" -> "CHF 350.00"; 1500, "BHD" -> "BHD 1.500"."""
     code = currency.upper()
+    if not known(code):
+        return f"{minor} {code}"  # never raise while showing something
     value = Decimal(minor).scaleb(-exponent(code))
-    number = f"{value:,.{exponent(code)}f}"
-    symbol = _SYMBOLS.get(code)
-    return f"{symbol}{number}" if symbol else f"{number} {code}"
+    shown = str(format_currency(value, code, locale=LOCALE, currency_digits=True))
+    return _CODE_THEN_DIGIT.sub(r"\1 \2", shown)
 
 
 def to_decimal_str(minor: int, currency: str) -> str:

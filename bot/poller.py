@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import AlertDeliverer, DeliveryReport, add_reply, mark_invoice_paid, sync_state
 from bot.billing.base import BillingProvider, Invoice, PaymentFailure
+from bot.cli_text import plural
 from bot.states import AlertState
 from storage import audit
 from storage.db import reading, transaction
@@ -38,15 +39,15 @@ class CycleReport:
     def summary(self) -> str:
         d = self.delivery
         parts = [
-            f"{self.new_declines} new decline(s)",
-            f"{self.new_alerts} new alert(s)",
+            plural(self.new_declines, "new decline"),
+            plural(self.new_alerts, "new alert"),
             f"{d.posted} posted",
             f"{d.updated} updated",
         ]
         if self.paid:
             parts.append(f"{self.paid} paid")
         if self.settlements:
-            parts.append(f"{self.settlements} settlement(s) completed")
+            parts.append(f"{plural(self.settlements, 'settlement')} completed")
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
         if d.failed:
@@ -233,6 +234,7 @@ class Poller:
     @staticmethod
     def _declined_again(s: Session, alert: Alert, decline_id: int) -> None:
         alert.latest_decline_id, alert.decline_count = decline_id, alert.decline_count + 1
+        alert.note, alert.note_by = None, None  # the renewal is now the latest attempt
         s.flush()
         s.expire(alert, ["latest_decline"])
         sync_state(s, alert)

@@ -26,9 +26,10 @@ class AlertRenderer(Protocol):
 class Notifier(Protocol):
     """Tells the people involved that something changed; never raises for a Slack failure."""
 
-    def batch_changed(self, batch: BatchRecord, next_step: SettleContext | None) -> None:
-        """A confirmation's outcome (or next step) is known. `next_step` is the fresh modal content
-        after a decline, so the admin can pick another card for what is still owed."""
+    def batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
+        """A confirmation's outcome (or next step) is known: show it in each modal `views` names
+        (the admin's, and any other showing this confirmation), with that modal's fresh content
+        after a decline so its admin can pick another card for what is still owed."""
         ...
 
     def methods_changed(self, view_id: str, ctx: SettleContext) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.alerts import AlertDeliverer, add_reply, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult
-from bot.decline_reasons import explain
+from bot.decline_reasons import short
 from bot.errors import InvalidChoice, NotSettleable, Refused
 from bot.ports import Notifier
 from bot.queries import (
@@ -39,7 +39,8 @@ from bot.slack_gateway import SlackError
 from bot.states import AlertState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Alert, AlertInvoice, Settlement, SettlementBatch
+from storage.models import Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
+from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,10 @@ class SettlementService:
                 s.add(st)
                 s.flush()
                 self._audit(s, "method_chosen", st, provider_ref=method.id, batch_id=batch.id)
+            log.info(
+                "batch %s: %s chose %s for alert %s, invoices %s",
+                batch.id, user_id, method.id, alert_id, ",".join(i.id for i in invoices),
+            )  # fmt: skip
             return batch_record(s, batch)
 
     # --- step 3: confirmed: claim each invoice once --------------------------------------------
@@ -285,6 +290,7 @@ class SettlementService:
             batch = s.get(SettlementBatch, batch_id)
             assert batch is not None
             record = batch_record(s, batch)
+        log.info("batch %s: confirmed by %s, %d invoice(s) claimed", batch_id, user_id, claimed)
         # No Slack call here: the caller acknowledges Slack first, then calls charge().
         if claimed == 0:
             return ConfirmResult("busy" if record.status != BatchStatus.PENDING else "duplicate", record)
@@ -357,8 +363,12 @@ class SettlementService:
                 if result.reason == "invoice_already_paid" and ai is not None:
                     mark_invoice_paid(s, ai, source="provider", settlement_id=st.id)
                 else:
-                    alert.note = f"payment with {st.card_label} was declined: {explain(result.reason).why}"
+                    # the latest attempt, in a few words (the alert's "Why" keeps the renewal's reason)
+                    alert.note = f"payment with {st.card_label} was declined: {short(result.reason)}"
                     alert.note_by = st.user_id
+                    alert.decline_count += 1  # every declined attempt counts, renewal or by hand
+                    if ai is not None:
+                        ai.decline_count += 1
             sync_state(s, alert)
             # The bank's page knows no person: its answer is recorded as the bank's, for this settlement.
             self._audit(s, action, st, reason=result.reason, actor=actor)
@@ -393,18 +403,41 @@ class SettlementService:
             batch = s.get(SettlementBatch, batch_id)
             assert batch is not None
             record = batch_record(s, batch)
+        log.info("batch %s of alert %s: %s", batch_id, record.alert_id, record.status)
         if completed and record.make_default:
             self._make_default(record)
         self._deliver(record.alert_id)
-        self.notifier.batch_changed(record, self.next_step(record))
+        views: dict[str, SettleContext | None] = {}
+        if record.view_id:
+            views[record.view_id] = self.next_step(record)
+        for view_id, user_id in self._watchers(batch_id):
+            if view_id not in views:
+                views[view_id] = self.next_step(record, user_id=user_id, view_id=view_id)
+        self.notifier.batch_changed(record, views)
         return record
 
-    def next_step(self, record: BatchRecord) -> SettleContext | None:
+    def watch(self, batch_id: int, view_id: str, user_id: str) -> None:
+        """This modal shows the confirmation too: it is updated with the outcome as well."""
+        with transaction(self.sessions) as s:
+            insert_ignore(s, BatchView, {"view_id": view_id, "batch_id": batch_id, "user_id": user_id}, ["view_id"])
+
+    def _watchers(self, batch_id: int) -> list[tuple[str, str]]:
+        with reading(self.sessions) as s:
+            return [
+                (v, u)
+                for v, u in s.execute(
+                    select(BatchView.view_id, BatchView.user_id).where(BatchView.batch_id == batch_id)
+                )
+            ]
+
+    def next_step(
+        self, record: BatchRecord, *, user_id: str | None = None, view_id: str | None = None
+    ) -> SettleContext | None:
         """After a decline, the modal offers the other cards for what is still owed."""
         if record.status not in (BatchStatus.DECLINED, BatchStatus.PARTIAL) or not record.still_owed:
             return None
         try:
-            return self.context(record.alert_id, record.user_id, record.view_id)
+            return self.context(record.alert_id, user_id or record.user_id, view_id or record.view_id)
         except (NotSettleable, Refused):
             return None
 
@@ -530,10 +563,21 @@ class SettlementService:
     # --- provider hooks ------------------------------------------------------------------------
 
     def method_added(self, account_id: str, ref: str, method_id: str | None = None) -> None:
-        """A card was added on the hosted page: show it, chosen, in the admin's open modal."""
+        """A card was added on the hosted page: audit it, and show it, chosen, in the admin's modal."""
         alert_s, _, rest = ref.partition(":")
         view_id, _, user_id = rest.partition(":")
-        if not (alert_s.isascii() and alert_s.isdigit() and len(alert_s) < 10 and view_id and user_id):
+        valid = alert_s.isascii() and alert_s.isdigit() and len(alert_s) < 10 and bool(view_id and user_id)
+        with transaction(self.sessions) as s:
+            # the page knows no person: the card was added through the link issued to this admin
+            audit.record(
+                s,
+                "payment_method_added",
+                actor=user_id if valid else "hosted page",
+                account_id=account_id,
+                provider_ref=method_id,
+                via="hosted page",
+            )
+        if not valid:
             return
         try:
             ctx = self.context(int(alert_s), user_id, view_id, preselect=method_id)

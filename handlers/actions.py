@@ -68,6 +68,7 @@ def open_settle_modal(
             reply(TRIGGER_EXPIRED)
             return
     view_id = str(opened["view"]["id"])
+    log.info("settle modal %s opened for alert %s by %s", view_id, alert_id, user_id)
     # Filling the form (provider reads, views.update, audit) runs on its own small pool and waits for
     # other clicks' views.open first: their trigger_ids are about to expire.
     background: Executor = context["background"]
@@ -92,9 +93,11 @@ def show_settle_form(
         ctx = settle.context(alert_id, user_id, view_id)
         flight = ctx.in_flight
         if flight and flight.status == BatchStatus.REQUIRES_ACTION and flight.user_id == user_id:
-            view = verify_view(flight)
+            view = verify_view(flight)  # the same step again (another tab): it moves on with the first
+            settle.watch(flight.id, view_id, user_id)
         elif flight:
             view = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", flight)))
+            settle.watch(flight.id, view_id, user_id)  # another admin's modal moves on too
         else:
             view = pick_view(ctx)
     except (Refused, NotSettleable) as exc:

@@ -16,14 +16,15 @@ class SlackNotifier:
     def __init__(self, gateway: SlackGateway) -> None:
         self.gateway = gateway
 
-    def batch_changed(self, batch: BatchRecord, next_step: SettleContext | None) -> None:
-        if batch.view_id:
+    def batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
+        shown = False
+        for view_id, next_step in views.items():
             try:
-                self.gateway.update_view(batch.view_id, outcome_view(batch, next_step))
-                return
+                self.gateway.update_view(view_id, outcome_view(batch, next_step))
+                shown = shown or view_id == batch.view_id
             except SlackError as exc:
-                log.info("batch %s: modal gone (%s); telling the admin ephemerally", batch.id, exc.code)
-        if batch.alert_channel:
+                log.info("batch %s: modal %s gone (%s)", batch.id, view_id, exc.code)
+        if not shown and batch.alert_channel:  # the admin closed their modal: tell them anyway
             try:
                 self.gateway.post_ephemeral(batch.alert_channel, batch.user_id, outcome_text(batch))
             except SlackError as exc:

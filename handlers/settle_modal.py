@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.billing.base import Invoice, PaymentMethod
-from bot.decline_reasons import explain, short
+from bot.decline_reasons import explain
 from bot.queries import BatchRecord, BatchStatus, SettleContext, SettlementRecord, total
 from bot.states import SettlementStatus
 from handlers import refs
@@ -69,13 +69,14 @@ def loading_view() -> dict[str, Any]:
 
 
 def _method_option(m: PaymentMethod, ctx: SettleContext, failed: BatchRecord | None) -> Option:
-    notes = [f"Expires {m.exp_month:02d}/{m.exp_year}"]
+    notes = [f"{'Expired' if m.expired() else 'Expires'} {m.exp_month:02d}/{m.exp_year}"]
     if m.is_default:
         notes.append("default")
+    # the reason is said once, above the choice; here only which card it was
     if failed is not None and m.id == failed.payment_method_id:
-        notes.append(f"just declined: {short(failed.reason)}")
+        notes.append("declined just now")
     elif m.id == ctx.alert.declined_method_id:
-        notes.append(f"renewal declined: {short(ctx.alert.reason)}")
+        notes.append("declined at renewal")
     if m.id == ctx.preselect_method_id:
         notes.insert(0, "just added")
     return Option(
@@ -91,7 +92,7 @@ def preferred_method(ctx: SettleContext, failed: BatchRecord | None = None) -> P
     if added is not None:
         return added
     avoid = {ctx.alert.declined_method_id, failed.payment_method_id if failed else None}
-    usable = [m for m in ctx.methods if m.id not in avoid]
+    usable = [m for m in ctx.methods if m.id not in avoid and not m.expired()]
     return next((m for m in usable if m.is_default), usable[0] if usable else None)
 
 

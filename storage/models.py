@@ -175,6 +175,17 @@ class AlertReply(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class BatchView(Base):
+    """A modal that shows a confirmation someone else started, or the same one opened again (a
+    second tab, another admin): it moves on too when the outcome arrives."""
+
+    __tablename__ = "batch_views"
+
+    view_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batches.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+
+
 class SettlementBatch(Base):
     """One confirmation: an admin pays some of an alert's invoices with one card. Each invoice is
     its own Settlement (own idempotency key); the batch is what the modal shows."""

@@ -4,7 +4,7 @@ and the hooks a provider calls back (a card added on its hosted page, a bank ste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
 Outcome = Literal["succeeded", "declined", "requires_action"]
@@ -58,6 +58,10 @@ class PaymentMethod:
     exp_month: int
     exp_year: int
     is_default: bool
+
+    def expired(self, today: date | None = None) -> bool:
+        today = today or datetime.now(UTC).date()
+        return (self.exp_year, self.exp_month) < (today.year, today.month)
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,8 @@ class BillingProvider(Protocol):
 class ProviderHooks(Protocol):
     """What a provider tells Settle, as a real one would with a webhook."""
 
-    def method_added(self, account_id: str, ref: str) -> None:
-        """A card was added on the hosted page opened with `ref` (see add_method_url)."""
+    def method_added(self, account_id: str, ref: str, method_id: str | None = None) -> None:
+        """A card (`method_id`) was added on the hosted page opened with `ref` (see add_method_url)."""
         ...
 
     def payment_updated(self, payment_id: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 # Behaviour codes are stored with the saved card; the number itself never is.
 TEST_CARDS: dict[str, str] = {
     "4242424242424242": "succeeds",
@@ -11,6 +13,12 @@ TEST_CARDS: dict[str, str] = {
     "4000002500003155": "auth_off_session",  # renewals need bank verification; succeeds after it
     "4000002760003184": "auth_always",  # always needs bank verification
 }
+
+
+def fingerprint(number: str) -> str:
+    """The same card number gives the same fingerprint, as Stripe's does: one card is one option.
+    (The sandbox only ever sees Stripe's public test numbers.)"""
+    return hashlib.sha256(f"settle-sandbox-card:{normalise(number)}".encode()).hexdigest()[:32]
 
 
 def luhn_ok(number: str) -> bool:

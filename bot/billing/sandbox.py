@@ -28,13 +28,14 @@ from bot.billing.base import (
     PaymentMethod,
     PaymentResult,
 )
-from bot.billing.cards import classify
+from bot.billing.cards import classify, fingerprint
 from bot.money import to_decimal_str
 from storage.db import reading, transaction
 from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod, SandboxUsedLink
 from storage.upsert import insert_ignore
 
 _DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
+INVOICE_LINK_TTL = 400 * 24 * 3600
 
 
 def _attempt_id(payment_id: str) -> int | None:
@@ -193,17 +194,25 @@ class SandboxProvider:
                 is None
             ):
                 raise BillingError("this link was already used to add a card")
-            pm = SandboxPaymentMethod(
-                id=f"pm_{account_id}_{uuid.uuid4().hex[:10]}",
-                customer_id=account_id,
-                brand=brand,
-                last4=last4,
-                exp_month=exp_month,
-                exp_year=exp_year,
-                behaviour=behaviour,
-                created_at=now,
+            print_ = fingerprint(number)
+            pm = s.scalar(
+                select(SandboxPaymentMethod).where(
+                    SandboxPaymentMethod.customer_id == account_id, SandboxPaymentMethod.fingerprint == print_
+                )
             )
-            s.add(pm)
+            if pm is None:
+                pm = SandboxPaymentMethod(
+                    id=f"pm_{account_id}_{uuid.uuid4().hex[:10]}",
+                    customer_id=account_id,
+                    brand=brand,
+                    last4=last4,
+                    behaviour=behaviour,
+                    fingerprint=print_,
+                    created_at=now,
+                )
+                s.add(pm)
+            # the same card again updates the saved one (a new expiry), as Stripe's fingerprint shows
+            pm.exp_month, pm.exp_year = exp_month, exp_year
             if make_default or customer.default_payment_method_id is None:
                 customer.default_payment_method_id = pm.id
             return PaymentMethod(
@@ -268,6 +277,23 @@ class SandboxProvider:
             customer = s.get(SandboxCustomer, account_id)
             return customer.name if customer else None
 
+    def invoice_page(self, invoice_id: str) -> dict[str, Any] | None:
+        """What the hosted invoice page shows: the customer's name, the invoice and every attempt."""
+        with reading(self._sessions) as s:
+            inv = s.get(SandboxInvoice, invoice_id)
+            if inv is None:
+                return None
+            customer = s.get(SandboxCustomer, inv.customer_id)
+            status = self._invoice_status(s, inv)
+            status["customer"] = customer.name if customer else inv.customer_id
+            status["description"] = inv.description
+            status["amount_minor"] = inv.amount_minor
+            status["paid_at"] = inv.paid_at.isoformat() if inv.paid_at else None
+            attempts = s.scalars(select(SandboxAttempt).where(SandboxAttempt.invoice_id == inv.id)).all()
+            for shown, a in zip(status["attempts"], attempts, strict=True):
+                shown["off_session"] = a.off_session
+            return status
+
     def get_attempt(self, attempt_id: int) -> SandboxAttempt | None:
         with reading(self._sessions) as s:
             return s.get(SandboxAttempt, attempt_id)
@@ -296,7 +322,9 @@ class SandboxProvider:
             return s.get(SandboxUsedLink, self._link_hash(token)) is not None
 
     def invoice_url(self, invoice_id: str) -> str:
-        return f"{self._public_base}/sandbox/invoices/{invoice_id}"
+        """A signed link (invoice ids are guessable): it sits on an alert for weeks, so it lives long."""
+        token = self.sign("invoice", invoice_id, ttl_seconds=INVOICE_LINK_TTL)
+        return f"{self._public_base}/sandbox/invoices/{invoice_id}?{urlencode({'token': token})}"
 
     def verification_url(self, attempt_id: int) -> str:
         subject = str(attempt_id)

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.billing.cards import classify, parse_expiry
-from bot.money import to_minor
+from bot.billing.cards import classify, fingerprint, parse_expiry
+from bot.money import known, to_minor
 from bot.slack_ids import is_channel, is_user_or_group
 from storage.db import transaction
 from storage.models import (
@@ -93,8 +93,8 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
     acc_id = _id(_need(acc, "id", source), 64, where(acc), "account id")
     name = _text(_need(acc, "name", source), MAX_NAME, where(acc), "name")
     currency = str(acc.get("currency", "EUR")).upper()
-    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
-        raise LoadError(f"{where(acc)}: currency must be a 3-letter code")
+    if not known(currency):
+        raise LoadError(f"{where(acc)}: currency {currency!r} is not an ISO 4217 code")
 
     account = s.get(Account, acc_id) or Account(id=acc_id)
     account.name, account.currency = name, currency
@@ -123,11 +123,12 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
         except ValueError as exc:
             raise LoadError(f"{where(item)}: {exc}") from None
         pm_id = _id(item.get("id") or f"pm_{acc_id}_{index}", 128, where(item), "payment method id")
-        exp_month, exp_year = _expiry(item, where(item))
+        exp_month, exp_year = _expiry(item, where(item), expired=behaviour == "expired_card")
         pm = s.get(SandboxPaymentMethod, pm_id) or SandboxPaymentMethod(id=pm_id, customer_id=acc_id)
         if pm.customer_id != acc_id:
             raise LoadError(f"{where(item)}: payment method id {pm_id} belongs to another account")
         pm.brand, pm.last4, pm.behaviour = brand, last4, behaviour
+        pm.fingerprint = fingerprint(str(item["card"]))
         pm.exp_month, pm.exp_year = exp_month, exp_year
         s.add(pm)
         summary.payment_methods += 1
@@ -177,10 +178,12 @@ def _text(value: Any, limit: int, where: str, what: str, *, lines: bool = False)
     return text
 
 
-def _expiry(item: dict[str, Any], where: str) -> tuple[int, int]:
+def _expiry(item: dict[str, Any], where: str, *, expired: bool = False) -> tuple[int, int]:
     raw = item.get("exp")
     if raw is None:
-        return 12, datetime.now(UTC).year + 3
+        now = datetime.now(UTC)
+        # Stripe's expired test card stands for a card past its date: give it one (last month)
+        return ((now.month - 2) % 12 + 1, now.year - (now.month == 1)) if expired else (12, now.year + 3)
     try:
         return parse_expiry(str(raw))
     except ValueError:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode
 from bot.billing.base import BillingError, ProviderHooks, card_label
 from bot.billing.cards import parse_expiry
 from bot.billing.sandbox import SandboxProvider
+from bot.decline_reasons import short
 from bot.money import format_money
 from bot.web.server import respond
 
@@ -33,6 +34,9 @@ dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:20px 0} dt{co
 border:1px solid #bbb;background:#fff;cursor:pointer;margin-right:8px} button.primary{background:#007a5a;
 color:#fff;border-color:#007a5a} input{font-size:16px;padding:8px;width:100%;box-sizing:border-box;
 border:1px solid #bbb;border-radius:6px;margin:6px 0 14px} .error{color:#b00020} footer{margin-top:18px}
+h2{font-size:16px;margin:22px 0 8px} table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eee} th{color:#616061;font-weight:500}
+td.succeeded{color:#1b5e20} td.declined{color:#b00020}
 """
 
 
@@ -56,7 +60,7 @@ class SandboxPages:
         method = environ.get("REQUEST_METHOD", "GET")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         if (m := _INVOICE.match(path)) and method == "GET":
-            return self.invoice(m.group(1), start_response)
+            return self.invoice(m.group(1), query.get("token", ""), start_response)
         if (m := _VERIFY.match(path)) and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
             return self.verify(int(m.group(1)), query.get("token", ""), form, start_response)
@@ -142,7 +146,7 @@ class SandboxPages:
                     error = str(exc).capitalize() + "."
                 else:
                     if self.hooks is not None:
-                        self.hooks.method_added(account_id, ref)
+                        self.hooks.method_added(account_id, ref, pm.id)
                     body = page(
                         "Card added",
                         f"<h1>Card added</h1><p>{html.escape(pm.card.label)} is saved"
@@ -165,20 +169,54 @@ class SandboxPages:
         )
         return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
 
-    def invoice(self, invoice_id: str, start_response: StartResponse) -> Iterable[bytes]:
-        inv = self.provider.get_invoice(invoice_id)
+    def invoice(self, invoice_id: str, token: str, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.provider.check_token("invoice", invoice_id, token):
+            body = page(
+                "Link not valid", "<h1>This invoice link is not valid</h1><p class=muted>Open it from Slack.</p>"
+            )
+            return _html(start_response, "403 Forbidden", body)
+        inv = self.provider.invoice_page(invoice_id)
         if inv is None:
             body = page("No such invoice", "<h1>No such invoice</h1><p class=muted>It may have been removed.</p>")
-            return respond(start_response, "404 Not Found", body, "text/html; charset=utf-8")
-        badge = f"<span class='badge {inv.status}'>{inv.status}</span>"
-        body = (
-            f"<h1>Invoice {html.escape(inv.id)} {badge}</h1>"
-            f"<p class=muted>{html.escape(inv.description)}</p>"
-            f"<dl><dt>Account</dt><dd>{html.escape(inv.account_id)}</dd>"
-            f"<dt>Amount</dt><dd>{html.escape(format_money(inv.amount_minor, inv.currency))}</dd>"
-            f"<dt>Status</dt><dd>{inv.status}</dd></dl>"
+            return _html(start_response, "404 Not Found", body)
+        amount = html.escape(format_money(inv["amount_minor"], inv["currency"]))
+        status = "paid" if inv["status"] == "paid" else "open"
+        rows = "".join(
+            "<tr>"
+            f"<td>{html.escape(a['at'][:16].replace('T', ' '))} UTC</td>"
+            f"<td>{'Renewal' if a['off_session'] else 'By hand'}</td>"
+            f"<td>{html.escape(card_label(a['payment_method']['brand'], a['payment_method']['last4']))}</td>"
+            f"<td class='{html.escape(a['outcome'])}'>{html.escape(_outcome(a['outcome'], a['reason']))}</td>"
+            "</tr>"
+            for a in inv["attempts"]
         )
-        return respond(start_response, "200 OK", page(f"Invoice {inv.id}", body), "text/html; charset=utf-8")
+        paid = next((a for a in reversed(inv["attempts"]) if a["outcome"] == "succeeded"), None)
+        paid_line = ""
+        if paid is not None:
+            pm = paid["payment_method"]
+            paid_line = (
+                f"<dt>Paid</dt><dd>{html.escape(paid['at'][:16].replace('T', ' '))} UTC with "
+                f"{html.escape(card_label(pm['brand'], pm['last4']))}</dd>"
+            )
+        attempts = (
+            "<h2>Payment attempts</h2><table><tr><th>When</th><th>How</th><th>Card</th><th>Outcome</th></tr>"
+            f"{rows}</table>"
+            if rows
+            else "<p class=muted>No payment attempts yet.</p>"
+        )
+        body = (
+            f"<h1>Invoice {html.escape(inv['id'])} <span class='badge {status}'>{status}</span></h1>"
+            f"<p class=muted>{html.escape(inv['description'])}</p>"
+            f"<dl><dt>Customer</dt><dd>{html.escape(inv['customer'])}</dd>"
+            f"<dt>Amount</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
+        )
+        return _html(start_response, "200 OK", page(f"Invoice {inv['id']}", body))
+
+
+def _outcome(outcome: str, reason: str | None) -> str:
+    words = {"succeeded": "Paid", "declined": "Declined", "requires_action": "Waiting for the bank"}
+    shown = words.get(outcome, outcome)
+    return f"{shown} ({short(reason)})" if outcome == "declined" and reason else shown
 
 
 def _form(environ: WSGIEnvironment) -> dict[str, str]:

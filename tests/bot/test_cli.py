@@ -16,15 +16,24 @@ def test_demo_needs_nothing_and_shows_the_alerts(tmp_path: Path) -> None:
     assert "Strong Customer Authentication" in out and "[ Settle balance ]" in out
     assert "Payment declined: Globex Ltd" in out and "£1,250.00" in out
     assert "Umbrella" not in out  # its renewal went through
-    assert out.count("https://app.slack.com/block-kit-builder/#") == 3
+    assert "block-kit-builder" not in out and "(4 charges: 1 paid, 3 failed)" in out
+    assert "Loaded 4 sandbox accounts" in out and "account(s)" not in out
+    linked = run_cli(env, "demo", "--builder-links").stdout
+    assert linked.count("https://app.slack.com/block-kit-builder/#") == 3
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    out = run_cli({"HOME": str(tmp_path)}, "--version").stdout
+    assert out.strip() == f"settle, version {version('settle')}"
     assert not (tmp_path / "untouched.db").exists()  # the demo uses a throwaway database
 
 
 def test_sandbox_load_bill_status_json(sqlite_env: dict[str, str], tmp_path: Path) -> None:
     path = write_accounts(tmp_path / "a.yml", [account("acme", "4000000000009995", extra_cards=["4242424242424242"])])
     assert (
-        "loaded 1 account(s), 2 payment method(s), 1 invoice(s)"
-        in run_cli(sqlite_env, "sandbox", "load", str(path)).stdout
+        "Loaded 1 account, 2 payment methods and 1 invoice." in run_cli(sqlite_env, "sandbox", "load", str(path)).stdout
     )
     run_cli(sqlite_env, "sandbox", "load", str(path))  # idempotent
     bill = run_cli(sqlite_env, "sandbox", "bill").stdout
@@ -137,6 +146,6 @@ def test_terminal_controls_in_names_are_not_printed(sqlite_env: dict[str, str], 
 
 
 def test_printable_strips_escapes_and_bidi_controls() -> None:
-    from bot.cli import printable
+    from bot.cli_text import printable
 
     assert printable("a\x1b[31mb\x07c\x9bd\u2066e\nf") == "a\ufffd[31mb\ufffdc\ufffdd\ufffde\nf"

@@ -246,7 +246,7 @@ def test_unreachable_slack_is_one_line_and_the_cycle_goes_on(
 
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    assert "2 new alert(s), 0 posted" in proc.stdout and "2 failed" in proc.stdout
+    assert "2 new alerts, 0 posted" in proc.stdout and "2 failed" in proc.stdout
     assert proc.stdout.count("slack_unreachable") == 2  # both alerts were tried
     assert "posted" in run_cli(env, "poll", "--once").stdout  # Slack back: both go out
     assert len(alert_messages(fake_slack, "CALERTS")) == 2

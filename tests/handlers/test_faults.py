@@ -78,7 +78,7 @@ def test_a_database_gone_mid_flow_gets_try_again(h: Harness, tmp_path: Path) -> 
     try:
         resp = h.confirm(view_id, ADMIN)
         assert resp.status == 200 and "Try again in a moment" in resp.body
-        status, page = get(h.base + "/sandbox/invoices/in_acme_1")
+        status, page = get(h.sandbox.invoice_url("in_acme_1").replace("http://settle.test", h.base))
         assert status == 503 and "try again" in page
     finally:
         h.services.engine.dispose()

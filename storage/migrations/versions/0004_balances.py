@@ -72,6 +72,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("settlement_batches", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_settlement_batches_alert_id"), ["alert_id"], unique=False)
+    op.create_table(
+        "batch_views",
+        sa.Column("view_id", sa.String(length=32), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["batch_id"], ["settlement_batches.id"]),
+        sa.PrimaryKeyConstraint("view_id"),
+    )
+    with op.batch_alter_table("batch_views", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_batch_views_batch_id"), ["batch_id"], unique=False)
 
     # Each alert so far was one invoice: it becomes that alert's one AlertInvoice.
     op.execute(
@@ -149,6 +159,7 @@ def downgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.alter_column("invoice_id", existing_type=sa.String(length=128), nullable=False)
         batch_op.create_unique_constraint("uq_alerts_invoice_id", ["invoice_id"])
+    op.drop_table("batch_views")
     op.drop_table("settlement_batches")
     op.drop_table("alert_replies")
     op.drop_table("alert_invoices")

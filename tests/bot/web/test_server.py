@@ -16,6 +16,7 @@ import waitress
 from waitress.server import BaseWSGIServer
 
 from bot.app import Settle, build
+from bot.billing.sandbox import SandboxProvider
 from bot.billing.sandbox_loader import load_file
 from bot.settings import Settings
 from storage.db import make_engine
@@ -74,10 +75,24 @@ def test_healthz_reports_the_database(server: tuple[str, Settle]) -> None:
 
 def test_invoice_page(server: tuple[str, Settle], tmp_path: Path) -> None:
     base, services = server
-    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [account("acme", "4242424242424242")]))
-    status, body = get(base + "/sandbox/invoices/in_acme_1")
+    acc = account("acme", "4000000000009995", extra_cards=["4242424242424242"])
+    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [acc]))
+    sandbox = services.provider
+    assert isinstance(sandbox, SandboxProvider)
+    sandbox.bill()  # the renewal is declined
+    sandbox.pay_invoice("in_acme_1", "pm_acme_2", idempotency_key="by-hand")
+    url = sandbox.invoice_url("in_acme_1").replace("http://settle.test", base)
+
+    status, body = get(url)
     assert status == 200 and "€129.00" in body and "acme subscription, November" in body
-    assert get(base + "/sandbox/invoices/in_nope")[0] == 404
+    assert "Acme Corp" in body and ">acme<" not in body  # the customer's name, not its id
+    assert body.count(">paid<") == 1  # the status once
+    assert "Renewal" in body and "Declined (insufficient funds)" in body and "By hand" in body
+    assert "Paid</dt><dd>" in body and "with Visa ·· 4242" in body
+    # invoice ids are guessable: the page needs its signed link
+    assert get(base + "/sandbox/invoices/in_acme_1")[0] == 403
+    assert get(url.replace("in_acme_1", "in_acme_2"))[0] == 403
+    assert get(sandbox.invoice_url("in_nope").replace("http://settle.test", base))[0] == 404
     assert get(base + "/nothing-here")[0] == 404
 
 
