@@ -111,7 +111,9 @@ def test_audit_lists_what_happened(sqlite_env: dict[str, str], fake_slack: FakeS
     assert decline["payment_method"] == "Visa ·· 0002" and decline["provider_ref"].startswith("sbx_att_")
     only = json.loads(run_cli(sqlite_env, "audit", "--account", "globex", "--json").stdout)
     assert only and {r["account_id"] for r in only} == {"globex"}
-    assert "decline_recorded" in run_cli(sqlite_env, "audit").stdout
+    text = run_cli(sqlite_env, "audit").stdout
+    assert "decline_recorded" in text and "€129.00" in text  # the amount column
+    assert "unknown account: 'nosuch'" in _error(sqlite_env, "audit", "--account", "nosuch")
 
 
 def test_hostile_or_oversized_input_is_refused_at_load(sqlite_env: dict[str, str], tmp_path: Path) -> None:
@@ -128,6 +130,14 @@ def test_hostile_or_oversized_input_is_refused_at_load(sqlite_env: dict[str, str
     bad_id["invoices"][0]["id"] = "<!channel>"
     assert "invoice id" in _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "d.yml", [bad_id])))
     assert "SETTLE_ADMINS" in _error({**sqlite_env, "SETTLE_ADMINS": "S|x> <!everyone"}, "poll", "--once")
+    xyz = account("acme", "4242424242424242", currency="XYZ")
+    line = _error(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "e.yml", [xyz])))
+    assert "line 2" in line and "'XYZ' is not an ISO 4217 code" in line
+    dinar = account("bahrain", "4242424242424242", currency="BHD", amount="12.345")
+    assert (
+        "Loaded 1 account"
+        in run_cli(sqlite_env, "sandbox", "load", str(write_accounts(tmp_path / "f.yml", [dinar]))).stdout
+    )
     assert "SETTLE_ALERT_CHANNEL" in _error({**sqlite_env, "SETTLE_ALERT_CHANNEL": "<!here>"}, "poll", "--once")
 
 

@@ -14,16 +14,18 @@ from sqlalchemy import select
 
 from bot.app import open_database
 from storage.db import transaction
-from storage.models import Alert, AuditEvent
+from storage.models import Alert, AuditEvent, Decline
 from tests.conftest import account, run_cli, spawn_cli, write_accounts
 from tests.fake_slack import FakeSlack
 
 DECLINES = ["4000000000000002", "4000000000009995", "4000000000000069", "4000002500003155", "4000002760003184"]
 
 
-def seed(env: dict[str, str], tmp_path: Path, n: int) -> list[str]:
-    """n accounts, each with a declined renewal: n balances to alert, one alert each."""
+def seed(env: dict[str, str], tmp_path: Path, n: int, invoices: int = 1) -> list[str]:
+    """n accounts, each with declined renewals: n balances to alert, one alert each."""
     accounts = [account(f"acct{i:02d}", DECLINES[i % len(DECLINES)], channel=f"C{i % 3}") for i in range(n)]
+    for acc in accounts:
+        acc["invoices"] = [{"amount": f"{10 * (k + 1)}.00", "description": f"renewal {k + 1}"} for k in range(invoices)]
     run_cli(env, "sandbox", "load", str(write_accounts(tmp_path / "accounts.yml", accounts)))
     run_cli(env, "sandbox", "bill")
     return [f"acct{i:02d}" for i in range(n)]
@@ -49,6 +51,9 @@ def assert_recorded_exactly_once(env: dict[str, str], fake: FakeSlack, accounts:
         for a in alerts:
             assert a.ts == by_account[a.account_id], f"{a.account_id}: database and Slack disagree"
             assert a.synced_version == a.version
+            assert len(a.invoices) == len(
+                {d.invoice_id for d in s.scalars(select(Decline)) if d.account_id == a.account_id}
+            )
     engine.dispose()
 
 
@@ -88,7 +93,7 @@ def test_killed_between_slack_accepting_and_the_database_recording(
 def test_killed_at_random_instants_loses_and_doubles_nothing(
     env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    invoices = seed(env, tmp_path, 8)
+    invoices = seed(env, tmp_path, 8, invoices=2)  # balances of two declined invoices each
     fake_slack.delay["chat.postMessage"] = 0.05  # widen every window a little
     rng = random.Random(20261125)
     kills = 0
@@ -107,7 +112,7 @@ def test_killed_at_random_instants_loses_and_doubles_nothing(
 
 
 def test_two_pollers_at_once_post_each_alert_once(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
-    invoices = seed(env, tmp_path, 10)
+    invoices = seed(env, tmp_path, 10, invoices=3)  # two pollers race to open each account's one alert
     fake_slack.delay["chat.postMessage"] = 0.05
     procs = [spawn_cli(env, "poll", "--once") for _ in range(2)]
     for p in procs:

@@ -157,6 +157,9 @@ def test_declined_card_explains_and_invoice_stays_open(h: Harness, tmp_path: Pat
     h.confirm(view_id, ADMIN)
 
     eventually(lambda: "Visa ·· 0002 was declined" in h.view_text(view_id))
+    alert_text = json.dumps(h.alert()["blocks"], ensure_ascii=False)
+    assert alert_text.count("The bank declined the card without giving a reason") <= 1  # no sentence twice
+    assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 0002 was declined: declined by the bank" in alert_text
     assert h.view(view_id)["callback_id"] == "settle_pick"
     assert "declined the card without giving a reason" in h.view_text(view_id)
     inv = h.sandbox.get_invoice("in_acme_1")
