@@ -12,6 +12,16 @@ TEST_CARDS: dict[str, str] = {
     "4000000000000069": "expired_card",
     "4000002500003155": "auth_off_session",  # renewals need bank verification; succeeds after it
     "4000002760003184": "auth_always",  # always needs bank verification
+    "4000000000009987": "lost_card",
+    "4000000000009979": "stolen_card",
+    "4000000000000127": "incorrect_cvc",
+    "4000000000000119": "processing_error",
+    "5555555555554444": "succeeds",  # Mastercard
+    "378282246310005": "succeeds",  # Amex
+    "6011111111111117": "succeeds",  # Discover
+    "3056930009020004": "succeeds",  # Diners
+    "3566002020360505": "succeeds",  # JCB
+    "6200000000000005": "succeeds",  # UnionPay
 }
 
 
@@ -36,6 +46,12 @@ def brand_of(number: str) -> str:
         return "Amex"
     if number.startswith("6011") or number.startswith("65"):
         return "Discover"
+    if number[:2] in {"30", "36", "38"}:
+        return "Diners"
+    if number.startswith("35"):
+        return "JCB"
+    if number.startswith("62"):
+        return "UnionPay"
     return "Card"
 
 

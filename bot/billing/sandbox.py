@@ -34,7 +34,15 @@ from storage.db import reading, transaction
 from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod, SandboxUsedLink
 from storage.upsert import insert_ignore
 
-_DECLINES = {"generic_decline", "insufficient_funds", "expired_card"}
+_DECLINES = {
+    "generic_decline",
+    "insufficient_funds",
+    "expired_card",
+    "lost_card",
+    "stolen_card",
+    "incorrect_cvc",
+    "processing_error",
+}
 INVOICE_LINK_TTL = 400 * 24 * 3600
 
 

@@ -21,6 +21,16 @@ OFF_SESSION = {
     "4000000000000069": ("declined", "expired_card"),
     "4000002500003155": ("declined", "authentication_required"),
     "4000002760003184": ("requires_action", "authentication_required"),
+    "4000000000009987": ("declined", "lost_card"),
+    "4000000000009979": ("declined", "stolen_card"),
+    "4000000000000127": ("declined", "incorrect_cvc"),
+    "4000000000000119": ("declined", "processing_error"),
+    "5555555555554444": ("succeeded", None),
+    "378282246310005": ("succeeded", None),
+    "6011111111111117": ("succeeded", None),
+    "3056930009020004": ("succeeded", None),
+    "3566002020360505": ("succeeded", None),
+    "6200000000000005": ("succeeded", None),
 }
 ON_SESSION = {
     "4242424242424242": "succeeded",
@@ -58,9 +68,10 @@ def test_renewal_outcome_per_card(provider: SandboxProvider, tmp_path: Path, car
     (attempt,) = provider.bill()
     assert (attempt.outcome, attempt.reason) == OFF_SESSION[card]
     inv = provider.get_invoice("in_acme_1")
-    assert inv is not None and inv.status == ("paid" if card == "4242424242424242" else "open")
+    pays = OFF_SESSION[card][0] == "succeeded"
+    assert inv is not None and inv.status == ("paid" if pays else "open")
     failures = provider.list_failures(None).failures
-    assert len(failures) == (0 if card == "4242424242424242" else 1)
+    assert len(failures) == (0 if pays else 1)
 
 
 @pytest.mark.parametrize("card", sorted(ON_SESSION))
