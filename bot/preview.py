@@ -48,7 +48,8 @@ def render_plain(blocks: list[dict[str, Any]], width: int = 72) -> str:
             for opt in element.get("options", []):
                 mark = "◉" if opt.get("value") == chosen else "○"
                 if element.get("type") == "checkboxes":
-                    mark = "☐"
+                    ticked = {o.get("value") for o in element.get("initial_options") or []}
+                    mark = "☑" if opt.get("value") in ticked else "☐"
                 desc = opt.get("description", {}).get("text")
                 lines.append(f"  {mark} {opt['text']['text']}" + (f"  ({desc})" if desc else ""))
     return "\n".join(lines)

@@ -33,7 +33,7 @@ def alert_text(card: AlertCard) -> str:
         return f"Settled: {name} paid {card.amount}{who}."
     card_part = f" on {safe(card.card_label, 100)}" if card.card_label else ""
     if card.state == AlertState.VERIFICATION_PENDING:
-        return f"{name}: {card.owed}{card_part} is waiting for bank verification."
+        return f"{name} owes {card.owed}; a payment is waiting for bank verification."
     text = f"Payment declined: {name} owes {card.owed}{card_part}. {explain(card.reason).why}"
     return clip(text, MESSAGE_TEXT)
 
@@ -91,7 +91,8 @@ def alert_blocks(card: AlertCard) -> list[Block]:
             SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*Paid{who}{how}*{when}."))
         )
     else:
-        lines = [f"*Why:* {reason.why}", f"*Next:* {reason.next_step}"]
+        why = "*Why the renewal was declined:*" if card.note else "*Why:*"
+        lines = [f"{why} {reason.why}", f"*Next:* {reason.next_step}"]
         if card.note:
             by = f"{user(card.note_by)}'s " if card.note_by else ""
             lines.insert(0, f"*Last attempt:* {by}{safe(card.note, 1000)}")

@@ -118,8 +118,12 @@ def outcome_lines(batch: BatchRecord) -> str:
     if paid:
         ids = ", ".join(code(st.invoice_id) for st in paid)
         lines.append(f"✅ *{_sum(paid)} paid* with {safe(batch.card_label, 100)} ({ids}).")
-    for st in failed:
-        lines.append(f"❌ {code(st.invoice_id)} ({st.amount}): {_failure(st)}")
+    by_reason: dict[tuple[str, str | None], list[SettlementRecord]] = {}
+    for st in failed:  # one sentence per reason, however many invoices it hit
+        by_reason.setdefault((st.card_label, st.reason), []).append(st)
+    for group in by_reason.values():
+        which = " and ".join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:10])
+        lines.append(f"❌ {which}: {_failure(group[0])}")
     if batch.still_owed and (paid or failed):
         lines.append(f"*Still owed: {total(batch.still_owed)}.*")
     return "\n".join(lines)
@@ -263,8 +267,9 @@ def processing_view(batch: BatchRecord) -> View:
 def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
     waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
     amount = _sum(waiting) if waiting else batch.amount
+    what = "this payment" if len(waiting) <= 1 else f"these {len(waiting)} payments (one per invoice)"
     blocks: list[Block] = [
-        _md(f"🔐 *The bank wants to verify this payment* of {amount} with {safe(batch.card_label, 100)}."),
+        _md(f"🔐 *The bank wants to verify {what}* of {amount} with {safe(batch.card_label, 100)}."),
     ]
     done = outcome_lines(batch)
     if done:

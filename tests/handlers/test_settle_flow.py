@@ -103,7 +103,7 @@ def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
 def test_bank_verification_round_trip_ends_paid(h: Harness, tmp_path: Path) -> None:
     setup(h, tmp_path)
     view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")  # ·· 3184: always asks the bank
-    assert h.alert()["text"] == "Acme Corp: €129.00 on Visa ·· 9995 is waiting for bank verification."
+    assert h.alert()["text"] == "Acme Corp owes €129.00; a payment is waiting for bank verification."
 
     url = h.button_url(view_id, "verify_with_bank")
     status, page = get(local(h, url))

@@ -166,3 +166,11 @@ def test_long_outside_text_is_cut_to_slacks_limits() -> None:
             settlements=(replace(SETTLEMENT, invoice_description="B" * 10_000),),
         )
     ).to_dict()
+
+
+def test_one_reason_for_several_invoices_is_said_once() -> None:
+    a = replace(SETTLEMENT, invoice_id="in_a", amount_minor=10000, currency="CHF")
+    b = replace(SETTLEMENT, id=4, invoice_id="in_b", amount_minor=25000, currency="CHF")
+    text = outcome_text(replace(BATCH, settlements=(a, b), still_owed=BALANCE.invoices))
+    assert "❌ `in_a` (CHF 100.00) and `in_b` (CHF 250.00): Visa ·· 4242 was declined." in text
+    assert text.count("without giving a reason") == 1
