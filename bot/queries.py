@@ -6,10 +6,11 @@ Builders render these records and nothing else; the alert, the modal, and later 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,7 +41,15 @@ class InvoiceLine:
         return format_money(self.amount_minor, self.currency)
 
 
-def total(lines: Sequence[InvoiceLine] | Sequence[Invoice]) -> str:
+class Priced(Protocol):
+    @property
+    def amount_minor(self) -> int: ...
+
+    @property
+    def currency(self) -> str: ...
+
+
+def total(lines: Iterable[Priced]) -> str:
     """A sum of amounts, per currency: "CHF 350.00", or "€10.00 + $5.00" for a mixed balance."""
     sums: dict[str, int] = {}
     for line in lines:
@@ -116,6 +125,12 @@ class SettlementRecord:
     def amount(self) -> str:
         return format_money(self.amount_minor, self.currency)
 
+    def as_line(self) -> InvoiceLine:
+        """The invoice this settlement pays, as an alert lists it."""
+        return InvoiceLine(
+            self.invoice_id, self.invoice_description, None, self.amount_minor, self.currency, 0, "", False
+        )
+
 
 class BatchStatus(StrEnum):
     PENDING = "pending"
@@ -146,7 +161,7 @@ class BatchRecord:
 
     @property
     def amount(self) -> str:
-        return total([_as_line(st) for st in self.settlements])
+        return total(self.settlements)
 
     @property
     def status(self) -> BatchStatus:
@@ -171,10 +186,6 @@ class BatchRecord:
         """Why the card was declined (the first declined invoice's reason)."""
         failed = self.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
         return failed[0].reason if failed else None
-
-
-def _as_line(st: SettlementRecord) -> InvoiceLine:
-    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", False)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,7 @@ from bot.ports import Notifier
 from bot.queries import (
     BatchRecord,
     BatchStatus,
-    InvoiceLine,
     SettleContext,
-    SettlementRecord,
     alert_card,
     batch_record,
     total,
@@ -220,12 +218,7 @@ class SettlementService:
     ) -> ConfirmResult:
         """`view_id` is the modal the batch was chosen in (the stack's root); `shown_in` the view
         that shows the outcome (the confirmation on top of it)."""
-        with reading(self.sessions) as s:
-            batch = s.get(SettlementBatch, batch_id)
-            if batch is None:
-                raise NotSettleable("gone")
-            alert_id = batch.alert_id
-        self.authorize(user_id, alert_id)
+        alert_id = self._authorized_batch(batch_id, user_id)
         with transaction(self.sessions) as s:
             batch = s.get(SettlementBatch, batch_id, with_for_update=True)
             assert batch is not None
@@ -392,7 +385,7 @@ class SettlementService:
             user_id=record.user_id,
             card=record.card_label,
             invoices=[p.invoice_id for p in paid],
-            amount=total([_line_of(p) for p in paid]),
+            amount=total(paid),
             still_owed=total(record.still_owed) if record.still_owed else None,
         )
         return True
@@ -498,12 +491,7 @@ class SettlementService:
     def abandon_verification(self, batch_id: int, user_id: str) -> BatchRecord:
         """ "Use another card": the pending bank step is cancelled at the provider (its page stops
         approving anything) and the invoices are free to settle again."""
-        with reading(self.sessions) as s:
-            batch = s.get(SettlementBatch, batch_id)
-            if batch is None:
-                raise NotSettleable("gone")
-            alert_id = batch.alert_id
-        self.authorize(user_id, alert_id)
+        alert_id = self._authorized_batch(batch_id, user_id)
         with reading(self.sessions) as s:
             waiting = list(
                 s.execute(
@@ -552,6 +540,16 @@ class SettlementService:
         if expired:
             self._finish(batch_id, completed=False)
         return expired
+
+    def _authorized_batch(self, batch_id: int, user_id: str) -> int:
+        """The batch's alert, once this user may act on it (re-checked on the server every time)."""
+        with reading(self.sessions) as s:
+            batch = s.get(SettlementBatch, batch_id)
+            if batch is None:
+                raise NotSettleable("gone")
+            alert_id = batch.alert_id
+        self.authorize(user_id, alert_id)
+        return alert_id
 
     def get_batch(self, batch_id: int) -> BatchRecord:
         with reading(self.sessions) as s:
@@ -659,7 +657,3 @@ class SettlementService:
             self.deliverer.deliver(alert_id)
         except SlackError as exc:
             log.warning("alert %s not updated now (%s); the poller will retry", alert_id, exc.code)
-
-
-def _line_of(st: SettlementRecord) -> InvoiceLine:
-    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", True)

@@ -99,15 +99,11 @@ def preferred_method(ctx: SettleContext, failed: BatchRecord | None = None) -> P
 def _invoice_option(invoice: Invoice) -> Option:
     return Option(
         value=invoice.id,
-        text=PlainTextObject(text=clip(f"{_money(invoice)} · {invoice.id}", OPTION_TEXT)),
+        text=PlainTextObject(text=clip(f"{total([invoice])} · {invoice.id}", OPTION_TEXT)),
         description=PlainTextObject(text=clip(invoice.description, OPTION_DESCRIPTION))
         if invoice.description
         else None,
     )
-
-
-def _money(invoice: Invoice) -> str:
-    return total([invoice])
 
 
 def outcome_lines(batch: BatchRecord) -> str:
@@ -117,7 +113,7 @@ def outcome_lines(batch: BatchRecord) -> str:
     failed = batch.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
     if paid:
         ids = ", ".join(code(st.invoice_id) for st in paid)
-        lines.append(f"✅ *{_sum(paid)} paid* with {safe(batch.card_label, 100)} ({ids}).")
+        lines.append(f"✅ *{total(paid)} paid* with {safe(batch.card_label, 100)} ({ids}).")
     by_reason: dict[tuple[str, str | None], list[SettlementRecord]] = {}
     for st in failed:  # one sentence per reason, however many invoices it hit
         by_reason.setdefault((st.card_label, st.reason), []).append(st)
@@ -135,15 +131,6 @@ def _failure(st: SettlementRecord) -> str:
     if st.reason == "abandoned":
         return "you chose another card before the bank answered."
     return f"{safe(st.card_label, 100)} was declined. {explain(st.reason).why}"
-
-
-def _sum(settlements: tuple[SettlementRecord, ...]) -> str:
-    sums: dict[str, int] = {}
-    for st in settlements:
-        sums[st.currency] = sums.get(st.currency, 0) + st.amount_minor
-    from bot.money import format_money
-
-    return " + ".join(format_money(v, k) for k, v in sums.items())
 
 
 def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
@@ -266,7 +253,7 @@ def processing_view(batch: BatchRecord) -> View:
 
 def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
     waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
-    amount = _sum(waiting) if waiting else batch.amount
+    amount = total(waiting) if waiting else batch.amount
     what = "this payment" if len(waiting) <= 1 else f"these {len(waiting)} payments (one per invoice)"
     blocks: list[Block] = [
         _md(f"🔐 *The bank wants to verify {what}* of {amount} with {safe(batch.card_label, 100)}."),
@@ -310,16 +297,10 @@ def paid_view(batch: BatchRecord) -> View:
         _md(f"✅ *Paid.* {batch.amount} was charged to {label} for {safe(batch.account_name, 500)}.{where}"),
     ]
     if len(batch.settlements) > 1:
-        blocks.append(_md(invoice_list(tuple(_paid_line(st) for st in batch.settlements))))
+        blocks.append(_md(invoice_list(tuple(st.as_line() for st in batch.settlements))))
     if batch.make_default:
         blocks.append(_note(f"{label} is now the default for future renewals."))
     return View(type="modal", callback_id=CallbackId.STATUS, title="Balance settled", close="Done", blocks=blocks)
-
-
-def _paid_line(st: SettlementRecord) -> Any:
-    from bot.queries import InvoiceLine
-
-    return InvoiceLine(st.invoice_id, st.invoice_description, None, st.amount_minor, st.currency, 0, "", False)
 
 
 def outcome_text(batch: BatchRecord) -> str:

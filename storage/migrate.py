@@ -46,6 +46,18 @@ def upgrade(engine: Engine) -> None:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_ID})
                 conn.commit()
     else:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            # SQLite rebuilds a table to alter it (drop, recreate): with rows pointing at it, foreign
+            # key checks must be off meanwhile, and that pragma only takes effect outside a transaction.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if problems:
+                        raise RuntimeError(f"migration left rows pointing nowhere: {problems[:5]}")
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")

@@ -107,6 +107,18 @@ def make_env(db_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: py
     return values
 
 
+@pytest.fixture
+def acme(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Any]:
+    """A running Settle (SQLite) whose account Acme has a declined renewal and a posted alert."""
+    from tests.handlers.test_settle_flow import setup
+    from tests.harness import Harness, running_server
+
+    with running_server() as (base, services):
+        harness = Harness(base, fake_slack, services)
+        setup(harness, tmp_path)
+        yield harness
+
+
 def run_cli(
     env: dict[str, str], *args: str, timeout: float = 60, check: bool = True
 ) -> subprocess.CompletedProcess[str]:

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, local, setup
-from tests.harness import Harness, eventually, running_server
+from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, local
+from tests.harness import Harness, eventually
 from tests.slack_requests import get, post
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
-def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
-    with running_server() as (base, services):
-        harness = Harness(base, fake_slack, services)
-        setup(harness, tmp_path)
-        yield harness
+def h(acme: Harness) -> Harness:
+    return acme
 
 
 def batch_ref(h: Harness, view_id: str) -> str:

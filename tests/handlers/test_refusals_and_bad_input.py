@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
 from storage.db import transaction
 from storage.models import Settlement
-from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN, STRANGER, setup
-from tests.harness import Harness, Response, eventually, running_server
+from tests.handlers.test_settle_flow import ADMIN, STRANGER
+from tests.harness import Harness, Response, eventually
 from tests.slack_requests import get, interactive_body, post, signed_headers
 
 
 @pytest.fixture
-def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
-    with running_server() as (base, services):
-        harness = Harness(base, fake_slack, services)
-        setup(harness, tmp_path)
-        yield harness
+def h(acme: Harness) -> Harness:
+    return acme
 
 
 def alert_ref(h: Harness) -> str:

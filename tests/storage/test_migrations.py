@@ -34,3 +34,55 @@ def test_downgrade_and_upgrade_again(db_url: str) -> None:
     upgrade(engine)
     assert is_current(engine)
     engine.dispose()
+
+
+def test_alerts_per_invoice_become_one_balance_per_account(db_url: str) -> None:
+    """Data from before balances: two open alerts of one account merge into one with two invoices,
+    and a settlement gets a batch of its own."""
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    now = "2026-11-01 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, name, currency) VALUES ('acme', 'Acme', 'EUR')"))
+        for i, amount in ((1, 10000), (2, 25000)):
+            conn.execute(
+                text(
+                    "INSERT INTO declines (id, provider_failure_id, account_id, invoice_id, amount_minor, currency,"
+                    " outcome, reason, failed_at, seen_at) VALUES (:i, :f, 'acme', :inv, :a, 'EUR', 'declined',"
+                    " 'insufficient_funds', :now, :now)"
+                ),
+                {"i": i, "f": f"f{i}", "inv": f"in_{i}", "a": amount, "now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO alerts (id, invoice_id, account_id, latest_decline_id, decline_count, state,"
+                    " invoice_description, version, synced_version, post_attempts, created_at, updated_at)"
+                    " VALUES (:i, :inv, 'acme', :i, 1, 'open', :d, 1, 1, 1, :now, :now)"
+                ),
+                {"i": i, "inv": f"in_{i}", "d": f"invoice {i}", "now": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO settlements (id, alert_id, invoice_id, account_id, user_id, view_id, payment_method_id,"
+                " card_label, amount_minor, currency, make_default, idempotency_key, status, created_at, updated_at)"
+                " VALUES (1, 1, 'in_1', 'acme', 'U1', 'V1', 'pm_1', 'Visa ·· 4242', 10000, 'EUR', false, 'k1',"
+                " 'declined', :now, :now)"
+            ),
+            {"now": now},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        open_alerts = list(conn.execute(text("SELECT id, version FROM alerts WHERE state != 'paid'")))
+        assert len(open_alerts) == 1 and open_alerts[0][0] == 1 and open_alerts[0][1] == 2  # bumped: re-rendered
+        invoices = list(conn.execute(text("SELECT invoice_id, alert_id, amount_minor FROM alert_invoices ORDER BY id")))
+        assert invoices == [("in_1", 1, 10000), ("in_2", 1, 25000)]
+        batch = conn.execute(
+            text("SELECT b.view_id FROM settlements s JOIN settlement_batches b ON b.id = s.batch_id")
+        ).one()
+        assert batch[0] == "V1"
+    engine.dispose()

@@ -131,6 +131,32 @@ def upgrade() -> None:
         batch_op.create_foreign_key("fk_settlements_batch_id", "settlement_batches", ["batch_id"], ["id"])
     with op.batch_alter_table("sandbox_payment_methods", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fingerprint", sa.String(length=64), nullable=True))
+    # A settlement from before batches becomes a batch of its own, so it is reconciled like the rest.
+    op.execute(
+        """
+        INSERT INTO settlement_batches (alert_id, user_id, view_id, payment_method_id, card_label, make_default,
+            created_at)
+        SELECT alert_id, user_id, 'legacy-' || CAST(id AS VARCHAR(20)), payment_method_id, card_label, make_default,
+            created_at
+        FROM settlements WHERE batch_id IS NULL
+        """
+    )
+    op.execute(
+        """
+        UPDATE settlements SET batch_id = (
+            SELECT b.id FROM settlement_batches b WHERE b.view_id = 'legacy-' || CAST(settlements.id AS VARCHAR(20))
+        )
+        WHERE batch_id IS NULL
+        """
+    )
+    op.execute(
+        """
+        UPDATE settlement_batches SET view_id = (
+            SELECT s.view_id FROM settlements s WHERE s.batch_id = settlement_batches.id
+        )
+        WHERE view_id LIKE 'legacy-%'
+        """
+    )
 
 
 def downgrade() -> None:

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN, setup
-from tests.harness import Harness, running_server
+from tests.handlers.test_settle_flow import ADMIN
+from tests.harness import Harness
 from tests.slack_requests import get, interactive_body, post, signed_headers
 
 FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
-def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
-    with running_server() as (base, services):
-        harness = Harness(base, fake_slack, services)
-        setup(harness, tmp_path)
-        yield harness
+def h(acme: Harness) -> Harness:
+    return acme
 
 
 def send(h: Harness, body: str, headers: dict[str, str]) -> int:
