@@ -103,10 +103,12 @@ class Settle:
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
         return make_scheduler(self.poller, self.settings.poll_interval_seconds, blocking=blocking)
 
-    def close(self, *, wait: bool = False) -> None:
-        """Release the pools and the database; with `wait`, after the work under way has finished."""
+    def close(self, *, wait: bool = False, cancel: bool = False) -> None:
+        """Release the pools and the database; with `wait`, after the work under way has finished;
+        with `cancel`, work queued but not started is dropped."""
+        self.settlements.stopping.set()
         for pool in self._pools:
-            pool.shutdown(wait=wait)
+            pool.shutdown(wait=wait, cancel_futures=cancel)
         self.engine.dispose()
 
     def _pool(self, workers: int, name: str) -> ThreadPoolExecutor:

@@ -10,6 +10,8 @@ Authorisation is re-checked here on every step, whatever the caller did.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,6 +77,7 @@ class SettlementService:
         self.authorizer = authorizer
         self.deliverer = deliverer
         self.notifier = notifier
+        self.stopping = threading.Event()  # set when the process shuts down: waiting work stops
 
     # --- authorisation -------------------------------------------------------------------------
 
@@ -408,6 +411,18 @@ class SettlementService:
                 views[view_id] = self.next_step(record, user_id=user_id, view_id=view_id)
         self.notifier.batch_changed(record, views)
         return record
+
+    def show_when_done(self, batch_id: int, view_id: str, *, wait: float = 30.0) -> None:
+        """Once the batch's outcome is known, show it in `view_id` (a modal that answered a repeated
+        submission with "Charging…" after the outcome may already have been shown)."""
+        deadline = time.monotonic() + wait
+        self.stopping.wait(0.5)
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            record = self.get_batch(batch_id)
+            if record.status not in (BatchStatus.CHARGING, BatchStatus.PENDING):
+                self.notifier.batch_changed(record, {view_id: self.next_step(record, view_id=view_id)})
+                return
+            self.stopping.wait(0.2)
 
     def watch(self, batch_id: int, view_id: str, user_id: str) -> None:
         """This modal shows the confirmation too: it is updated with the outcome as well."""

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.errors import NotSettleable
+from bot.queries import BatchStatus
 from bot.settlement import SettlementService
 from handlers import refs
 from handlers.errors import answering, reply_text
@@ -77,6 +78,10 @@ def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context
     if result.outcome == "duplicate":
         batch = result.batch
         ack(response_action="update", view=outcome_view(batch, settle.next_step(batch)))
+        if batch.status in (BatchStatus.CHARGING, BatchStatus.PENDING) and isinstance(view.get("id"), str):
+            # This answer ("Charging…") may reach Slack after the outcome did: show the outcome again
+            # once it is known, so a repeated submission never leaves the modal behind.
+            context["background"].submit(settle.show_when_done, batch.id, view["id"])
         return
     ack(response_action="update", view=processing_view(result.batch))
     settle.charge(batch_id)  # after the ack; the outcome reaches the modal through the notifier

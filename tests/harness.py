@@ -267,7 +267,7 @@ def running_server(settings: Settings | None = None) -> Iterator[tuple[str, Sett
     finally:
         srv.close()
         thread.join(timeout=5)
-        services.close()
+        services.close(wait=True, cancel=True)  # nothing of this test may touch its database afterwards
 
 
 def serve_until_closed(srv: Any) -> None:
