@@ -163,6 +163,7 @@ def test_serve_stops_cleanly_on_sigterm(sqlite_env: dict[str, str], fake_slack: 
         assert proc.wait(timeout=30) == 0
     text = log.read_text()
     assert "stopping: finishing" in text and "stopped" in text and "Traceback" not in text
+    assert "will be unused" not in text  # no warning at every start
 
 
 def test_debug_logs_keep_no_link_token(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
@@ -191,6 +192,7 @@ def test_debug_logs_keep_no_link_token(sqlite_env: dict[str, str], fake_slack: F
         assert get(url.replace("http://settle.test", base))[0] == 200
         time.sleep(0.3)
     text = log.read_text()
+    assert f"opened for alert {settle_value(alert)} by U0ADMIN" in text  # one INFO line per step, with ids
     assert "DEBUG" in text and token.split(".")[1] not in text
     assert "verification-token-value" not in text and "xoxb-test" not in text
     assert signed_headers(body)["X-Slack-Signature"][3:] not in text
