@@ -16,19 +16,21 @@ def register(app: App, settle: SettlementService, web: WebClient, background: Ex
     from handlers import actions, views
     from handlers.errors import on_error
     from handlers.priority import OpenGate
-    from handlers.refs import parse_refs
+    from handlers.refs import decode, raw_ref
 
     gate = OpenGate()
 
-    def provide(context: BoltContext, next: Any) -> Any:
+    def provide(body: dict[str, Any], context: BoltContext, next: Any) -> Any:
+        """One middleware (each costs click time): the services, and the interaction's reference
+        decoded once into context["ref"] (a listener asks for the kind it expects, refs.required)."""
         context["settle"] = settle
         context["web"] = web
         context["background"] = background
         context["open_gate"] = gate
+        context["ref"] = decode(raw_ref(body))
         return next()
 
     app.middleware(provide)
-    app.middleware(parse_refs)
     app.error(on_error)
     actions.register(app)
     views.register(app)

@@ -1,8 +1,8 @@
 """Typed references carried in button values and private_metadata.
 
 A reference only names the record the user is looking at; every listener re-reads that record and
-re-checks the user's rights before acting on it. `parse_refs` (middleware) reads the reference of
-every interaction once; a listener asks for the kind it expects with `required`.
+re-checks the user's rights before acting on it. The app's middleware (handlers/__init__.py) reads
+the reference of every interaction once; a listener asks for the kind it expects with `required`.
 """
 
 from __future__ import annotations
@@ -66,12 +66,6 @@ def raw_ref(body: dict[str, Any]) -> Any:
             return actions[0].get("value")
     view = body.get("view")
     return view.get("private_metadata") if isinstance(view, dict) else None
-
-
-def parse_refs(body: dict[str, Any], context: BoltContext, next: Any) -> Any:
-    """Global middleware: the interaction's reference, decoded once, in context["ref"]."""
-    context["ref"] = decode(raw_ref(body))
-    return next()
 
 
 def required(context: BoltContext, kind: Kind) -> int:
