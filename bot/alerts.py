@@ -29,7 +29,7 @@ from bot.slack_gateway import (
     SlackError,
     SlackGateway,
 )
-from bot.states import AlertState, SettlementStatus
+from bot.states import AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement
@@ -77,7 +77,7 @@ def sync_state(session: Session, alert: Alert) -> None:
     Paid once every invoice is; else waiting for the bank while a verification is pending; else
     being settled while a charge is in flight; else open."""
     session.flush()
-    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != "paid"]
+    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != InvoiceState.PAID]
     if not open_ids and alert.invoices:
         if alert.state != AlertState.PAID:
             last = max(alert.invoices, key=lambda ai: ai.paid_at or datetime.min.replace(tzinfo=UTC))
@@ -117,9 +117,9 @@ def mark_invoice_paid(
 ) -> bool:
     """An invoice of the balance was paid (by a settlement, or outside Settle as the provider says):
     record it and re-derive the alert. False when it was already recorded."""
-    if ai.state == "paid":
+    if ai.state == InvoiceState.PAID:
         return False
-    ai.state, ai.paid_at, ai.paid_by, ai.paid_with = "paid", datetime.now(UTC), by, card
+    ai.state, ai.paid_at, ai.paid_by, ai.paid_with = InvoiceState.PAID, datetime.now(UTC), by, card
     alert = session.get(Alert, ai.alert_id, with_for_update=True)
     assert alert is not None
     if source != "settlement":

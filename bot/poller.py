@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.alerts import AlertDeliverer, DeliveryReport, add_reply, mark_invoice_paid, sync_state
 from bot.billing.base import BillingProvider, Invoice, PaymentFailure
 from bot.cli_text import plural
-from bot.states import AlertState
+from bot.states import AlertState, InvoiceState
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor
@@ -164,7 +164,7 @@ class Poller:
         )
         known = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == f.invoice_id).with_for_update())
         if known is not None:
-            if known.state == "paid":
+            if known.state == InvoiceState.PAID:
                 return
             alert = s.get(Alert, known.alert_id, with_for_update=True)
             assert alert is not None
@@ -184,7 +184,7 @@ class Poller:
                 url=invoice.url if invoice else None,
                 latest_decline_id=decline_id,
                 decline_count=1,
-                state="open",
+                state=InvoiceState.OPEN,
                 created_at=datetime.now(UTC),
             )
         )
@@ -246,7 +246,7 @@ class Poller:
                 s.scalars(
                     select(AlertInvoice.invoice_id)
                     .join(Alert, Alert.id == AlertInvoice.alert_id)
-                    .where(AlertInvoice.state == "open", Alert.state != AlertState.PAID)
+                    .where(AlertInvoice.state == InvoiceState.OPEN, Alert.state != AlertState.PAID)
                 )
             )
         for invoice_id in open_ids:

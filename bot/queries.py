@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.billing.base import Invoice, PaymentMethod, card_label
 from bot.money import format_money
-from bot.states import AlertState, SettlementStatus
+from bot.states import AlertState, InvoiceState, SettlementStatus
 from storage.models import Account, Alert, AlertInvoice, Settlement, SettlementBatch
 
 
@@ -214,7 +214,7 @@ def _line(ai: AlertInvoice) -> InvoiceLine:
         currency=ai.currency,
         decline_count=ai.decline_count,
         reason=ai.latest_decline.reason,
-        paid=ai.state == "paid",
+        paid=ai.state == InvoiceState.PAID,
         paid_by=ai.paid_by,
         paid_with=ai.paid_with,
     )
@@ -286,7 +286,7 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
         payment_method_id=batch.payment_method_id,
         make_default=batch.make_default,
         settlements=tuple(settlement_record(session, st) for st in settlements),
-        still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state != "paid"),
+        still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state != InvoiceState.PAID),
         alert_channel=alert.channel,
         alert_ts=alert.ts,
     )

@@ -36,7 +36,7 @@ from bot.queries import (
     total,
 )
 from bot.slack_gateway import SlackError
-from bot.states import AlertState, SettlementStatus
+from bot.states import AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
@@ -156,7 +156,7 @@ class SettlementService:
             if alert.state == AlertState.PAID:
                 raise NotSettleable("paid")
             account_id = alert.account_id
-            open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != "paid"]
+            open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != InvoiceState.PAID]
         chosen = open_ids if invoice_ids is None else [i for i in open_ids if i in set(invoice_ids)]
         if invoice_ids is not None and len(chosen) != len(set(invoice_ids)):
             raise InvalidChoice("invoices")

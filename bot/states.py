@@ -12,6 +12,13 @@ class AlertState(StrEnum):
     PAID = "paid"
 
 
+class InvoiceState(StrEnum):
+    """An invoice of an alert's balance."""
+
+    OPEN = "open"
+    PAID = "paid"
+
+
 class SettlementStatus(StrEnum):
     PENDING = "pending"  # a method was chosen, not yet confirmed
     CHARGING = "charging"  # confirmed and claimed: the provider call is (or was) under way

@@ -1,1 +1,1 @@
-"""Billing providers: one interface, a built-in sandbox and Stripe."""
+"""Billing providers: one interface (base.py) and the providers this build registers (registry.py)."""
