@@ -118,6 +118,13 @@ def mark_invoice_paid(
     """An invoice of the balance was paid (by a settlement, or outside Settle as the provider says):
     record it and re-derive the alert. False when it was already recorded."""
     if ai.state == InvoiceState.PAID:
+        if by and ai.paid_by is None:  # the feed said "paid" first; now we know who paid it
+            ai.paid_by, ai.paid_with = by, card
+            alert = session.get(Alert, ai.alert_id, with_for_update=True)
+            assert alert is not None
+            if alert.state == AlertState.PAID and alert.paid_by is None:
+                alert.paid_by, alert.paid_with = by, card
+            sync_state(session, alert)
         return False
     ai.state, ai.paid_at, ai.paid_by, ai.paid_with = InvoiceState.PAID, datetime.now(UTC), by, card
     alert = session.get(Alert, ai.alert_id, with_for_update=True)

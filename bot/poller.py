@@ -70,10 +70,10 @@ class Poller:
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
-        self.ingest(report)
         if self.reconcile is not None:
+            # first: a payment Settle made is recorded as the admin's before the feed says "paid"
             report.settlements = self.reconcile()  # bank verifications finished, charges with unknown outcome
-        self.refresh_open(report)
+        self.ingest(report)
         report.delivery = self.deliverer.deliver_all()
         return report
 
@@ -82,11 +82,13 @@ class Poller:
             with reading(self.sessions) as s:
                 row = s.get(PollCursor, self.provider.name)
                 before = row.cursor if row else None
-            page = self.provider.list_failures(before, limit=PAGE)
+            page = self.provider.changes(before, limit=PAGE)
             invoices = self._new_invoices(page.failures)
             with transaction(self.sessions) as s:
                 for failure in page.failures:
                     self._record(s, failure, invoices.get(failure.invoice_id), report)
+                for paid in page.paid:
+                    self._paid(s, paid.invoice_id, report)
                 if page.cursor is not None and page.cursor != before:
                     self._advance(s, before, page.cursor)
             if page.cursor is None or page.cursor == before:
@@ -239,21 +241,9 @@ class Poller:
         s.expire(alert, ["latest_decline"])
         sync_state(s, alert)
 
-    def refresh_open(self, report: CycleReport) -> None:
-        """Notice invoices paid outside Settle (or after bank verification) and say so on the alert."""
-        with reading(self.sessions) as s:
-            open_ids = list(
-                s.scalars(
-                    select(AlertInvoice.invoice_id)
-                    .join(Alert, Alert.id == AlertInvoice.alert_id)
-                    .where(AlertInvoice.state == InvoiceState.OPEN, Alert.state != AlertState.PAID)
-                )
-            )
-        for invoice_id in open_ids:
-            invoice = self.provider.get_invoice(invoice_id)
-            if invoice is None or invoice.status != "paid":
-                continue
-            with transaction(self.sessions) as s:
-                ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
-                if ai is not None and mark_invoice_paid(s, ai, source="poll"):
-                    report.paid += 1
+    @staticmethod
+    def _paid(s: Session, invoice_id: str, report: CycleReport) -> None:
+        """An invoice was paid at the provider (outside Settle, or after a bank step): its alert says so."""
+        ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
+        if ai is not None and mark_invoice_paid(s, ai, source="poll"):
+            report.paid += 1

@@ -12,6 +12,7 @@ from sqlalchemy.types import TypeDecorator
 from bot.states import SETTLEMENT_HOLDS_INVOICE, AlertState
 
 ALERT_IS_OPEN_SQL = f"state != '{AlertState.PAID.value}'"
+UNSYNCED_SQL = "version > synced_version"
 
 
 def utcnow() -> datetime:
@@ -106,6 +107,8 @@ class Alert(Base):
             sqlite_where=text(ALERT_IS_OPEN_SQL),
             postgresql_where=text(ALERT_IS_OPEN_SQL),
         ),
+        # the deliverer's "what needs sending" stays cheap however many alerts are open
+        Index("ix_alerts_unsynced", "id", sqlite_where=text(UNSYNCED_SQL), postgresql_where=text(UNSYNCED_SQL)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -337,6 +340,19 @@ class SandboxAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxEvent(Base):
+    """The sandbox's change feed, as Stripe's Events: a renewal failed, an invoice was paid. Its
+    autoincrement id is the poller's cursor, so a poll reads what changed, never what is open."""
+
+    __tablename__ = "sandbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # payment_failed | invoice_paid
+    invoice_id: Mapped[str] = mapped_column(String(128))
+    attempt_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

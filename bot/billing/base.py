@@ -3,7 +3,7 @@ and the hooks a provider calls back (a card added on its hosted page, a bank ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
@@ -46,9 +46,21 @@ class PaymentFailure:
 
 
 @dataclass(frozen=True)
-class FailurePage:
+class InvoicePaid:
+    """An invoice paid at the provider (by Settle, or outside it)."""
+
+    invoice_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """What changed since a cursor: declined renewals, and invoices paid. A poll reads this and
+    nothing else, so its cost grows with new changes, never with the alerts still open."""
+
     failures: list[PaymentFailure]
-    cursor: str | None  # pass back to get only newer failures; None when nothing was ever read
+    cursor: str | None  # pass back to get only newer changes; None when nothing was ever read
+    paid: list[InvoicePaid] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,8 @@ class PaymentResult:
 class BillingProvider(Protocol):
     name: str
 
-    def list_failures(self, cursor: str | None, limit: int = 100) -> FailurePage:
-        """Failures strictly newer than `cursor`, oldest first, at most `limit`."""
+    def changes(self, cursor: str | None, limit: int = 100) -> ChangePage:
+        """Changes strictly newer than `cursor`, oldest first, at most `limit` of them."""
         ...
 
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]: ...

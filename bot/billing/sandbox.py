@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.billing.base import (
     BillingError,
     Card,
-    FailurePage,
+    ChangePage,
     Invoice,
+    InvoicePaid,
     Outcome,
     PaymentFailure,
     PaymentMethod,
@@ -31,7 +32,14 @@ from bot.billing.base import (
 from bot.billing.cards import classify, fingerprint
 from bot.money import to_decimal_str
 from storage.db import reading, transaction
-from storage.models import SandboxAttempt, SandboxCustomer, SandboxInvoice, SandboxPaymentMethod, SandboxUsedLink
+from storage.models import (
+    SandboxAttempt,
+    SandboxCustomer,
+    SandboxEvent,
+    SandboxInvoice,
+    SandboxPaymentMethod,
+    SandboxUsedLink,
+)
 from storage.upsert import insert_ignore
 
 _DECLINES = {
@@ -75,17 +83,21 @@ class SandboxProvider:
 
     # --- the provider interface ------------------------------------------------------------------
 
-    def list_failures(self, cursor: str | None, limit: int = 100) -> FailurePage:
-        after = int(cursor) if cursor else 0
+    def changes(self, cursor: str | None, limit: int = 100) -> ChangePage:
+        after = int(cursor) if cursor and cursor.isdigit() else 0
         with reading(self._sessions) as s:
-            rows = s.scalars(
-                select(SandboxAttempt).where(SandboxAttempt.id > after).order_by(SandboxAttempt.id).limit(limit)
+            events = s.scalars(
+                select(SandboxEvent).where(SandboxEvent.id > after).order_by(SandboxEvent.id).limit(limit)
             ).all()
-            failures = [
-                self._failure(s, a) for a in rows if a.off_session and a.outcome in ("declined", "requires_action")
-            ]
-        new_cursor = str(rows[-1].id) if rows else cursor
-        return FailurePage(failures=failures, cursor=new_cursor)
+            failures, paid = [], []
+            for e in events:
+                attempt = s.get(SandboxAttempt, e.attempt_id) if e.attempt_id is not None else None
+                if e.kind == "payment_failed" and attempt is not None:
+                    failures.append(self._failure(s, attempt))
+                elif e.kind == "invoice_paid":
+                    paid.append(InvoicePaid(e.invoice_id, e.created_at))
+        new_cursor = str(events[-1].id) if events else cursor
+        return ChangePage(failures=failures, cursor=new_cursor, paid=paid)
 
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]:
         with reading(self._sessions) as s:
@@ -274,6 +286,9 @@ class SandboxProvider:
             if approved and inv.status == "open":
                 attempt.outcome, attempt.reason = "succeeded", None
                 inv.status, inv.paid_at = "paid", datetime.now(UTC)
+                s.add(
+                    SandboxEvent(kind="invoice_paid", invoice_id=inv.id, attempt_id=attempt.id, created_at=inv.paid_at)
+                )
             elif approved:
                 attempt.outcome, attempt.reason = "declined", "invoice_already_paid"
             else:
@@ -364,8 +379,20 @@ class SandboxProvider:
             created_at=datetime.now(UTC),
         )
         s.add(attempt)
+        s.flush()
         if outcome == "succeeded":
             inv.status, inv.paid_at = "paid", datetime.now(UTC)
+            s.add(
+                SandboxEvent(
+                    kind="invoice_paid", invoice_id=inv.id, attempt_id=attempt.id, created_at=datetime.now(UTC)
+                )
+            )
+        elif off_session:
+            s.add(
+                SandboxEvent(
+                    kind="payment_failed", invoice_id=inv.id, attempt_id=attempt.id, created_at=datetime.now(UTC)
+                )
+            )
         return attempt
 
     def _result(self, a: SandboxAttempt) -> PaymentResult:

@@ -89,7 +89,7 @@ def test_cursor_reads_only_new_failures(services: Settle, fake_slack: FakeSlack,
     assert (second.new_declines, second.delivery.posted, second.delivery.updated) == (0, 0, 0)
     assert len(alert_messages(fake_slack)) == 2
     # the feed is read from the cursor: nothing older is listed again
-    assert sandbox(services).list_failures(cursor.cursor).failures == []
+    assert sandbox(services).changes(cursor.cursor).failures == []
 
 
 def test_second_decline_updates_the_alert_instead_of_adding_one(
@@ -250,3 +250,61 @@ def test_unreachable_slack_is_one_line_and_the_cycle_goes_on(
     assert proc.stdout.count("slack_unreachable") == 2  # both alerts were tried
     assert "posted" in run_cli(env, "poll", "--once").stdout  # Slack back: both go out
     assert len(alert_messages(fake_slack, "CALERTS")) == 2
+
+
+class CountingProvider:
+    """The real sandbox provider, counting what the poller asks of it (no behaviour changed)."""
+
+    def __init__(self, inner: SandboxProvider) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self.name = inner.name
+
+    def __getattr__(self, method: str) -> object:
+        target = getattr(self.inner, method)
+        if not callable(target):
+            return target
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.calls.append(method)
+            return target(*args, **kwargs)
+
+        return counted
+
+
+def test_an_idle_poll_asks_the_provider_the_same_over_many_open_alerts_as_over_none(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    from bot.poller import Poller
+
+    def idle_calls() -> list[str]:
+        counting = CountingProvider(sandbox(services))
+        Poller(services.sessions, counting, services.deliverer).run_cycle()  # type: ignore[arg-type]
+        return counting.calls
+
+    services.poller.run_cycle()
+    nothing_open = idle_calls()
+    accounts = [account(f"acct{i:03d}", "4000000000000002", channel="C0MANY") for i in range(60)]
+    load(services, tmp_path, *accounts)
+    sandbox(services).bill()
+    services.poller.run_cycle()  # 60 open alerts now
+    assert len(alert_messages(fake_slack, "C0MANY")) == 60
+
+    many_open = idle_calls()
+
+    assert many_open == nothing_open == ["changes"]  # one read of the change feed, no call per open alert
+
+
+def test_an_invoice_paid_outside_settle_comes_in_through_the_feed(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME", extra_cards=["4242424242424242"]))
+    sandbox(services).bill()
+    services.poller.run_cycle()
+    sandbox(services).pay_invoice("in_acme_1", "pm_acme_2", idempotency_key="paid-at-the-provider")
+
+    report = services.poller.run_cycle()
+
+    assert report.paid == 1
+    (msg,) = alert_messages(fake_slack, "C0ACME")
+    assert msg["text"].startswith("Settled: Acme Corp paid €129.00") and "Settle balance" not in str(msg["blocks"])

@@ -86,3 +86,43 @@ def test_alerts_per_invoice_become_one_balance_per_account(db_url: str) -> None:
         ).one()
         assert batch[0] == "V1"
     engine.dispose()
+
+
+def test_the_sandbox_feed_starts_where_the_poller_had_read(db_url: str) -> None:
+    """The poller's cursor was an attempt id; after 0005 it points at the same place in the events."""
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    now = "2026-11-01 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sandbox_customers (id, name, currency) VALUES ('acme', 'Acme', 'EUR')"))
+        conn.execute(
+            text(
+                "INSERT INTO sandbox_invoices (id, customer_id, amount_minor, currency, description, status,"
+                " created_at) VALUES ('in_1', 'acme', 100, 'EUR', '', 'paid', :now)"
+            ),
+            {"now": now},
+        )
+        for i, off, outcome in ((1, True, "declined"), (2, False, "declined"), (3, False, "succeeded")):
+            conn.execute(
+                text(
+                    "INSERT INTO sandbox_attempts (id, invoice_id, payment_method_id, brand, last4, amount_minor,"
+                    " currency, off_session, outcome, created_at) VALUES (:i, 'in_1', 'pm', 'Visa', '4242', 100,"
+                    " 'EUR', :off, :o, :now)"
+                ),
+                {"i": i, "off": off, "o": outcome, "now": now},
+            )
+        conn.execute(
+            text("INSERT INTO poll_cursors (provider, cursor, updated_at) VALUES ('sandbox', '2', :now)"), {"now": now}
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        events = list(conn.execute(text("SELECT id, kind, attempt_id FROM sandbox_events ORDER BY id")))
+        assert [(kind, attempt) for _, kind, attempt in events] == [("payment_failed", 1), ("invoice_paid", 3)]
+        cursor = conn.execute(text("SELECT cursor FROM poll_cursors WHERE provider = 'sandbox'")).scalar()
+        assert cursor == str(events[0][0])  # read up to attempt 2: the paid event (attempt 3) is still to come
+    engine.dispose()

@@ -70,7 +70,7 @@ def test_renewal_outcome_per_card(provider: SandboxProvider, tmp_path: Path, car
     inv = provider.get_invoice("in_acme_1")
     pays = OFF_SESSION[card][0] == "succeeded"
     assert inv is not None and inv.status == ("paid" if pays else "open")
-    failures = provider.list_failures(None).failures
+    failures = provider.changes(None).failures
     assert len(failures) == (0 if pays else 1)
 
 
@@ -80,7 +80,7 @@ def test_pay_with_cardholder_present_per_card(provider: SandboxProvider, tmp_pat
     result = provider.pay_invoice("in_acme_1", "pm_acme_1", idempotency_key="k1")
     assert result.outcome == ON_SESSION[card]
     assert (result.verification_url is not None) == (result.outcome == "requires_action")
-    assert provider.list_failures(None).failures == []  # admin-made attempts are not renewal declines
+    assert provider.changes(None).failures == []  # admin-made attempts are not renewal declines
 
 
 def test_idempotency_key_replays_instead_of_charging_again(provider: SandboxProvider, tmp_path: Path) -> None:

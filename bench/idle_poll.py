@@ -1,0 +1,101 @@
+"""An idle poll (nothing new at the provider) over 10,000 open alerts against one over none.
+
+Cost must grow with new work, never with history: the poll reads the provider's change feed since
+its cursor and the alerts that need delivering, and nothing per open alert.
+
+    python bench/idle_poll.py [--open 10000] [--cycles 30] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import build
+from bot.settings import Settings
+from bot.slack_gateway import RecordingGateway
+from storage.db import transaction
+from storage.models import Account, Alert, AlertInvoice, Decline
+
+
+def open_alerts(sessions: object, n: int) -> None:
+    """n accounts with one declined, unpaid invoice each, already posted to Slack."""
+    now = datetime.now(UTC)
+    with transaction(sessions) as s:  # type: ignore[arg-type]
+        s.add_all(Account(id=f"a{i}", name=f"Account {i}", currency="EUR") for i in range(n))
+        s.flush()
+        declines = [
+            Decline(
+                provider_failure_id=f"f{i}",
+                account_id=f"a{i}",
+                invoice_id=f"in_{i}",
+                amount_minor=12900,
+                currency="EUR",
+                outcome="declined",
+                reason="insufficient_funds",
+                failed_at=now,
+                seen_at=now,
+            )
+            for i in range(n)
+        ]
+        s.add_all(declines)
+        s.flush()
+        alerts = [
+            Alert(account_id=f"a{i}", latest_decline_id=d.id, state="open", version=1, synced_version=1,
+                  channel="C1", ts=f"1.{i}", created_at=now, updated_at=now)
+            for i, d in enumerate(declines)
+        ]  # fmt: skip
+        s.add_all(alerts)
+        s.flush()
+        s.add_all(
+            AlertInvoice(alert_id=a.id, invoice_id=f"in_{i}", amount_minor=12900, currency="EUR",
+                         latest_decline_id=a.latest_decline_id, state="open", created_at=now)
+            for i, a in enumerate(alerts)
+        )  # fmt: skip
+
+
+def idle_cycle_ms(url: str, n: int, cycles: int) -> float:
+    settings = Settings(DATABASE_URL=url, SLACK_BOT_TOKEN="xoxb-bench", SETTLE_LINK_SECRET="bench-link-secret-16+")
+    settle = build(settings, gateway=RecordingGateway())
+    if n:
+        open_alerts(settle.sessions, n)
+    settle.poller.run_cycle()  # warm: cursor, caches
+    times = []
+    for _ in range(cycles):
+        start = time.perf_counter()
+        settle.poller.run_cycle()
+        times.append((time.perf_counter() - start) * 1000)
+    settle.close()
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--open", type=int, default=10_000)
+    parser.add_argument("--cycles", type=int, default=30)
+    parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (default: a SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="settle-idle-") as tmp:
+        urls = (
+            [args.database_url] * 2 if args.database_url else [f"sqlite:///{tmp}/none.db", f"sqlite:///{tmp}/many.db"]
+        )
+        if args.database_url:
+            print("note: with --database-url both runs share the database; give it an empty one", file=sys.stderr)
+        none = idle_cycle_ms(urls[0], 0, args.cycles)
+        many = idle_cycle_ms(urls[1], args.open, args.cycles)
+    print(f"idle poll, median of {args.cycles} cycles; Python {platform.python_version()}, {os.cpu_count()} cores")
+    print(f"  0 open alerts:      {none:7.2f} ms")
+    print(f"  {args.open} open alerts: {many:7.2f} ms   ratio {many / none:.2f} (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
