@@ -22,6 +22,16 @@ TEST_CARDS: dict[str, str] = {
     "3056930009020004": "succeeds",  # Diners
     "3566002020360505": "succeeds",  # JCB
     "6200000000000005": "succeeds",  # UnionPay
+    "4000056655665556": "succeeds",  # Visa (debit)
+    "2223003122003222": "succeeds",  # Mastercard (2-series)
+    "5200828282828210": "succeeds",  # Mastercard (debit)
+    "5105105105105100": "succeeds",  # Mastercard (prepaid)
+    "371449635398431": "succeeds",  # Amex
+    "6011000990139424": "succeeds",  # Discover
+    "6011981111111113": "succeeds",  # Discover (debit)
+    "36227206271667": "succeeds",  # Diners (14 digits)
+    "6200000000000047": "succeeds",  # UnionPay (debit)
+    "6205500000000000004": "succeeds",  # UnionPay (19 digits)
 }
 
 
@@ -63,10 +73,10 @@ def classify(number: str) -> tuple[str, str, str]:
     """Return (brand, last4, behaviour) for a test card number, or raise ValueError."""
     digits = normalise(number)
     if not digits.isdigit() or not 12 <= len(digits) <= 19 or not luhn_ok(digits):
-        raise ValueError("not a valid card number")
+        raise ValueError("Not a valid card number.")
     behaviour = TEST_CARDS.get(digits)
     if behaviour is None:
-        raise ValueError("the sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242)")
+        raise ValueError("The sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242).")
     return brand_of(digits), digits[-4:], behaviour
 
 

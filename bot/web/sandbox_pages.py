@@ -143,7 +143,7 @@ class SandboxPages:
                         link_token=token,
                     )
                 except (ValueError, BillingError) as exc:
-                    error = str(exc).capitalize() + "."
+                    error = _sentence(str(exc))
                 else:
                     if self.hooks is not None:
                         self.hooks.method_added(account_id, ref, pm.id)
@@ -211,6 +211,12 @@ class SandboxPages:
             f"<dt>Amount</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
         )
         return _html(start_response, "200 OK", page(f"Invoice {inv['id']}", body))
+
+
+def _sentence(text: str) -> str:
+    """A message as a sentence: its first letter up, a full stop; the rest as written ("Stripe's")."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")) if text else text
 
 
 def _outcome(outcome: str, reason: str | None) -> str:

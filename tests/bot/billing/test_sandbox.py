@@ -31,6 +31,16 @@ OFF_SESSION = {
     "3056930009020004": ("succeeded", None),
     "3566002020360505": ("succeeded", None),
     "6200000000000005": ("succeeded", None),
+    "4000056655665556": ("succeeded", None),
+    "2223003122003222": ("succeeded", None),
+    "5200828282828210": ("succeeded", None),
+    "5105105105105100": ("succeeded", None),
+    "371449635398431": ("succeeded", None),
+    "6011000990139424": ("succeeded", None),
+    "6011981111111113": ("succeeded", None),
+    "36227206271667": ("succeeded", None),
+    "6200000000000047": ("succeeded", None),
+    "6205500000000000004": ("succeeded", None),
 }
 ON_SESSION = {
     "4242424242424242": "succeeded",
@@ -58,7 +68,7 @@ def test_every_test_card_is_known() -> None:
     assert classify("4242 4242 4242 4242") == ("Visa", "4242", "succeeds")
     with pytest.raises(ValueError, match="test card"):
         classify("4012888888881881")
-    with pytest.raises(ValueError, match="not a valid"):
+    with pytest.raises(ValueError, match="Not a valid"):
         classify("4242424242424241")
 
 
@@ -167,3 +177,20 @@ def test_link_key_is_random_stored_and_never_the_slack_secret(
         assert third.provider._secret == b"an-operator-chosen-link-secret"
     finally:
         third.close()
+
+
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("4000 0566 5566 5556", "Visa"),
+        ("2223 0031 2200 3222", "Mastercard"),
+        ("5200 8282 8282 8210", "Mastercard"),
+        ("3714 496353 98431", "Amex"),
+        ("6011 9811 1111 1113", "Discover"),
+        ("3622 720627 1667", "Diners"),
+        ("3566 0020 2036 0505", "JCB"),
+        ("6205 5000 0000 0000 004", "UnionPay"),
+    ],
+)
+def test_every_brand_a_user_may_type_is_known_with_its_brand(number: str, brand: str) -> None:
+    assert classify(number)[0] == brand
