@@ -134,3 +134,23 @@ def wait_for(check: Callable[[], bool], proc: subprocess.Popen[str], seconds: fl
             raise AssertionError(f"settle serve exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_pages_show_outside_text_as_text(server: tuple[str, Settle], tmp_path: Path) -> None:
+    base, services = server
+    acc = account("evil", "4000000000009995")
+    acc["name"] = "<script>alert(1)</script>"
+    acc["invoices"][0]["description"] = "<img src=x onerror=alert(2)> " + "D" * 900
+    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [acc]))
+    sandbox = services.provider
+    assert isinstance(sandbox, SandboxProvider)
+    sandbox.bill()
+    pages = [
+        sandbox.invoice_url("in_evil_1"),
+        sandbox.add_method_url("evil", "1:V1:U0ADMIN") or "",
+    ]
+    for url in pages:
+        status, body = get(url.replace("http://settle.test", base))
+        assert status == 200
+        assert "<script>alert" not in body and "<img src=x" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
