@@ -157,7 +157,6 @@ class BatchRecord:
     settlements: tuple[SettlementRecord, ...]
     still_owed: tuple[InvoiceLine, ...]  # the alert's invoices still open, whoever holds them
     alert_channel: str | None
-    alert_ts: str | None
 
     @property
     def amount(self) -> str:
@@ -288,7 +287,6 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
         settlements=tuple(settlement_record(session, st) for st in settlements),
         still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state != InvoiceState.PAID),
         alert_channel=alert.channel,
-        alert_ts=alert.ts,
     )
 
 

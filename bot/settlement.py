@@ -272,7 +272,6 @@ class SettlementService:
                     )
                 if won == 1:
                     claimed += 1
-                    s.refresh(st)
                     self._audit(
                         s, "charge_confirmed", st, make_default=make_default, idempotency_key=st.idempotency_key
                     )

@@ -143,14 +143,12 @@ def use_another_card(ack: Ack, body: dict[str, Any], client: WebClient, context:
     user_id = str(context.user_id)
     batch = settle.abandon_verification(refs.required(context, "batch"), user_id)
     view_id = (body.get("view") or {}).get("id")
-    if isinstance(view_id, str):
-        _show(
-            context,
-            view_id,
-            outcome_view(batch, None)
-            if batch.status == BatchStatus.SUCCEEDED
-            else pick_view(settle.context(batch.alert_id, user_id, batch.view_id or view_id)),
-        )
+    if not isinstance(view_id, str):
+        return
+    if batch.status == BatchStatus.SUCCEEDED:  # the bank approved just before: nothing to choose again
+        _show(context, view_id, outcome_view(batch, None))
+    else:
+        _show(context, view_id, pick_view(settle.context(batch.alert_id, user_id, batch.view_id or view_id)))
 
 
 def register(app: App) -> None:

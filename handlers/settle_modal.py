@@ -32,7 +32,7 @@ from bot.states import SettlementStatus
 from handlers import refs
 from handlers.alert_message import invoice_list
 from handlers.ids import ActionId, BlockId, CallbackId
-from handlers.mrkdwn import OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
+from handlers.mrkdwn import BUTTON, OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
 
 MODAL_TITLE = "Settle balance"
 RADIO_LIMIT = 10
@@ -270,7 +270,7 @@ def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
             label = "Verify with your bank" if len(waiting) == 1 else f"Verify {st.invoice_id}"
             buttons.append(
                 ButtonElement(
-                    text=clip(label, 75),
+                    text=clip(label, BUTTON),
                     action_id=f"{ActionId.VERIFY}{'' if i == 0 else f'_{i}'}",
                     url=st.verification_url,
                     style="primary" if i == 0 else None,

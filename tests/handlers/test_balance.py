@@ -146,3 +146,15 @@ def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypa
     assert "*Owed*\\nCHF 250.00" in blocks and "✅ paid by <@U0ADMIN>" in blocks and "Settle balance" in blocks
     assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 4242 was declined" in blocks
     assert "Still owed: *CHF 250.00*" in h.replies("in_multi_1")[0]["text"]
+
+
+def test_the_read_model_lists_open_balances(h: Harness, tmp_path: Path) -> None:
+    """What App Home, /settle and reminders will read: every open balance with what it owes."""
+    from bot.queries import open_alerts
+    from storage.db import reading
+
+    load(h, tmp_path, multi("100.00", "250.00"))
+    with reading(h.services.sessions) as s:
+        (balance,) = open_alerts(s)
+        assert open_alerts(s, "nosuch") == []
+    assert (balance.account_name, balance.owed, len(balance.open_invoices)) == ("Multi AG", "CHF 350.00", 2)

@@ -60,7 +60,6 @@ BATCH = BatchRecord(
     settlements=(SETTLEMENT,),
     still_owed=ALERT.invoices,
     alert_channel="C0ACME",
-    alert_ts="1.2",
 )
 
 

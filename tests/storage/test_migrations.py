@@ -5,10 +5,19 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
 
 from storage.db import make_engine
 from storage.migrate import alembic_config, is_current, upgrade
 from storage.models import Base
+
+
+def migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:
+    """Bring the schema to one revision, as an older release of Settle left it."""
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -26,10 +35,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
 def test_downgrade_and_upgrade_again(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
+    migrate_to(engine, "base", down=True)
     assert not is_current(engine)
     upgrade(engine)
     assert is_current(engine)
@@ -42,10 +48,7 @@ def test_alerts_per_invoice_become_one_balance_per_account(db_url: str) -> None:
     from sqlalchemy import text
 
     engine = make_engine(db_url)
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    migrate_to(engine, "0003")
     now = "2026-11-01 10:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO accounts (id, name, currency) VALUES ('acme', 'Acme', 'EUR')"))
@@ -93,10 +96,7 @@ def test_the_sandbox_feed_starts_where_the_poller_had_read(db_url: str) -> None:
     from sqlalchemy import text
 
     engine = make_engine(db_url)
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
+    migrate_to(engine, "0004")
     now = "2026-11-01 10:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO sandbox_customers (id, name, currency) VALUES ('acme', 'Acme', 'EUR')"))
