@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +122,17 @@ def _unreachable(exc: OSError) -> SlackUnreachable:
     return SlackUnreachable("slack_timeout" if isinstance(exc, TimeoutError) else "slack_unreachable")
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Slack's errors as typed ones: an error Slack answered, or no answer at all."""
+    try:
+        yield
+    except SlackApiError as exc:
+        raise _typed(exc) from exc
+    except OSError as exc:
+        raise _unreachable(exc) from exc
+
+
 class SlackGateway(Protocol):
     def post(
         self,
@@ -157,7 +170,7 @@ class WebSlackGateway:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
     ) -> tuple[str, str]:
-        try:
+        with _translated():
             resp = self.client.chat_postMessage(
                 channel=channel,
                 text=text,
@@ -168,77 +181,54 @@ class WebSlackGateway:
                 unfurl_links=False,
                 unfurl_media=False,
             )
-        except SlackApiError as exc:
-            raise _typed(exc) from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
         return str(resp["channel"]), str(resp["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
-        try:
+        with _translated():
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            raise _typed(exc) from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
 
     def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
         """Look for an alert we may have posted before a crash, by the metadata it carries."""
         cursor: str | None = None
         try:
-            while True:
-                resp = self.client.conversations_history(
-                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
-                )
-                for msg in resp.get("messages") or []:
-                    meta = msg.get("metadata") or {}
-                    payload = meta.get("event_payload") or {}
-                    if meta.get("event_type") == ALERT_EVENT_TYPE and payload.get("alert_id") == alert_id:
-                        return channel, str(msg["ts"])
-                cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    return None
-        except SlackApiError as exc:
-            err = _typed(exc)
-            if isinstance(err, ChannelUnavailable):
-                return None
-            raise err from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
+            with _translated():
+                while True:
+                    resp = self.client.conversations_history(
+                        channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
+                    )
+                    for msg in resp.get("messages") or []:
+                        meta = msg.get("metadata") or {}
+                        payload = meta.get("event_payload") or {}
+                        if meta.get("event_type") == ALERT_EVENT_TYPE and payload.get("alert_id") == alert_id:
+                            return channel, str(msg["ts"])
+                    cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+                    if not cursor:
+                        return None
+        except ChannelUnavailable:
+            return None  # nothing of ours can be there
 
     def join(self, channel: str) -> bool:
         try:
-            self.client.conversations_join(channel=channel)
+            with _translated():
+                self.client.conversations_join(channel=channel)
             return True
-        except SlackApiError as exc:
-            log.info("conversations.join %s failed: %s", channel, _typed(exc).code)
+        except SlackUnreachable:
+            raise
+        except SlackError as exc:
+            log.info("conversations.join %s failed: %s", channel, exc.code)
             return False
-        except OSError as exc:
-            raise _unreachable(exc) from exc
 
     def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
-        try:
+        with _translated():
             self.client.views_update(view_id=view_id, view=view, hash=view_hash)
-        except SlackApiError as exc:
-            raise _typed(exc) from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        try:
+        with _translated():
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
-        except SlackApiError as exc:
-            raise _typed(exc) from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
 
     def usergroup_members(self, group_id: str) -> list[str]:
-        try:
+        with _translated():
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
-        except SlackApiError as exc:
-            raise _typed(exc) from exc
-        except OSError as exc:
-            raise _unreachable(exc) from exc
         return [u for u in users or [] if isinstance(u, str)]
 
 
