@@ -29,7 +29,7 @@ from bot.slack_gateway import (
     SlackError,
     SlackGateway,
 )
-from bot.states import AlertState, InvoiceState, SettlementStatus
+from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement
@@ -74,16 +74,19 @@ def bump(session: Session, alert_id: int) -> None:
 def sync_state(session: Session, alert: Alert) -> None:
     """Derive the alert's state from its invoices and the settlements holding them, and bump it.
 
-    Paid once every invoice is; else waiting for the bank while a verification is pending; else
-    being settled while a charge is in flight; else open."""
+    Over once no invoice is open: paid if every one was, closed if some were voided or written off;
+    else waiting for the bank while a verification is pending; else being settled while a charge
+    is in flight; else open."""
     session.flush()
-    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != InvoiceState.PAID]
+    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
     if not open_ids and alert.invoices:
-        if alert.state != AlertState.PAID:
-            last = max(alert.invoices, key=lambda ai: ai.paid_at or datetime.min.replace(tzinfo=UTC))
-            alert.state = AlertState.PAID
-            alert.paid_at = last.paid_at or datetime.now(UTC)
-            alert.paid_by, alert.paid_with = last.paid_by, last.paid_with
+        if alert.state not in ALERT_DONE:
+            paid = [ai for ai in alert.invoices if ai.state == InvoiceState.PAID]
+            done = all(ai.state == InvoiceState.PAID for ai in alert.invoices)
+            alert.state = AlertState.PAID if done else AlertState.CLOSED
+            last = max(paid, key=lambda ai: ai.paid_at or datetime.min.replace(tzinfo=UTC)) if paid else None
+            alert.paid_at = (last.paid_at if last else None) or datetime.now(UTC)
+            alert.paid_by, alert.paid_with = (last.paid_by, last.paid_with) if last else (None, None)
             alert.pending_by, alert.note, alert.note_by = None, None, None
     else:
         holders = list(
@@ -126,13 +129,33 @@ def mark_invoice_paid(
                 alert.paid_by, alert.paid_with = by, card
             sync_state(session, alert)
         return False
-    ai.state, ai.paid_at, ai.paid_by, ai.paid_with = InvoiceState.PAID, datetime.now(UTC), by, card
+    return close_invoice(session, ai, InvoiceState.PAID, source=source, by=by, card=card, settlement_id=settlement_id)
+
+
+def close_invoice(
+    session: Session,
+    ai: AlertInvoice,
+    state: InvoiceState,
+    *,
+    source: str,
+    by: str | None = None,
+    card: str | None = None,
+    settlement_id: int | None = None,
+) -> bool:
+    """An invoice left the balance: paid, voided or written off. False when it already had.
+
+    A payment Settle saw wins over a void the feed reports late (the money moved)."""
+    if ai.state != InvoiceState.OPEN:
+        return False
+    ai.state, ai.paid_at = state, datetime.now(UTC)
+    if state == InvoiceState.PAID:
+        ai.paid_by, ai.paid_with = by, card
     alert = session.get(Alert, ai.alert_id, with_for_update=True)
     assert alert is not None
     if source != "settlement":
         audit.record(
             session,
-            "invoice_paid",
+            "invoice_paid" if state == InvoiceState.PAID else f"invoice_{state.value}",
             account_id=alert.account_id,
             invoice_id=ai.invoice_id,
             amount_minor=ai.amount_minor,
@@ -254,7 +277,7 @@ class AlertDeliverer:
             card = alert_card(s, alert)
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
-            target = (account.slack_channel if account else None) or self.fallback_channel
+            target = (account.channel if account else None) or self.fallback_channel
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
 
         if ts is not None and channel is not None:

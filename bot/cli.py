@@ -181,6 +181,24 @@ def sandbox_bill() -> None:
         _echo(f"{a.invoice_id}: {card_label(a.brand, a.last4)} {a.outcome}{reason}")
 
 
+@sandbox.command("void")
+@click.argument("invoice")
+@one_line_errors
+def sandbox_void(invoice: str) -> None:
+    """Void an open INVOICE, as a billing admin would in Stripe: its alert closes at the next poll."""
+    _sandbox().provider.close_invoice(invoice, "voided")
+    _echo(f"{invoice}: voided")
+
+
+@sandbox.command("write-off")
+@click.argument("invoice")
+@one_line_errors
+def sandbox_write_off(invoice: str) -> None:
+    """Mark an open INVOICE uncollectible (written off): its alert closes at the next poll."""
+    _sandbox().provider.close_invoice(invoice, "uncollectible")
+    _echo(f"{invoice}: written off (uncollectible)")
+
+
 @sandbox.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @one_line_errors

@@ -23,10 +23,15 @@ class Refused(Exception):
 
 
 class NotSettleable(Exception):
-    """The alert, invoice or settlement is gone, already paid, or being settled by someone else."""
+    """The alert, invoice or settlement is gone, already paid, closed at the provider (voided,
+    written off), or being settled by someone else."""
 
     def __init__(
-        self, kind: Literal["gone", "paid", "busy"], batch: BatchRecord | None = None, *, by: str | None = None
+        self,
+        kind: Literal["gone", "paid", "closed", "busy"],
+        batch: BatchRecord | None = None,
+        *,
+        by: str | None = None,
     ) -> None:
         super().__init__(kind)
         self.kind = kind

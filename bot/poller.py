@@ -14,10 +14,19 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import AlertDeliverer, DeliveryReport, add_reply, mark_invoice_paid, sync_state
-from bot.billing.base import BillingProvider, Invoice, PaymentFailure
+from bot.accounts import apply_account_info
+from bot.alerts import AlertDeliverer, DeliveryReport, add_reply, close_invoice, mark_invoice_paid, sync_state
+from bot.billing.base import (
+    AccountInfo,
+    BillingProvider,
+    ChangePage,
+    Invoice,
+    InvoiceClosed,
+    PaymentFailure,
+    ProviderHooks,
+)
 from bot.cli_text import plural
-from bot.states import AlertState, InvoiceState
+from bot.states import ALERT_DONE, AlertState, InvoiceState
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor
@@ -33,6 +42,7 @@ class CycleReport:
     new_declines: int = 0
     new_alerts: int = 0
     paid: int = 0
+    closed: int = 0  # voided or written off outside Settle
     settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
@@ -46,6 +56,8 @@ class CycleReport:
         ]
         if self.paid:
             parts.append(f"{self.paid} paid")
+        if self.closed:
+            parts.append(f"{plural(self.closed, 'invoice')} voided or written off")
         if self.settlements:
             parts.append(f"{plural(self.settlements, 'settlement')} completed")
         if d.recovered:
@@ -62,11 +74,13 @@ class Poller:
         provider: BillingProvider,
         deliverer: AlertDeliverer,
         reconcile: Callable[[], int] | None = None,
+        hooks: ProviderHooks | None = None,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
         self.deliverer = deliverer
         self.reconcile = reconcile
+        self.hooks = hooks
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
@@ -83,16 +97,42 @@ class Poller:
                 row = s.get(PollCursor, self.provider.name)
                 before = row.cursor if row else None
             page = self.provider.changes(before, limit=PAGE)
-            invoices = self._new_invoices(page.failures)
-            with transaction(self.sessions) as s:
-                for failure in page.failures:
-                    self._record(s, failure, invoices.get(failure.invoice_id), report)
-                for paid in page.paid:
-                    self._paid(s, paid.invoice_id, report)
-                if page.cursor is not None and page.cursor != before:
-                    self._advance(s, before, page.cursor)
+            self.apply(page, report, move_cursor_from=before)
             if page.cursor is None or page.cursor == before:
                 return
+
+    def apply(
+        self, page: ChangePage, report: CycleReport, *, move_cursor_from: str | None = None, pushed: bool = False
+    ) -> None:
+        """Record one page of changes in one transaction, then tell the open modals about new cards.
+
+        Every change is idempotent: a webhook and the poll bringing the same event record it once.
+        The cursor moves (compare-and-set from `move_cursor_from`) only for pages the poll read, never
+        for an event `pushed` by a webhook."""
+        invoices = self._new_invoices(page.failures)
+        accounts = self._new_accounts(page)
+        with transaction(self.sessions) as s:
+            for info in [*accounts, *page.accounts]:
+                apply_account_info(s, info)
+            for failure in page.failures:
+                self._record(s, failure, invoices.get(failure.invoice_id), report)
+            for closed in page.closed:
+                self._closed(s, closed, report)
+            if not pushed and page.cursor is not None and page.cursor != move_cursor_from:
+                self._advance(s, move_cursor_from, page.cursor)
+        if self.hooks is not None:
+            for added in page.methods_added:
+                self.hooks.method_added(added.account_id, added.ref, added.method_id)
+
+    def _new_accounts(self, page: ChangePage) -> list[AccountInfo]:
+        """The provider's name and routing for accounts met for the first time (once each)."""
+        wanted = {f.account_id for f in page.failures} - {a.id for a in page.accounts}
+        if not wanted:
+            return []
+        with reading(self.sessions) as s:
+            known = set(s.scalars(select(Account.id).where(Account.id.in_(wanted))))
+        found = [self.provider.get_account(account_id) for account_id in sorted(wanted - known)]
+        return [info for info in found if info is not None]
 
     def _new_invoices(self, failures: list[PaymentFailure]) -> dict[str, Invoice | None]:
         """Invoice details for failures that will open a new alert; a repeat decline needs none.
@@ -142,6 +182,9 @@ class Poller:
                 "card_last4": f.card.last4 if f.card else None,
                 "failed_at": f.at,
                 "seen_at": datetime.now(UTC),
+                "attempt": f.attempt,
+                "next_attempt_at": f.next_attempt_at,
+                "test_mode": f.test_mode,
             },
             ["provider_failure_id"],
         )
@@ -166,7 +209,7 @@ class Poller:
         )
         known = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == f.invoice_id).with_for_update())
         if known is not None:
-            if known.state == InvoiceState.PAID:
+            if known.state != InvoiceState.OPEN:
                 return
             alert = s.get(Alert, known.alert_id, with_for_update=True)
             assert alert is not None
@@ -202,7 +245,7 @@ class Poller:
     def _open_alert(self, s: Session, account_id: str, decline_id: int) -> tuple[Alert, bool]:
         """The account's open alert, or a new one (one per account: a concurrent poller's wins)."""
         alert = s.scalar(
-            select(Alert).where(Alert.account_id == account_id, Alert.state != AlertState.PAID).with_for_update()
+            select(Alert).where(Alert.account_id == account_id, Alert.state.not_in(ALERT_DONE)).with_for_update()
         )
         if alert is not None:
             return alert, False
@@ -227,7 +270,7 @@ class Poller:
         alert = s.get(Alert, new_id) if new_id is not None else None
         if alert is None:
             alert = s.scalar(
-                select(Alert).where(Alert.account_id == account_id, Alert.state != AlertState.PAID).with_for_update()
+                select(Alert).where(Alert.account_id == account_id, Alert.state.not_in(ALERT_DONE)).with_for_update()
             )
             assert alert is not None
             return alert, False
@@ -242,8 +285,14 @@ class Poller:
         sync_state(s, alert)
 
     @staticmethod
-    def _paid(s: Session, invoice_id: str, report: CycleReport) -> None:
-        """An invoice was paid at the provider (outside Settle, or after a bank step): its alert says so."""
-        ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
-        if ai is not None and mark_invoice_paid(s, ai, source="poll"):
-            report.paid += 1
+    def _closed(s: Session, closed: InvoiceClosed, report: CycleReport) -> None:
+        """An invoice was paid, voided or written off at the provider (outside Settle, or after a bank
+        step): its alert says so."""
+        ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == closed.invoice_id).with_for_update())
+        if ai is None:
+            return
+        if closed.state == "paid":
+            if mark_invoice_paid(s, ai, source="poll"):
+                report.paid += 1
+        elif close_invoice(s, ai, InvoiceState(closed.state), source="poll"):
+            report.closed += 1

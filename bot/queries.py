@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.billing.base import Invoice, PaymentMethod, card_label
 from bot.money import format_money
-from bot.states import AlertState, InvoiceState, SettlementStatus
+from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage.models import Account, Alert, AlertInvoice, Settlement, SettlementBatch
 
 
@@ -35,6 +35,11 @@ class InvoiceLine:
     paid: bool
     paid_by: str | None = None
     paid_with: str | None = None
+    state: InvoiceState = InvoiceState.OPEN
+
+    def __post_init__(self) -> None:
+        if self.paid and self.state == InvoiceState.OPEN:
+            object.__setattr__(self, "state", InvoiceState.PAID)
 
     @property
     def amount(self) -> str:
@@ -81,10 +86,14 @@ class AlertCard:
     pending_by: str | None = None
     note: str | None = None  # plain text: how the last settlement attempt ended, if it failed
     note_by: str | None = None
+    attempt: int | None = None  # the provider's attempt count of the latest decline
+    next_attempt_at: datetime | None = None  # the provider's next automatic retry, if any
+    retries_known: bool = False  # the provider says when it retries (Stripe): None then means "no more"
+    test_mode: bool = False
 
     @property
     def open_invoices(self) -> tuple[InvoiceLine, ...]:
-        return tuple(i for i in self.invoices if not i.paid)
+        return tuple(i for i in self.invoices if i.state == InvoiceState.OPEN)
 
     @property
     def owed(self) -> str:
@@ -214,6 +223,7 @@ def _line(ai: AlertInvoice) -> InvoiceLine:
         decline_count=ai.decline_count,
         reason=ai.latest_decline.reason,
         paid=ai.state == InvoiceState.PAID,
+        state=InvoiceState(ai.state),
         paid_by=ai.paid_by,
         paid_with=ai.paid_with,
     )
@@ -223,8 +233,8 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
     account = session.get(Account, alert.account_id)
     decline = alert.latest_decline
     intended = None
-    if alert.fallback_reason and account is not None and account.slack_channel:
-        intended = account.slack_channel
+    if alert.fallback_reason and account is not None and account.channel:
+        intended = account.channel
     return AlertCard(
         alert_id=alert.id,
         account_id=alert.account_id,
@@ -246,6 +256,10 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         pending_by=alert.pending_by,
         note=alert.note,
         note_by=alert.note_by,
+        attempt=decline.attempt,
+        next_attempt_at=decline.next_attempt_at,
+        retries_known=decline.attempt is not None,
+        test_mode=decline.test_mode,
     )
 
 
@@ -285,14 +299,14 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
         payment_method_id=batch.payment_method_id,
         make_default=batch.make_default,
         settlements=tuple(settlement_record(session, st) for st in settlements),
-        still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state != InvoiceState.PAID),
+        still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state == InvoiceState.OPEN),
         alert_channel=alert.channel,
     )
 
 
 def open_alerts(session: Session, account_id: str | None = None) -> list[AlertCard]:
     """Balances still unpaid, oldest first."""
-    query = select(Alert).where(Alert.state != AlertState.PAID).order_by(Alert.id)
+    query = select(Alert).where(Alert.state.not_in(ALERT_DONE)).order_by(Alert.id)
     if account_id is not None:
         query = query.where(Alert.account_id == account_id)
     return [alert_card(session, a) for a in session.scalars(query)]

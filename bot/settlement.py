@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts import AlertDeliverer, add_reply, mark_invoice_paid, sync_state
+from bot.alerts import AlertDeliverer, add_reply, close_invoice, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult
 from bot.decline_reasons import short
@@ -36,7 +36,7 @@ from bot.queries import (
     total,
 )
 from bot.slack_gateway import SlackError
-from bot.states import AlertState, InvoiceState, SettlementStatus
+from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
@@ -45,6 +45,7 @@ from storage.upsert import insert_ignore
 log = logging.getLogger(__name__)
 
 RETRY_UNKNOWN_AFTER = timedelta(seconds=60)
+_CLOSED = {"paid": InvoiceState.PAID, "voided": InvoiceState.VOIDED, "uncollectible": InvoiceState.UNCOLLECTIBLE}
 # The sandbox's bank links live 15 minutes; a verification nobody finished by twice that is abandoned,
 # and must not keep the invoice from being settled another way.
 VERIFICATION_ABANDONED_AFTER = timedelta(minutes=30)
@@ -118,6 +119,8 @@ class SettlementService:
             in_flight = batch_record(s, batch) if batch is not None else None
         if card.state == AlertState.PAID:
             raise NotSettleable("paid", by=card.paid_by)
+        if card.state == AlertState.CLOSED:
+            raise NotSettleable("closed")
         invoices = self._open_invoices(alert_id, [i.invoice_id for i in card.open_invoices])
         return SettleContext(
             alert=card,
@@ -153,10 +156,10 @@ class SettlementService:
             alert = s.get(Alert, alert_id)
             if alert is None:
                 raise NotSettleable("gone")
-            if alert.state == AlertState.PAID:
-                raise NotSettleable("paid")
+            if alert.state in ALERT_DONE:
+                raise NotSettleable("paid" if alert.state == AlertState.PAID else "closed")
             account_id = alert.account_id
-            open_ids = [ai.invoice_id for ai in alert.invoices if ai.state != InvoiceState.PAID]
+            open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
         chosen = open_ids if invoice_ids is None else [i for i in open_ids if i in set(invoice_ids)]
         if invoice_ids is not None and len(chosen) != len(set(invoice_ids)):
             raise InvalidChoice("invoices")
@@ -610,19 +613,22 @@ class SettlementService:
         """The invoices as the provider has them now; any paid meanwhile is recorded as paid and left
         out. NotSettleable when none is left to pay."""
         invoices: list[Invoice] = []
-        paid_meanwhile = False
+        closed_as: list[InvoiceState] = []
         for invoice_id in invoice_ids:
             invoice = self.provider.get_invoice(invoice_id)
-            if invoice is not None and invoice.status == "paid":
+            if invoice is not None and invoice.status in _CLOSED:
                 with transaction(self.sessions) as s:
                     ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == invoice_id).with_for_update())
-                    paid_meanwhile = (ai is not None and mark_invoice_paid(s, ai, source="provider")) or paid_meanwhile
-            elif invoice is not None:
+                    if ai is not None and close_invoice(s, ai, _CLOSED[invoice.status], source="provider"):
+                        closed_as.append(_CLOSED[invoice.status])
+            elif invoice is not None and invoice.status == "open":
                 invoices.append(invoice)
-        if paid_meanwhile:
+        if closed_as:
             self._deliver(alert_id)
         if not invoices:
-            raise NotSettleable("paid" if paid_meanwhile else "gone")
+            if not closed_as:
+                raise NotSettleable("gone")
+            raise NotSettleable("paid" if set(closed_as) == {InvoiceState.PAID} else "closed")
         return invoices
 
     @staticmethod

@@ -10,13 +10,20 @@ class AlertState(StrEnum):
     SETTLING = "settling"  # a confirmed charge is in flight
     VERIFICATION_PENDING = "verification_pending"  # the bank asked the admin to verify
     PAID = "paid"
+    CLOSED = "closed"  # nothing left to pay, but not all of it was paid (voided, written off)
+
+
+# An alert in one of these is over: a later decline opens a new one.
+ALERT_DONE = (AlertState.PAID, AlertState.CLOSED)
 
 
 class InvoiceState(StrEnum):
-    """An invoice of an alert's balance."""
+    """An invoice of an alert's balance. Only an open one can be settled."""
 
     OPEN = "open"
     PAID = "paid"
+    VOIDED = "voided"  # cancelled at the provider: nobody owes it any more
+    UNCOLLECTIBLE = "uncollectible"  # written off at the provider
 
 
 class SettlementStatus(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -18,7 +19,7 @@ from slack_sdk.models.blocks import (
 
 from bot.decline_reasons import explain
 from bot.queries import AlertCard, InvoiceLine
-from bot.states import AlertState
+from bot.states import ALERT_DONE, AlertState, InvoiceState
 from handlers.ids import ActionId, BlockId
 from handlers.mrkdwn import CONTEXT, FIELD, HEADER, MESSAGE_TEXT, SECTION, channel, clip, code, safe, slack_date, user
 
@@ -28,17 +29,36 @@ SHOWN_INVOICES = 10
 def alert_text(card: AlertCard) -> str:
     """Notification and screen-reader fallback: the whole story in one line."""
     name = safe(card.account_name, 200)
+    test = "[Test mode] " if card.test_mode else ""
     if card.state == AlertState.PAID:
         who = f" by {user(card.paid_by)}" if card.paid_by else ""
-        return f"Settled: {name} paid {card.amount}{who}."
+        return f"{test}Settled: {name} paid {card.amount}{who}."
+    if card.state == AlertState.CLOSED:
+        return f"{test}Closed: nothing is owed by {name} any more ({_closed_how(card)})."
     card_part = f" on {safe(card.card_label, 100)}" if card.card_label else ""
     if card.state == AlertState.VERIFICATION_PENDING:
         return f"{name} owes {card.owed}; a payment is waiting for bank verification."
-    text = f"Payment declined: {name} owes {card.owed}{card_part}. {explain(card.reason).why}"
+    text = f"{test}Payment declined: {name} owes {card.owed}{card_part}. {explain(card.reason).why}"
     return clip(text, MESSAGE_TEXT)
 
 
+_CLOSED_WORDS = {InvoiceState.VOIDED: "voided", InvoiceState.UNCOLLECTIBLE: "written off", InvoiceState.PAID: "paid"}
+
+
+def _closed_how(card: AlertCard) -> str:
+    """ "1 voided, 1 paid": how the invoices of a closed balance ended."""
+    counts = Counter(line.state for line in card.invoices)
+    return ", ".join(f"{counts[state]} {word}" for state, word in _CLOSED_WORDS.items() if counts[state])
+
+
 def _header(card: AlertCard) -> str:
+    test = "🧪 Test mode · " if card.test_mode else ""
+    return test + _state_header(card)
+
+
+def _state_header(card: AlertCard) -> str:
+    if card.state == AlertState.CLOSED:
+        return f"🗂️ Closed: {card.account_name}"
     if card.state == AlertState.PAID:
         return f"✅ Settled: {card.account_name}"
     if card.state == AlertState.VERIFICATION_PENDING:
@@ -51,9 +71,11 @@ def _header(card: AlertCard) -> str:
 def invoice_line(line: InvoiceLine) -> str:
     """ "• `in_1` Business Standard — CHF 100.00 · declined 2 times", struck through once paid."""
     desc = f" {safe(line.description, 200)}" if line.description else ""
-    if line.paid:
+    if line.state == InvoiceState.PAID:
         by = f" by {user(line.paid_by)}" if line.paid_by else ""
         return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ paid{by}"
+    if line.state != InvoiceState.OPEN:
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ {_CLOSED_WORDS[line.state]} in the billing system"
     times = f" · declined {line.decline_count} times" if line.decline_count > 1 else ""
     return f"• {code(line.invoice_id)}{desc} — *{line.amount}*{times}"
 
@@ -68,7 +90,7 @@ def invoice_list(lines: tuple[InvoiceLine, ...], limit: int = SHOWN_INVOICES) ->
 def alert_blocks(card: AlertCard) -> list[Block]:
     reason = explain(card.reason)
     declined = safe(card.card_label, 100) if card.card_label else "the default payment method"
-    owed_label = "Paid" if card.state == AlertState.PAID else "Owed"
+    owed_label = {AlertState.PAID: "Paid", AlertState.CLOSED: "Was owed"}.get(card.state, "Owed")
     count = len(card.invoices)
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.ALERT_HEADER, text=PlainTextObject(text=clip(_header(card), HEADER), emoji=True)),
@@ -90,6 +112,9 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         blocks.append(
             SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*Paid{who}{how}*{when}."))
         )
+    elif card.state == AlertState.CLOSED:
+        text = f"*Nothing is owed any more:* {_closed_how(card)}. Nobody needs to settle this balance."
+        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=text)))
     else:
         why = "*Why the renewal was declined:*" if card.note else "*Why:*"
         lines = [f"{why} {reason.why}", f"*Next:* {reason.next_step}"]
@@ -124,8 +149,18 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))
 
     footer = f"Last declined {slack_date(card.declined_at)}"
+    if card.attempt:
+        footer += f" (attempt {card.attempt})"
     if card.decline_count > 1:
         footer += f" · {card.decline_count} declines so far"
+    if card.retries_known and card.state not in ALERT_DONE:
+        footer += (
+            f" · next automatic retry {slack_date(card.next_attempt_at)}"
+            if card.next_attempt_at
+            else " · no automatic retry left"
+        )
+    if card.test_mode:
+        footer += " · test mode: no real money"
     if card.intended_channel:
         footer += f" · posted here because {channel(card.intended_channel)} could not be reached"
     blocks += [

@@ -54,6 +54,11 @@ def dead_end_text(exc: NotSettleable) -> str:
     if exc.kind == "paid":
         by = f" by {user(exc.by)}" if exc.by else ""
         return f"This balance is already paid{by}. Nothing more to do."
+    if exc.kind == "closed":
+        return (
+            "Nothing is owed any more: the invoices were voided or written off in the billing system. "
+            "Nothing was charged."
+        )
     if exc.kind == "busy" and exc.batch:
         return f"{user(exc.batch.user_id)} is already settling this balance. Nothing was charged."
     return "This alert or its invoice no longer exists. Nothing was charged."

@@ -9,9 +9,9 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, I
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bot.states import SETTLEMENT_HOLDS_INVOICE, AlertState
+from bot.states import ALERT_DONE, SETTLEMENT_HOLDS_INVOICE
 
-ALERT_IS_OPEN_SQL = f"state != '{AlertState.PAID.value}'"
+ALERT_IS_OPEN_SQL = "state NOT IN (" + ", ".join(f"'{v.value}'" for v in ALERT_DONE) + ")"
 UNSYNCED_SQL = "version > synced_version"
 
 
@@ -51,10 +51,16 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
-    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))  # from the provider (Stripe metadata)
+    mapped_channel: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map`: wins over the provider's
     admins: Mapped[list[AccountAdmin]] = relationship(
         back_populates="account", cascade="all, delete-orphan", lazy="selectin"
     )
+
+    @property
+    def channel(self) -> str | None:
+        """Where this account's alerts go (before SETTLE_ALERT_CHANNEL)."""
+        return self.mapped_channel or self.slack_channel
 
 
 class AccountAdmin(Base):
@@ -64,6 +70,9 @@ class AccountAdmin(Base):
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     slack_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "provider": from the billing system (Stripe metadata, sandbox YAML), replaced when it changes;
+    # "manual": from `settle accounts map`, which the provider never removes
+    source: Mapped[str] = mapped_column(String(16), default="provider", server_default="provider")
     account: Mapped[Account] = relationship(back_populates="admins")
 
 
@@ -85,6 +94,9 @@ class Decline(Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempt: Mapped[int | None] = mapped_column(Integer)  # the provider's attempt count, when it says
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its next automatic retry
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Alert(Base):
@@ -153,7 +165,7 @@ class AlertInvoice(Base):
     url: Mapped[str | None] = mapped_column(String(500))
     latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
     decline_count: Mapped[int] = mapped_column(Integer, default=1)
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open | paid
+    state: Mapped[str] = mapped_column(String(16), default="open")  # an InvoiceState
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_by: Mapped[str | None] = mapped_column(String(32))
     paid_with: Mapped[str | None] = mapped_column(String(64))

@@ -155,6 +155,7 @@ def account(
     extra_cards: list[str] | None = None,
     amount: str = "129.00",
     currency: str = "EUR",
+    invoices: int = 1,
 ) -> dict[str, Any]:
     acc: dict[str, Any] = {
         "id": acc_id,
@@ -162,7 +163,8 @@ def account(
         "currency": currency,
         "admins": admins or ["U0ADMIN"],
         "payment_methods": [{"card": card, "default": True}] + [{"card": c} for c in (extra_cards or [])],
-        "invoices": [{"amount": amount, "description": f"{acc_id} subscription, November"}],
+        "invoices": [{"amount": amount, "description": f"{acc_id} subscription, November"}]
+        + [{"amount": amount, "description": f"{acc_id} subscription, extra {n}"} for n in range(2, invoices + 1)],
     }
     if channel:
         acc["slack_channel"] = channel

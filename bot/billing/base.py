@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
 Outcome = Literal["succeeded", "declined", "requires_action"]
+InvoiceStatus = Literal["open", "paid", "voided", "uncollectible", "draft"]
 
 
 class BillingError(Exception):
@@ -43,24 +44,55 @@ class PaymentFailure:
     payment_method_id: str | None
     card: Card | None
     at: datetime
+    attempt: int | None = None  # the provider's attempt count for this invoice (1 = the first)
+    next_attempt_at: datetime | None = None  # the provider's next automatic retry; None: none left
+    test_mode: bool = False  # a test-mode event (Stripe's livemode: false), never a live incident
+
+
+ClosedAs = Literal["paid", "voided", "uncollectible"]
 
 
 @dataclass(frozen=True)
-class InvoicePaid:
-    """An invoice paid at the provider (by Settle, or outside it)."""
+class InvoiceClosed:
+    """An invoice that nobody needs to settle any more: paid (by Settle, or outside it), voided or
+    written off at the provider."""
 
     invoice_id: str
     at: datetime
+    state: ClosedAs = "paid"
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """A customer as the provider has it. `channel`/`admins` None: the provider does not route."""
+
+    id: str
+    name: str
+    currency: str | None = None
+    channel: str | None = None
+    admins: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MethodAdded:
+    """A card added on the provider's hosted page opened with `ref` (see add_method_url)."""
+
+    account_id: str
+    ref: str
+    method_id: str | None
 
 
 @dataclass(frozen=True)
 class ChangePage:
-    """What changed since a cursor: declined renewals, and invoices paid. A poll reads this and
-    nothing else, so its cost grows with new changes, never with the alerts still open."""
+    """What changed since a cursor: declined renewals, invoices closed, customers updated, cards
+    added. A poll reads this and nothing else, so its cost grows with new changes, never with the
+    alerts still open. Every change is safe to apply twice (a webhook and the poll may both bring it)."""
 
     failures: list[PaymentFailure]
     cursor: str | None  # pass back to get only newer changes; None when nothing was ever read
-    paid: list[InvoicePaid] = field(default_factory=list)
+    closed: list[InvoiceClosed] = field(default_factory=list)
+    accounts: list[AccountInfo] = field(default_factory=list)
+    methods_added: list[MethodAdded] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,7 +115,7 @@ class Invoice:
     amount_minor: int
     currency: str
     description: str
-    status: Literal["open", "paid"]
+    status: InvoiceStatus
     url: str | None
 
 
@@ -105,6 +137,10 @@ class BillingProvider(Protocol):
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]: ...
 
     def get_invoice(self, invoice_id: str) -> Invoice | None: ...
+
+    def get_account(self, account_id: str) -> AccountInfo | None:
+        """Asked once for an account Settle meets for the first time (its name and routing)."""
+        ...
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         """Charge with the cardholder present (may need bank verification); replays on a reused key."""

@@ -19,11 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import (
+    AccountInfo,
     BillingError,
     Card,
     ChangePage,
+    ClosedAs,
     Invoice,
-    InvoicePaid,
+    InvoiceClosed,
+    InvoiceStatus,
     Outcome,
     PaymentFailure,
     PaymentMethod,
@@ -71,6 +74,17 @@ def charge_outcome(behaviour: str, *, off_session: bool) -> tuple[Outcome, str |
     return "succeeded", None
 
 
+# the sandbox's events that close an invoice, and how
+_CLOSING_EVENTS: dict[str, ClosedAs] = {
+    "invoice_paid": "paid",
+    "invoice_voided": "voided",
+    "invoice_uncollectible": "uncollectible",
+}
+
+
+_STATUSES: dict[str, InvoiceStatus] = {"paid": "paid", "voided": "voided", "uncollectible": "uncollectible"}
+
+
 class SandboxProvider:
     name = "sandbox"
 
@@ -89,15 +103,15 @@ class SandboxProvider:
             events = s.scalars(
                 select(SandboxEvent).where(SandboxEvent.id > after).order_by(SandboxEvent.id).limit(limit)
             ).all()
-            failures, paid = [], []
+            failures, closed = [], []
             for e in events:
                 attempt = s.get(SandboxAttempt, e.attempt_id) if e.attempt_id is not None else None
                 if e.kind == "payment_failed" and attempt is not None:
                     failures.append(self._failure(s, attempt))
-                elif e.kind == "invoice_paid":
-                    paid.append(InvoicePaid(e.invoice_id, e.created_at))
+                elif e.kind in _CLOSING_EVENTS:
+                    closed.append(InvoiceClosed(e.invoice_id, e.created_at, _CLOSING_EVENTS[e.kind]))
         new_cursor = str(events[-1].id) if events else cursor
-        return ChangePage(failures=failures, cursor=new_cursor, paid=paid)
+        return ChangePage(failures=failures, cursor=new_cursor, closed=closed)
 
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]:
         with reading(self._sessions) as s:
@@ -124,6 +138,12 @@ class SandboxProvider:
         with reading(self._sessions) as s:
             inv = s.get(SandboxInvoice, invoice_id)
             return self._invoice(inv) if inv else None
+
+    def get_account(self, account_id: str) -> AccountInfo | None:
+        # routing comes from the sandbox YAML, which writes Settle's accounts itself
+        with reading(self._sessions) as s:
+            c = s.get(SandboxCustomer, account_id)
+            return AccountInfo(id=c.id, name=c.name, currency=c.currency) if c else None
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         try:
@@ -295,6 +315,20 @@ class SandboxProvider:
                 attempt.outcome, attempt.reason = "declined", "authentication_failed"
             return attempt
 
+    def close_invoice(self, invoice_id: str, state: ClosedAs) -> None:
+        """Void or write off an open invoice, as a billing admin would in Stripe's dashboard."""
+        if state == "paid":
+            raise BillingError("an invoice is paid by charging it, not by closing it")
+        with transaction(self._sessions) as s:
+            inv = s.get(SandboxInvoice, invoice_id, with_for_update=True)
+            if inv is None:
+                raise BillingError(f"no invoice {invoice_id!r} in the sandbox")
+            if inv.status != "open":
+                raise BillingError(f"invoice {invoice_id} is {inv.status}, not open")
+            inv.status = state
+            kind = next(k for k, v in _CLOSING_EVENTS.items() if v == state)
+            s.add(SandboxEvent(kind=kind, invoice_id=inv.id, created_at=datetime.now(UTC)))
+
     def customer_name(self, account_id: str) -> str | None:
         with reading(self._sessions) as s:
             customer = s.get(SandboxCustomer, account_id)
@@ -426,7 +460,7 @@ class SandboxProvider:
             amount_minor=inv.amount_minor,
             currency=inv.currency,
             description=inv.description,
-            status="paid" if inv.status == "paid" else "open",
+            status=_STATUSES.get(inv.status, "open"),
             url=self.invoice_url(inv.id),
         )
 
@@ -438,7 +472,7 @@ class SandboxProvider:
             "id": inv.id,
             "amount": to_decimal_str(inv.amount_minor, inv.currency),
             "currency": inv.currency,
-            "status": "paid" if inv.status == "paid" else "open",
+            "status": inv.status,
             "attempts": [
                 {
                     "id": f"sbx_att_{a.id}",

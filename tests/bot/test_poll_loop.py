@@ -308,3 +308,58 @@ def test_an_invoice_paid_outside_settle_comes_in_through_the_feed(
     assert report.paid == 1
     (msg,) = alert_messages(fake_slack, "C0ACME")
     assert msg["text"].startswith("Settled: Acme Corp paid €129.00") and "Settle balance" not in str(msg["blocks"])
+
+
+@pytest.mark.parametrize(("state", "word"), [("voided", "voided"), ("uncollectible", "written off")])
+def test_an_invoice_voided_or_written_off_outside_settle_closes_its_alert(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path, state: str, word: str
+) -> None:
+    load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME"))
+    sandbox(services).bill()
+    services.poller.run_cycle()
+    sandbox(services).close_invoice("in_acme_1", state)  # type: ignore[arg-type]
+
+    report = services.poller.run_cycle()
+
+    assert report.closed == 1 and report.paid == 0
+    (msg,) = alert_messages(fake_slack, "C0ACME")
+    blocks = str(msg["blocks"])
+    assert msg["text"] == f"Closed: nothing is owed by Acme Corp any more (1 {word})."
+    assert "Settle balance" not in blocks and f"{word} in the billing system" in blocks
+    with transaction(services.sessions) as s:
+        alert = s.scalars(select(Alert)).one()
+        assert alert.state == "closed"
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == f"invoice_{state}")) is not None
+    # the account's next decline opens a new alert: a closed one is over
+    load(services, tmp_path, account("acme", "4000000000009995", channel="C0ACME", invoices=2))
+    sandbox(services).bill()
+    services.poller.run_cycle()
+    assert len(alert_messages(fake_slack, "C0ACME")) == 2
+
+
+def test_a_balance_partly_paid_and_partly_voided_says_both(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    load(
+        services,
+        tmp_path,
+        account("acme", "4000000000009995", channel="C0ACME", invoices=2, extra_cards=["4242424242424242"]),
+    )
+    sandbox(services).bill()
+    services.poller.run_cycle()
+    sandbox(services).pay_invoice("in_acme_1", "pm_acme_2", idempotency_key="outside")
+    sandbox(services).close_invoice("in_acme_2", "voided")
+
+    services.poller.run_cycle()
+
+    (msg,) = alert_messages(fake_slack, "C0ACME")
+    assert msg["text"] == "Closed: nothing is owed by Acme Corp any more (1 voided, 1 paid)."
+
+
+def test_voiding_a_paid_invoice_is_refused(services: Settle, tmp_path: Path) -> None:
+    from bot.billing.base import BillingError
+
+    load(services, tmp_path, account("acme", "4242424242424242"))
+    sandbox(services).bill()
+    with pytest.raises(BillingError, match="is paid, not open"):
+        sandbox(services).close_invoice("in_acme_1", "voided")
