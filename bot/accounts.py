@@ -3,6 +3,8 @@ sandbox YAML) and from `settle accounts map`, which an operator sets and the pro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,7 @@ def apply_account_info(s: Session, info: AccountInfo) -> bool:
     name = (info.name or info.id)[:MAX_NAME]
     changed = account.name != name
     account.name = name
+    account.provider_synced_at = datetime.now(UTC)
     if info.currency:
         account.currency = info.currency.upper()
     if info.channel is not None or info.admins is not None:

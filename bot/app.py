@@ -97,6 +97,14 @@ class Settle:
 
             assert isinstance(self.provider, SandboxProvider)
             pages = SandboxPages(self.provider, self.settlements)
+        elif self.settings.billing_provider == "stripe":
+            from bot.billing.stripe_provider import StripeProvider
+            from bot.web.stripe_pages import StripePages
+
+            assert isinstance(self.provider, StripeProvider)
+            pages = StripePages(
+                self.provider, self.settings.stripe_webhook_secret, self.poller.pushed, self._pool(4, "settle-webhook")
+            )
         signing = None if self.socket_mode else self.settings.slack_signing_secret
         return SettleWSGI(self.engine, signing, self.bolt if signing else None, pages)
 
@@ -126,7 +134,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     authorizer = Authorizer(engine, gateway, settings.admins)
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
     settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway))
-    poller = Poller(sessions, provider, deliverer, reconcile=settlements.reconcile)
+    poller = Poller(sessions, provider, deliverer, reconcile=settlements.reconcile, hooks=settlements)
     return Settle(
         settings=settings,
         engine=engine,

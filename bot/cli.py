@@ -27,8 +27,10 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err.get("loc") else "setting"
-        raise SettleError(f"{name}: {err['msg']}") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err.get("loc"):
+            raise SettleError(msg) from None
+        raise SettleError(f"{err['loc'][0]}: {msg}") from None
 
 
 def one_line_errors(fn: F) -> F:
@@ -240,6 +242,78 @@ def demo(accounts: Path | None, builder_links: bool) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     run_demo(_settings(), accounts or EXAMPLE, builder_links=builder_links)
+
+
+@main.group()
+def accounts() -> None:
+    """Billing accounts and where their alerts go."""
+
+
+@accounts.command("map")
+@click.argument("account")
+@click.option("--channel", default=None, help="Slack channel id (C…) for this account's alerts.")
+@click.option("--admin", "admins", multiple=True, help="Slack user (U…) or user-group (S…) id; repeatable.")
+@click.option("--name", default=None, help="Name to show until the billing provider gives one.")
+@click.option("--replace", is_flag=True, help="Replace the admins set here before instead of adding.")
+@one_line_errors
+def accounts_map(account: str, channel: str | None, admins: tuple[str, ...], name: str | None, replace: bool) -> None:
+    """Route ACCOUNT (a Stripe customer id, cus_…) to a channel and admins, without touching its
+    metadata. What is set here wins over the customer's settle_channel; admins add to settle_admins."""
+    from bot.accounts import map_account
+    from bot.app import open_database
+    from storage.db import transaction
+
+    if channel is None and not admins and name is None:
+        raise SettleError("say what to map: --channel C…, --admin U… (repeatable) or --name")
+    _, sessions = open_database(_settings().database_url)
+    with transaction(sessions) as s:
+        acc = map_account(s, account, channel=channel, admins=list(admins), name=name, replace=replace)
+        shown = _account_line(acc)
+    _echo(f"mapped: {shown}")
+
+
+@accounts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def accounts_list(as_json: bool) -> None:
+    """Every account Settle knows, with its channel and admins (and where each came from)."""
+    from sqlalchemy import select
+
+    from bot.app import open_database
+    from storage.db import reading
+    from storage.models import Account
+
+    settings = _settings()
+    _, sessions = open_database(settings.database_url)
+    with reading(sessions) as s:
+        rows = list(s.scalars(select(Account).order_by(Account.id)))
+        data = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "channel": a.channel,
+                "channel_source": "map" if a.mapped_channel else ("provider" if a.slack_channel else None),
+                "admins": [{"id": ad.slack_id, "source": ad.source} for ad in a.admins],
+            }
+            for a in rows
+        ]
+        lines = [_account_line(a) for a in rows]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not lines:
+        click.echo("no accounts yet: they appear with their first declined payment (or `settle accounts map`)")
+    for line in lines:
+        _echo(line)
+    fallback = settings.alert_channel or "nowhere (set SETTLE_ALERT_CHANNEL)"
+    _echo(f"accounts without a channel alert {fallback}; SETTLE_ADMINS may settle any account")
+
+
+def _account_line(acc: Any) -> str:
+    channel = acc.channel or "(default channel)"
+    source = " [map]" if acc.mapped_channel else ""
+    admins = ", ".join(f"{a.slack_id}{' [map]' if a.source == 'manual' else ''}" for a in acc.admins) or "none"
+    return f"{acc.id}  {acc.name}  channel {channel}{source}  admins {admins}"
 
 
 @main.command()

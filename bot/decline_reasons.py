@@ -23,6 +23,20 @@ _SHORT = {
     "processing_error": "bank processing error",
     "lost_card": "reported lost",
     "stolen_card": "reported stolen",
+    "card_velocity_exceeded": "over its limit",
+    "withdrawal_count_limit_exceeded": "over its limit",
+    "transaction_not_allowed": "not allowed by the bank",
+    "card_not_supported": "not supported",
+    "currency_not_supported": "currency not supported",
+    "try_again_later": "bank asked to retry later",
+    "incorrect_number": "wrong card number",
+    "invalid_expiry_year": "wrong expiry date",
+    "invalid_expiry_month": "wrong expiry date",
+    "call_issuer": "call the bank",
+    "pickup_card": "blocked by the bank",
+    "restricted_card": "blocked by the bank",
+    "fraudulent": "declined by the bank",
+    "merchant_blacklist": "declined by the bank",
 }
 
 
@@ -67,6 +81,37 @@ _REASONS: dict[str, Explanation] = {
         "The bank declined the card without giving a reason.",
         "Pay with another card, or ask the cardholder to contact their bank.",
     ),
+    "card_velocity_exceeded": Explanation(
+        "The card is over its balance, credit limit or transaction limit.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "withdrawal_count_limit_exceeded": Explanation(
+        "The card is over its balance or credit limit.", "Pay with another card."
+    ),
+    "transaction_not_allowed": Explanation(
+        "The bank does not allow this kind of payment on the card.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "card_not_supported": Explanation("The card does not support this kind of payment.", "Pay with another card."),
+    "currency_not_supported": Explanation(
+        "The card does not support the invoice's currency.", "Pay with another card."
+    ),
+    "try_again_later": Explanation(
+        "The bank declined for now and asked to try again later.", "Try again in a little while, or use another card."
+    ),
+    "incorrect_number": Explanation("The card number is wrong.", "Add the card again, or use another."),
+    "invalid_expiry_year": Explanation("The card's expiry date is wrong.", "Add the card again, or use another."),
+    "invalid_expiry_month": Explanation("The card's expiry date is wrong.", "Add the card again, or use another."),
+    "call_issuer": Explanation(
+        "The bank declined for a reason it did not give.", "Ask the cardholder to call their bank, or use another card."
+    ),
+    # Stripe asks not to tell a customer that a decline was for suspected fraud: said as a plain decline
+    "fraudulent": Explanation(
+        "The bank declined the card without giving a reason.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "pickup_card": Explanation("The bank has blocked the card.", "Pay with another card."),
+    "restricted_card": Explanation("The bank has blocked the card.", "Pay with another card."),
 }
 
 

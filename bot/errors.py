@@ -39,5 +39,14 @@ class NotSettleable(Exception):
         self.by = by or (batch.user_id if batch else None)
 
 
+class ChargeOutcomeUnknown(Exception):
+    """The provider did not answer a charge: it may or may not have gone through. Settle asks again
+    with the same idempotency key, so it is charged at most once."""
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__("charge outcome unknown")
+        self.request_id = request_id
+
+
 class InvalidChoice(Exception):
     """The chosen payment method is not one of the account's."""

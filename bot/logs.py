@@ -14,7 +14,8 @@ _SECRETS = [
     # ?token=…, token%3D…, "token": "…" (signed page links, Slack's legacy verification token)
     (re.compile(r"""(token(?:=|%3D|%253D|\\?["']\s*:\s*\\?["']))[^&\s"'\\,}]+""", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"\bx(?:ox[a-z]|app)-[A-Za-z0-9-]+"), "[redacted-slack-token]"),
-    (re.compile(r"\bv0=[0-9a-f]{64}\b"), "v0=[redacted]"),
+    (re.compile(r"\b(v0|v1)=[0-9a-f]{64}\b"), r"\1=[redacted]"),  # Slack's and Stripe's signatures
+    (re.compile(r"\b(sig(?:=|%3D))[0-9a-f]{16,}"), r"\1[redacted]"),  # signed add-card links
     (re.compile(r"\b(sk|rk|whsec)_(live|test)?_?[A-Za-z0-9]{8,}"), "[redacted-key]"),
 ]
 
@@ -47,3 +48,4 @@ def configure(verbose: bool) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request at INFO

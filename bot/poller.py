@@ -24,12 +24,13 @@ from bot.billing.base import (
     InvoiceClosed,
     PaymentFailure,
     ProviderHooks,
+    ProviderUnavailable,
 )
 from bot.cli_text import plural
-from bot.states import ALERT_DONE, AlertState, InvoiceState
+from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor
+from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor, Settlement
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class CycleReport:
     new_alerts: int = 0
     paid: int = 0
     closed: int = 0  # voided or written off outside Settle
+    feed_error: str | None = None
     settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
@@ -62,6 +64,8 @@ class CycleReport:
             parts.append(f"{plural(self.settlements, 'settlement')} completed")
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
+        if self.feed_error:
+            parts.append(f"feed not read: {self.feed_error}")
         if d.failed:
             parts.append(f"{len(d.failed)} failed ({'; '.join(d.failed)})")
         return ", ".join(parts)
@@ -87,7 +91,12 @@ class Poller:
         if self.reconcile is not None:
             # first: a payment Settle made is recorded as the admin's before the feed says "paid"
             report.settlements = self.reconcile()  # bank verifications finished, charges with unknown outcome
-        self.ingest(report)
+        try:
+            self.ingest(report)
+        except ProviderUnavailable as exc:
+            # the cursor did not move: the next cycle reads the same changes; alerts already recorded still go out
+            log.warning("%s feed unavailable (%s): %s", self.provider.name, exc.request_id, exc)
+            report.feed_error = str(exc)
         report.delivery = self.deliverer.deliver_all()
         return report
 
@@ -109,6 +118,7 @@ class Poller:
         Every change is idempotent: a webhook and the poll bringing the same event record it once.
         The cursor moves (compare-and-set from `move_cursor_from`) only for pages the poll read, never
         for an event `pushed` by a webhook."""
+        self._settlements_first(page)
         invoices = self._new_invoices(page.failures)
         accounts = self._new_accounts(page)
         with transaction(self.sessions) as s:
@@ -124,13 +134,43 @@ class Poller:
             for added in page.methods_added:
                 self.hooks.method_added(added.account_id, added.ref, added.method_id)
 
+    def _settlements_first(self, page: ChangePage) -> None:
+        """An invoice paid while one of Settle's payments waited for the bank: that payment is
+        recorded first (as the admin's, and its modal moves on), then the feed's "paid" finds it so."""
+        paid = [c.invoice_id for c in page.closed if c.state == "paid"]
+        if not paid or self.hooks is None:
+            return
+        with reading(self.sessions) as s:
+            waiting = list(
+                s.scalars(
+                    select(Settlement.payment_id).where(
+                        Settlement.invoice_id.in_(paid),
+                        Settlement.status == SettlementStatus.REQUIRES_ACTION,
+                        Settlement.payment_id.is_not(None),
+                    )
+                )
+            )
+        for payment_id in waiting:
+            if payment_id:
+                self.hooks.payment_updated(payment_id)
+
+    def pushed(self, page: ChangePage) -> CycleReport:
+        """Changes a webhook brought: recorded (once, whoever gets there first) and sent now."""
+        report = CycleReport()
+        self.apply(page, report, pushed=True)
+        report.delivery = self.deliverer.deliver_all()
+        return report
+
     def _new_accounts(self, page: ChangePage) -> list[AccountInfo]:
-        """The provider's name and routing for accounts met for the first time (once each)."""
+        """The provider's name and routing for accounts not yet read from it (once each; an account
+        mapped by hand before its first decline is read too)."""
         wanted = {f.account_id for f in page.failures} - {a.id for a in page.accounts}
         if not wanted:
             return []
         with reading(self.sessions) as s:
-            known = set(s.scalars(select(Account.id).where(Account.id.in_(wanted))))
+            known = set(
+                s.scalars(select(Account.id).where(Account.id.in_(wanted), Account.provider_synced_at.is_not(None)))
+            )
         found = [self.provider.get_account(account_id) for account_id in sorted(wanted - known)]
         return [info for info in found if info is not None]
 
@@ -185,6 +225,7 @@ class Poller:
                 "attempt": f.attempt,
                 "next_attempt_at": f.next_attempt_at,
                 "test_mode": f.test_mode,
+                "message": f.message[:500] if f.message else None,
             },
             ["provider_failure_id"],
         )

@@ -90,6 +90,7 @@ class AlertCard:
     next_attempt_at: datetime | None = None  # the provider's next automatic retry, if any
     retries_known: bool = False  # the provider says when it retries (Stripe): None then means "no more"
     test_mode: bool = False
+    bank_message: str | None = None  # the provider's words for the latest decline (plain text)
 
     @property
     def open_invoices(self) -> tuple[InvoiceLine, ...]:
@@ -260,6 +261,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         next_attempt_at=decline.next_attempt_at,
         retries_known=decline.attempt is not None,
         test_mode=decline.test_mode,
+        bank_message=decline.message,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.slack_ids import is_channel, is_user_or_group
@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
     link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
+    stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
+    # on first start, how far back Stripe's events are read (never alert on ancient history)
+    stripe_first_start_days: float = Field(default=3, gt=0, le=30, alias="STRIPE_FIRST_START_DAYS")
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -64,6 +69,21 @@ class Settings(BaseSettings):
         if value not in available():
             raise ValueError(f"unknown billing provider {value!r}; this version has: {', '.join(available())}")
         return value
+
+    @model_validator(mode="after")
+    def _provider_keys(self) -> Settings:
+        if self.billing_provider == "stripe" and not (self.stripe_api_key or "").strip():
+            raise ValueError(
+                "STRIPE_API_KEY is not set: BILLING_PROVIDER=stripe needs the secret key (sk_live_… or sk_test_…)"
+            )
+        return self
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/") if value else value
 
     def public_base(self, port: int = 3000) -> str:
         return (self.public_url or f"http://localhost:{port}").rstrip("/")

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import AlertDeliverer, add_reply, close_invoice, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
-from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult
+from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult, ProviderUnavailable
 from bot.decline_reasons import short
-from bot.errors import InvalidChoice, NotSettleable, Refused
+from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
 from bot.ports import Notifier
 from bot.queries import (
     BatchRecord,
@@ -89,6 +89,10 @@ class SettlementService:
             raise NotSettleable("gone")
         account_id, name, admins = found
         decision = self.authorizer.decide(user_id, name, admins)
+        if not decision.allowed and max_age > 0:
+            # a recent answer may only ever let the loading view open sooner, never refuse someone
+            # whose rights were just granted (Stripe metadata, `settle accounts map`)
+            return self.authorize(user_id, alert_id)
         if not decision.allowed:
             with transaction(self.sessions) as s:
                 audit.record(s, "settle_refused", actor=user_id or "unknown", account_id=account_id, alert_id=alert_id)
@@ -313,7 +317,12 @@ class SettlementService:
         self._deliver(alert_id)  # the alert says it is being settled before the money moves
         completed = False
         for sid in ids:
-            completed = self._charge_one(sid) or completed
+            try:
+                completed = self._charge_one(sid) or completed
+            except ProviderUnavailable as exc:
+                # this settlement and the rest stay 'charging': reconcile() asks again with their keys
+                log.warning("batch %s: provider unavailable while charging (%s)", batch_id, exc.request_id)
+                raise ChargeOutcomeUnknown(exc.request_id) from None
         return self._finish(batch_id, completed=completed)
 
     def _charge_one(self, settlement_id: int) -> bool:
@@ -475,11 +484,18 @@ class SettlementService:
             )
         changed = 0
         for batch_id in waiting:
-            if self.check_verification(batch_id) is not None or self._expire_if_abandoned(batch_id):
-                changed += 1
+            try:
+                if self.check_verification(batch_id) is not None or self._expire_if_abandoned(batch_id):
+                    changed += 1
+            except ProviderUnavailable as exc:
+                log.warning("batch %s: verification not checked, provider unavailable (%s)", batch_id, exc.request_id)
         for sid, stuck_batch in stuck:
             log.warning("settlement %s: outcome unknown, asking the provider again with its idempotency key", sid)
-            completed = self._charge_one(sid)
+            try:
+                completed = self._charge_one(sid)
+            except ProviderUnavailable as exc:
+                log.warning("settlement %s: provider still unavailable (%s)", sid, exc.request_id)
+                continue
             if stuck_batch is not None:
                 self._finish(stuck_batch, completed=completed)
             changed += 1

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.authz import CLICK_CACHE_SECONDS
+from bot.billing.base import ProviderUnavailable
 from bot.errors import NotSettleable, Refused
 from bot.queries import BatchStatus
 from bot.settlement import SettlementService
@@ -79,9 +80,9 @@ def _fill_when_quiet(context: BoltContext, alert_id: int, user_id: str, view_id:
     try:
         context["open_gate"].wait_quiet()
         show_settle_form(context, alert_id, user_id, view_id)
-    except Exception:  # nobody else would see it: this runs outside Bolt
+    except Exception as exc:  # nobody else would see it: this runs outside Bolt
         log.exception("settle form %s for alert %s not filled", view_id, alert_id)
-        _show(context, view_id, info_view(MODAL_TITLE, reply_text(RuntimeError())))
+        _show(context, view_id, info_view(MODAL_TITLE, reply_text(exc)))
 
 
 def show_settle_form(
@@ -100,7 +101,7 @@ def show_settle_form(
             settle.watch(flight.id, view_id, user_id)  # another admin's modal moves on too
         else:
             view = pick_view(ctx)
-    except (Refused, NotSettleable) as exc:
+    except (Refused, NotSettleable, ProviderUnavailable) as exc:
         view = info_view(MODAL_TITLE, reply_text(exc))
     shown = _show(context, view_id, view, view_hash)
     # a refresh (view_hash) of an open form is not another opening

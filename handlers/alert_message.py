@@ -118,6 +118,8 @@ def alert_blocks(card: AlertCard) -> list[Block]:
     else:
         why = "*Why the renewal was declined:*" if card.note else "*Why:*"
         lines = [f"{why} {reason.why}", f"*Next:* {reason.next_step}"]
+        if card.bank_message:
+            lines.insert(1, f"*The bank said:* “{safe(card.bank_message, 300)}”")
         if card.note:
             by = f"{user(card.note_by)}'s " if card.note_by else ""
             lines.insert(0, f"*Last attempt:* {by}{safe(card.note, 1000)}")

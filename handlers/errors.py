@@ -12,9 +12,10 @@ from slack_bolt import Ack, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import InvalidChoice, NotSettleable, Refused
+from bot.billing.base import ProviderUnavailable
+from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
 from handlers.ids import BlockId
-from handlers.mrkdwn import safe, user
+from handlers.mrkdwn import code, safe, user
 from handlers.refs import BadRef
 from handlers.settle_modal import MODAL_TITLE, info_view
 
@@ -71,7 +72,22 @@ def reply_text(error: Exception) -> str:
         return dead_end_text(error)
     if isinstance(error, BadRef):
         return OUT_OF_DATE
+    if isinstance(error, ChargeOutcomeUnknown):
+        return (
+            "The billing system did not answer in time, so it is not known yet whether the payment went "
+            "through. Settle asks again within a few minutes with the same payment key (it can never be "
+            f"charged twice); this form and the alert will show the outcome.{_request(error.request_id)}"
+        )
+    if isinstance(error, ProviderUnavailable):
+        return (
+            f"The billing system is not answering right now ({safe(error.message, 200)}). Nothing was charged. "
+            f"Try again in a minute.{_request(error.request_id)}"
+        )
     return TROUBLE
+
+
+def _request(request_id: str | None) -> str:
+    return f" (Stripe request {code(request_id)})" if request_id else ""
 
 
 def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
@@ -107,6 +123,8 @@ def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient) 
     kind, user_id = _get(body, "type"), _get(body, "user", "id")
     if isinstance(error, (Refused, NotSettleable, BadRef, InvalidChoice)):
         log.info("%s from %s answered: %s", kind, user_id, type(error).__name__)
+    elif isinstance(error, (ProviderUnavailable, ChargeOutcomeUnknown)):
+        log.warning("%s from %s: provider unavailable (request %s)", kind, user_id, error.request_id)
     else:
         log.error("listener failed (type=%s user=%s): %r", kind, user_id, error, exc_info=error)
     if ack.response is not None:

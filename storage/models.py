@@ -53,6 +53,7 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     slack_channel: Mapped[str | None] = mapped_column(String(32))  # from the provider (Stripe metadata)
     mapped_channel: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map`: wins over the provider's
+    provider_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last read from the provider
     admins: Mapped[list[AccountAdmin]] = relationship(
         back_populates="account", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -97,6 +98,7 @@ class Decline(Base):
     attempt: Mapped[int | None] = mapped_column(Integer)  # the provider's attempt count, when it says
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its next automatic retry
     test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    message: Mapped[str | None] = mapped_column(String(500))  # the bank's words, as the provider gives them
 
 
 class Alert(Base):

@@ -169,3 +169,41 @@ def account(
     if channel:
         acc["slack_channel"] = channel
     return acc
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[Any]:
+    from tests.fake_stripe import FakeStripe
+
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+STRIPE_WEBHOOK_SECRET = "whsec_test_settle"
+
+
+@pytest.fixture
+def stripe_env(env: dict[str, str], fake_stripe: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`env` with Stripe as the provider, its API at the local Stripe-shaped server."""
+    return _with_stripe(env, fake_stripe, monkeypatch)
+
+
+@pytest.fixture
+def stripe_sqlite_env(sqlite_env: dict[str, str], fake_stripe: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`stripe_env` on SQLite only."""
+    return _with_stripe(sqlite_env, fake_stripe, monkeypatch)
+
+
+def _with_stripe(env: dict[str, str], fake_stripe: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    from tests.fake_stripe import API_KEY
+
+    values = {
+        "BILLING_PROVIDER": "stripe",
+        "STRIPE_API_KEY": API_KEY,
+        "STRIPE_API_BASE": fake_stripe.url,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return {**env, **values}

@@ -15,6 +15,16 @@ class BillingError(Exception):
     """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
 
 
+class ProviderUnavailable(Exception):
+    """The provider did not answer (network, rate limit, its own error, a refused key), after its
+    client's retries. Not a BillingError: for a charge the outcome is unknown, never "declined"."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
 def card_label(brand: str | None, last4: str | None) -> str:
     """How a card is named everywhere: "Visa ·· 4242"."""
     return f"{brand or 'Card'} ·· {last4 or '????'}"
@@ -47,6 +57,7 @@ class PaymentFailure:
     attempt: int | None = None  # the provider's attempt count for this invoice (1 = the first)
     next_attempt_at: datetime | None = None  # the provider's next automatic retry; None: none left
     test_mode: bool = False  # a test-mode event (Stripe's livemode: false), never a live incident
+    message: str | None = None  # the bank's (the provider's) own words for the decline
 
 
 ClosedAs = Literal["paid", "voided", "uncollectible"]

@@ -50,3 +50,28 @@ def _sandbox(deps: ProviderDeps) -> BillingProvider:
 
 
 register("sandbox", _sandbox)
+
+
+def _stripe(deps: ProviderDeps) -> BillingProvider:
+    from datetime import timedelta
+
+    from bot.billing.stripe_provider import StripeProvider, make_client
+    from storage.secrets import stored_secret
+
+    settings = deps.settings
+    if not settings.stripe_api_key:
+        from bot.errors import SettleError
+
+        raise SettleError(
+            "STRIPE_API_KEY is not set (BILLING_PROVIDER=stripe needs the secret key, sk_live_… or sk_test_…)"
+        )
+    secret = settings.link_secret or stored_secret(deps.sessions, "stripe_link_key")
+    return StripeProvider(
+        make_client(settings.stripe_api_key, settings.stripe_api_base),
+        public_base=deps.public_base,
+        link_secret=secret,
+        first_window=timedelta(days=settings.stripe_first_start_days),
+    )
+
+
+register("stripe", _stripe)

@@ -37,8 +37,8 @@ def respond(
 
 class SettleWSGI:
     """`/slack/events` (only when requests are signed: never in Socket Mode), `/healthz`, and the
-    sandbox's pages. Nothing a client sends can make it answer 500: an unexpected failure is a 503
-    the client may retry."""
+    provider's pages (the sandbox's; Stripe's webhook and add-card link). Nothing a client sends can
+    make it answer 500: an unexpected failure is a 503 the client may retry."""
 
     def __init__(
         self, engine: Engine, signing_secret: str | None, bolt_app: App | None, pages: WSGIApp | None = None
@@ -68,7 +68,7 @@ class SettleWSGI:
             ok = ping(self.engine)
             body = json.dumps({"ok": ok, "database": "up" if ok else "down"})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
-        if path.startswith("/sandbox/") and self.pages is not None:
+        if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")
 

@@ -23,12 +23,14 @@ OPEN_NOW = sa.text("state NOT IN ('paid', 'closed')")
 def upgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mapped_channel", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("provider_synced_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("account_admins", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source", sa.String(length=16), server_default="provider", nullable=False))
     with op.batch_alter_table("declines", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("test_mode", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        batch_op.add_column(sa.Column("message", sa.String(length=500), nullable=True))
     # An alert closed without being paid (every invoice voided or written off) is over too.
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("uq_alerts_account_open", sqlite_where=OPEN_BEFORE, postgresql_where=OPEN_BEFORE)
@@ -50,10 +52,12 @@ def downgrade() -> None:
             postgresql_where=OPEN_BEFORE,
         )
     with op.batch_alter_table("declines", schema=None) as batch_op:
+        batch_op.drop_column("message")
         batch_op.drop_column("test_mode")
         batch_op.drop_column("next_attempt_at")
         batch_op.drop_column("attempt")
     with op.batch_alter_table("account_admins", schema=None) as batch_op:
         batch_op.drop_column("source")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("provider_synced_at")
         batch_op.drop_column("mapped_channel")
