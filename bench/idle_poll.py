@@ -3,7 +3,10 @@
 Cost must grow with new work, never with history: the poll reads the provider's change feed since
 its cursor and the alerts that need delivering, and nothing per open alert.
 
-    python bench/idle_poll.py [--open 10000] [--cycles 30] [--database-url URL]
+    python bench/idle_poll.py [--open 10000] [--cycles 30] [--database-url URL] [--provider stripe]
+
+With --provider stripe the poll reads Stripe's Events from the Stripe-shaped local server of the
+tests (tests/fake_stripe.py), and the Stripe API requests of a cycle are counted too.
 """
 
 from __future__ import annotations
@@ -63,19 +66,35 @@ def open_alerts(sessions: object, n: int) -> None:
         )  # fmt: skip
 
 
-def idle_cycle_ms(url: str, n: int, cycles: int) -> float:
-    settings = Settings(DATABASE_URL=url, SLACK_BOT_TOKEN="xoxb-bench", SETTLE_LINK_SECRET="bench-link-secret-16+")
+def idle_cycle_ms(url: str, n: int, cycles: int, provider: str) -> tuple[float, float]:
+    """(median ms per idle cycle, provider API requests per idle cycle)."""
+    fake = None
+    extra = {}
+    if provider == "stripe":
+        from tests.fake_stripe import API_KEY, FakeStripe
+
+        fake = FakeStripe().start()
+        customer = fake.add_customer("Bench")  # one event, so the poll has a cursor
+        extra = {"BILLING_PROVIDER": "stripe", "STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": fake.url}
+        assert customer
+    settings = Settings(
+        DATABASE_URL=url, SLACK_BOT_TOKEN="xoxb-bench", SETTLE_LINK_SECRET="bench-link-secret-16+", **extra
+    )
     settle = build(settings, gateway=RecordingGateway())
     if n:
         open_alerts(settle.sessions, n)
     settle.poller.run_cycle()  # warm: cursor, caches
+    before = len(fake.requests) if fake else 0
     times = []
     for _ in range(cycles):
         start = time.perf_counter()
         settle.poller.run_cycle()
         times.append((time.perf_counter() - start) * 1000)
+    calls = ((len(fake.requests) - before) / cycles) if fake else 0.0
     settle.close()
-    return statistics.median(times)
+    if fake:
+        fake.stop()
+    return statistics.median(times), calls
 
 
 def main() -> None:
@@ -83,6 +102,7 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=10_000)
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (default: a SQLite file)")
+    parser.add_argument("--provider", choices=("sandbox", "stripe"), default="sandbox")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="settle-idle-") as tmp:
         urls = (
@@ -90,11 +110,16 @@ def main() -> None:
         )
         if args.database_url:
             print("note: with --database-url both runs share the database; give it an empty one", file=sys.stderr)
-        none = idle_cycle_ms(urls[0], 0, args.cycles)
-        many = idle_cycle_ms(urls[1], args.open, args.cycles)
-    print(f"idle poll, median of {args.cycles} cycles; Python {platform.python_version()}, {os.cpu_count()} cores")
-    print(f"  0 open alerts:      {none:7.2f} ms")
-    print(f"  {args.open} open alerts: {many:7.2f} ms   ratio {many / none:.2f} (target <= 2)")
+        none, none_calls = idle_cycle_ms(urls[0], 0, args.cycles, args.provider)
+        many, many_calls = idle_cycle_ms(urls[1], args.open, args.cycles, args.provider)
+    print(
+        f"idle poll ({args.provider}), median of {args.cycles} cycles; "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores"
+    )
+    calls = f"   {none_calls:.0f} Stripe request(s) per cycle" if args.provider == "stripe" else ""
+    print(f"  0 open alerts:      {none:7.2f} ms{calls}")
+    calls = f"   {many_calls:.0f} Stripe request(s) per cycle" if args.provider == "stripe" else ""
+    print(f"  {args.open} open alerts: {many:7.2f} ms   ratio {many / none:.2f} (target <= 2){calls}")
 
 
 if __name__ == "__main__":

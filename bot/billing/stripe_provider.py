@@ -195,8 +195,9 @@ class StripeProvider:
         elif kind in _CLOSED and obj.get("id"):
             page.closed.append(InvoiceClosed(obj["id"], at, _CLOSED[kind]))
         elif kind == "customer.updated" and obj.get("id"):
-            changed = set((event.get("data") or {}).get("previous_attributes") or {})
-            if changed & _ACCOUNT_FIELDS:
+            changed = (event.get("data") or {}).get("previous_attributes")
+            # Stripe names what changed; without that list (another sender), read the customer again
+            if not isinstance(changed, dict) or set(changed) & _ACCOUNT_FIELDS:
                 info = self.get_account(obj["id"])
                 if info is not None:
                     page.accounts.append(info)

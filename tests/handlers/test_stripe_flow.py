@@ -524,3 +524,25 @@ def test_stripe_pages_refuse_what_they_do_not_serve(h1: Harness) -> None:
     assert _get_no_redirect(h.base + "/stripe/nothing")[0] == 404
     assert _get_no_redirect(h.base + "/stripe/add-card?account=x&ref=y&exp=9999999999&sig=00")[0] == 403
     assert post(h.base + "/stripe/webhook", "x" * (600 * 1024), {"Stripe-Signature": "t=1,v1=00"})[0] == 413
+
+
+def test_an_idle_poll_costs_one_stripe_request_however_many_alerts_are_open(
+    h1: Harness, fake_stripe: FakeStripe
+) -> None:
+    h = h1
+    h.services.poller.run_cycle()
+    before = len(fake_stripe.requests)
+    h.services.poller.run_cycle()
+    nothing_open = [f"{r.method} {r.path}" for r in fake_stripe.requests[before:]]
+    for i in range(30):
+        cus = fake_stripe.add_customer(f"Customer {i}", channel="C0MANY", admins=ADMIN)
+        fake_stripe.add_card(cus, "4000000000000002", default=True)
+        fake_stripe.renew(fake_stripe.add_invoice(cus, 1000 + i))
+    h.services.poller.run_cycle()
+    assert len(alerts(h.fake, "C0MANY")) == 30
+
+    before = len(fake_stripe.requests)
+    h.services.poller.run_cycle()
+    many_open = [f"{r.method} {r.path}" for r in fake_stripe.requests[before:]]
+
+    assert many_open == nothing_open == ["GET /v1/events"]
