@@ -189,6 +189,8 @@ class StripeProvider:
         obj = (event.get("data") or {}).get("object") or {}
         at = _at(event.get("created")) or datetime.now(UTC)
         if kind in _FAILED and obj.get("id"):
+            if obj.get("attempt_count") and f"{obj['id']}#{obj['attempt_count']}" in {f.id for f in page.failures}:
+                return  # payment_failed and payment_action_required of one attempt: read once
             failure = self._failure(event, obj, at)
             if failure is not None:
                 page.failures.append(failure)

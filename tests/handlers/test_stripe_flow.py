@@ -546,3 +546,40 @@ def test_an_idle_poll_costs_one_stripe_request_however_many_alerts_are_open(
     many_open = [f"{r.method} {r.path}" for r in fake_stripe.requests[before:]]
 
     assert many_open == nothing_open == ["GET /v1/events"]
+
+
+def test_a_renewal_declined_again_updates_the_alert_and_says_so_in_its_thread(
+    h1: Harness, fake_stripe: FakeStripe
+) -> None:
+    h = h1
+    acme = declined(h, fake_stripe)
+    fake_stripe.renew(acme.invoice)  # Stripe's automatic retry, declined again
+    h.services.poller.run_cycle()
+
+    (msg,) = alerts(h.fake, "C0ACME")
+    assert "(attempt 2)" in json.dumps(msg["blocks"]) and "2 declines so far" in json.dumps(msg["blocks"])
+    eventually(lambda: h.replies(acme.invoice), message="no thread reply")
+
+
+def test_settle_serve_takes_stripe_webhooks(
+    stripe_sqlite_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe, tmp_path: Any
+) -> None:
+    """A real `settle serve` process: the webhook's alert arrives with no poll in between."""
+    from tests.harness import serve_process
+
+    acme = Acme(fake_stripe)
+    env = {**stripe_sqlite_env, "POLL_INTERVAL_SECONDS": "3600"}
+    with serve_process(env, tmp_path / "serve.log") as (base, _proc):
+        eventually(lambda: fake_stripe.calls("GET /v1/events"), message="the first poll never ran")
+        time.sleep(0.3)
+        fake_stripe.renew(acme.invoice)
+        event = json.dumps(last_event(fake_stripe, "invoice.payment_failed"))
+        t = int(time.time())
+        sig = hmac.new(STRIPE_WEBHOOK_SECRET.encode(), f"{t}.{event}".encode(), hashlib.sha256).hexdigest()
+        forged = post(base + "/stripe/webhook", event, {"Stripe-Signature": f"t={t},v1={'0' * 64}"})
+        assert forged[0] == 400
+        status, body = post(base + "/stripe/webhook", event, {"Stripe-Signature": f"t={t},v1={sig}"})
+        assert status == 200 and json.loads(body) == {"received": True}
+        eventually(lambda: alerts(fake_slack, "C0ACME"), message="the webhook's alert never came")
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log and STRIPE_WEBHOOK_SECRET not in log and sig not in log

@@ -1,0 +1,213 @@
+"""The Stripe provider on its own, against the Stripe-shaped local server: how it reads the feed,
+maps Stripe's errors and declines, and pays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from bot.billing.base import BillingError, ProviderUnavailable
+from bot.billing.stripe_provider import StripeProvider, make_client
+from tests.fake_stripe import API_KEY, FakeStripe
+
+
+@pytest.fixture
+def stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def provider(stripe: FakeStripe) -> StripeProvider:
+    return StripeProvider(
+        make_client(API_KEY, stripe.url, retries=2), public_base="http://settle.test", link_secret="k" * 32
+    )
+
+
+def customer_with(stripe: FakeStripe, number: str) -> tuple[str, str]:
+    cus = stripe.add_customer("Acme")
+    stripe.add_card(cus, number, default=True)
+    return cus, stripe.add_invoice(cus, 12900)
+
+
+def read_all(provider: StripeProvider, limit: int = 100) -> tuple[list[str], str | None]:
+    """Every failure's invoice, in feed order, reading from scratch the way the poller does."""
+    cursor, seen = None, []
+    while True:
+        page = provider.changes(cursor, limit=limit)
+        seen += [f.invoice_id for f in page.failures]
+        if page.cursor is None or page.cursor == cursor:
+            return seen, cursor
+        cursor = page.cursor
+
+
+@pytest.mark.parametrize(
+    ("card", "reason", "brand"),
+    [
+        ("4000000000000002", "generic_decline", "Visa"),
+        ("4000000000009995", "insufficient_funds", "Visa"),
+        ("4000000000009987", "lost_card", "Visa"),
+        ("4000000000009979", "stolen_card", "Visa"),
+        ("4000000000000069", "expired_card", "Visa"),  # a code of its own, no decline_code
+        ("4000000000000127", "incorrect_cvc", "Visa"),
+        ("4000000000000119", "processing_error", "Visa"),
+        ("4000002500003155", "authentication_required", "Visa"),
+    ],
+)
+def test_each_decline_maps_to_its_reason_and_card(
+    stripe: FakeStripe, provider: StripeProvider, card: str, reason: str, brand: str
+) -> None:
+    _, invoice = customer_with(stripe, card)
+    stripe.renew(invoice)
+    page = provider.changes(None)
+    while not page.failures and page.cursor:
+        page = provider.changes(page.cursor)
+    (failure,) = page.failures
+    assert failure.reason == reason and failure.card is not None and failure.card.brand == brand
+    assert failure.card.last4 == card[-4:] and failure.amount_minor == 12900 and failure.currency == "EUR"
+    assert failure.message  # the bank's own words
+    assert failure.outcome == ("requires_action" if reason == "authentication_required" else "declined")
+
+
+def test_the_feed_reads_oldest_first_in_pages_and_never_twice(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus = stripe.add_customer("Acme")
+    stripe.add_card(cus, "4000000000000002", default=True)
+    invoices = [stripe.add_invoice(cus, 100 + i) for i in range(9)]
+    for inv in invoices:
+        stripe.renew(inv)
+
+    seen, cursor = read_all(provider, limit=2)
+
+    assert seen == invoices
+    assert provider.changes(cursor, limit=2).failures == []
+    stripe.renew(invoices[0])  # the next retry of the first invoice
+    page = provider.changes(cursor)
+    assert [f.id for f in page.failures] == [f"{invoices[0]}#2"]
+
+
+def test_a_first_start_never_reads_before_its_window(stripe: FakeStripe) -> None:
+    _, old = customer_with(stripe, "4000000000000002")
+    stripe.renew(old)
+    for event in stripe.events:
+        event["created"] -= 2 * 86400
+    _, new = customer_with(stripe, "4000000000000002")
+    stripe.renew(new)
+    one_day = StripeProvider(
+        make_client(API_KEY, stripe.url), public_base="http://x", link_secret="k" * 32, first_window=timedelta(days=1)
+    )
+    assert read_all(one_day)[0] == [new]
+
+
+def test_events_are_read_as_retrieved_objects_not_as_their_payload(
+    stripe: FakeStripe, provider: StripeProvider
+) -> None:
+    """The payloads here are at an older API version (payment_intent on the invoice, no payments):
+    the failure still names the card and reason, read from the objects at the pinned version."""
+    _, invoice = customer_with(stripe, "4000000000009995")
+    stripe.renew(invoice)
+    event = next(e for e in stripe.events if e["type"] == "invoice.payment_failed")
+    assert "payments" not in event["data"]["object"] and event["data"]["object"]["payment_intent"]
+
+    (failure,) = provider.event_changes(event).failures
+
+    assert failure.reason == "insufficient_funds" and failure.card and failure.card.last4 == "9995"
+    assert any(r.path.startswith("/v1/invoices/") and r.params.get("expand") == ["payments"] for r in stripe.requests)
+
+
+def test_a_failure_read_after_the_invoice_was_paid_is_no_failure(stripe: FakeStripe, provider: StripeProvider) -> None:
+    _, invoice = customer_with(stripe, "4000000000009995")
+    stripe.renew(invoice)
+    stripe.pay_outside(invoice)
+    page = provider.changes(None)
+    seen, closed = [], []
+    cursor = None
+    while True:
+        page = provider.changes(cursor)
+        seen += page.failures
+        closed += page.closed
+        if page.cursor in (None, cursor):
+            break
+        cursor = page.cursor
+    assert seen == [] and [(c.invoice_id, c.state) for c in closed] == [(invoice, "paid")]
+
+
+def test_paying_is_on_session_with_settles_key_and_replays(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus, invoice = customer_with(stripe, "4000000000009995")
+    visa = stripe.add_card(cus, "4242424242424242")
+
+    first = provider.pay_invoice(invoice, visa, idempotency_key="settle-1")
+    again = provider.pay_invoice(invoice, visa, idempotency_key="settle-1")
+
+    assert first.outcome == again.outcome == "succeeded" and first.payment_id == again.payment_id
+    assert stripe.invoices[invoice]["attempt_count"] == 1  # one charge
+    assert [r.params["off_session"] for r in stripe.calls("/pay$")] == ["false", "false"]
+
+
+def test_a_paid_invoice_is_refused_as_already_paid(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus, invoice = customer_with(stripe, "4242424242424242")
+    stripe.renew(invoice)
+    # the settlement service records this reason as "paid meanwhile", never as a decline
+    with pytest.raises(BillingError, match=r"^invoice_already_paid$"):
+        provider.pay_invoice(invoice, stripe.add_card(cus, "4242424242424242"), idempotency_key="k")
+
+
+def test_a_card_of_another_customer_is_refused(stripe: FakeStripe, provider: StripeProvider) -> None:
+    _, invoice = customer_with(stripe, "4000000000009995")
+    other, _ = customer_with(stripe, "4242424242424242")
+    foreign = stripe.add_card(other, "4242424242424242")
+    with pytest.raises(BillingError, match="resource_missing"):
+        provider.pay_invoice(invoice, foreign, idempotency_key="k")
+
+
+def test_a_dropped_connection_is_retried_with_the_same_key(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus, invoice = customer_with(stripe, "4000000000009995")
+    visa = stripe.add_card(cus, "4242424242424242")
+    stripe.fail("/pay$", 0, after_acting=True)  # Stripe charged, then the connection dropped
+    result = provider.pay_invoice(invoice, visa, idempotency_key="settle-2")
+    assert result.outcome == "succeeded" and stripe.invoices[invoice]["attempt_count"] == 1
+    assert {r.idempotency_key for r in stripe.calls("/pay$")} == {"settle-2"}
+
+
+def test_stripe_down_is_unavailable_never_declined(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus, invoice = customer_with(stripe, "4000000000009995")
+    visa = stripe.add_card(cus, "4242424242424242")
+    stripe.fail("/pay$", 503, times=5)
+    with pytest.raises(ProviderUnavailable) as caught:
+        provider.pay_invoice(invoice, visa, idempotency_key="settle-3")
+    assert caught.value.request_id and caught.value.request_id.startswith("req_")
+    assert len(stripe.calls("/pay$")) == 3  # the first try and two retries
+
+
+def test_get_and_cancel_payment_follow_the_payment_intent(stripe: FakeStripe, provider: StripeProvider) -> None:
+    cus, invoice = customer_with(stripe, "4000000000009995")
+    three_ds = stripe.add_card(cus, "4000002760003184")
+    waiting = provider.pay_invoice(invoice, three_ds, idempotency_key="k")
+    assert (
+        waiting.outcome == "requires_action"
+        and waiting.verification_url == stripe.invoices[invoice]["hosted_invoice_url"]
+    )
+    assert provider.get_payment(waiting.payment_id).outcome == "requires_action"  # type: ignore[union-attr]
+    assert provider.cancel_payment(waiting.payment_id).outcome == "requires_action"  # type: ignore[union-attr]
+    assert not stripe.calls("cancel")  # Stripe refuses to cancel an invoice's PaymentIntent; never asked
+    stripe.complete_3ds(invoice, approve=False)
+    failed = provider.get_payment(waiting.payment_id)
+    assert failed is not None and (failed.outcome, failed.reason) == (
+        "declined",
+        "payment_intent_authentication_failure",
+    )
+    assert provider.get_payment("in_not_a_payment") is None
+
+
+def test_add_card_links_are_signed_and_expire(provider: StripeProvider) -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    link = provider.add_method_url("cus_1", "1:V1:U1")
+    assert link is not None
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert provider.check_add_card_link(query)
+    assert not provider.check_add_card_link({**query, "account": "cus_2"})
+    assert not provider.check_add_card_link({**query, "exp": "1000"})
+    assert not provider.check_add_card_link({k: v for k, v in query.items() if k != "sig"})
