@@ -30,6 +30,7 @@ from bot.cli_text import plural
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
+from storage.events import record_applied
 from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor, Settlement
 from storage.upsert import insert_ignore
 
@@ -128,6 +129,7 @@ class Poller:
                 self._record(s, failure, invoices.get(failure.invoice_id), report)
             for closed in page.closed:
                 self._closed(s, closed, report)
+            record_applied(s, self.provider.name, page.event_ids)
             if not pushed and page.cursor is not None and page.cursor != move_cursor_from:
                 self._advance(s, move_cursor_from, page.cursor)
         if self.hooks is not None:

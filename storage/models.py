@@ -269,6 +269,17 @@ class PollCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class ProviderEvent(Base):
+    """An event of the provider's (a Stripe event id) whose changes are recorded: the webhook and the
+    poll both bring events, and whichever comes second skips it without asking the provider again."""
+
+    __tablename__ = "provider_events"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class AppSecret(Base):
     """A secret Settle generated for itself (e.g. the sandbox's link key), shared by every replica."""
 

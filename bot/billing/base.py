@@ -104,6 +104,7 @@ class ChangePage:
     closed: list[InvoiceClosed] = field(default_factory=list)
     accounts: list[AccountInfo] = field(default_factory=list)
     methods_added: list[MethodAdded] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)  # the provider's events this page applies, if it has ids
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def _stripe(deps: ProviderDeps) -> BillingProvider:
     from datetime import timedelta
 
     from bot.billing.stripe_provider import StripeProvider, make_client
+    from storage.events import applied_events
     from storage.secrets import stored_secret
 
     settings = deps.settings
@@ -71,6 +72,7 @@ def _stripe(deps: ProviderDeps) -> BillingProvider:
         public_base=deps.public_base,
         link_secret=secret,
         first_window=timedelta(days=settings.stripe_first_start_days),
+        applied=lambda ids: applied_events(deps.sessions, "stripe", ids),
     )
 
 

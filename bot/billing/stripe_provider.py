@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -123,11 +123,15 @@ class StripeProvider:
         public_base: str,
         link_secret: str,
         first_window: timedelta = timedelta(days=3),
+        applied: Callable[[list[str]], set[str]] | None = None,
     ) -> None:
         self._client = client
         self._public_base = public_base.rstrip("/")
         self._secret = link_secret.encode()
         self.first_window = first_window
+        # which of these event ids Settle has recorded already (a webhook brought them): those are
+        # skipped without asking Stripe anything more
+        self._applied = applied or (lambda ids: set())
 
     # --- the change feed -------------------------------------------------------------------------
 
@@ -174,17 +178,21 @@ class StripeProvider:
 
     def _page(self, events: list[dict[str, Any]]) -> ChangePage:
         page = ChangePage(failures=[], cursor=f"{events[-1]['id']}:{events[-1].get('created', 0)}")
+        done = self._applied([e["id"] for e in events])
         for event in events:
-            self._translate(event, page)
+            if event["id"] not in done:
+                self._translate(event, page)
         return page
 
     def event_changes(self, event: dict[str, Any]) -> ChangePage:
         """One event a webhook delivered, as changes (no cursor: the poll's cursor is its own)."""
         page = ChangePage(failures=[], cursor=None)
-        self._translate(event, page)
+        if event["id"] not in self._applied([event["id"]]):
+            self._translate(event, page)
         return page
 
     def _translate(self, event: dict[str, Any], page: ChangePage) -> None:
+        page.event_ids.append(event["id"])
         kind = event.get("type")
         obj = (event.get("data") or {}).get("object") or {}
         at = _at(event.get("created")) or datetime.now(UTC)

@@ -128,10 +128,16 @@ def test_an_event_pushed_first_then_polled_is_one_alert_sent_at_once(h1: Harness
     status, _ = webhook(h, last_event(fake_stripe, "invoice.payment_failed"))
     assert status == 200
     eventually(lambda: alerts(h.fake, "C0ACME"), message="the webhook's alert never came")  # no poll needed
+    before = len(fake_stripe.requests)
     h.services.poller.run_cycle()
     h.services.poller.run_cycle()
 
     assert len(alerts(h.fake, "C0ACME")) == 1
+    # the poll knows the event by its id: it asks Stripe nothing more about it
+    assert not [r for r in fake_stripe.requests[before:] if "/v1/invoices/" in r.path]
+    assert webhook(h, last_event(fake_stripe, "invoice.payment_failed"))[0] == 200  # Stripe retrying a delivery
+    time.sleep(0.3)
+    assert not [r for r in fake_stripe.requests[before:] if "/v1/invoices/" in r.path]
 
 
 def test_webhook_with_a_bad_or_missing_signature_is_400_and_records_nothing(

@@ -31,6 +31,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("test_mode", sa.Boolean(), server_default=sa.text("false"), nullable=False))
         batch_op.add_column(sa.Column("message", sa.String(length=500), nullable=True))
+    op.create_table(
+        "provider_events",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("event_id", sa.String(length=128), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "event_id"),
+    )
+    op.create_index("ix_provider_events_applied_at", "provider_events", ["applied_at"])
     # An alert closed without being paid (every invoice voided or written off) is over too.
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("uq_alerts_account_open", sqlite_where=OPEN_BEFORE, postgresql_where=OPEN_BEFORE)
@@ -51,6 +59,8 @@ def downgrade() -> None:
             sqlite_where=OPEN_BEFORE,
             postgresql_where=OPEN_BEFORE,
         )
+    op.drop_index("ix_provider_events_applied_at", table_name="provider_events")
+    op.drop_table("provider_events")
     with op.batch_alter_table("declines", schema=None) as batch_op:
         batch_op.drop_column("message")
         batch_op.drop_column("test_mode")
