@@ -589,3 +589,23 @@ def test_settle_serve_takes_stripe_webhooks(
         eventually(lambda: alerts(fake_slack, "C0ACME"), message="the webhook's alert never came")
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log and STRIPE_WEBHOOK_SECRET not in log and sig not in log
+
+
+def test_use_another_card_during_3ds_then_pay_with_visa(h1: Harness, fake_stripe: FakeStripe) -> None:
+    h = h1
+    acme = declined(h, fake_stripe)
+    view_id = h.settle_with(ADMIN, acme.three_ds, "Verify with your bank", invoice_id=acme.invoice)
+    ref = str(h.view(view_id)["private_metadata"])
+
+    h.modal_action(view_id, ADMIN, "check_verification", ref)
+    eventually(lambda: "The bank has not confirmed yet" in h.view_text(view_id), message=h.view_text(view_id))
+    h.modal_action(view_id, ADMIN, "use_another_card", ref)
+    eventually(lambda: h.view(view_id).get("callback_id") == "settle_pick", message=h.view_text(view_id))
+    assert "verification_abandoned" in h.audit()
+
+    h.choose(view_id, ADMIN, acme.visa)
+    h.confirm(view_id, ADMIN)
+
+    eventually(lambda: "Paid." in h.view_text(view_id), message=h.view_text(view_id))
+    assert fake_stripe.invoices[acme.invoice]["status"] == "paid"
+    assert [r.params["payment_method"] for r in pay_requests(fake_stripe)] == [acme.three_ds, acme.visa]
