@@ -110,53 +110,16 @@ def test_a_refused_key_is_said_plainly(localstripe_url: str, ls: stripe.StripeCl
         wrong.list_payment_methods(customer)
 
 
-def test_metadata_changed_in_stripe_reaches_settle_by_a_signed_webhook(
+@pytest.fixture
+def served(
     localstripe_url: str,
     ls: stripe.StripeClient,
     stripe_sqlite_env: dict[str, str],
     fake_slack: FakeSlack,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """localstripe signs its webhooks as Stripe does (t=…,v1=…); its payloads are at API version
-    2017-08-15 and carry no previous_attributes: Settle reads the customer again at its own version."""
-    from bot.accounts import apply_account_info
-
-    monkeypatch.setenv("STRIPE_API_BASE", localstripe_url)
-    monkeypatch.setenv("STRIPE_API_KEY", KEY)
-    customer = ls.v1.customers.create({"name": "Acme", "metadata": {"settle_channel": "C0OLD"}}).id
-    with running_server() as (base, services):
-        h = Harness(base, fake_slack, services)
-        info = services.provider.get_account(customer)
-        assert info is not None
-        with transaction(services.sessions) as s:
-            apply_account_info(s, info)  # as the first decline would
-        localstripe.send_webhooks_to(localstripe_url, h.base + "/stripe/webhook", STRIPE_WEBHOOK_SECRET)
-
-        ls.v1.customers.update(
-            customer, {"name": "Acme Holdings", "metadata": {"settle_channel": "C0NEW", "settle_admins": "U0NEW"}}
-        )
-
-        def synced() -> Account | None:
-            with transaction(services.sessions) as s:
-                acc = s.scalar(select(Account).where(Account.id == customer))
-                if acc is not None and acc.name == "Acme Holdings":
-                    s.expunge(acc)
-                    return acc
-            return None
-
-        acc = eventually(synced, message="the webhook never updated the account")
-        assert acc.channel == "C0NEW" and [a.slack_id for a in acc.admins] == ["U0NEW"]
-
-
-def test_a_webhook_signed_with_another_secret_changes_nothing(
-    localstripe_url: str,
-    ls: stripe.StripeClient,
-    stripe_sqlite_env: dict[str, str],
-    fake_slack: FakeSlack,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import time
-
+) -> Iterator[tuple[Harness, str]]:
+    """A running Settle on localstripe, and a customer routed to C0OLD that it already knows (as
+    after the customer's first decline)."""
     from bot.accounts import apply_account_info
 
     monkeypatch.setenv("STRIPE_API_BASE", localstripe_url)
@@ -167,9 +130,42 @@ def test_a_webhook_signed_with_another_secret_changes_nothing(
         assert info is not None
         with transaction(services.sessions) as s:
             apply_account_info(s, info)
-        localstripe.send_webhooks_to(localstripe_url, base + "/stripe/webhook", "whsec_not_settles")
-        ls.v1.customers.update(customer, {"name": "Mallory", "metadata": {"settle_admins": "U0MALLORY"}})
-        time.sleep(1.0)  # localstripe posts its webhooks in the background
-        with transaction(services.sessions) as s:
-            acc = s.get(Account, customer)
-            assert acc is not None and acc.name == "Acme" and acc.admins == []
+        yield Harness(base, fake_slack, services), customer
+
+
+def account(h: Harness, customer: str) -> Account:
+    with transaction(h.services.sessions) as s:
+        acc = s.scalar(select(Account).where(Account.id == customer))
+        assert acc is not None
+        s.expunge(acc)
+        return acc
+
+
+def test_metadata_changed_in_stripe_reaches_settle_by_a_signed_webhook(
+    localstripe_url: str, ls: stripe.StripeClient, served: tuple[Harness, str]
+) -> None:
+    """localstripe signs its webhooks as Stripe does (t=…,v1=…); its payloads are at API version
+    2017-08-15 and carry no previous_attributes: Settle reads the customer again at its own version."""
+    h, customer = served
+    localstripe.send_webhooks_to(localstripe_url, h.base + "/stripe/webhook", STRIPE_WEBHOOK_SECRET)
+
+    ls.v1.customers.update(
+        customer, {"name": "Acme Holdings", "metadata": {"settle_channel": "C0NEW", "settle_admins": "U0NEW"}}
+    )
+
+    eventually(lambda: account(h, customer).name == "Acme Holdings", message="the webhook never updated it")
+    acc = account(h, customer)
+    assert acc.channel == "C0NEW" and [a.slack_id for a in acc.admins] == ["U0NEW"]
+
+
+def test_a_webhook_signed_with_another_secret_changes_nothing(
+    localstripe_url: str, ls: stripe.StripeClient, served: tuple[Harness, str]
+) -> None:
+    import time
+
+    h, customer = served
+    localstripe.send_webhooks_to(localstripe_url, h.base + "/stripe/webhook", "whsec_not_settles")
+    ls.v1.customers.update(customer, {"name": "Mallory", "metadata": {"settle_admins": "U0MALLORY"}})
+    time.sleep(1.0)  # localstripe posts its webhooks in the background
+    acc = account(h, customer)
+    assert acc.name == "Acme" and acc.admins == []
