@@ -90,6 +90,7 @@ class AlertCard:
     next_attempt_at: datetime | None = None  # the provider's next automatic retry, if any
     retries_known: bool = False  # the provider says when it retries (Stripe): None then means "no more"
     test_mode: bool = False
+    opened_at: datetime | None = None  # when the balance was first declined (the alert opened)
     bank_message: str | None = None  # the provider's words for the latest decline (plain text)
 
     @property
@@ -262,6 +263,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         retries_known=decline.attempt is not None,
         test_mode=decline.test_mode,
         bank_message=decline.message,
+        opened_at=alert.created_at,
     )
 
 
@@ -312,3 +314,14 @@ def open_alerts(session: Session, account_id: str | None = None) -> list[AlertCa
     if account_id is not None:
         query = query.where(Alert.account_id == account_id)
     return [alert_card(session, a) for a in session.scalars(query)]
+
+
+@dataclass(frozen=True)
+class BalanceFinding:
+    """What `/settle ACCOUNT` found: the open balances the caller may settle among the best matches,
+    the names of matching accounts whose balances the caller may not settle, and whether any account
+    matched at all (an open balance or not)."""
+
+    allowed: tuple[AlertCard, ...]
+    refused: tuple[AlertCard, ...]
+    known_account: str | None  # the name of an account that matched, when none has an open balance

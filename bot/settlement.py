@@ -21,6 +21,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.accounts import matches
 from bot.alerts import AlertDeliverer, add_reply, close_invoice, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult, ProviderUnavailable
@@ -28,18 +29,21 @@ from bot.decline_reasons import short
 from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
 from bot.ports import Notifier
 from bot.queries import (
+    AlertCard,
+    BalanceFinding,
     BatchRecord,
     BatchStatus,
     SettleContext,
     alert_card,
     batch_record,
+    open_alerts,
     total,
 )
 from bot.slack_gateway import SlackError
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
+from storage.models import Account, AccountAdmin, Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,46 @@ class SettlementService:
                 audit.record(s, "settle_refused", actor=user_id or "unknown", account_id=account_id, alert_id=alert_id)
             raise Refused(decision)
         return decision
+
+    # --- finding balances (/settle, App Home) ---------------------------------------------------
+
+    def balances_for(self, user_id: str) -> list[AlertCard]:
+        """Every open balance this user may settle, oldest first."""
+        with reading(self.sessions) as s:
+            cards = open_alerts(s)
+            admins = self._admins(s, {c.account_id for c in cards})
+        return [c for c in cards if self._may(user_id, c, admins)]
+
+    def find_balances(self, user_id: str, query: str) -> BalanceFinding:
+        """`/settle ACCOUNT`: the open balances whose account id or name matches best (exact over
+        partial, any case), split into those the user may settle and those they may not."""
+        with reading(self.sessions) as s:
+            cards = open_alerts(s)
+            scored = [(matches(query, c.account_id, c.account_name), c) for c in cards]
+            best = max((score for score, _ in scored), default=0)
+            found = [c for score, c in scored if score and score == best]
+            known = None
+            if not found:
+                for acc_id, name in s.execute(select(Account.id, Account.name)):
+                    if matches(query, acc_id, name):
+                        known = name
+                        break
+            admins = self._admins(s, {c.account_id for c in found})
+        allowed = tuple(c for c in found if self._may(user_id, c, admins))
+        refused = tuple(c for c in found if c not in allowed)
+        return BalanceFinding(allowed=allowed, refused=refused, known_account=known)
+
+    def _admins(self, s: Session, account_ids: set[str]) -> dict[str, tuple[str, ...]]:
+        own: dict[str, list[str]] = {a: [] for a in account_ids}
+        if account_ids:
+            for account_id, slack_id in s.execute(
+                select(AccountAdmin.account_id, AccountAdmin.slack_id).where(AccountAdmin.account_id.in_(account_ids))
+            ):
+                own[account_id].append(slack_id)
+        return {a: tuple(dict.fromkeys([*ids, *self.authorizer.global_admins])) for a, ids in own.items()}
+
+    def _may(self, user_id: str, card: AlertCard, admins: dict[str, tuple[str, ...]]) -> bool:
+        return self.authorizer.decide(user_id, card.account_name, admins.get(card.account_id, ())).allowed
 
     # --- step 1: the modal's content -----------------------------------------------------------
 

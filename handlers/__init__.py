@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(app: App, settle: SettlementService, web: WebClient, background: Executor) -> None:
-    from handlers import actions, views
+    from handlers import actions, commands, views
     from handlers.errors import on_error
     from handlers.priority import OpenGate
     from handlers.refs import decode, raw_ref
@@ -33,4 +33,5 @@ def register(app: App, settle: SettlementService, web: WebClient, background: Ex
     app.middleware(provide)
     app.error(on_error)
     actions.register(app)
+    commands.register(app)
     views.register(app)

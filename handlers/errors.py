@@ -92,8 +92,9 @@ def _request(request_id: str | None) -> str:
 
 def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
     """An ephemeral message to the user in the channel the interaction came from, if there is one."""
-    channel = _get(body, "channel", "id") or _get(body, "container", "channel_id")
-    user_id = _get(body, "user", "id")
+    # an interaction names them as objects; a slash command flat
+    channel = _get(body, "channel", "id") or _get(body, "container", "channel_id") or body.get("channel_id")
+    user_id = _get(body, "user", "id") or body.get("user_id")
     if isinstance(channel, str) and isinstance(user_id, str):
         try:
             client.chat_postEphemeral(channel=channel, user=user_id, text=text)

@@ -61,6 +61,30 @@ class Harness:
         status, text = post(self.base + "/slack/events", body, signed_headers(body))
         return Response(status, text)
 
+    def command(self, user: str, text: str = "", channel: str = "C0ACME") -> tuple[Response, str]:
+        """A signed /settle as Slack sends it (form fields, no JSON payload); the trigger_id too."""
+        from urllib.parse import urlencode
+
+        trigger = self.fake.new_trigger()
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T1",
+                "team_domain": "test",
+                "channel_id": channel,
+                "channel_name": "billing",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/settle",
+                "text": text,
+                "api_app_id": "A1",
+                "response_url": "https://hooks.slack.test/commands/1",
+                "trigger_id": trigger,
+            }
+        )
+        status, answer = post(self.base + "/slack/events", body, signed_headers(body))
+        return Response(status, answer), trigger
+
     def alert(self, invoice_id: str = "in_acme_1") -> dict[str, Any]:
         """The Slack message of the alert holding this invoice (or of this account's open balance)."""
         alert_id = self._alert_id(invoice_id)

@@ -1,0 +1,62 @@
+"""/settle: list what the caller may settle, open one account's settle form, or explain itself.
+Answered within Slack's 3 seconds: lists and answers are the ack itself; a form opens from the
+command's trigger_id, the same modal as the alert's button."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot.authz import Decision
+from bot.errors import Refused
+from bot.settlement import SettlementService
+from handlers.actions import open_settle_modal
+from handlers.balance_list import balance_blocks, balances_text, help_blocks, which_one
+from handlers.errors import answering, ephemeral, refusal_text
+from handlers.mrkdwn import code, safe
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/settle"
+HELP_WORDS = {"help", "?", "-h", "--help"}
+
+
+def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    settle: SettlementService = context["settle"]
+    user_id = str(context.user_id)
+    query = " ".join(str(body.get("text") or "").split())[:200]
+    if query.casefold() in HELP_WORDS:
+        ack(text="How to use /settle", blocks=help_blocks())
+        return
+    if not query:
+        cards = settle.balances_for(user_id)
+        intro = balances_text(cards)
+        ack(text=intro, blocks=balance_blocks(cards, intro) if cards else None)
+        return
+    found = settle.find_balances(user_id, query)
+    if len(found.allowed) > 1:
+        ack(text=f"Several accounts match {query}.", blocks=which_one(query, list(found.allowed)))
+        return
+    if found.allowed:
+        ack()  # the form opens from the trigger_id, while it is fresh
+        card = found.allowed[0]
+        trigger = str(body.get("trigger_id") or "")
+        open_settle_modal(context, client, user_id, trigger, card.alert_id, reply=lambda t: ephemeral(client, body, t))
+        return
+    if found.refused:
+        card = found.refused[0]
+        admins = settle.authorizer.for_alert(card.alert_id)
+        decision = Decision(False, card.account_name, admins[2] if admins else ())
+        ack(text=refusal_text(Refused(decision)))
+        return
+    if found.known_account is not None:
+        ack(text=f"{safe(found.known_account, 200)} has no open balance: nothing to settle.")
+        return
+    ack(text=f"No account matches {code(query)}. Type `/settle` for the balances you may settle, or `/settle help`.")
+
+
+def register(app: App) -> None:
+    app.command(COMMAND)(answering(settle_command))
