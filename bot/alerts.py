@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -198,6 +199,8 @@ class AlertDeliverer:
         self.renderer = renderer
         self.fallback_channel = fallback_channel
         self.owner = owner or new_owner()
+        # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
+        self.on_change: Callable[[], None] | None = None
 
     def pending_ids(self) -> list[int]:
         with reading(self.sessions) as s:
@@ -225,6 +228,8 @@ class AlertDeliverer:
             self._sync(alert_id, claimed, report)
         finally:
             self._release(alert_id)
+        if self.on_change is not None:
+            self.on_change()
         return True
 
     # --- lease ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from bot.authz import Authorizer
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
 from bot.errors import SettleError
+from bot.home import HomeService
 from bot.poller import Poller
 from bot.scheduler import make_scheduler
 from bot.settings import Settings
@@ -33,6 +34,7 @@ from bot.settlement import SettlementService
 from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
 from bot.web.server import SettleWSGI, WSGIApp
 from handlers.alert_message import AlertMessage
+from handlers.home import HomeView
 from handlers.notifier import SlackNotifier
 from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -65,6 +67,7 @@ class Settle:
     deliverer: AlertDeliverer
     settlements: SettlementService
     poller: Poller
+    home: HomeService
     _pools: list[ThreadPoolExecutor] = field(default_factory=list)
 
     @cached_property
@@ -82,7 +85,7 @@ class Settle:
             # enough workers that a burst of clicks never queues behind slow Slack or provider calls
             listener_executor=self._pool(32, "settle-listener"),
         )
-        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"))
+        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home)
         return app
 
     @property
@@ -115,6 +118,7 @@ class Settle:
         """Release the pools and the database; with `wait`, after the work under way has finished;
         with `cancel`, work queued but not started is dropped."""
         self.settlements.stopping.set()
+        self.home.stop()
         for pool in self._pools:
             pool.shutdown(wait=wait, cancel_futures=cancel)
         self.engine.dispose()
@@ -135,6 +139,8 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
     settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway))
     poller = Poller(sessions, provider, deliverer, reconcile=settlements.reconcile, hooks=settlements)
+    home = HomeService(sessions, settlements, gateway, HomeView())
+    deliverer.on_change = home.changed
     return Settle(
         settings=settings,
         engine=engine,
@@ -147,6 +153,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         deliverer=deliverer,
         settlements=settlements,
         poller=poller,
+        home=home,
     )
 
 

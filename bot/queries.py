@@ -168,6 +168,7 @@ class BatchRecord:
     settlements: tuple[SettlementRecord, ...]
     still_owed: tuple[InvoiceLine, ...]  # the alert's invoices still open, whoever holds them
     alert_channel: str | None
+    settled_at: datetime | None = None  # when its last payment went through
 
     @property
     def amount(self) -> str:
@@ -291,7 +292,9 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
     alert = session.get(Alert, batch.alert_id)
     assert alert is not None
     account = session.get(Account, alert.account_id)
-    settlements = session.scalars(select(Settlement).where(Settlement.batch_id == batch.id).order_by(Settlement.id))
+    settlements = session.scalars(
+        select(Settlement).where(Settlement.batch_id == batch.id).order_by(Settlement.id)
+    ).all()
     return BatchRecord(
         id=batch.id,
         alert_id=batch.alert_id,
@@ -305,6 +308,7 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
         settlements=tuple(settlement_record(session, st) for st in settlements),
         still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state == InvoiceState.OPEN),
         alert_channel=alert.channel,
+        settled_at=max((st.updated_at for st in settlements if st.status == SettlementStatus.SUCCEEDED), default=None),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -130,6 +130,13 @@ class SettlementService:
         allowed = tuple(c for c in found if self._may(user_id, c, admins))
         refused = tuple(c for c in found if c not in allowed)
         return BalanceFinding(allowed=allowed, refused=refused, known_account=known)
+
+    def open_count(self, s: Session) -> int:
+        return int(s.scalar(select(func.count()).select_from(Alert).where(Alert.state.not_in(ALERT_DONE))) or 0)
+
+    def may_settle(self, user_id: str, alert_id: int) -> bool:
+        found = self.authorizer.for_alert(alert_id)
+        return found is not None and self.authorizer.decide(user_id, found[1], found[2]).allowed
 
     def _admins(self, s: Session, account_ids: set[str]) -> dict[str, tuple[str, ...]]:
         own: dict[str, list[str]] = {a: [] for a in account_ids}

@@ -154,6 +154,8 @@ class SlackGateway(Protocol):
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None: ...
 
+    def publish_home(self, user: str, view: View) -> None: ...
+
     def usergroup_members(self, group_id: str) -> list[str]: ...
 
 
@@ -226,6 +228,10 @@ class WebSlackGateway:
         with _translated():
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    def publish_home(self, user: str, view: View) -> None:
+        with _translated():
+            self.client.views_publish(user_id=user, view=view)
+
     def usergroup_members(self, group_id: str) -> list[str]:
         with _translated():
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
@@ -283,6 +289,9 @@ class RecordingGateway:
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         self.messages.append(RecordedMessage(channel, "", text, [], None))
+
+    def publish_home(self, user: str, view: View) -> None:
+        pass  # the demo has no App Home
 
     def usergroup_members(self, group_id: str) -> list[str]:
         return []

@@ -9,11 +9,13 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 if TYPE_CHECKING:
+    from bot.home import HomeService
     from bot.settlement import SettlementService
 
 
-def register(app: App, settle: SettlementService, web: WebClient, background: Executor) -> None:
+def register(app: App, settle: SettlementService, web: WebClient, background: Executor, home: HomeService) -> None:
     from handlers import actions, commands, views
+    from handlers import home as home_tab
     from handlers.errors import on_error
     from handlers.priority import OpenGate
     from handlers.refs import decode, raw_ref
@@ -35,3 +37,4 @@ def register(app: App, settle: SettlementService, web: WebClient, background: Ex
     actions.register(app)
     commands.register(app)
     views.register(app)
+    home_tab.register(app, home)

@@ -280,6 +280,15 @@ class ProviderEvent(Base):
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class HomeViewer(Base):
+    """Someone who opened Settle's App Home: their Home is published again when balances change."""
+
+    __tablename__ = "home_viewers"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class AppSecret(Base):
     """A secret Settle generated for itself (e.g. the sandbox's link key), shared by every replica."""
 

@@ -76,6 +76,7 @@ class FakeSlack:
         self.on_post: Callable[[dict[str, Any]], None] | None = None
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, list[dict[str, Any]]] = {}  # user -> every Home published, newest last
         self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
         self.view_by_trigger: dict[str, str] = {}
@@ -332,6 +333,22 @@ class FakeSlack:
             if self.top.get(current["root_view_id"]) is not None and vid not in self._stack(current["root_view_id"]):
                 return {"ok": False, "error": "not_found"}  # a view closed by Back is gone
         return {"ok": True, "view": self._store_view(view, vid)}
+
+    def api_views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = validate_view(p["view"])
+        if view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        user = p.get("user_id")
+        if not isinstance(user, str) or not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        with self.lock:
+            self.homes.setdefault(user, []).append(view)
+        return {"ok": True, "view": {**view, "id": f"VH{user}"}}
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        with self.lock:
+            published = self.homes.get(user)
+            return published[-1] if published else None
 
     # --- HTTP plumbing -------------------------------------------------------------------------
 

@@ -61,6 +61,33 @@ class Harness:
         status, text = post(self.base + "/slack/events", body, signed_headers(body))
         return Response(status, text)
 
+    def event(self, event: dict[str, Any]) -> Response:
+        """A signed Events API callback (JSON), as Slack delivers one."""
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": "T1",
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event_id": f"Ev{time.time_ns()}",
+                "event_time": int(time.time()),
+                "event": event,
+                "authorizations": [{"team_id": "T1", "user_id": "U0BOT", "is_bot": True}],
+            }
+        )
+        status, text = post(self.base + "/slack/events", body, signed_headers(body, content_type="application/json"))
+        return Response(status, text)
+
+    def open_home(self, user: str) -> dict[str, Any]:
+        """The user opens Settle's Home tab; the Home Settle publishes for them."""
+        before = len(self.fake.homes.get(user, []))
+        resp = self.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home"})
+        assert resp.status == 200, resp
+        eventually(lambda: len(self.fake.homes.get(user, [])) > before, message="no views.publish")
+        home = self.fake.home(user)
+        assert home is not None
+        return home
+
     def command(self, user: str, text: str = "", channel: str = "C0ACME") -> tuple[Response, str]:
         """A signed /settle as Slack sends it (form fields, no JSON payload); the trigger_id too."""
         from urllib.parse import urlencode

@@ -1,0 +1,139 @@
+"""Settle's App Home: what the person looking may settle, what waits for a bank, what was settled
+lately. Published when someone opens it, and again for everyone who has it when balances change
+(a decline, a payment, a settlement), a second at most after the change."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.queries import AlertCard, BatchRecord, BatchStatus, batch_record
+from bot.slack_gateway import SlackError, SlackGateway
+from storage.db import reading, transaction
+from storage.models import HomeViewer, SettlementBatch
+from storage.upsert import insert_ignore
+
+if TYPE_CHECKING:
+    from bot.settlement import SettlementService
+
+log = logging.getLogger(__name__)
+
+# Homes kept up to date: of those who opened theirs in the last month (others get it fresh on opening)
+VIEWER_TTL = timedelta(days=30)
+RECENT = 8
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    user_id: str
+    balances: tuple[AlertCard, ...]  # open balances this user may settle, oldest first
+    totals: tuple[tuple[str, int], ...]  # (currency, minor units) still owed on them
+    others_open: int  # open balances this user may not settle
+    every_account: bool  # one of SETTLE_ADMINS (directly or by group)
+    recent: tuple[BatchRecord, ...]  # settlements of these accounts lately, newest first
+
+
+class HomeRenderer(Protocol):
+    def view(self, summary: HomeSummary) -> Any: ...
+
+
+class HomeService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settlements: SettlementService,
+        gateway: SlackGateway,
+        renderer: HomeRenderer,
+        *,
+        debounce: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.settlements = settlements
+        self.gateway = gateway
+        self.renderer = renderer
+        self.debounce = debounce
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def summary(self, user_id: str) -> HomeSummary:
+        settle = self.settlements
+        mine = settle.balances_for(user_id)
+        with reading(self.sessions) as s:
+            open_count = settle.open_count(s)
+            batches = s.scalars(select(SettlementBatch).order_by(SettlementBatch.id.desc()).limit(50)).all()
+            records = [batch_record(s, b) for b in batches]
+        visible = {alert_id for alert_id in {r.alert_id for r in records} if settle.may_settle(user_id, alert_id)}
+        accounts = {c.account_id for c in mine} | {r.account_id for r in records if r.alert_id in visible}
+        recent = tuple(
+            r for r in records if r.account_id in accounts and r.status in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL)
+        )[:RECENT]
+        totals: dict[str, int] = defaultdict(int)
+        for card in mine:
+            for line in card.open_invoices:
+                totals[line.currency] += line.amount_minor
+        return HomeSummary(
+            user_id=user_id,
+            balances=tuple(mine),
+            totals=tuple(sorted(totals.items())),
+            others_open=open_count - len(mine),
+            every_account=settle.authorizer.decide(user_id, "", tuple(settle.authorizer.global_admins)).allowed,
+            recent=recent,
+        )
+
+    def opened(self, user_id: str) -> None:
+        """`app_home_opened`: publish this user's Home, and keep it up to date from now on."""
+        now = datetime.now(UTC)
+        with transaction(self.sessions) as s:
+            if insert_ignore(s, HomeViewer, {"user_id": user_id, "opened_at": now}, ["user_id"]) is None:
+                viewer = s.get(HomeViewer, user_id)
+                if viewer is not None:
+                    viewer.opened_at = now
+        self.publish(user_id)
+
+    def publish(self, user_id: str) -> None:
+        try:
+            self.gateway.publish_home(user_id, self.renderer.view(self.summary(user_id)))
+        except SlackError as exc:
+            log.info("home of %s not published: %s", user_id, exc.code)
+
+    def changed(self) -> None:
+        """Balances changed: every open Home is published again shortly (bursts coalesce)."""
+        self._dirty.set()
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="settle-home", daemon=True)
+                self._worker.start()
+
+    def publish_all(self) -> int:
+        cutoff = datetime.now(UTC) - VIEWER_TTL
+        with transaction(self.sessions) as s:
+            s.execute(delete(HomeViewer).where(HomeViewer.opened_at < cutoff))
+            users = list(s.scalars(select(HomeViewer.user_id).order_by(HomeViewer.user_id)))
+        for user_id in users:
+            self.publish(user_id)
+        return len(users)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._dirty.wait(timeout=30):
+                return  # idle: the next change starts a worker again
+            if self._stop.wait(self.debounce):
+                return
+            self._dirty.clear()
+            try:
+                self.publish_all()
+            except Exception:
+                log.exception("homes not published")
