@@ -89,6 +89,7 @@ def sync_state(session: Session, alert: Alert) -> None:
             alert.paid_at = (last.paid_at if last else None) or datetime.now(UTC)
             alert.paid_by, alert.paid_with = (last.paid_by, last.paid_with) if last else (None, None)
             alert.pending_by, alert.note, alert.note_by = None, None, None
+            alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
     else:
         holders = list(
             session.execute(
@@ -364,11 +365,21 @@ class AlertDeliverer:
             )
         for reply in waiting:
             text = self.renderer.reply(card, reply.kind, reply.detail)
-            _, reply_ts = self.gateway.post(channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
+            if reply.channel:  # a message of its own elsewhere (an escalation to the alert channel)
+                try:
+                    # no alert metadata: after a crash, only the alert itself is found by it
+                    _, reply_ts = self._post_joining(reply.channel, text, [], None)
+                except ChannelUnavailable as exc:
+                    log.warning("alert %s: %s not posted to %s: %s", alert_id, reply.kind, reply.channel, exc.code)
+                    reply_ts = "unposted"
+            else:
+                _, reply_ts = self.gateway.post(channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
             with transaction(self.sessions) as s:
                 s.execute(update(AlertReply).where(AlertReply.id == reply.id).values(ts=reply_ts))
 
-    def _post_joining(self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any]) -> tuple[str, str]:
+    def _post_joining(
+        self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any] | None
+    ) -> tuple[str, str]:
         try:
             return self.gateway.post(channel, text, blocks, metadata)
         except ChannelUnavailable as exc:

@@ -26,6 +26,7 @@ from bot.authz import Authorizer
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
 from bot.errors import SettleError
+from bot.followup import FollowUps
 from bot.home import HomeService
 from bot.poller import Poller
 from bot.scheduler import make_scheduler
@@ -68,6 +69,7 @@ class Settle:
     settlements: SettlementService
     poller: Poller
     home: HomeService
+    follow_ups: FollowUps
     _pools: list[ThreadPoolExecutor] = field(default_factory=list)
 
     @cached_property
@@ -85,7 +87,7 @@ class Settle:
             # enough workers that a burst of clicks never queues behind slow Slack or provider calls
             listener_executor=self._pool(32, "settle-listener"),
         )
-        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home)
+        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home, self.follow_ups)
         return app
 
     @property
@@ -138,7 +140,17 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     authorizer = Authorizer(engine, gateway, settings.admins)
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
     settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway))
-    poller = Poller(sessions, provider, deliverer, reconcile=settlements.reconcile, hooks=settlements)
+    follow_ups = FollowUps(
+        sessions,
+        settlements,
+        deliverer,
+        remind_after=settings.remind_after,
+        escalate_after=settings.escalate_after,
+        escalation_channel=settings.alert_channel,
+    )
+    poller = Poller(
+        sessions, provider, deliverer, reconcile=settlements.reconcile, hooks=settlements, follow_up=follow_ups
+    )
     home = HomeService(sessions, settlements, gateway, HomeView())
     deliverer.on_change = home.changed
     return Settle(
@@ -154,6 +166,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         settlements=settlements,
         poller=poller,
         home=home,
+        follow_ups=follow_ups,
     )
 
 

@@ -27,6 +27,7 @@ from bot.billing.base import (
     ProviderUnavailable,
 )
 from bot.cli_text import plural
+from bot.followup import FollowUps
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
@@ -46,6 +47,8 @@ class CycleReport:
     paid: int = 0
     closed: int = 0  # voided or written off outside Settle
     feed_error: str | None = None
+    reminders: int = 0
+    escalations: int = 0
     settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
@@ -65,6 +68,10 @@ class CycleReport:
             parts.append(f"{plural(self.settlements, 'settlement')} completed")
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
+        if self.reminders:
+            parts.append(plural(self.reminders, "reminder"))
+        if self.escalations:
+            parts.append(plural(self.escalations, "escalation"))
         if self.feed_error:
             parts.append(f"feed not read: {self.feed_error}")
         if d.failed:
@@ -80,12 +87,14 @@ class Poller:
         deliverer: AlertDeliverer,
         reconcile: Callable[[], int] | None = None,
         hooks: ProviderHooks | None = None,
+        follow_up: FollowUps | None = None,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
         self.deliverer = deliverer
         self.reconcile = reconcile
         self.hooks = hooks
+        self.follow_up = follow_up
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
@@ -98,6 +107,8 @@ class Poller:
             # the cursor did not move: the next cycle reads the same changes; alerts already recorded still go out
             log.warning("%s feed unavailable (%s): %s", self.provider.name, exc.request_id, exc)
             report.feed_error = str(exc)
+        if self.follow_up is not None:
+            report.reminders, report.escalations = self.follow_up.run()
         report.delivery = self.deliverer.deliver_all()
         return report
 
@@ -306,6 +317,8 @@ class Poller:
                 "post_attempts": 0,
                 "created_at": now,
                 "updated_at": now,
+                "remind_at": now + self.follow_up.remind_after if self.follow_up else None,
+                "escalate_at": now + self.follow_up.escalate_after if self.follow_up else None,
             },
             ["account_id"],
             where=text(ALERT_IS_OPEN_SQL),

@@ -91,6 +91,10 @@ class AlertCard:
     retries_known: bool = False  # the provider says when it retries (Stripe): None then means "no more"
     test_mode: bool = False
     opened_at: datetime | None = None  # when the balance was first declined (the alert opened)
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
     bank_message: str | None = None  # the provider's words for the latest decline (plain text)
 
     @property
@@ -265,6 +269,10 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         test_mode=decline.test_mode,
         bank_message=decline.message,
         opened_at=alert.created_at,
+        snoozed_until=alert.snoozed_until,
+        snoozed_by=alert.snoozed_by,
+        assignee=alert.assignee,
+        assigned_by=alert.assigned_by,
     )
 
 

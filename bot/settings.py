@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -26,11 +27,30 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
     link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
+    remind_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=24), alias="SETTLE_REMIND_AFTER")
+    escalate_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=72), alias="SETTLE_ESCALATE_AFTER")
     stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
     # on first start, how far back Stripe's events are read (never alert on ancient history)
     stripe_first_start_days: float = Field(default=3, gt=0, le=30, alias="STRIPE_FIRST_START_DAYS")
+
+    @field_validator("remind_after", "escalate_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """ "24h", "90m", "3d", "45s" or plain seconds."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+            try:
+                seconds = float(number) * units[unit]
+            except ValueError:
+                raise ValueError(f"not a duration like 24h, 90m or 3d: {value!r}") from None
+            if seconds <= 0:
+                raise ValueError(f"must be more than zero: {value!r}")
+            return timedelta(seconds=seconds)
+        return value
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -9,12 +9,20 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 if TYPE_CHECKING:
+    from bot.followup import FollowUps
     from bot.home import HomeService
     from bot.settlement import SettlementService
 
 
-def register(app: App, settle: SettlementService, web: WebClient, background: Executor, home: HomeService) -> None:
-    from handlers import actions, commands, views
+def register(
+    app: App,
+    settle: SettlementService,
+    web: WebClient,
+    background: Executor,
+    home: HomeService,
+    follow_ups: FollowUps,
+) -> None:
+    from handlers import actions, commands, follow_up, views
     from handlers import home as home_tab
     from handlers.errors import on_error
     from handlers.priority import OpenGate
@@ -29,6 +37,7 @@ def register(app: App, settle: SettlementService, web: WebClient, background: Ex
         context["web"] = web
         context["background"] = background
         context["open_gate"] = gate
+        context["follow_ups"] = follow_ups
         context["ref"] = decode(raw_ref(body))
         return next()
 
@@ -38,3 +47,4 @@ def register(app: App, settle: SettlementService, web: WebClient, background: Ex
     commands.register(app)
     views.register(app)
     home_tab.register(app, home)
+    follow_up.register(app)

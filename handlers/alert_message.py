@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -13,15 +14,21 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
+    UserSelectElement,
 )
 
 from bot.decline_reasons import explain
 from bot.queries import AlertCard, InvoiceLine
+from bot.slack_ids import USER
 from bot.states import ALERT_DONE, AlertState, InvoiceState
+from handlers.balance_list import duration
 from handlers.ids import ActionId, BlockId
 from handlers.mrkdwn import CONTEXT, FIELD, HEADER, MESSAGE_TEXT, SECTION, channel, clip, code, safe, slack_date, user
+from handlers.refs import ASSIGN_BLOCK, encode
 
 SHOWN_INVOICES = 10
 
@@ -128,11 +135,12 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         if card.state == AlertState.VERIFICATION_PENDING:
             by = f"{user(card.pending_by)}'s payment" if card.pending_by else "A payment"
             lines.insert(0, f"*Bank verification pending:* {by} is waiting for the bank's approval.")
+        lines += follow_up_lines(card)
         blocks.append(
             SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
         )
 
-    buttons: list[ButtonElement] = []
+    buttons: list[ButtonElement | OverflowMenuElement] = []
     if card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
         buttons.append(
             ButtonElement(
@@ -147,8 +155,17 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         buttons.append(
             ButtonElement(text=PlainTextObject(text=label), action_id=ActionId.VIEW_INVOICE, url=card.invoice_url)
         )
+    if card.state not in ALERT_DONE:
+        buttons.append(alert_menu(card))
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))
+    if card.state not in ALERT_DONE:
+        picker = UserSelectElement(
+            placeholder=PlainTextObject(text="Assign to…" if not card.assignee else "Reassign to…"),
+            action_id=ActionId.ASSIGN,
+            initial_user=card.assignee if card.assignee and USER.match(card.assignee) else None,
+        )
+        blocks.append(ActionsBlock(block_id=f"{ASSIGN_BLOCK}{card.alert_id}", elements=[picker]))
 
     footer = f"Last declined {slack_date(card.declined_at)}"
     if card.attempt:
@@ -172,6 +189,32 @@ def alert_blocks(card: AlertCard) -> list[Block]:
     return blocks
 
 
+def follow_up_lines(card: AlertCard, now: datetime | None = None) -> list[str]:
+    """Who the balance is assigned to, and whether it is snoozed (reminders wait until then)."""
+    lines = []
+    if card.assignee:
+        by = f" by {user(card.assigned_by)}" if card.assigned_by and card.assigned_by != card.assignee else ""
+        lines.append(f"*Assigned to* {user(card.assignee)}{by}.")
+    if card.snoozed_until and card.snoozed_until > (now or datetime.now(UTC)):
+        lines.append(
+            f"💤 *Snoozed* by {user(card.snoozed_by)} until {slack_date(card.snoozed_until)}: no reminders until then."
+        )
+    return lines
+
+
+def alert_menu(card: AlertCard) -> OverflowMenuElement:
+    options = [
+        Option(text=PlainTextObject(text="Snooze 1 day"), value=encode("alert", card.alert_id, "snooze_1d")),
+        Option(text=PlainTextObject(text="Snooze 3 days"), value=encode("alert", card.alert_id, "snooze_3d")),
+        Option(text=PlainTextObject(text="Snooze until a date…"), value=encode("alert", card.alert_id, "snooze_date")),
+    ]
+    if card.snoozed_until:
+        options.append(Option(text=PlainTextObject(text="Stop snoozing"), value=encode("alert", card.alert_id, "wake")))
+    if card.assignee:
+        options.append(Option(text=PlainTextObject(text="Unassign"), value=encode("alert", card.alert_id, "unassign")))
+    return OverflowMenuElement(action_id=ActionId.ALERT_MENU, options=options)
+
+
 def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
     """The thread replies under an alert: a later decline, a balance that grew, a settlement."""
     invoice = code(str(detail.get("invoice_id", "")))
@@ -181,6 +224,8 @@ def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         return f"⚠️ Another renewal was declined: invoice {invoice}{amount}. The balance is now *{card.owed}*."
     if kind == "declined_again":
         return f"⚠️ Invoice {invoice}{amount} was declined again: {explain(card.reason).why}"
+    if kind in ("reminder", "escalated", "escalated_elsewhere"):
+        return _follow_up(card, kind, detail)
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
         text = (
@@ -191,6 +236,27 @@ def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
             text += f" Still owed: *{detail['still_owed']}*."
         return clip(text, MESSAGE_TEXT)
     return clip(f"Update on this balance: {safe(kind, 50)}.", MESSAGE_TEXT)
+
+
+def _follow_up(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+    who = " ".join(user(str(m)) for m in detail.get("mention") or [] if m)
+    open_for = duration(int(detail.get("open_for") or 0))
+    name = safe(card.account_name, 200)
+    if kind == "reminder":
+        ask = f"{who}, can you settle it?" if who else "Can an admin settle it?"
+        return clip(
+            f"⏰ Reminder: this balance of *{card.owed}* has been open for {open_for}. {ask} "
+            "(Snooze or assign it from the alert's menu.)",
+            MESSAGE_TEXT,
+        )
+    if kind == "escalated":
+        return clip(f"🚨 Escalated: open for {open_for}, *{card.owed}* still owed. {who}".rstrip(), MESSAGE_TEXT)
+    where = channel(str(detail.get("alert_channel") or "")) if detail.get("alert_channel") else "its channel"
+    return clip(
+        f"🚨 *{name}* still owes *{card.owed}*, open for {open_for} and not settled: "
+        f"see the alert in {where}. {who}".rstrip(),
+        MESSAGE_TEXT,
+    )
 
 
 class AlertMessage:

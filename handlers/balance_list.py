@@ -23,7 +23,11 @@ SHOWN = 15  # balances listed in one message (each is a block; a message holds 5
 
 def age(since: datetime, now: datetime | None = None) -> str:
     """ "3 days", "5 hours", "12 minutes": how long a balance has been open."""
-    seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))
+    return duration(int(((now or datetime.now(UTC)) - since).total_seconds()))
+
+
+def duration(seconds: int) -> str:
+    seconds = max(0, seconds)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             n = seconds // size

@@ -16,6 +16,9 @@ class ActionId(StrEnum):
     CHECK_VERIFICATION = "check_verification"
     USE_ANOTHER_CARD = "use_another_card"
     INVOICE_CHOICE = "invoice_choice"
+    ALERT_MENU = "alert_menu"  # the alert's overflow: snooze for a while, until a date, wake up
+    ASSIGN = "assign"
+    SNOOZE_DATE = "snooze_date"
 
 
 class CallbackId(StrEnum):
@@ -24,6 +27,7 @@ class CallbackId(StrEnum):
     PICK = "settle_pick"
     CONFIRM = "settle_confirm"
     STATUS = "settle_status"
+    SNOOZE = "settle_snooze"
 
 
 class BlockId(StrEnum):
@@ -37,3 +41,4 @@ class BlockId(StrEnum):
     INVOICES = "invoices"
     MAKE_DEFAULT = "make_default"
     MODAL_ACTIONS = "modal_actions"
+    SNOOZE_DATE = "snooze_date"

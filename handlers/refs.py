@@ -16,6 +16,7 @@ from slack_bolt import BoltContext
 Kind = Literal["alert", "batch"]
 MAX_ID = 2**31 - 1  # ids are int4 columns on PostgreSQL
 MAX_RAW = 200  # a reference is a few dozen characters; anything longer is not ours
+ASSIGN_BLOCK = "alert_assign:"  # + the alert id: a users_select carries no value of its own
 
 
 class BadRef(ValueError):
@@ -28,8 +29,22 @@ class Ref:
     id: int
 
 
-def encode(kind: Kind, ident: int) -> str:
-    return json.dumps({"k": kind, "id": ident}, separators=(",", ":"))
+def encode(kind: Kind, ident: int, do: str | None = None) -> str:
+    """`do` names what a menu option does to the record (its value is the reference)."""
+    data: dict[str, Any] = {"k": kind, "id": ident}
+    if do is not None:
+        data["do"] = do
+    return json.dumps(data, separators=(",", ":"))
+
+
+def action_of(raw: Any) -> str | None:
+    """The `do` of a menu option's reference."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) and len(raw) <= MAX_RAW else None
+    except ValueError:
+        return None
+    do = data.get("do") if isinstance(data, dict) else None
+    return do if isinstance(do, str) else None
 
 
 def parse(raw: Any, kind: Kind) -> int:
@@ -62,8 +77,15 @@ def raw_ref(body: dict[str, Any]) -> Any:
     """Where an interaction carries our reference: the clicked button's value, else the view's metadata."""
     if body.get("type") == "block_actions":
         actions = body.get("actions")
-        if isinstance(actions, list) and actions and isinstance(actions[0], dict) and "value" in actions[0]:
-            return actions[0].get("value")
+        action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+        if "value" in action:
+            return action.get("value")
+        option = action.get("selected_option")
+        if isinstance(option, dict) and "value" in option:  # an overflow menu's option
+            return option.get("value")
+        block = action.get("block_id")
+        if isinstance(block, str) and block.startswith(ASSIGN_BLOCK):  # the alert's people picker
+            return block[len(ASSIGN_BLOCK) :]
     view = body.get("view")
     return view.get("private_metadata") if isinstance(view, dict) else None
 

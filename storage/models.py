@@ -144,6 +144,16 @@ class Alert(Base):
     pending_by: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)  # the latest settlement attempt's outcome, if it failed (plain text)
     note_by: Mapped[str | None] = mapped_column(String(32))  # the Slack user who made that attempt
+    # follow-up: the next reminder and the escalation are due at these times (None: none due); a
+    # poller claims one by moving it with a compare-and-set, so each is sent once
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snoozed_by: Mapped[str | None] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(32))
+    assigned_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -188,6 +198,7 @@ class AlertReply(Base):
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str | None] = mapped_column(String(32))  # set: a message of its own there, not a reply
     ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -171,6 +171,46 @@ class Harness:
         }
         return self.send(payload), trigger
 
+    def alert_action(self, user: str, action: dict[str, Any], invoice_id: str = "in_acme_1") -> Response:
+        """Use one of the alert's own controls: `action` as Slack sends it (overflow option, people picker)."""
+        msg = self.alert(invoice_id)
+        return self.send(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+                "api_app_id": "A1",
+                "token": "legacy",
+                "team": {"id": "T1", "domain": "test"},
+                "container": {"type": "message", "message_ts": msg["ts"], "channel_id": msg["channel"]},
+                "channel": {"id": msg["channel"], "name": "billing"},
+                "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
+                "trigger_id": self.fake.new_trigger(),
+                "actions": [{"action_ts": str(time.time()), **action}],
+            }
+        )
+
+    def menu(self, user: str, do: str, invoice_id: str = "in_acme_1") -> Response:
+        """Pick the alert menu's option whose reference says `do` (snooze_1d, snooze_date, wake...)."""
+        msg = self.alert(invoice_id)
+        menu = next(
+            e for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "alert_menu"
+        )
+        option = next(o for o in menu["options"] if json.loads(o["value"]).get("do") == do)
+        return self.alert_action(
+            user,
+            {"action_id": "alert_menu", "block_id": "alert_actions", "type": "overflow", "selected_option": option},
+            invoice_id,
+        )
+
+    def assign(self, user: str, assignee: str, invoice_id: str = "in_acme_1") -> Response:
+        msg = self.alert(invoice_id)
+        block = next(b["block_id"] for b in msg["blocks"] if str(b.get("block_id", "")).startswith("alert_assign:"))
+        return self.alert_action(
+            user,
+            {"action_id": "assign", "block_id": block, "type": "users_select", "selected_user": assignee},
+            invoice_id,
+        )
+
     def open_modal(self, user: str, invoice_id: str = "in_acme_1", callback_id: str = "settle_pick") -> str:
         resp, trigger = self.click(user, invoice_id=invoice_id)
         assert resp.status == 200, resp
