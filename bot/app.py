@@ -29,6 +29,7 @@ from bot.errors import SettleError
 from bot.followup import FollowUps
 from bot.home import HomeService
 from bot.poller import Poller
+from bot.report import ReportPoster
 from bot.scheduler import make_scheduler
 from bot.settings import Settings
 from bot.settlement import SettlementService
@@ -70,6 +71,7 @@ class Settle:
     poller: Poller
     home: HomeService
     follow_ups: FollowUps
+    reports: ReportPoster
     _pools: list[ThreadPoolExecutor] = field(default_factory=list)
 
     @cached_property
@@ -148,8 +150,15 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         escalate_after=settings.escalate_after,
         escalation_channel=settings.alert_channel,
     )
+    reports = ReportPoster(sessions, gateway, settings.alert_channel)
     poller = Poller(
-        sessions, provider, deliverer, reconcile=settlements.reconcile, hooks=settlements, follow_up=follow_ups
+        sessions,
+        provider,
+        deliverer,
+        reconcile=settlements.reconcile,
+        hooks=settlements,
+        follow_up=follow_ups,
+        reports=reports,
     )
     home = HomeService(sessions, settlements, gateway, HomeView())
     deliverer.on_change = home.changed
@@ -167,6 +176,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         poller=poller,
         home=home,
         follow_ups=follow_ups,
+        reports=reports,
     )
 
 

@@ -317,6 +317,51 @@ def _account_line(acc: Any) -> str:
 
 
 @main.command()
+@click.option("--month", default=None, help="YYYY-MM (default: the month so far).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (amounts in minor units).")
+@click.option(
+    "--chart", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also draw the chart to this PNG."
+)
+@click.option("--post", is_flag=True, help="Also post it, with its chart, to SETTLE_ALERT_CHANNEL.")
+@one_line_errors
+def report(month: str | None, as_json: bool, chart: Path | None, post: bool) -> None:
+    """Recovered revenue for a month, per currency: declines, recovered through Settle (and how),
+    paid elsewhere, still open, median time from decline to settled."""
+    from datetime import UTC, datetime
+
+    from bot.app import open_database
+    from bot.report import build_report, month_bounds, report_text
+    from storage.db import reading
+
+    settings = _settings()
+    month = month or datetime.now(UTC).strftime("%Y-%m")
+    try:
+        month_bounds(month)
+    except ValueError as exc:
+        raise SettleError(f"--month: {exc}") from None
+    _, sessions = open_database(settings.database_url)
+    with reading(sessions) as s:
+        result = build_report(s, month)
+    if chart is not None:
+        from bot.report_chart import chart_png
+
+        chart.write_bytes(chart_png(result))
+    if post:
+        from bot.app import build, require_slack
+
+        require_slack(settings)
+        if not settings.alert_channel:
+            raise SettleError("SETTLE_ALERT_CHANNEL is not set: where should the report go?")
+        settle = build(settings)
+        settle.reports.post(result)
+        settle.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _echo(report_text(result))
+
+
+@main.command()
 @click.option("--account", default=None, help="Only this account's events.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=500, show_default=True)

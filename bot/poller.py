@@ -28,6 +28,7 @@ from bot.billing.base import (
 )
 from bot.cli_text import plural
 from bot.followup import FollowUps
+from bot.report import ReportPoster
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
@@ -49,6 +50,7 @@ class CycleReport:
     feed_error: str | None = None
     reminders: int = 0
     escalations: int = 0
+    monthly_report: str | None = None
     settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
@@ -72,6 +74,8 @@ class CycleReport:
             parts.append(plural(self.reminders, "reminder"))
         if self.escalations:
             parts.append(plural(self.escalations, "escalation"))
+        if self.monthly_report:
+            parts.append(f"report for {self.monthly_report} posted")
         if self.feed_error:
             parts.append(f"feed not read: {self.feed_error}")
         if d.failed:
@@ -88,6 +92,7 @@ class Poller:
         reconcile: Callable[[], int] | None = None,
         hooks: ProviderHooks | None = None,
         follow_up: FollowUps | None = None,
+        reports: ReportPoster | None = None,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
@@ -95,6 +100,7 @@ class Poller:
         self.reconcile = reconcile
         self.hooks = hooks
         self.follow_up = follow_up
+        self.reports = reports
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
@@ -109,6 +115,11 @@ class Poller:
             report.feed_error = str(exc)
         if self.follow_up is not None:
             report.reminders, report.escalations = self.follow_up.run()
+        if self.reports is not None:
+            try:
+                report.monthly_report = self.reports.post_due()
+            except RuntimeError as exc:
+                log.warning("%s", exc)
         report.delivery = self.deliverer.deliver_all()
         return report
 

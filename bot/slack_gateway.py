@@ -61,7 +61,15 @@ class SlackAuthError(SlackError):
 # Calls that create something each time they arrive: after a 5xx or a dropped connection Slack may
 # have acted on them already, so they are not retried.
 NOT_IDEMPOTENT = frozenset(
-    {"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "views.open", "views.push", "files.upload"}
+    {
+        "chat.postMessage",
+        "chat.postEphemeral",
+        "chat.scheduleMessage",
+        "views.open",
+        "views.push",
+        "files.upload",
+        "files.completeUploadExternal",  # shares the file into the channel: a message
+    }
 )
 
 
@@ -156,6 +164,8 @@ class SlackGateway(Protocol):
 
     def publish_home(self, user: str, view: View) -> None: ...
 
+    def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None: ...
+
     def usergroup_members(self, group_id: str) -> list[str]: ...
 
 
@@ -232,6 +242,12 @@ class WebSlackGateway:
         with _translated():
             self.client.views_publish(user_id=user, view=view)
 
+    def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
+        with _translated():
+            self.client.files_upload_v2(
+                channel=channel, file=content, filename=filename, title=title, initial_comment=comment
+            )
+
     def usergroup_members(self, group_id: str) -> list[str]:
         with _translated():
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
@@ -292,6 +308,9 @@ class RecordingGateway:
 
     def publish_home(self, user: str, view: View) -> None:
         pass  # the demo has no App Home
+
+    def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
+        self.messages.append(RecordedMessage(channel, "", comment, [], None))
 
     def usergroup_members(self, group_id: str) -> list[str]:
         return []

@@ -300,6 +300,17 @@ class HomeViewer(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class MonthlyReport(Base):
+    """A month's recovered-revenue post: claimed by one process, posted once."""
+
+    __tablename__ = "monthly_reports"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(32))
+
+
 class AppSecret(Base):
     """A secret Settle generated for itself (e.g. the sandbox's link key), shared by every replica."""
 

@@ -77,6 +77,8 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, list[dict[str, Any]]] = {}  # user -> every Home published, newest last
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded
+        self.files: list[dict[str, Any]] = []  # files shared: id, title, channel, comment
         self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
         self.view_by_trigger: dict[str, str] = {}
@@ -345,6 +347,29 @@ class FakeSlack:
             self.homes.setdefault(user, []).append(view)
         return {"ok": True, "view": {**view, "id": f"VH{user}"}}
 
+    def api_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("filename") or not str(p.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ids):08d}"
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.url.rsplit('/api', 1)[0]}/upload/{file_id}"}
+
+    def api_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        files = json.loads(p["files"]) if isinstance(p.get("files"), str) else p.get("files") or []
+        shared = []
+        with self.lock:
+            for f in files:
+                if f["id"] not in self.uploads:
+                    return {"ok": False, "error": "file_not_found"}
+                entry = {
+                    **f,
+                    "channel": p.get("channel_id"),
+                    "comment": p.get("initial_comment"),
+                    "bytes": self.uploads[f["id"]],
+                }
+                self.files.append(entry)
+                shared.append({"id": f["id"], "title": f.get("title")})
+        return {"ok": True, "files": shared}
+
     def home(self, user: str) -> dict[str, Any] | None:
         with self.lock:
             published = self.homes.get(user)
@@ -360,6 +385,15 @@ class FakeSlack:
                 pass
 
             def do_POST(self) -> None:
+                if self.path.startswith("/upload/"):  # files_upload_v2's step 2: the bytes themselves
+                    length = int(self.headers.get("Content-Length") or 0)
+                    with fake.lock:
+                        fake.uploads[self.path.rsplit("/", 1)[-1]] = self.rfile.read(length)
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
                 method = self.path.rsplit("/", 1)[-1]
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()

@@ -1,4 +1,5 @@
-"""follow-up: reminders, escalation, snooze and assignee on alerts; replies posted elsewhere
+"""follow-up: reminders, escalation, snooze and assignee on alerts; replies posted elsewhere; the
+monthly report's claim
 
 Revision ID: 0008
 Revises: 0007
@@ -31,6 +32,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_alerts_escalate_at", ["escalate_at"], unique=False)
     with op.batch_alter_table("alert_replies", schema=None) as batch_op:
         batch_op.add_column(sa.Column("channel", sa.String(length=32), nullable=True))
+    op.create_table(
+        "monthly_reports",
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("channel", sa.String(length=32), nullable=True),
+        sa.PrimaryKeyConstraint("month"),
+    )
     # Balances open at the upgrade are followed up from now on with the default delays, not all at
     # once for their past (a month-old alert is not escalated the minute Settle is upgraded).
     alerts = sa.table(
@@ -50,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("monthly_reports")
     with op.batch_alter_table("alert_replies", schema=None) as batch_op:
         batch_op.drop_column("channel")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
