@@ -25,6 +25,7 @@ from bot.alerts import AlertDeliverer
 from bot.authz import Authorizer
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
+from bot.card_warnings import CardWarnings
 from bot.errors import SettleError
 from bot.followup import FollowUps
 from bot.home import HomeService
@@ -36,6 +37,7 @@ from bot.settlement import SettlementService
 from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
 from bot.web.server import SettleWSGI, WSGIApp
 from handlers.alert_message import AlertMessage
+from handlers.card_warning import CardWarningMessage
 from handlers.home import HomeView
 from handlers.notifier import SlackNotifier
 from storage.db import make_engine, make_session_factory
@@ -151,6 +153,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         escalation_channel=settings.alert_channel,
     )
     reports = ReportPoster(sessions, gateway, settings.alert_channel)
+    card_warnings = CardWarnings(sessions, provider, gateway, CardWarningMessage(), settings.alert_channel)
     poller = Poller(
         sessions,
         provider,
@@ -159,6 +162,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         hooks=settlements,
         follow_up=follow_ups,
         reports=reports,
+        card_warnings=card_warnings,
     )
     home = HomeService(sessions, settlements, gateway, HomeView())
     deliverer.on_change = home.changed

@@ -26,6 +26,7 @@ from bot.billing.base import (
     ProviderHooks,
     ProviderUnavailable,
 )
+from bot.card_warnings import CardWarnings
 from bot.cli_text import plural
 from bot.followup import FollowUps
 from bot.report import ReportPoster
@@ -51,6 +52,7 @@ class CycleReport:
     reminders: int = 0
     escalations: int = 0
     monthly_report: str | None = None
+    card_warnings: int = 0
     settlements: int = 0
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
@@ -74,6 +76,8 @@ class CycleReport:
             parts.append(plural(self.reminders, "reminder"))
         if self.escalations:
             parts.append(plural(self.escalations, "escalation"))
+        if self.card_warnings:
+            parts.append(plural(self.card_warnings, "card warning"))
         if self.monthly_report:
             parts.append(f"report for {self.monthly_report} posted")
         if self.feed_error:
@@ -93,6 +97,7 @@ class Poller:
         hooks: ProviderHooks | None = None,
         follow_up: FollowUps | None = None,
         reports: ReportPoster | None = None,
+        card_warnings: CardWarnings | None = None,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
@@ -101,6 +106,7 @@ class Poller:
         self.hooks = hooks
         self.follow_up = follow_up
         self.reports = reports
+        self.card_warnings = card_warnings
 
     def run_cycle(self) -> CycleReport:
         report = CycleReport()
@@ -115,6 +121,11 @@ class Poller:
             report.feed_error = str(exc)
         if self.follow_up is not None:
             report.reminders, report.escalations = self.follow_up.run()
+        if self.card_warnings is not None:
+            try:
+                report.card_warnings = self.card_warnings.run()
+            except ProviderUnavailable as exc:
+                log.warning("card warnings not scanned: %s", exc)
         if self.reports is not None:
             try:
                 report.monthly_report = self.reports.post_due()

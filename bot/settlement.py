@@ -43,7 +43,16 @@ from bot.slack_gateway import SlackError
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, AccountAdmin, Alert, AlertInvoice, BatchView, Settlement, SettlementBatch
+from storage.models import (
+    Account,
+    AccountAdmin,
+    Alert,
+    AlertInvoice,
+    BatchView,
+    CardWarning,
+    Settlement,
+    SettlementBatch,
+)
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -130,6 +139,22 @@ class SettlementService:
         allowed = tuple(c for c in found if self._may(user_id, c, admins))
         refused = tuple(c for c in found if c not in allowed)
         return BalanceFinding(allowed=allowed, refused=refused, known_account=known)
+
+    def card_update_link(self, warning_id: int, user_id: str) -> str | None:
+        """A card warning's Update card: a fresh add-card link, for the account's admins only."""
+        with reading(self.sessions) as s:
+            warning = s.get(CardWarning, warning_id)
+            if warning is None or warning.resolved_at is not None:
+                return None
+            account_id = warning.account_id
+            account = s.get(Account, account_id)
+            admins = self._admins(s, {account_id})[account_id]
+        decision = self.authorizer.decide(user_id, account.name if account else account_id, admins)
+        if not decision.allowed:
+            raise Refused(decision)
+        with transaction(self.sessions) as s:
+            audit.record(s, "card_update_link", actor=user_id, account_id=account_id, warning_id=warning_id)
+        return self.provider.add_method_url(account_id, f"warning:{warning_id}")
 
     def open_count(self, s: Session) -> int:
         return int(s.scalar(select(func.count()).select_from(Alert).where(Alert.state.not_in(ALERT_DONE))) or 0)

@@ -22,7 +22,7 @@ def register(
     home: HomeService,
     follow_ups: FollowUps,
 ) -> None:
-    from handlers import actions, commands, follow_up, views
+    from handlers import actions, card_warning, commands, follow_up, views
     from handlers import home as home_tab
     from handlers.errors import on_error
     from handlers.priority import OpenGate
@@ -48,3 +48,4 @@ def register(
     views.register(app)
     home_tab.register(app, home)
     follow_up.register(app)
+    card_warning.register(app)

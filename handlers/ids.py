@@ -19,6 +19,7 @@ class ActionId(StrEnum):
     ALERT_MENU = "alert_menu"  # the alert's overflow: snooze for a while, until a date, wake up
     ASSIGN = "assign"
     SNOOZE_DATE = "snooze_date"
+    UPDATE_CARD = "update_card"
 
 
 class CallbackId(StrEnum):

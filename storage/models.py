@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -300,6 +300,37 @@ class HomeViewer(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class CardWarning(Base):
+    """A warning, before a renewal, that its card will fail (expires first, or was declined before):
+    one per account, card and renewal, posted once; resolved when the account has another default."""
+
+    __tablename__ = "card_warnings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    renews_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(32))  # expires | declined_before
+    card_label: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("uq_card_warnings_once", "account_id", "payment_method_id", "renews_on", unique=True),)
+
+
+class ScanClaim(Base):
+    """When a periodic scan (the card warnings) is next due; a replica claims it by moving it on."""
+
+    __tablename__ = "scan_claims"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class MonthlyReport(Base):
     """A month's recovered-revenue post: claimed by one process, posted once."""
 
@@ -349,6 +380,8 @@ class SandboxCustomer(Base):
     name: Mapped[str] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
     default_payment_method_id: Mapped[str | None] = mapped_column(String(128))
+    renews_on: Mapped[date | None] = mapped_column(Date)  # its subscription's next automatic renewal
+    renewal_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SandboxPaymentMethod(Base):

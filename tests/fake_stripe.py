@@ -81,6 +81,7 @@ class FakeStripe:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     livemode: bool = False
@@ -221,6 +222,32 @@ class FakeStripe:
                 "_payments": [],
             }
             return inv_id
+
+    def add_subscription(self, customer: str, amount: int, renews_at: int, *, card: str | None = None) -> str:
+        """An active subscription; at this API version its period end sits on its items."""
+        with self._lock:
+            sub_id = self.new_id("sub")
+            self.subscriptions[sub_id] = {
+                "id": sub_id,
+                "object": "subscription",
+                "customer": customer,
+                "status": "active",
+                "currency": self.customers[customer]["currency"],
+                "cancel_at_period_end": False,
+                "default_payment_method": card,
+                "items": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": self.new_id("si"),
+                            "price": {"unit_amount": amount},
+                            "quantity": 1,
+                            "current_period_end": renews_at,
+                        }
+                    ],
+                },
+            }
+            return sub_id
 
     def renew(self, invoice_id: str) -> str:
         """Stripe's automatic collection: an off-session attempt with the customer's default card.
@@ -527,6 +554,24 @@ class FakeStripe:
                 )
             case "POST", ["checkout", "sessions"]:
                 return 200, self._checkout(p)
+            case "GET", ["subscriptions"]:
+                subs = [dict(x) for x in self.subscriptions.values() if x["status"] == p.get("status", "active")]
+                for sub in subs:
+                    pm = sub["default_payment_method"]
+                    if pm and "data.default_payment_method" in expand:
+                        sub["default_payment_method"] = self._public(self.methods[pm])
+                after = p.get("starting_after")
+                if after:
+                    subs = subs[[x["id"] for x in subs].index(after) + 1 :]
+                limit = int(p.get("limit", 10))
+                return 200, {
+                    "object": "list",
+                    "data": subs[:limit],
+                    "has_more": len(subs) > limit,
+                    "url": "/v1/subscriptions",
+                }
+            case "GET", ["payment_methods", pmid]:
+                return 200, self._public(self.methods[pmid])
             case "GET", ["setup_intents", sid]:
                 return 200, dict(self.setup_intents[sid])
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path})")

@@ -132,6 +132,17 @@ class Invoice:
 
 
 @dataclass(frozen=True)
+class Renewal:
+    """An automatic renewal coming up, and the card it will be charged to."""
+
+    account_id: str
+    renews_at: datetime
+    amount_minor: int
+    currency: str
+    method: PaymentMethod | None  # the default card it will be charged to (None: no card at all)
+
+
+@dataclass(frozen=True)
 class PaymentResult:
     outcome: Outcome
     reason: str | None
@@ -168,6 +179,11 @@ class BillingProvider(Protocol):
         ...
 
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None: ...
+
+    def upcoming_renewals(self, before: datetime) -> list[Renewal]:
+        """Renewals due before `before`, with their default card: read by a scan a few times a day,
+        never per poll."""
+        ...
 
     def add_method_url(self, account_id: str, ref: str) -> str | None:
         """A link to the provider's hosted page where a card is added (card numbers never reach Slack).

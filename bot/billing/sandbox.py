@@ -31,6 +31,7 @@ from bot.billing.base import (
     PaymentFailure,
     PaymentMethod,
     PaymentResult,
+    Renewal,
 )
 from bot.billing.cards import classify, fingerprint
 from bot.money import to_decimal_str
@@ -138,6 +139,26 @@ class SandboxProvider:
         with reading(self._sessions) as s:
             inv = s.get(SandboxInvoice, invoice_id)
             return self._invoice(inv) if inv else None
+
+    def upcoming_renewals(self, before: datetime) -> list[Renewal]:
+        with reading(self._sessions) as s:
+            customers = s.scalars(
+                select(SandboxCustomer)
+                .where(SandboxCustomer.renews_on.is_not(None), SandboxCustomer.renews_on < before.date())
+                .order_by(SandboxCustomer.id)
+            ).all()
+            found = []
+            for c in customers:
+                assert c.renews_on is not None
+                pm = s.get(SandboxPaymentMethod, c.default_payment_method_id) if c.default_payment_method_id else None
+                method = (
+                    PaymentMethod(pm.id, Card(pm.brand, pm.last4), pm.exp_month, pm.exp_year, is_default=True)
+                    if pm
+                    else None
+                )
+                at = datetime(c.renews_on.year, c.renews_on.month, c.renews_on.day, tzinfo=UTC)
+                found.append(Renewal(c.id, at, c.renewal_amount_minor or 0, c.currency, method))
+        return found
 
     def get_account(self, account_id: str) -> AccountInfo | None:
         # routing comes from the sandbox YAML, which writes Settle's accounts itself

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,16 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
         marked_id = pm_id if item.get("default") else marked_id
     if first_id is not None:
         customer.default_payment_method_id = marked_id or first_id
+    renewal = acc.get("renewal")
+    if renewal is not None:
+        if not isinstance(renewal, dict) or "on" not in renewal:
+            raise LoadError(f"{where(acc)}: renewal must be a mapping like {{on: 2026-12-05, amount: '129.00'}}")
+        try:
+            on = renewal["on"] if isinstance(renewal["on"], date) else date.fromisoformat(str(renewal["on"]))
+            customer.renewal_amount_minor = to_minor(renewal.get("amount", "0"), currency)
+        except ValueError as exc:
+            raise LoadError(f"{where(renewal)}: renewal: {exc}") from None
+        customer.renews_on = on
 
     s.flush()
     for index, item in enumerate(acc.get("invoices") or [], start=1):

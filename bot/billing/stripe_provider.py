@@ -34,6 +34,7 @@ from bot.billing.base import (
     PaymentMethod,
     PaymentResult,
     ProviderUnavailable,
+    Renewal,
 )
 
 log = logging.getLogger(__name__)
@@ -305,21 +306,8 @@ class StripeProvider:
         default = _id((customer.get("invoice_settings") or {}).get("default_payment_method"))
         with self._calling("payment_methods.list"):
             listed = self._client.v1.payment_methods.list({"customer": account_id, "type": "card", "limit": 100})
-        methods = []
-        for pm in (_d(m) for m in listed.data):
-            card, info = card_of(pm), pm.get("card") or {}
-            if card is None:
-                continue
-            methods.append(
-                PaymentMethod(
-                    id=pm["id"],
-                    card=card,
-                    exp_month=int(info.get("exp_month") or 1),
-                    exp_year=int(info.get("exp_year") or 1970),
-                    is_default=pm["id"] == default,
-                )
-            )
-        return methods
+        methods = [self._method(pm, is_default=pm["id"] == default) for pm in (_d(m) for m in listed.data)]
+        return [m for m in methods if m is not None]
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         try:
@@ -343,6 +331,55 @@ class StripeProvider:
             self._client.v1.customers.update(
                 account_id, {"invoice_settings": {"default_payment_method": payment_method_id}}
             )
+
+    def upcoming_renewals(self, before: datetime) -> list[Renewal]:
+        """Active subscriptions renewing before `before`, with the card each will be charged to
+        (the subscription's default, else the customer's invoice default). At this API version a
+        subscription's period end is on its items. Pages of 100; run a few times a day."""
+        renewals: list[Renewal] = []
+        params: dict[str, Any] = {"status": "active", "limit": 100, "expand": ["data.default_payment_method"]}
+        while True:
+            with self._calling("subscriptions.list"):
+                page = self._client.v1.subscriptions.list(cast(Any, params))
+            for sub in (_d(x) for x in page.data):
+                items = (sub.get("items") or {}).get("data") or []
+                ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
+                renews = _at(min(ends)) if ends else None
+                if renews is None or renews >= before or sub.get("cancel_at_period_end"):
+                    continue
+                customer = _id(sub.get("customer")) or ""
+                pm = sub.get("default_payment_method")
+                if not isinstance(pm, dict):
+                    pm = self._default_method(customer)
+                amount = sum(
+                    int((i.get("price") or {}).get("unit_amount") or 0) * int(i.get("quantity") or 1) for i in items
+                )
+                currency = str(sub.get("currency") or "usd").upper()
+                renewals.append(Renewal(customer, renews, amount, currency, self._method(pm, is_default=True)))
+            if not page.has_more or not page.data:
+                return renewals
+            params["starting_after"] = page.data[-1]["id"]
+
+    def _default_method(self, customer_id: str) -> dict[str, Any] | None:
+        customer = self._customer(customer_id)
+        pm_id = _id(((customer or {}).get("invoice_settings") or {}).get("default_payment_method"))
+        if not pm_id:
+            return None
+        with self._calling("payment_methods.retrieve"):
+            return _d(self._client.v1.payment_methods.retrieve(pm_id))
+
+    @staticmethod
+    def _method(pm: dict[str, Any] | None, *, is_default: bool) -> PaymentMethod | None:
+        card, info = card_of(pm), (pm or {}).get("card") or {}
+        if pm is None or card is None:
+            return None
+        return PaymentMethod(
+            id=pm["id"],
+            card=card,
+            exp_month=int(info.get("exp_month") or 1),
+            exp_year=int(info.get("exp_year") or 1970),
+            is_default=is_default,
+        )
 
     # --- money ------------------------------------------------------------------------------------
 
