@@ -78,6 +78,10 @@ class CardWarnings:
         return posted
 
     def _claim(self, now: datetime) -> bool:
+        with reading(self.sessions) as s:  # most polls: not due, and nothing written
+            claim = s.get(ScanClaim, SCAN)
+            if claim is not None and claim.next_at > now:
+                return False
         with transaction(self.sessions) as s:
             if insert_ignore(s, ScanClaim, {"name": SCAN, "next_at": now + self.every}, ["name"]) is not None:
                 return True  # the first scan ever

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,12 +27,14 @@ log = logging.getLogger(__name__)
 # Homes kept up to date: of those who opened theirs in the last month (others get it fresh on opening)
 VIEWER_TTL = timedelta(days=30)
 RECENT = 8
+SHOWN = 15
 
 
 @dataclass(frozen=True)
 class HomeSummary:
     user_id: str
-    balances: tuple[AlertCard, ...]  # open balances this user may settle, oldest first
+    balances: tuple[AlertCard, ...]  # the first open balances this user may settle, oldest first
+    count: int  # how many open balances this user may settle
     totals: tuple[tuple[str, int], ...]  # (currency, minor units) still owed on them
     others_open: int  # open balances this user may not settle
     every_account: bool  # one of SETTLE_ADMINS (directly or by group)
@@ -66,9 +67,9 @@ class HomeService:
 
     def summary(self, user_id: str) -> HomeSummary:
         settle = self.settlements
-        mine = settle.balances_for(user_id)
+        balances = settle.balances_for(user_id, limit=SHOWN)
+        mine = balances.cards
         with reading(self.sessions) as s:
-            open_count = settle.open_count(s)
             batches = s.scalars(select(SettlementBatch).order_by(SettlementBatch.id.desc()).limit(50)).all()
             records = [batch_record(s, b) for b in batches]
         visible = {alert_id for alert_id in {r.alert_id for r in records} if settle.may_settle(user_id, alert_id)}
@@ -76,15 +77,12 @@ class HomeService:
         recent = tuple(
             r for r in records if r.account_id in accounts and r.status in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL)
         )[:RECENT]
-        totals: dict[str, int] = defaultdict(int)
-        for card in mine:
-            for line in card.open_invoices:
-                totals[line.currency] += line.amount_minor
         return HomeSummary(
             user_id=user_id,
             balances=tuple(mine),
-            totals=tuple(sorted(totals.items())),
-            others_open=open_count - len(mine),
+            count=balances.count,
+            totals=balances.totals,
+            others_open=balances.open_total - balances.count,
             every_account=settle.authorizer.decide(user_id, "", tuple(settle.authorizer.global_admins)).allowed,
             recent=recent,
         )

@@ -337,3 +337,13 @@ class BalanceFinding:
     allowed: tuple[AlertCard, ...]
     refused: tuple[AlertCard, ...]
     known_account: str | None  # the name of an account that matched, when none has an open balance
+
+
+@dataclass(frozen=True)
+class Balances:
+    """The open balances someone may settle: the first few as cards, and all of them counted."""
+
+    cards: list[AlertCard]
+    count: int  # how many this person may settle
+    open_total: int  # how many are open in all
+    totals: tuple[tuple[str, int], ...]  # (currency, minor units) they owe, all of them

@@ -31,6 +31,7 @@ from bot.ports import Notifier
 from bot.queries import (
     AlertCard,
     BalanceFinding,
+    Balances,
     BatchRecord,
     BatchStatus,
     SettleContext,
@@ -114,12 +115,31 @@ class SettlementService:
 
     # --- finding balances (/settle, App Home) ---------------------------------------------------
 
-    def balances_for(self, user_id: str) -> list[AlertCard]:
-        """Every open balance this user may settle, oldest first."""
+    def balances_for(self, user_id: str, limit: int | None = None) -> Balances:
+        """The open balances this user may settle, oldest first: how many, what they owe per
+        currency, and the first `limit` of them as cards. Light rows for all, cards only as shown."""
         with reading(self.sessions) as s:
-            cards = open_alerts(s)
-            admins = self._admins(s, {c.account_id for c in cards})
-        return [c for c in cards if self._may(user_id, c, admins)]
+            rows = s.execute(
+                select(Alert.id, Alert.account_id).where(Alert.state.not_in(ALERT_DONE)).order_by(Alert.id)
+            ).all()
+            admins = self._admins(s, {account_id for _, account_id in rows})
+            allowed = [i for i, a in rows if self.authorizer.decide(user_id, "", admins[a]).allowed]
+            totals: dict[str, int] = {}
+            for chunk in range(0, len(allowed), 500):
+                for currency, owed in s.execute(
+                    select(AlertInvoice.currency, func.sum(AlertInvoice.amount_minor))
+                    .where(
+                        AlertInvoice.alert_id.in_(allowed[chunk : chunk + 500]),
+                        AlertInvoice.state == InvoiceState.OPEN,
+                    )
+                    .group_by(AlertInvoice.currency)
+                ):
+                    totals[currency] = totals.get(currency, 0) + int(owed or 0)
+            shown = allowed if limit is None else allowed[:limit]
+            cards = [
+                alert_card(s, alert) for alert in s.scalars(select(Alert).where(Alert.id.in_(shown)).order_by(Alert.id))
+            ]
+        return Balances(cards=cards, count=len(allowed), open_total=len(rows), totals=tuple(sorted(totals.items())))
 
     def find_balances(self, user_id: str, query: str) -> BalanceFinding:
         """`/settle ACCOUNT`: the open balances whose account id or name matches best (exact over
@@ -155,9 +175,6 @@ class SettlementService:
         with transaction(self.sessions) as s:
             audit.record(s, "card_update_link", actor=user_id, account_id=account_id, warning_id=warning_id)
         return self.provider.add_method_url(account_id, f"warning:{warning_id}")
-
-    def open_count(self, s: Session) -> int:
-        return int(s.scalar(select(func.count()).select_from(Alert).where(Alert.state.not_in(ALERT_DONE))) or 0)
 
     def may_settle(self, user_id: str, alert_id: int) -> bool:
         found = self.authorizer.for_alert(alert_id)

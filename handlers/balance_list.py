@@ -54,7 +54,9 @@ def settle_button(card: AlertCard) -> ButtonElement:
     )
 
 
-def balance_blocks(cards: list[AlertCard], intro: str) -> list[Block]:
+def balance_blocks(cards: list[AlertCard], intro: str, count: int | None = None) -> list[Block]:
+    """Up to SHOWN balances with their buttons; `count` is how many there are in all."""
+    count = len(cards) if count is None else count
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(intro, SECTION)))]
     for card in cards[:SHOWN]:
         blocks.append(
@@ -63,8 +65,8 @@ def balance_blocks(cards: list[AlertCard], intro: str) -> list[Block]:
                 accessory=settle_button(card) if card.state != AlertState.SETTLING else None,
             )
         )
-    if len(cards) > SHOWN:
-        more = len(cards) - SHOWN
+    if count > min(len(cards), SHOWN):
+        more = count - min(len(cards), SHOWN)
         blocks.append(
             ContextBlock(
                 elements=[MarkdownTextObject(text=f"…and {more} more. Type `/settle ACCOUNT` to go straight to one.")]
@@ -73,10 +75,9 @@ def balance_blocks(cards: list[AlertCard], intro: str) -> list[Block]:
     return blocks
 
 
-def balances_text(cards: list[AlertCard]) -> str:
-    if not cards:
+def balances_text(n: int) -> str:
+    if not n:
         return "Nothing to settle: no open balance you may settle."
-    n = len(cards)
     return f"{n} open balance{'s' if n != 1 else ''} you may settle."
 
 

@@ -14,7 +14,7 @@ from bot.authz import Decision
 from bot.errors import Refused
 from bot.settlement import SettlementService
 from handlers.actions import open_settle_modal
-from handlers.balance_list import balance_blocks, balances_text, help_blocks, which_one
+from handlers.balance_list import SHOWN, balance_blocks, balances_text, help_blocks, which_one
 from handlers.errors import answering, ephemeral, refusal_text
 from handlers.mrkdwn import code, safe
 
@@ -32,9 +32,9 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         ack(text="How to use /settle", blocks=help_blocks())
         return
     if not query:
-        cards = settle.balances_for(user_id)
-        intro = balances_text(cards)
-        ack(text=intro, blocks=balance_blocks(cards, intro) if cards else None)
+        balances = settle.balances_for(user_id, limit=SHOWN)
+        intro = balances_text(balances.count)
+        ack(text=intro, blocks=balance_blocks(balances.cards, intro, balances.count) if balances.count else None)
         return
     found = settle.find_balances(user_id, query)
     if len(found.allowed) > 1:

@@ -40,7 +40,7 @@ def home_view(summary: HomeSummary) -> View:
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Settle: declined payments"))]
     if summary.every_account:
         rights = "You may settle every account's balance (you are one of Settle's admins)."
-    elif summary.balances:
+    elif summary.count:
         rights = "You may settle the balances of the accounts you are a billing admin of."
     else:
         rights = "You are not a billing admin of any account with an open balance."
@@ -53,9 +53,9 @@ def home_view(summary: HomeSummary) -> View:
     blocks.append(DividerBlock())
     if summary.balances:
         owed = " · ".join(format_money(minor, currency) for currency, minor in summary.totals)
-        n = len(summary.balances)
+        n = summary.count
         blocks.append(_md(f"*Open balances you may settle: {n}* — {owed} owed"))
-        for card in summary.balances[:SHOWN]:
+        for card in summary.balances:
             settling = card.state == AlertState.SETTLING
             blocks.append(
                 SectionBlock(

@@ -113,3 +113,16 @@ def test_help(h: Harness) -> None:
 def test_markup_typed_after_settle_is_shown_as_text(h: Harness) -> None:
     reply = answer(h, ADMIN, "<!channel> `x`")
     assert "<!channel>" not in texts(reply) and "&lt;!channel&gt;" in texts(reply)
+
+
+def test_a_long_list_shows_the_oldest_and_counts_the_rest(h: Harness, tmp_path: Path) -> None:
+    many = [account(f"acct{i:02d}", "4000000000000002", channel="C0MANY", admins=[ADMIN]) for i in range(18)]
+    load_file(h.services.sessions, write_accounts(tmp_path / "many.yml", many))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    reply = answer(h, ADMIN)
+    assert reply["text"] == "20 open balances you may settle."
+    assert len([b for b in reply["blocks"] if b.get("accessory")]) == 15
+    assert "…and 5 more" in texts(reply)
+    home = json.dumps(h.open_home(ADMIN)["blocks"], ensure_ascii=False)
+    assert "Open balances you may settle: 20*" in home and "…and 5 more" in home
