@@ -110,6 +110,16 @@ def make_env(db_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: py
 @pytest.fixture
 def acme(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Any]:
     """A running Settle (SQLite) whose account Acme has a declined renewal and a posted alert."""
+    yield from _acme(fake_slack, tmp_path)
+
+
+@pytest.fixture
+def acme_any_db(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Any]:
+    """`acme` on SQLite and on PostgreSQL."""
+    yield from _acme(fake_slack, tmp_path)
+
+
+def _acme(fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Any]:
     from tests.handlers.test_settle_flow import setup
     from tests.harness import Harness, running_server
 

@@ -149,31 +149,22 @@ class Harness:
             {"value": value},
         )
         trigger = self.fake.new_trigger()
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "team": {"id": "T1", "domain": "test"},
-            "container": {"type": "message", "message_ts": msg["ts"], "channel_id": msg["channel"]},
-            "channel": {"id": msg["channel"], "name": "billing"},
-            "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
-            "trigger_id": trigger,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "alert_actions",
-                    "type": "button",
-                    "value": value if value is not None else button.get("value"),
-                    "action_ts": str(time.time()),
-                }
-            ],
+        action = {
+            "action_id": action_id,
+            "block_id": "alert_actions",
+            "type": "button",
+            "value": value if value is not None else button.get("value"),
         }
-        return self.send(payload), trigger
+        return self.message_action(user, action, msg, trigger), trigger
 
     def alert_action(self, user: str, action: dict[str, Any], invoice_id: str = "in_acme_1") -> Response:
         """Use one of the alert's own controls: `action` as Slack sends it (overflow option, people picker)."""
-        msg = self.alert(invoice_id)
+        return self.message_action(user, action, self.alert(invoice_id))
+
+    def message_action(
+        self, user: str, action: dict[str, Any], msg: dict[str, Any], trigger: str | None = None
+    ) -> Response:
+        """A control in a channel message `msg` (with its "channel"), used by `user`."""
         return self.send(
             {
                 "type": "block_actions",
@@ -184,7 +175,7 @@ class Harness:
                 "container": {"type": "message", "message_ts": msg["ts"], "channel_id": msg["channel"]},
                 "channel": {"id": msg["channel"], "name": "billing"},
                 "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
-                "trigger_id": self.fake.new_trigger(),
+                "trigger_id": trigger or self.fake.new_trigger(),
                 "actions": [{"action_ts": str(time.time()), **action}],
             }
         )

@@ -89,20 +89,7 @@ def test_update_card_gives_an_admin_a_fresh_link_and_the_warning_goes_quiet(h: H
     action = {"action_id": "update_card", "block_id": "card_warning_actions", "type": "button", "value": warning_id}
 
     def click(user: str) -> None:
-        h.send(
-            {
-                "type": "block_actions",
-                "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-                "api_app_id": "A1",
-                "token": "legacy",
-                "team": {"id": "T1", "domain": "test"},
-                "container": {"type": "message", "message_ts": msg["ts"], "channel_id": "C0ACME"},
-                "channel": {"id": "C0ACME", "name": "billing"},
-                "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
-                "trigger_id": h.fake.new_trigger(),
-                "actions": [{"action_ts": "1", **action}],
-            }
-        )
+        h.message_action(user, action, {**msg, "channel": "C0ACME"})
 
     click(STRANGER)
     click(ADMIN)

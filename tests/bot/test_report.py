@@ -4,7 +4,6 @@ report`, drawn as a chart, and posted once a month to the alert channel with fil
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,20 +13,16 @@ import time_machine
 from bot.report import build_report, previous_month
 from storage.db import reading
 from tests.conftest import run_cli
-from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN, local, setup
-from tests.harness import Harness, eventually, running_server
+from tests.handlers.test_settle_flow import ADMIN, local
+from tests.harness import Harness, eventually
 from tests.slack_requests import post
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
-def h(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
-    with running_server() as (base, services):
-        harness = Harness(base, fake_slack, services)
-        setup(harness, tmp_path)
-        yield harness
+def h(acme_any_db: Harness) -> Harness:
+    return acme_any_db
 
 
 def this_month() -> str:

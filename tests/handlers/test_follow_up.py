@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +16,13 @@ from bot.app import build
 from bot.settings import Settings
 from storage.db import transaction
 from storage.models import Alert, AlertReply
-from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, STRANGER, setup
-from tests.harness import Harness, eventually, running_server
+from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, STRANGER
+from tests.harness import Harness, eventually
 
 
 @pytest.fixture
-def h(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
-    with running_server() as (base, services):
-        harness = Harness(base, fake_slack, services)
-        setup(harness, tmp_path)
-        yield harness
+def h(acme_any_db: Harness) -> Harness:
+    return acme_any_db
 
 
 def later(hours: float) -> Any:
