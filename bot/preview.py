@@ -34,6 +34,13 @@ def render_plain(blocks: list[dict[str, Any]], width: int = 72) -> str:
         elif kind == "actions":
             buttons = []
             for el in block.get("elements", []):
+                if el.get("type") == "overflow":  # a menu of options behind "⋯"
+                    shown = ", ".join(o["text"]["text"] for o in el.get("options", []))
+                    buttons.append(f"[ ⋯ {shown} ]")
+                    continue
+                if el.get("type", "").endswith("_select"):  # a picker
+                    buttons.append(f"[ {el.get('placeholder', {}).get('text', 'Choose…')} ▾ ]")
+                    continue
                 label = el.get("text", {}).get("text", "?")
                 buttons.append(f"[ {label} ↗ ]" if el.get("url") else f"[ {label} ]")
             lines.append("  ".join(buttons))
