@@ -14,6 +14,8 @@ def test_demo_needs_nothing_and_shows_the_alerts(tmp_path: Path) -> None:
     out = run_cli(env, "demo").stdout
     assert "Payment declined: Acme Corp" in out and "€129.00" in out and "Visa ·· 3155" in out
     assert "Strong Customer Authentication" in out and "[ Settle balance ]" in out
+    assert "[ ⋯ Snooze 1 day, Snooze 3 days, Snooze until a date… ]" in out and "[ Assign to… ▾ ]" in out
+    assert "[ ? ]" not in out
     assert "Payment declined: Globex Ltd" in out and "£1,250.00" in out
     assert "Umbrella" not in out  # its renewal went through
     assert "block-kit-builder" not in out and "(4 charges: 1 paid, 3 failed)" in out
