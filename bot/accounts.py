@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.alerts import bump
 from bot.billing.base import AccountInfo
 from bot.errors import SettleError
+from bot.i18n import available, language
 from bot.slack_ids import is_channel, is_user_or_group
 from bot.states import ALERT_DONE
 from storage import audit
@@ -31,6 +32,8 @@ def apply_account_info(s: Session, info: AccountInfo) -> bool:
     account.provider_synced_at = datetime.now(UTC)
     if info.currency:
         account.currency = info.currency.upper()
+    if info.locale:
+        account.locale = language(info.locale)
     if info.channel is not None or info.admins is not None:
         # the provider routes: what it says now replaces what it said before (bad ids are ignored)
         account.slack_channel = info.channel if info.channel and is_channel(info.channel) else None
@@ -57,7 +60,14 @@ def matches(query: str, account_id: str, name: str) -> int:
 
 
 def map_account(
-    s: Session, account_id: str, *, channel: str | None, admins: list[str], name: str | None, replace: bool
+    s: Session,
+    account_id: str,
+    *,
+    channel: str | None,
+    admins: list[str],
+    name: str | None,
+    replace: bool,
+    locale: str | None = None,
 ) -> Account:
     """`settle accounts map`: route an account by hand. Admins are added (all replaced with `replace`)."""
     if channel is not None and not is_channel(channel):
@@ -73,6 +83,10 @@ def map_account(
         account.name = name[:MAX_NAME]
     if channel is not None:
         account.mapped_channel = channel
+    if locale is not None:
+        if locale.lower() not in available():
+            raise SettleError(f"--language {locale!r}: Settle speaks {', '.join(available())}")
+        account.locale = locale.lower()
     kept = [] if replace else [a for a in account.admins if a.source == "manual"]
     ids = [a.slack_id for a in kept]
     for admin in admins:

@@ -29,6 +29,7 @@ from bot.card_warnings import CardWarnings
 from bot.errors import SettleError
 from bot.followup import FollowUps
 from bot.home import HomeService
+from bot.languages import UserLanguages
 from bot.poller import Poller
 from bot.report import ReportPoster
 from bot.scheduler import make_scheduler
@@ -74,6 +75,7 @@ class Settle:
     home: HomeService
     follow_ups: FollowUps
     reports: ReportPoster
+    languages: UserLanguages
     _pools: list[ThreadPoolExecutor] = field(default_factory=list)
 
     @cached_property
@@ -91,7 +93,9 @@ class Settle:
             # enough workers that a burst of clicks never queues behind slow Slack or provider calls
             listener_executor=self._pool(32, "settle-listener"),
         )
-        handlers.register(app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home, self.follow_ups)
+        handlers.register(
+            app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home, self.follow_ups, self.languages
+        )
         return app
 
     @property
@@ -143,7 +147,8 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     gateway = gateway or WebSlackGateway(web)
     authorizer = Authorizer(engine, gateway, settings.admins)
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
-    settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway))
+    languages = UserLanguages(gateway)
+    settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway, languages))
     follow_ups = FollowUps(
         sessions,
         settlements,
@@ -164,7 +169,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         reports=reports,
         card_warnings=card_warnings,
     )
-    home = HomeService(sessions, settlements, gateway, HomeView())
+    home = HomeService(sessions, settlements, gateway, HomeView(), languages)
     deliverer.on_change = home.changed
     return Settle(
         settings=settings,
@@ -181,6 +186,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         home=home,
         follow_ups=follow_ups,
         reports=reports,
+        languages=languages,
     )
 
 

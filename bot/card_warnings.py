@@ -31,9 +31,9 @@ HORIZON = timedelta(days=14)
 
 
 class WarningRenderer(Protocol):
-    def text(self, warning: CardWarning, account_name: str) -> str: ...
+    def text(self, warning: CardWarning, account_name: str, language: str = "en") -> str: ...
 
-    def blocks(self, warning: CardWarning, account_name: str) -> list[Any]: ...
+    def blocks(self, warning: CardWarning, account_name: str, language: str = "en") -> list[Any]: ...
 
 
 def expires_before(method: PaymentMethod, when: datetime) -> bool:
@@ -146,6 +146,7 @@ class CardWarnings:
             assert warning is not None
             account = s.get(Account, warning.account_id)
             name = account.name if account else warning.account_id
+            lang = (account.locale if account else None) or "en"
             target = (account.channel if account else None) or self.fallback_channel
             s.expunge(warning)
         if not target:
@@ -153,7 +154,7 @@ class CardWarnings:
             return False
         try:
             channel, ts = self.gateway.post(
-                target, self.renderer.text(warning, name), self.renderer.blocks(warning, name)
+                target, self.renderer.text(warning, name, lang), self.renderer.blocks(warning, name, lang)
             )
         except SlackError as exc:
             log.warning("card warning %s not posted: %s", warning_id, exc.code)
@@ -180,7 +181,10 @@ class CardWarnings:
                     )
                 )
             )
-            names = {a.id: a.name for a in s.scalars(select(Account).where(Account.id.in_(list(current))))}
+            accounts = {
+                a.id: (a.name, a.locale or "en")
+                for a in s.scalars(select(Account).where(Account.id.in_(list(current))))
+            }
             for w in open_ones:
                 s.expunge(w)
         for warning in open_ones:
@@ -195,13 +199,13 @@ class CardWarnings:
                     s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id
                 )
             if warning.channel and warning.ts:
-                name = names.get(warning.account_id, warning.account_id)
+                name, lang = accounts.get(warning.account_id, (warning.account_id, "en"))
                 try:
                     self.gateway.update(
                         warning.channel,
                         warning.ts,
-                        self.renderer.text(warning, name),
-                        self.renderer.blocks(warning, name),
+                        self.renderer.text(warning, name, lang),
+                        self.renderer.blocks(warning, name, lang),
                     )
                 except SlackError as exc:
                     log.info("card warning %s not updated: %s", warning.id, exc.code)

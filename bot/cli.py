@@ -255,19 +255,22 @@ def accounts() -> None:
 @click.option("--admin", "admins", multiple=True, help="Slack user (U…) or user-group (S…) id; repeatable.")
 @click.option("--name", default=None, help="Name to show until the billing provider gives one.")
 @click.option("--replace", is_flag=True, help="Replace the admins set here before instead of adding.")
+@click.option("--language", default=None, help="The language of its channel alerts: en or nl.")
 @one_line_errors
-def accounts_map(account: str, channel: str | None, admins: tuple[str, ...], name: str | None, replace: bool) -> None:
+def accounts_map(
+    account: str, channel: str | None, admins: tuple[str, ...], name: str | None, replace: bool, language: str | None
+) -> None:
     """Route ACCOUNT (a Stripe customer id, cus_…) to a channel and admins, without touching its
     metadata. What is set here wins over the customer's settle_channel; admins add to settle_admins."""
     from bot.accounts import map_account
     from bot.app import open_database
     from storage.db import transaction
 
-    if channel is None and not admins and name is None:
-        raise SettleError("say what to map: --channel C…, --admin U… (repeatable) or --name")
+    if channel is None and not admins and name is None and language is None:
+        raise SettleError("say what to map: --channel C…, --admin U… (repeatable), --name or --language")
     _, sessions = open_database(_settings().database_url)
     with transaction(sessions) as s:
-        acc = map_account(s, account, channel=channel, admins=list(admins), name=name, replace=replace)
+        acc = map_account(s, account, channel=channel, admins=list(admins), name=name, replace=replace, locale=language)
         shown = _account_line(acc)
     _echo(f"mapped: {shown}")
 
@@ -313,7 +316,7 @@ def _account_line(acc: Any) -> str:
     channel = acc.channel or "(default channel)"
     source = " [map]" if acc.mapped_channel else ""
     admins = ", ".join(f"{a.slack_id}{' [map]' if a.source == 'manual' else ''}" for a in acc.admins) or "none"
-    return f"{acc.id}  {acc.name}  channel {channel}{source}  admins {admins}"
+    return f"{acc.id}  {acc.name}  channel {channel}{source}  admins {admins}  language {acc.locale or 'en'}"
 
 
 @main.command()

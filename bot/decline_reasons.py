@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.i18n import N_, _
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -12,37 +14,37 @@ class Explanation:
 
 
 _SHORT = {
-    "authentication_required": "needs bank verification",
-    "insufficient_funds": "insufficient funds",
-    "expired_card": "expired",
-    "generic_decline": "declined by the bank",
-    "card_declined": "declined by the bank",
-    "do_not_honor": "declined by the bank",
-    "authentication_failed": "bank verification failed",
-    "incorrect_cvc": "wrong security code",
-    "processing_error": "bank processing error",
-    "lost_card": "reported lost",
-    "stolen_card": "reported stolen",
-    "card_velocity_exceeded": "over its limit",
-    "withdrawal_count_limit_exceeded": "over its limit",
-    "transaction_not_allowed": "not allowed by the bank",
-    "card_not_supported": "not supported",
-    "currency_not_supported": "currency not supported",
-    "try_again_later": "bank asked to retry later",
-    "incorrect_number": "wrong card number",
-    "invalid_expiry_year": "wrong expiry date",
-    "invalid_expiry_month": "wrong expiry date",
-    "call_issuer": "call the bank",
-    "pickup_card": "blocked by the bank",
-    "restricted_card": "blocked by the bank",
-    "fraudulent": "declined by the bank",
-    "merchant_blacklist": "declined by the bank",
+    "authentication_required": N_("needs bank verification"),
+    "insufficient_funds": N_("insufficient funds"),
+    "expired_card": N_("expired"),
+    "generic_decline": N_("declined by the bank"),
+    "card_declined": N_("declined by the bank"),
+    "do_not_honor": N_("declined by the bank"),
+    "authentication_failed": N_("bank verification failed"),
+    "incorrect_cvc": N_("wrong security code"),
+    "processing_error": N_("bank processing error"),
+    "lost_card": N_("reported lost"),
+    "stolen_card": N_("reported stolen"),
+    "card_velocity_exceeded": N_("over its limit"),
+    "withdrawal_count_limit_exceeded": N_("over its limit"),
+    "transaction_not_allowed": N_("not allowed by the bank"),
+    "card_not_supported": N_("not supported"),
+    "currency_not_supported": N_("currency not supported"),
+    "try_again_later": N_("bank asked to retry later"),
+    "incorrect_number": N_("wrong card number"),
+    "invalid_expiry_year": N_("wrong expiry date"),
+    "invalid_expiry_month": N_("wrong expiry date"),
+    "call_issuer": N_("call the bank"),
+    "pickup_card": N_("blocked by the bank"),
+    "restricted_card": N_("blocked by the bank"),
+    "fraudulent": N_("declined by the bank"),
+    "merchant_blacklist": N_("declined by the bank"),
 }
 
 
 def short(code: str | None) -> str:
     """A few words for a card's label in a list: "insufficient funds"."""
-    return _SHORT.get(code or "", "declined")
+    return _(_SHORT.get(code or "", N_("declined")))
 
 
 _REASONS: dict[str, Explanation] = {
@@ -116,10 +118,16 @@ _REASONS: dict[str, Explanation] = {
 
 
 def explain(code: str | None) -> Explanation:
+    """In the reader's language (the texts above are the catalogue's message ids)."""
     if code and code in _REASONS:
-        return _REASONS[code]
-    shown = f" ({code})" if code else ""
-    return Explanation(
-        f"The bank declined the payment{shown}.",
-        "Pay with another card, or ask the cardholder to contact their bank.",
+        known = _REASONS[code]
+        return Explanation(_(known.why), _(known.next_step))
+    why = (
+        _("The bank declined the payment ({code}).").format(code=code) if code else _("The bank declined the payment.")
     )
+    return Explanation(why, _("Pay with another card, or ask the cardholder to contact their bank."))
+
+
+def catalogue_texts() -> list[str]:
+    """Every text above, for the test that each language has them all."""
+    return [*_SHORT.values(), "declined", *(t for e in _REASONS.values() for t in (e.why, e.next_step))]

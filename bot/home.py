@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.i18n import use
+from bot.languages import UserLanguages
 from bot.queries import AlertCard, BatchRecord, BatchStatus, batch_record
 from bot.slack_gateway import SlackError, SlackGateway
 from storage.db import reading, transaction
@@ -52,6 +54,7 @@ class HomeService:
         settlements: SettlementService,
         gateway: SlackGateway,
         renderer: HomeRenderer,
+        languages: UserLanguages,
         *,
         debounce: float = 1.0,
     ) -> None:
@@ -59,6 +62,7 @@ class HomeService:
         self.settlements = settlements
         self.gateway = gateway
         self.renderer = renderer
+        self.languages = languages
         self.debounce = debounce
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -99,7 +103,10 @@ class HomeService:
 
     def publish(self, user_id: str) -> None:
         try:
-            self.gateway.publish_home(user_id, self.renderer.view(self.summary(user_id)))
+            summary = self.summary(user_id)
+            with use(self.languages.of(user_id)):
+                view = self.renderer.view(summary)
+            self.gateway.publish_home(user_id, view)
         except SlackError as exc:
             log.info("home of %s not published: %s", user_id, exc.code)
 

@@ -44,7 +44,9 @@ def format_money(minor: int, currency: str) -> str:
     if not known(code):
         return f"{minor} {code}"  # never raise while showing something
     value = Decimal(minor).scaleb(-exponent(code))
-    shown = str(format_currency(value, code, locale=LOCALE, currency_digits=True))
+    from bot.i18n import number_locale
+
+    shown = str(format_currency(value, code, locale=number_locale(), currency_digits=True))
     return _CODE_THEN_DIGIT.sub(r"\1 \2", shown)
 
 

@@ -32,6 +32,6 @@ class Notifier(Protocol):
         after a decline so its admin can pick another card for what is still owed."""
         ...
 
-    def methods_changed(self, view_id: str, ctx: SettleContext) -> None:
+    def methods_changed(self, view_id: str, ctx: SettleContext, user_id: str | None = None) -> None:
         """A card was added on the provider's page while the admin's modal `view_id` was open."""
         ...

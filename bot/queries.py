@@ -95,6 +95,7 @@ class AlertCard:
     snoozed_by: str | None = None
     assignee: str | None = None
     assigned_by: str | None = None
+    language: str = "en"  # the account's: channel alerts are in it
     bank_message: str | None = None  # the provider's words for the latest decline (plain text)
 
     @property
@@ -273,6 +274,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         snoozed_by=alert.snoozed_by,
         assignee=alert.assignee,
         assigned_by=alert.assigned_by,
+        language=(account.locale if account and account.locale else "en"),
     )
 
 

@@ -25,7 +25,6 @@ from bot.accounts import matches
 from bot.alerts import AlertDeliverer, add_reply, close_invoice, mark_invoice_paid, sync_state
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult, ProviderUnavailable
-from bot.decline_reasons import short
 from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
 from bot.ports import Notifier
 from bot.queries import (
@@ -464,7 +463,7 @@ class SettlementService:
                     mark_invoice_paid(s, ai, source="provider", settlement_id=st.id)
                 else:
                     # the latest attempt, in a few words (the alert's "Why" keeps the renewal's reason)
-                    alert.note = f"payment with {st.card_label} was declined: {short(result.reason)}"
+                    alert.note = f"declined|{st.card_label}|{result.reason or ''}"  # told by the renderer
                     alert.note_by = st.user_id
                     alert.decline_count += 1  # every declined attempt counts, renewal or by hand
                     if ai is not None:
@@ -658,7 +657,7 @@ class SettlementService:
                 alert = s.get(Alert, st.alert_id, with_for_update=True)
                 assert alert is not None
                 st.status, st.reason, st.verification_url = SettlementStatus.EXPIRED, "authentication_failed", None
-                alert.note = f"payment with {st.card_label} was never verified with the bank."
+                alert.note = f"unverified|{st.card_label}|"
                 alert.note_by = st.user_id
                 sync_state(s, alert)
                 self._audit(s, "verification_expired", st)
@@ -708,7 +707,7 @@ class SettlementService:
         except (NotSettleable, Refused) as exc:
             log.info("modal %s not refreshed: %s", view_id, exc)
             return
-        self.notifier.methods_changed(view_id, ctx)
+        self.notifier.methods_changed(view_id, ctx, user_id)
 
     def payment_updated(self, payment_id: str) -> None:
         with reading(self.sessions) as s:

@@ -164,6 +164,8 @@ class SlackGateway(Protocol):
 
     def publish_home(self, user: str, view: View) -> None: ...
 
+    def user_locale(self, user: str) -> str | None: ...
+
     def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None: ...
 
     def usergroup_members(self, group_id: str) -> list[str]: ...
@@ -242,6 +244,12 @@ class WebSlackGateway:
         with _translated():
             self.client.views_publish(user_id=user, view=view)
 
+    def user_locale(self, user: str) -> str | None:
+        with _translated():
+            found = self.client.users_info(user=user, include_locale=True)
+        locale = (found.get("user") or {}).get("locale")
+        return str(locale) if locale else None
+
     def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
         with _translated():
             self.client.files_upload_v2(
@@ -308,6 +316,9 @@ class RecordingGateway:
 
     def publish_home(self, user: str, view: View) -> None:
         pass  # the demo has no App Home
+
+    def user_locale(self, user: str) -> str | None:
+        return None
 
     def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
         self.messages.append(RecordedMessage(channel, "", comment, [], None))

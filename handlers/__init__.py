@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 if TYPE_CHECKING:
     from bot.followup import FollowUps
     from bot.home import HomeService
+    from bot.languages import UserLanguages
     from bot.settlement import SettlementService
 
 
@@ -21,6 +22,7 @@ def register(
     background: Executor,
     home: HomeService,
     follow_ups: FollowUps,
+    languages: UserLanguages,
 ) -> None:
     from handlers import actions, card_warning, commands, follow_up, views
     from handlers import home as home_tab
@@ -38,6 +40,7 @@ def register(
         context["background"] = background
         context["open_gate"] = gate
         context["follow_ups"] = follow_ups
+        context["languages"] = languages
         context["ref"] = decode(raw_ref(body))
         return next()
 

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.authz import CLICK_CACHE_SECONDS
 from bot.billing.base import ProviderUnavailable
 from bot.errors import NotSettleable, Refused
+from bot.i18n import N_, _, use
 from bot.queries import BatchStatus
 from bot.settlement import SettlementService
 from handlers import refs
@@ -25,7 +26,7 @@ from handlers.settle_modal import MODAL_TITLE, info_view, loading_view, outcome_
 
 log = logging.getLogger(__name__)
 
-TRIGGER_EXPIRED = "Slack could not open the settle form in time. Please click *Settle balance* again."
+TRIGGER_EXPIRED = N_("Slack could not open the settle form in time. Please click *Settle balance* again.")
 
 
 def ack_link(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -66,7 +67,7 @@ def open_settle_modal(
             opened = client.views_open(trigger_id=trigger_id, view=loading_view())
         except SlackApiError as exc:
             log.warning("views.open failed for alert %s: %s", alert_id, exc.response.get("error"))
-            reply(TRIGGER_EXPIRED)
+            reply(_(TRIGGER_EXPIRED))
             return
     view_id = str(opened["view"]["id"])
     log.info("settle modal %s opened for alert %s by %s", view_id, alert_id, user_id)
@@ -77,12 +78,13 @@ def open_settle_modal(
 
 
 def _fill_when_quiet(context: BoltContext, alert_id: int, user_id: str, view_id: str) -> None:
-    try:
-        context["open_gate"].wait_quiet()
-        show_settle_form(context, alert_id, user_id, view_id)
-    except Exception as exc:  # nobody else would see it: this runs outside Bolt
-        log.exception("settle form %s for alert %s not filled", view_id, alert_id)
-        _show(context, view_id, info_view(MODAL_TITLE, reply_text(exc)))
+    with use(context.get("language")):  # a thread of its own: the clicker's language goes with it
+        try:
+            context["open_gate"].wait_quiet()
+            show_settle_form(context, alert_id, user_id, view_id)
+        except Exception as exc:  # nobody else would see it: this runs outside Bolt
+            log.exception("settle form %s for alert %s not filled", view_id, alert_id)
+            _show(context, view_id, info_view(MODAL_TITLE, reply_text(exc)))
 
 
 def show_settle_form(

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.i18n import N_, _, ngettext
 from bot.queries import AlertCard
 from bot.states import AlertState
 from handlers.ids import ActionId
@@ -28,29 +29,34 @@ def age(since: datetime, now: datetime | None = None) -> str:
 
 def duration(seconds: int) -> str:
     seconds = max(0, seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "just now"
+    if seconds >= 86400:
+        return ngettext("{n} day", "{n} days", seconds // 86400).format(n=seconds // 86400)
+    if seconds >= 3600:
+        return ngettext("{n} hour", "{n} hours", seconds // 3600).format(n=seconds // 3600)
+    if seconds >= 60:
+        return ngettext("{n} minute", "{n} minutes", seconds // 60).format(n=seconds // 60)
+    return _("just now")
 
 
 def balance_line(card: AlertCard) -> str:
     """ "*Acme Corp* — €129.00 owed · 1 invoice · declined 3 days ago"."""
     n = len(card.open_invoices)
-    invoices = f"{n} invoice{'s' if n != 1 else ''}"
+    invoices = ngettext("{n} invoice", "{n} invoices", n).format(n=n)
     since = age(card.opened_at or card.declined_at)
     state = ""
     if card.state == AlertState.VERIFICATION_PENDING:
-        state = f" · 🔐 waiting for the bank ({user(card.pending_by)})"
+        state = " · " + _("🔐 waiting for the bank ({who})").format(who=user(card.pending_by))
     elif card.state == AlertState.SETTLING:
-        state = f" · ⏳ being settled by {user(card.pending_by)}"
-    return f"*{safe(card.account_name, 200)}* — {card.owed} owed · {invoices} · open for {since}{state}"
+        state = " · " + _("⏳ being settled by {who}").format(who=user(card.pending_by))
+    line = _("*{name}* — {amount} owed · {invoices} · open for {since}").format(
+        name=safe(card.account_name, 200), amount=card.owed, invoices=invoices, since=since
+    )
+    return line + state
 
 
 def settle_button(card: AlertCard) -> ButtonElement:
     return ButtonElement(
-        text=PlainTextObject(text="Settle balance"), action_id=ActionId.SETTLE_OPEN, value=str(card.alert_id)
+        text=PlainTextObject(text=_("Settle balance")), action_id=ActionId.SETTLE_OPEN, value=str(card.alert_id)
     )
 
 
@@ -69,7 +75,11 @@ def balance_blocks(cards: list[AlertCard], intro: str, count: int | None = None)
         more = count - min(len(cards), SHOWN)
         blocks.append(
             ContextBlock(
-                elements=[MarkdownTextObject(text=f"…and {more} more. Type `/settle ACCOUNT` to go straight to one.")]
+                elements=[
+                    MarkdownTextObject(
+                        text=_("…and {n} more. Type `/settle ACCOUNT` to go straight to one.").format(n=more)
+                    )
+                ]
             )
         )
     return blocks
@@ -77,11 +87,11 @@ def balance_blocks(cards: list[AlertCard], intro: str, count: int | None = None)
 
 def balances_text(n: int) -> str:
     if not n:
-        return "Nothing to settle: no open balance you may settle."
-    return f"{n} open balance{'s' if n != 1 else ''} you may settle."
+        return _("Nothing to settle: no open balance you may settle.")
+    return ngettext("{n} open balance you may settle.", "{n} open balances you may settle.", n).format(n=n)
 
 
-HELP = (
+HELP = N_(
     "*/settle* — settle a declined subscription balance from Slack.\n"
     "• `/settle` lists the open balances you may settle, each with a *Settle balance* button.\n"
     "• `/settle ACCOUNT` opens the settle form for that account (its id or name; part of it will do).\n"
@@ -91,9 +101,9 @@ HELP = (
 
 
 def help_blocks() -> list[Block]:
-    return [SectionBlock(text=MarkdownTextObject(text=HELP))]
+    return [SectionBlock(text=MarkdownTextObject(text=_(HELP)))]
 
 
 def which_one(query: str, cards: list[AlertCard]) -> list[Block]:
-    intro = f"Several accounts match {code(query)}. Which one?"
+    intro = _("Several accounts match {query}. Which one?").format(query=code(query))
     return balance_blocks(cards, intro)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel.dates import format_date
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.i18n import N_, _, number_locale, use
 from bot.money import format_money
 from handlers.errors import answering, ephemeral
 from handlers.ids import ActionId
@@ -16,21 +18,26 @@ from handlers.mrkdwn import MESSAGE_TEXT, SECTION, clip, safe
 from storage.models import CardWarning
 
 WHY = {
-    "expires": "expires before then",
-    "declined_before": "was declined before",
+    "expires": N_("expires before then"),
+    "declined_before": N_("was declined before"),
 }
 
 
 def warning_text(w: CardWarning, account_name: str) -> str:
     name = safe(account_name, 200)
-    when = w.renews_on.strftime("%d %b %Y")
+    when = format_date(w.renews_on, "medium", locale=number_locale())
     if w.resolved_at is not None:
-        return f"✅ {name} has a new default card for its renewal on {when}."
-    return clip(
-        f"⚠️ {name}'s renewal on {when} ({format_money(w.amount_minor, w.currency)}) will be charged to "
-        f"{safe(w.card_label, 64)}, which {WHY.get(w.reason, 'may fail')}. Update the card before then.",
-        MESSAGE_TEXT,
+        return _("✅ {name} has a new default card for its renewal on {when}.").format(name=name, when=when)
+    text = _(
+        "⚠️ {name}'s renewal on {when} ({amount}) will be charged to {card}, which {why}. Update the card before then."
+    ).format(
+        name=name,
+        when=when,
+        amount=format_money(w.amount_minor, w.currency),
+        card=safe(w.card_label, 64),
+        why=_(WHY.get(w.reason, N_("may fail"))),
     )
+    return clip(text, MESSAGE_TEXT)
 
 
 def warning_blocks(w: CardWarning, account_name: str) -> list[Block]:
@@ -40,7 +47,9 @@ def warning_blocks(w: CardWarning, account_name: str) -> list[Block]:
             ActionsBlock(
                 block_id="card_warning_actions",
                 elements=[
-                    ButtonElement(text="Update card", action_id=ActionId.UPDATE_CARD, value=str(w.id), style="primary")
+                    ButtonElement(
+                        text=_("Update card"), action_id=ActionId.UPDATE_CARD, value=str(w.id), style="primary"
+                    )
                 ],
             )
         )
@@ -48,8 +57,10 @@ def warning_blocks(w: CardWarning, account_name: str) -> list[Block]:
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text="Card numbers go to the payment provider's page only. This goes quiet once the account "
-                        "has another default card."
+                        text=_(
+                            "Card numbers go to the payment provider's page only. This goes quiet once the account "
+                            "has another default card."
+                        )
                     )
                 ]
             )
@@ -58,11 +69,13 @@ def warning_blocks(w: CardWarning, account_name: str) -> list[Block]:
 
 
 class CardWarningMessage:
-    def text(self, warning: CardWarning, account_name: str) -> str:
-        return warning_text(warning, account_name)
+    def text(self, warning: CardWarning, account_name: str, language: str = "en") -> str:
+        with use(language):
+            return warning_text(warning, account_name)
 
-    def blocks(self, warning: CardWarning, account_name: str) -> list[Any]:
-        return warning_blocks(warning, account_name)
+    def blocks(self, warning: CardWarning, account_name: str, language: str = "en") -> list[Any]:
+        with use(language):
+            return warning_blocks(warning, account_name)
 
 
 def update_card(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -71,16 +84,18 @@ def update_card(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     raw = ((body.get("actions") or [{}])[0] or {}).get("value")
     warning_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 10 else None
     if warning_id is None:
-        ephemeral(client, body, "That button is out of date.")
+        ephemeral(client, body, _("That button is out of date."))
         return
     link = context["settle"].card_update_link(warning_id, str(context.user_id))
     if link is None:
-        ephemeral(client, body, "This warning is over, or the provider has no page to add a card.")
+        ephemeral(client, body, _("This warning is over, or the provider has no page to add a card."))
         return
     ephemeral(
         client,
         body,
-        f"Add the new card on the payment provider's page (the link works once, for a while): <{link}|Update card>",
+        _(
+            "Add the new card on the payment provider's page (the link works once, for a while): <{link}|{label}>"
+        ).format(link=link, label=_("Update card")),
     )
 
 

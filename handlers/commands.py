@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot.authz import Decision
 from bot.errors import Refused
+from bot.i18n import _
 from bot.settlement import SettlementService
 from handlers.actions import open_settle_modal
 from handlers.balance_list import SHOWN, balance_blocks, balances_text, help_blocks, which_one
@@ -29,7 +30,7 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     user_id = str(context.user_id)
     query = " ".join(str(body.get("text") or "").split())[:200]
     if query.casefold() in HELP_WORDS:
-        ack(text="How to use /settle", blocks=help_blocks())
+        ack(text=_("How to use /settle"), blocks=help_blocks())
         return
     if not query:
         balances = settle.balances_for(user_id, limit=SHOWN)
@@ -38,7 +39,10 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         return
     found = settle.find_balances(user_id, query)
     if len(found.allowed) > 1:
-        ack(text=f"Several accounts match {query}.", blocks=which_one(query, list(found.allowed)))
+        ack(
+            text=_("Several accounts match {query}.").format(query=safe(query, 200)),
+            blocks=which_one(query, list(found.allowed)),
+        )
         return
     if found.allowed:
         ack()  # the form opens from the trigger_id, while it is fresh
@@ -53,9 +57,13 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         ack(text=refusal_text(Refused(decision)))
         return
     if found.known_account is not None:
-        ack(text=f"{safe(found.known_account, 200)} has no open balance: nothing to settle.")
+        ack(text=_("{name} has no open balance: nothing to settle.").format(name=safe(found.known_account, 200)))
         return
-    ack(text=f"No account matches {code(query)}. Type `/settle` for the balances you may settle, or `/settle help`.")
+    ack(
+        text=_("No account matches {query}. Type `/settle` for the balances you may settle, or `/settle help`.").format(
+            query=code(query)
+        )
+    )
 
 
 def register(app: App) -> None:

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.billing.base import ProviderUnavailable
 from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
+from bot.i18n import N_, _, use
 from handlers.ids import BlockId
 from handlers.mrkdwn import code, safe, user
 from handlers.refs import BadRef
@@ -21,9 +22,9 @@ from handlers.settle_modal import MODAL_TITLE, info_view
 
 log = logging.getLogger(__name__)
 
-OUT_OF_DATE = "This form is out of date. Close it and click *Settle balance* on the alert again."
-STALE_BUTTON = "That button is out of date. Use *Settle balance* on the latest alert."
-TROUBLE = (
+OUT_OF_DATE = N_("This form is out of date. Close it and click *Settle balance* on the alert again.")
+STALE_BUTTON = N_("That button is out of date. Use *Settle balance* on the latest alert.")
+TROUBLE = N_(
     "Something went wrong on Settle's side and this step did not finish. Try again in a moment; "
     "the alert in the channel always shows where the balance stands."
 )
@@ -37,32 +38,32 @@ def refusal_text(exc: Refused) -> str:
         return exc.message
     d = exc.decision
     if d is None:
-        return "You can't settle this balance."
-    return (
-        f"You can't settle {safe(d.account_name, 300)}'s balance: only its billing admins can ({who(d.admins)}). "
-        "Ask one of them."
+        return _("You can't settle this balance.")
+    return _("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them.").format(
+        name=safe(d.account_name, 300), who=who(d.admins)
     )
 
 
 def who(admins: tuple[str, ...]) -> str:
     if not admins:
-        return "nobody is configured yet (SETTLE_ADMINS or the account's admins)"
+        return _("nobody is configured yet (SETTLE_ADMINS or the account's admins)")
     shown = [user(a) for a in admins[:10]]
-    return ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + shown[-1]
+    return ", ".join(shown[:-1]) + (_(" or ") if len(shown) > 1 else "") + shown[-1]
 
 
 def dead_end_text(exc: NotSettleable) -> str:
     if exc.kind == "paid":
-        by = f" by {user(exc.by)}" if exc.by else ""
-        return f"This balance is already paid{by}. Nothing more to do."
+        if exc.by:
+            return _("This balance is already paid by {who}. Nothing more to do.").format(who=user(exc.by))
+        return _("This balance is already paid. Nothing more to do.")
     if exc.kind == "closed":
-        return (
+        return _(
             "Nothing is owed any more: the invoices were voided or written off in the billing system. "
             "Nothing was charged."
         )
     if exc.kind == "busy" and exc.batch:
-        return f"{user(exc.batch.user_id)} is already settling this balance. Nothing was charged."
-    return "This alert or its invoice no longer exists. Nothing was charged."
+        return _("{who} is already settling this balance. Nothing was charged.").format(who=user(exc.batch.user_id))
+    return _("This alert or its invoice no longer exists. Nothing was charged.")
 
 
 def reply_text(error: Exception) -> str:
@@ -71,23 +72,22 @@ def reply_text(error: Exception) -> str:
     if isinstance(error, NotSettleable):
         return dead_end_text(error)
     if isinstance(error, BadRef):
-        return OUT_OF_DATE
+        return _(OUT_OF_DATE)
     if isinstance(error, ChargeOutcomeUnknown):
-        return (
+        return _(
             "The billing system did not answer in time, so it is not known yet whether the payment went "
             "through. Settle asks again within a few minutes with the same payment key (it can never be "
-            f"charged twice); this form and the alert will show the outcome.{_request(error.request_id)}"
-        )
+            "charged twice); this form and the alert will show the outcome."
+        ) + _request(error.request_id)
     if isinstance(error, ProviderUnavailable):
-        return (
-            f"The billing system is not answering right now ({safe(error.message, 200)}). Nothing was charged. "
-            f"Try again in a minute.{_request(error.request_id)}"
-        )
-    return TROUBLE
+        return _(
+            "The billing system is not answering right now ({why}). Nothing was charged. Try again in a minute."
+        ).format(why=safe(error.message, 200)) + _request(error.request_id)
+    return _(TROUBLE)
 
 
 def _request(request_id: str | None) -> str:
-    return f" (Stripe request {code(request_id)})" if request_id else ""
+    return " " + _("(Stripe request {id})").format(id=code(request_id)) if request_id else ""
 
 
 def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
@@ -113,7 +113,7 @@ def answer(client: WebClient, body: dict[str, Any], error: Exception) -> None:
         except SlackApiError as exc:
             log.info("modal %s not updated: %s", view_id, exc.response.get("error"))
     if isinstance(error, BadRef) and _get(body, "type") == "block_actions":
-        text = STALE_BUTTON
+        text = _(STALE_BUTTON)
     ephemeral(client, body, text)
 
 
@@ -134,7 +134,7 @@ def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient) 
         if isinstance(error, InvalidChoice):
             ack(
                 response_action="errors",
-                errors={BlockId.METHOD: "That card is no longer on the account. Refresh and pick another."},
+                errors={BlockId.METHOD: _("That card is no longer on the account. Refresh and pick another.")},
             )
         else:
             ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(error)))
@@ -149,10 +149,15 @@ def answering(listener: Listener) -> Listener:
     has acked: it would overwrite the ack.)"""
 
     def run(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        try:
-            listener(ack, body, client, context)
-        except Exception as exc:
-            handle(exc, ack, body, client)
+        # everything this listener says, in the clicker's language (their Slack locale)
+        languages = context.get("languages")
+        lang = languages.of(context.user_id) if languages is not None else None
+        context["language"] = lang
+        with use(lang):
+            try:
+                listener(ack, body, client, context)
+            except Exception as exc:
+                handle(exc, ack, body, client)
 
     run.__name__ = run.__qualname__ = listener.__name__
     return run

@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import DatePickerElement, InputBlock, MarkdownTextO
 from slack_sdk.models.views import View
 
 from bot.followup import MAX_SNOOZE, FollowUps
+from bot.i18n import _
 from handlers import refs
 from handlers.errors import answering, ephemeral
 from handlers.ids import ActionId, BlockId, CallbackId
@@ -36,16 +37,20 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     if do in SNOOZE_FOR:
         until = datetime.now(UTC) + SNOOZE_FOR[str(do)]
         follow.snooze(alert_id, user_id, until)
-        ephemeral(client, body, f"💤 Snoozed until {slack_date(until)}: no reminders or escalation until then.")
+        ephemeral(
+            client,
+            body,
+            _("💤 Snoozed until {when}: no reminders or escalation until then.").format(when=slack_date(until)),
+        )
     elif do == "snooze_date":
         follow.settlements.authorize(user_id, alert_id)  # no form for someone who may not use it
         client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=snooze_view(alert_id))
     elif do == "wake":
         follow.snooze(alert_id, user_id, None)
-        ephemeral(client, body, "Snooze ended: reminders are back on.")
+        ephemeral(client, body, _("Snooze ended: reminders are back on."))
     elif do == "unassign":
         follow.assign(alert_id, user_id, None)
-        ephemeral(client, body, "Unassigned: reminders mention the account's admins again.")
+        ephemeral(client, body, _("Unassigned: reminders mention the account's admins again."))
     else:
         raise refs.BadRef(f"unknown menu option {do!r}")
 
@@ -59,9 +64,9 @@ def assign_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     try:
         follow.assign(refs.required(context, "alert"), str(context.user_id), assignee)
     except ValueError:
-        ephemeral(client, body, "That is not a person Settle can assign. Pick someone from your workspace.")
+        ephemeral(client, body, _("That is not a person Settle can assign. Pick someone from your workspace."))
         return
-    ephemeral(client, body, f"Assigned to {user(assignee)}: reminders will mention them.")
+    ephemeral(client, body, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
 
 
 def snooze_view(alert_id: int) -> View:
@@ -70,18 +75,18 @@ def snooze_view(alert_id: int) -> View:
         type="modal",
         callback_id=CallbackId.SNOOZE,
         private_metadata=refs.encode("alert", alert_id),
-        title=PlainTextObject(text="Snooze this balance"),
-        submit=PlainTextObject(text="Snooze"),
-        close=PlainTextObject(text="Cancel"),
+        title=PlainTextObject(text=_("Snooze this balance")),
+        submit=PlainTextObject(text=_("Snooze")),
+        close=PlainTextObject(text=_("Cancel")),
         blocks=[
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="No reminders or escalation until the morning of the day you pick (09:00 UTC)."
+                    text=_("No reminders or escalation until the morning of the day you pick (09:00 UTC).")
                 )
             ),
             InputBlock(
                 block_id=BlockId.SNOOZE_DATE,
-                label=PlainTextObject(text="Snooze until"),
+                label=PlainTextObject(text=_("Snooze until")),
                 element=DatePickerElement(action_id=ActionId.SNOOZE_DATE, initial_date=tomorrow.isoformat()),
             ),
         ],
@@ -96,7 +101,7 @@ def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context:
     until = _morning(picked)
     now = datetime.now(UTC)
     if until is None or not now < until <= now + MAX_SNOOZE:
-        ack(response_action="errors", errors={BlockId.SNOOZE_DATE: "Pick a day after today, within 90 days."})
+        ack(response_action="errors", errors={BlockId.SNOOZE_DATE: _("Pick a day after today, within 90 days.")})
         return
     follow.snooze(refs.required(context, "alert"), str(context.user_id), until)
     ack()

@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 
 from bot import slack_ids
 from bot.home import HomeService, HomeSummary
+from bot.i18n import _, ngettext
 from bot.money import format_money
 from bot.queries import total
 from bot.states import AlertState, SettlementStatus
@@ -37,24 +38,27 @@ def _note(text: str) -> ContextBlock:
 
 
 def home_view(summary: HomeSummary) -> View:
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Settle: declined payments"))]
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_("Settle: declined payments")))]
     if summary.every_account:
-        rights = "You may settle every account's balance (you are one of Settle's admins)."
+        rights = _("You may settle every account's balance (you are one of Settle's admins).")
     elif summary.count:
-        rights = "You may settle the balances of the accounts you are a billing admin of."
+        rights = _("You may settle the balances of the accounts you are a billing admin of.")
     else:
-        rights = "You are not a billing admin of any account with an open balance."
+        rights = _("You are not a billing admin of any account with an open balance.")
     if summary.others_open:
-        rights += (
-            f" {summary.others_open} other open balance{'s' if summary.others_open != 1 else ''}: not yours to settle."
+        others = ngettext(
+            "{n} other open balance: not yours to settle.",
+            "{n} other open balances: not yours to settle.",
+            summary.others_open,
         )
+        rights += " " + others.format(n=summary.others_open)
     blocks.append(_note(rights))
 
     blocks.append(DividerBlock())
     if summary.balances:
         owed = " · ".join(format_money(minor, currency) for currency, minor in summary.totals)
         n = summary.count
-        blocks.append(_md(f"*Open balances you may settle: {n}* — {owed} owed"))
+        blocks.append(_md(_("*Open balances you may settle: {n}* — {owed} owed").format(n=n, owed=owed)))
         for card in summary.balances:
             settling = card.state == AlertState.SETTLING
             blocks.append(
@@ -64,18 +68,21 @@ def home_view(summary: HomeSummary) -> View:
                 )
             )
         if n > SHOWN:
-            blocks.append(_note(f"…and {n - SHOWN} more: `/settle ACCOUNT` goes straight to one."))
+            blocks.append(_note(_("…and {n} more: `/settle ACCOUNT` goes straight to one.").format(n=n - SHOWN)))
     else:
-        blocks.append(_md("*Nothing to settle.* 🎉 Declined renewals you may settle will show up here."))
+        blocks.append(_md(_("*Nothing to settle.* 🎉 Declined renewals you may settle will show up here.")))
 
     waiting = [c for c in summary.balances if c.state == AlertState.VERIFICATION_PENDING]
     if waiting:
         blocks.append(DividerBlock())
         lines = [
-            f"• *{safe(c.account_name, 200)}* — {c.owed}, {user(c.pending_by)}'s payment waits for the bank"
+            "• "
+            + _("*{name}* — {amount}, {who}'s payment waits for the bank").format(
+                name=safe(c.account_name, 200), amount=c.owed, who=user(c.pending_by)
+            )
             for c in waiting[:SHOWN]
         ]
-        blocks.append(_md("*Waiting for bank verification*\n" + "\n".join(lines)))
+        blocks.append(_md(_("*Waiting for bank verification*") + "\n" + "\n".join(lines)))
 
     blocks.append(DividerBlock())
     if summary.recent:
@@ -83,14 +90,17 @@ def home_view(summary: HomeSummary) -> View:
         for batch in summary.recent:
             amount = total(batch.with_status(SettlementStatus.SUCCEEDED))
             when = slack_date(batch.settled_at) if batch.settled_at else ""
-            lines.append(
-                f"• *{safe(batch.account_name, 200)}* — {amount} with {safe(batch.card_label, 100)} "
-                f"by {user(batch.user_id)} {when}".rstrip()
+            line = _("*{name}* — {amount} with {card} by {who}").format(
+                name=safe(batch.account_name, 200),
+                amount=amount,
+                card=safe(batch.card_label, 100),
+                who=user(batch.user_id),
             )
-        blocks.append(_md("*Settled lately*\n" + "\n".join(lines)))
+            lines.append(f"• {line} {when}".rstrip())
+        blocks.append(_md(_("*Settled lately*") + "\n" + "\n".join(lines)))
     else:
-        blocks.append(_md("*Settled lately*\nNothing yet."))
-    blocks.append(_note("Type `/settle` in any channel for this list, or `/settle ACCOUNT` to settle one."))
+        blocks.append(_md(_("*Settled lately*") + "\n" + _("Nothing yet.")))
+    blocks.append(_note(_("Type `/settle` in any channel for this list, or `/settle ACCOUNT` to settle one.")))
     return View(type="home", blocks=blocks)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from bot.i18n import use
+from bot.languages import UserLanguages
 from bot.queries import BatchRecord, SettleContext
 from bot.slack_gateway import SlackError, SlackGateway
 from handlers.settle_modal import outcome_text, outcome_view, pick_view
@@ -13,10 +15,15 @@ log = logging.getLogger(__name__)
 
 
 class SlackNotifier:
-    def __init__(self, gateway: SlackGateway) -> None:
+    def __init__(self, gateway: SlackGateway, languages: UserLanguages) -> None:
         self.gateway = gateway
+        self.languages = languages
 
     def batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
+        with use(self.languages.of(batch.user_id)):
+            self._batch_changed(batch, views)
+
+    def _batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
         shown = False
         for view_id, next_step in views.items():
             try:
@@ -30,8 +37,10 @@ class SlackNotifier:
             except SlackError as exc:
                 log.warning("batch %s: could not tell %s: %s", batch.id, batch.user_id, exc.code)
 
-    def methods_changed(self, view_id: str, ctx: SettleContext) -> None:
+    def methods_changed(self, view_id: str, ctx: SettleContext, user_id: str | None = None) -> None:
         try:
-            self.gateway.update_view(view_id, pick_view(ctx))
+            with use(self.languages.of(user_id)):
+                view = pick_view(ctx)
+            self.gateway.update_view(view_id, view)
         except SlackError as exc:
             log.info("modal %s not refreshed: %s", view_id, exc.code)

@@ -6,6 +6,7 @@ choice again, for what is still owed."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -27,6 +28,7 @@ from slack_sdk.models.views import View
 
 from bot.billing.base import Invoice, PaymentMethod
 from bot.decline_reasons import explain
+from bot.i18n import N_, _, current
 from bot.queries import BatchRecord, BatchStatus, SettleContext, SettlementRecord, total
 from bot.states import SettlementStatus
 from handlers import refs
@@ -34,7 +36,7 @@ from handlers.alert_message import invoice_list
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.mrkdwn import BUTTON, OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
 
-MODAL_TITLE = "Settle balance"
+MODAL_TITLE = N_("Settle balance")  # a message id: info_view translates it
 RADIO_LIMIT = 10
 CHECKBOX_LIMIT = 10
 
@@ -50,35 +52,42 @@ def _note(text: str) -> ContextBlock:
 def info_view(title: str, text: str) -> View:
     """A closing message: refusals, paid or vanished invoices."""
     return View(
-        type="modal", callback_id=CallbackId.STATUS, title=clip(title, TITLE), close="Close", blocks=[_md(text)]
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=clip(_(title), TITLE),
+        close=_("Close"),
+        blocks=[_md(text)],
     )
 
 
-_LOADING = View(
-    type="modal",
-    callback_id=CallbackId.STATUS,
-    title=MODAL_TITLE,
-    close="Cancel",
-    blocks=[_md("⏳ Loading the balance and the account's payment methods…")],
-).to_dict()
+@cache
+def _loading(language: str) -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=_(MODAL_TITLE),
+        close=_("Cancel"),
+        blocks=[_md(_("⏳ Loading the balance and the account's payment methods…"))],
+    ).to_dict()
 
 
 def loading_view() -> dict[str, Any]:
-    """Constant, validated once: it is sent on every click while the trigger_id is fresh."""
-    return dict(_LOADING)
+    """Constant per language, validated once: it is sent on every click while the trigger_id is fresh."""
+    return dict(_loading(current()))
 
 
 def _method_option(m: PaymentMethod, ctx: SettleContext, failed: BatchRecord | None) -> Option:
-    notes = [f"{'Expired' if m.expired() else 'Expires'} {m.exp_month:02d}/{m.exp_year}"]
+    expiry = f"{m.exp_month:02d}/{m.exp_year}"
+    notes = [_("Expired {date}").format(date=expiry) if m.expired() else _("Expires {date}").format(date=expiry)]
     if m.is_default:
-        notes.append("default")
+        notes.append(_("default"))
     # the reason is said once, above the choice; here only which card it was
     if failed is not None and m.id == failed.payment_method_id:
-        notes.append("declined just now")
+        notes.append(_("declined just now"))
     elif m.id == ctx.alert.declined_method_id:
-        notes.append("declined at renewal")
+        notes.append(_("declined at renewal"))
     if m.id == ctx.preselect_method_id:
-        notes.insert(0, "just added")
+        notes.insert(0, _("just added"))
     return Option(
         value=m.id,
         text=PlainTextObject(text=clip(m.card.label, OPTION_TEXT)),
@@ -113,24 +122,28 @@ def outcome_lines(batch: BatchRecord) -> str:
     failed = batch.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
     if paid:
         ids = ", ".join(code(st.invoice_id) for st in paid)
-        lines.append(f"✅ *{total(paid)} paid* with {safe(batch.card_label, 100)} ({ids}).")
+        lines.append(
+            _("✅ *{amount} paid* with {card} ({ids}).").format(
+                amount=total(paid), card=safe(batch.card_label, 100), ids=ids
+            )
+        )
     by_reason: dict[tuple[str, str | None], list[SettlementRecord]] = {}
     for st in failed:  # one sentence per reason, however many invoices it hit
         by_reason.setdefault((st.card_label, st.reason), []).append(st)
     for group in by_reason.values():
-        which = " and ".join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:10])
+        which = _(" and ").join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:10])
         lines.append(f"❌ {which}: {_failure(group[0])}")
     if batch.still_owed and (paid or failed):
-        lines.append(f"*Still owed: {total(batch.still_owed)}.*")
+        lines.append(_("*Still owed: {amount}.*").format(amount=total(batch.still_owed)))
     return "\n".join(lines)
 
 
 def _failure(st: SettlementRecord) -> str:
     if st.reason == "held_elsewhere":
-        return "another admin is already settling it; nothing was charged."
+        return _("another admin is already settling it; nothing was charged.")
     if st.reason == "abandoned":
-        return "you chose another card before the bank answered."
-    return f"{safe(st.card_label, 100)} was declined. {explain(st.reason).why}"
+        return _("you chose another card before the bank answered.")
+    return _("{card} was declined. {why}").format(card=safe(st.card_label, 100), why=explain(st.reason).why)
 
 
 def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
@@ -139,15 +152,24 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
     count = len(ctx.invoices)
     blocks: list[Block] = [
         _md(
-            f"*{safe(alert.account_name, 500)}* owes *{ctx.amount}*"
-            + (f" on {count} invoices." if count > 1 else f" for {_one(ctx.invoices[0])}.")
+            _("*{name}* owes *{amount}* on {n} invoices.").format(
+                name=safe(alert.account_name, 500), amount=ctx.amount, n=count
+            )
+            if count > 1
+            else _("*{name}* owes *{amount}* for {invoice}.").format(
+                name=safe(alert.account_name, 500), amount=ctx.amount, invoice=_one(ctx.invoices[0])
+            )
         ),
     ]
     if failed is not None:
-        blocks.append(_md(outcome_lines(failed) + "\nPick another card or add a new one."))
+        blocks.append(_md(outcome_lines(failed) + "\n" + _("Pick another card or add a new one.")))
     elif alert.card_label:
         blocks.append(
-            _note(f"⚠️ The renewal was declined on {safe(alert.card_label, 100)}: {explain(alert.reason).why}")
+            _note(
+                _("⚠️ The renewal was declined on {card}: {why}").format(
+                    card=safe(alert.card_label, 100), why=explain(alert.reason).why
+                )
+            )
         )
     if count > 1:
         options = [_invoice_option(i) for i in ctx.invoices]
@@ -156,12 +178,12 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
             if count <= CHECKBOX_LIMIT
             else StaticMultiSelectElement(
                 action_id=ActionId.INVOICE_CHOICE,
-                placeholder="Invoices",
+                placeholder=_("Invoices"),
                 options=options[:100],
                 initial_options=options[:100],
             )
         )
-        blocks.append(InputBlock(block_id=BlockId.INVOICES, label="Invoices to pay", element=chooser))
+        blocks.append(InputBlock(block_id=BlockId.INVOICES, label=_("Invoices to pay"), element=chooser))
     if ctx.methods:
         options = [_method_option(m, ctx, failed) for m in ctx.methods]
         chosen = preferred_method(ctx, failed)
@@ -171,23 +193,25 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
             if len(options) <= RADIO_LIMIT
             else StaticSelectElement(action_id=ActionId.METHOD_CHOICE, options=options[:100], initial_option=initial)
         )
-        blocks.append(InputBlock(block_id=BlockId.METHOD, label="Pay with", element=element))
+        blocks.append(InputBlock(block_id=BlockId.METHOD, label=_("Pay with"), element=element))
     else:
-        blocks.append(_md("*No saved payment methods.* Add a card, then refresh."))
+        blocks.append(_md(_("*No saved payment methods.* Add a card, then refresh.")))
     refresh = refs.encode("alert", alert.alert_id)
-    buttons = [ButtonElement(text="Refresh cards", action_id=ActionId.REFRESH_METHODS, value=refresh)]
+    buttons = [ButtonElement(text=_("Refresh cards"), action_id=ActionId.REFRESH_METHODS, value=refresh)]
     if ctx.add_method_url:
-        buttons.insert(0, ButtonElement(text="Add a new card", action_id=ActionId.ADD_METHOD, url=ctx.add_method_url))
+        buttons.insert(
+            0, ButtonElement(text=_("Add a new card"), action_id=ActionId.ADD_METHOD, url=ctx.add_method_url)
+        )
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
     blocks.append(
-        _note("New cards are entered on the billing provider's secure page; card numbers never pass through Slack.")
+        _note(_("New cards are entered on the billing provider's secure page; card numbers never pass through Slack."))
     )
     return View(
         type="modal",
         callback_id=CallbackId.PICK,
-        title=MODAL_TITLE,
-        submit="Continue" if ctx.methods else None,
-        close="Cancel",
+        title=_(MODAL_TITLE),
+        submit=_("Continue") if ctx.methods else None,
+        close=_("Cancel"),
         private_metadata=refs.encode("alert", alert.alert_id),
         blocks=blocks,
     )
@@ -195,15 +219,17 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
 
 def _one(invoice: Invoice) -> str:
     desc = safe(invoice.description, 300)
-    return f"{desc} ({code(invoice.id)})" if desc else f"invoice {code(invoice.id)}"
+    return f"{desc} ({code(invoice.id)})" if desc else _("invoice {id}").format(id=code(invoice.id))
 
 
 def charge_sentence(batch: BatchRecord) -> str:
     n = len(batch.settlements)
-    what = "its invoice" if n == 1 else f"these {n} invoices"
+    what = _("its invoice") if n == 1 else _("these {n} invoices").format(n=n)
     return (
-        f"Charge *{batch.amount}* to *{safe(batch.card_label, 100)}* for *{safe(batch.account_name, 500)}*, "
-        f"{what}:\n"
+        _("Charge *{amount}* to *{card}* for *{name}*, {what}:").format(
+            amount=batch.amount, card=safe(batch.card_label, 100), name=safe(batch.account_name, 500), what=what
+        )
+        + "\n"
         + "\n".join(
             f"• {code(st.invoice_id)} {safe(st.invoice_description, 200)} — {st.amount}"
             for st in batch.settlements[:20]
@@ -213,24 +239,29 @@ def charge_sentence(batch: BatchRecord) -> str:
 
 def confirm_view(batch: BatchRecord) -> View:
     make_default = Option(
-        value="yes", text=PlainTextObject(text=clip(f"Make {batch.card_label} the default for renewals", OPTION_TEXT))
+        value="yes",
+        text=PlainTextObject(
+            text=clip(_("Make {card} the default for renewals").format(card=batch.card_label), OPTION_TEXT)
+        ),
     )
     return View(
         type="modal",
         callback_id=CallbackId.CONFIRM,
-        title="Confirm payment",
-        submit=clip(f"Charge {batch.amount}", TITLE),
-        close="Back",
+        title=_("Confirm payment"),
+        submit=clip(_("Charge {amount}").format(amount=batch.amount), TITLE),
+        close=_("Back"),
         private_metadata=refs.encode("batch", batch.id),
         blocks=[
             _md(charge_sentence(batch)),
             InputBlock(
                 block_id=BlockId.MAKE_DEFAULT,
-                label="Future renewals",
+                label=_("Future renewals"),
                 optional=True,
                 element=CheckboxesElement(action_id=ActionId.MAKE_DEFAULT, options=[make_default]),
             ),
-            _note("Each invoice is charged once, however many times this is submitted. The bank may ask to verify it."),
+            _note(
+                _("Each invoice is charged once, however many times this is submitted. The bank may ask to verify it.")
+            ),
         ],
     )
 
@@ -239,14 +270,16 @@ def processing_view(batch: BatchRecord) -> View:
     return View(
         type="modal",
         callback_id=CallbackId.STATUS,
-        title="Settling",
-        close="Close",
+        title=_("Settling"),
+        close=_("Close"),
         private_metadata=refs.encode("batch", batch.id),
         blocks=[
             _md(
-                f"⏳ Charging *{batch.amount}* to *{safe(batch.card_label, 100)}* for {safe(batch.account_name, 500)}…"
+                _("⏳ Charging *{amount}* to *{card}* for {name}…").format(
+                    amount=batch.amount, card=safe(batch.card_label, 100), name=safe(batch.account_name, 500)
+                )
             ),
-            _note("You can close this; the alert in the channel will show the outcome."),
+            _note(_("You can close this; the alert in the channel will show the outcome.")),
         ],
     )
 
@@ -254,20 +287,24 @@ def processing_view(batch: BatchRecord) -> View:
 def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
     waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
     amount = total(waiting) if waiting else batch.amount
-    what = "this payment" if len(waiting) <= 1 else f"these {len(waiting)} payments (one per invoice)"
+    what = _("this payment") if len(waiting) <= 1 else _("these {n} payments (one per invoice)").format(n=len(waiting))
     blocks: list[Block] = [
-        _md(f"🔐 *The bank wants to verify {what}* of {amount} with {safe(batch.card_label, 100)}."),
+        _md(
+            _("🔐 *The bank wants to verify {what}* of {amount} with {card}.").format(
+                what=what, amount=amount, card=safe(batch.card_label, 100)
+            )
+        ),
     ]
     done = outcome_lines(batch)
     if done:
         blocks.append(_md(done))
-    blocks.append(_md("Open the bank's page, approve the payment there, and this will update by itself."))
+    blocks.append(_md(_("Open the bank's page, approve the payment there, and this will update by itself.")))
     if not_yet:
-        blocks.append(_md("⏳ *The bank has not confirmed yet.* Finish on the bank's page, then try again."))
+        blocks.append(_md(_("⏳ *The bank has not confirmed yet.* Finish on the bank's page, then try again.")))
     buttons = []
     for i, st in enumerate(waiting[:3]):
         if st.verification_url:
-            label = "Verify with your bank" if len(waiting) == 1 else f"Verify {st.invoice_id}"
+            label = _("Verify with your bank") if len(waiting) == 1 else _("Verify {id}").format(id=st.invoice_id)
             buttons.append(
                 ButtonElement(
                     text=clip(label, BUTTON),
@@ -277,30 +314,35 @@ def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
                 )
             )
     ref = refs.encode("batch", batch.id)
-    buttons.append(ButtonElement(text="I've finished verifying", action_id=ActionId.CHECK_VERIFICATION, value=ref))
-    buttons.append(ButtonElement(text="Use another card", action_id=ActionId.USE_ANOTHER_CARD, value=ref))
+    buttons.append(ButtonElement(text=_("I've finished verifying"), action_id=ActionId.CHECK_VERIFICATION, value=ref))
+    buttons.append(ButtonElement(text=_("Use another card"), action_id=ActionId.USE_ANOTHER_CARD, value=ref))
     blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
     return View(
         type="modal",
         callback_id=CallbackId.STATUS,
-        title="Bank verification",
-        close="Close",
+        title=_("Bank verification"),
+        close=_("Close"),
         private_metadata=ref,
         blocks=blocks,
     )
 
 
 def paid_view(batch: BatchRecord) -> View:
-    where = f" The alert in {channel(batch.alert_channel)} now says so." if batch.alert_channel else ""
+    where = (
+        " " + _("The alert in {channel} now says so.").format(channel=channel(batch.alert_channel))
+        if batch.alert_channel
+        else ""
+    )
     label = safe(batch.card_label, 100)
-    blocks: list[Block] = [
-        _md(f"✅ *Paid.* {batch.amount} was charged to {label} for {safe(batch.account_name, 500)}.{where}"),
-    ]
+    paid = _("✅ *Paid.* {amount} was charged to {card} for {name}.").format(
+        amount=batch.amount, card=label, name=safe(batch.account_name, 500)
+    )
+    blocks: list[Block] = [_md(paid + where)]
     if len(batch.settlements) > 1:
         blocks.append(_md(invoice_list(tuple(st.as_line() for st in batch.settlements))))
     if batch.make_default:
-        blocks.append(_note(f"{label} is now the default for future renewals."))
-    return View(type="modal", callback_id=CallbackId.STATUS, title="Balance settled", close="Done", blocks=blocks)
+        blocks.append(_note(_("{card} is now the default for future renewals.").format(card=label)))
+    return View(type="modal", callback_id=CallbackId.STATUS, title=_("Balance settled"), close=_("Done"), blocks=blocks)
 
 
 def outcome_text(batch: BatchRecord) -> str:
@@ -308,13 +350,13 @@ def outcome_text(batch: BatchRecord) -> str:
     label, name = safe(batch.card_label, 100), safe(batch.account_name, 500)
     status = batch.status
     if status == BatchStatus.SUCCEEDED:
-        return f"✅ Paid: {batch.amount} charged to {label} for {name}."
+        return _("✅ Paid: {amount} charged to {card} for {name}.").format(amount=batch.amount, card=label, name=name)
     if status == BatchStatus.REQUIRES_ACTION:
         links = [
             st.verification_url for st in batch.with_status(SettlementStatus.REQUIRES_ACTION) if st.verification_url
         ]
-        link = f": <{links[0]}|open the bank's page>" if links else "."
-        return f"🔐 The bank wants to verify the payment with {label} for {name}{link}"
+        link = ": <{url}|{text}>".format(url=links[0], text=_("open the bank's page")) if links else "."
+        return _("🔐 The bank wants to verify the payment with {card} for {name}").format(card=label, name=name) + link
     return f"{name}: " + outcome_lines(batch)
 
 
@@ -329,4 +371,4 @@ def outcome_view(batch: BatchRecord, next_step: SettleContext | None) -> View:
         return processing_view(batch)
     if next_step is not None:
         return pick_view(next_step, failed=batch)
-    return info_view(MODAL_TITLE, outcome_lines(batch) or "Nothing was charged.")
+    return info_view(MODAL_TITLE, outcome_lines(batch) or _("Nothing was charged."))

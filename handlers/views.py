@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.errors import NotSettleable
+from bot.i18n import _
 from bot.queries import BatchStatus
 from bot.settlement import SettlementService
 from handlers import refs
@@ -51,9 +52,9 @@ def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     invoices = _chosen_invoices(view)
     errors: dict[str, str] = {}
     if not isinstance(method_id, str) or not method_id:
-        errors[BlockId.METHOD] = "Pick a payment method."
+        errors[BlockId.METHOD] = _("Pick a payment method.")
     if invoices == []:
-        errors[BlockId.INVOICES] = "Tick at least one invoice to pay."
+        errors[BlockId.INVOICES] = _("Tick at least one invoice to pay.")
     if errors:
         ack(response_action="errors", errors=errors)
         return

@@ -54,6 +54,7 @@ class Account(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))  # from the provider (Stripe metadata)
     mapped_channel: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map`: wins over the provider's
     provider_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last read from the provider
+    locale: Mapped[str | None] = mapped_column(String(16))  # the language of its channel alerts (en, nl)
     admins: Mapped[list[AccountAdmin]] = relationship(
         back_populates="account", cascade="all, delete-orphan", lazy="selectin"
     )

@@ -78,6 +78,7 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, list[dict[str, Any]]] = {}  # user -> every Home published, newest last
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded
+        self.locales: dict[str, str] = {}  # user -> Slack locale (users.info); en-US when not set
         self.files: list[dict[str, Any]] = []  # files shared: id, title, channel, comment
         self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
@@ -346,6 +347,15 @@ class FakeSlack:
         with self.lock:
             self.homes.setdefault(user, []).append(view)
         return {"ok": True, "view": {**view, "id": f"VH{user}"}}
+
+    def api_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user = p.get("user")
+        if not isinstance(user, str) or not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        found: dict[str, Any] = {"id": user, "name": user.lower()}
+        if str(p.get("include_locale")).lower() in ("true", "1"):
+            found["locale"] = self.locales.get(user, "en-US")
+        return {"ok": True, "user": found}
 
     def api_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("filename") or not str(p.get("length", "")).isdigit():

@@ -82,6 +82,7 @@ class AccountInfo:
     currency: str | None = None
     channel: str | None = None
     admins: tuple[str, ...] | None = None
+    locale: str | None = None  # the customer's preferred language, if the provider knows it
 
 
 @dataclass(frozen=True)

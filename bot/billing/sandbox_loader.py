@@ -12,6 +12,7 @@ import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.cards import classify, fingerprint, parse_expiry
+from bot.i18n import available
 from bot.money import known, to_minor
 from bot.slack_ids import is_channel, is_user_or_group
 from storage.db import transaction
@@ -98,6 +99,11 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
 
     account = s.get(Account, acc_id) or Account(id=acc_id)
     account.name, account.currency = name, currency
+    lang = acc.get("language")
+    if lang is not None:
+        if str(lang).lower() not in available():
+            raise LoadError(f"{where(acc)}: language must be one of {', '.join(available())}")
+        account.locale = str(lang).lower()
     channel = acc.get("slack_channel") or None
     if channel is not None and not (isinstance(channel, str) and is_channel(channel)):
         raise LoadError(f"{where(acc)}: slack_channel must be a Slack channel id like C0123456789")

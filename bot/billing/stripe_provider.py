@@ -289,6 +289,7 @@ class StripeProvider:
             currency=customer.get("currency"),
             channel=(str(meta.get("settle_channel") or "").strip() or None),
             admins=admins,
+            locale=(customer.get("preferred_locales") or [None])[0],
         )
 
     def _customer(self, account_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import stripe
 
 from bot.billing.base import BillingError, ChangePage, ProviderUnavailable
 from bot.billing.stripe_provider import StripeProvider
+from bot.i18n import _, current, language, use
 from bot.web.server import respond
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ box-shadow:0 1px 4px rgba(0,0,0,.12)} h1{font-size:20px;margin:0 0 10px} p{line-
 
 def page(title: str, body: str) -> str:
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={current()}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)} · Settle</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
@@ -60,10 +61,11 @@ class StripePages:
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.webhook(environ, start_response)
-        if path == "/stripe/add-card" and method == "GET":
-            return self.add_card(environ, start_response)
-        if path == "/stripe/card-added" and method == "GET":
-            return self.card_added(environ, start_response)
+        with use(language(environ.get("HTTP_ACCEPT_LANGUAGE"))):  # the page in the reader's language
+            if path == "/stripe/add-card" and method == "GET":
+                return self.add_card(environ, start_response)
+            if path == "/stripe/card-added" and method == "GET":
+                return self.card_added(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")
 
     # --- webhook ----------------------------------------------------------------------------------
@@ -105,9 +107,15 @@ class StripePages:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10).items()}
         if not self.provider.check_add_card_link(query):
             body = page(
-                "Link expired",
-                "<h1 class=error>This link has expired</h1><p>Links to add a card work for an hour. In Slack, "
-                "open <b>Settle balance</b> on the alert again and use <b>Add a new card</b> there.</p>",
+                _("Link expired"),
+                "<h1 class=error>"
+                + _("This link has expired")
+                + "</h1><p>"
+                + _(
+                    "Links to add a card work for an hour. In Slack, open <b>Settle balance</b> on the alert again "
+                    "and use <b>Add a new card</b> there."
+                )
+                + "</p>",
             )
             return respond(start_response, "403 Forbidden", body, "text/html; charset=utf-8")
         try:
@@ -115,9 +123,12 @@ class StripePages:
         except (ProviderUnavailable, BillingError) as exc:
             log.warning("no Checkout session for %s: %s", query["account"], exc)
             body = page(
-                "Stripe is not answering",
-                "<h1 class=error>Stripe's card page could not be opened</h1>"
-                f"<p>{html.escape(str(exc))}. Try the link again in a minute.</p>",
+                _("Stripe is not answering"),
+                "<h1 class=error>"
+                + _("Stripe's card page could not be opened")
+                + f"</h1><p>{html.escape(str(exc))}. "
+                + _("Try the link again in a minute.")
+                + "</p>",
             )
             return respond(start_response, "503 Service Unavailable", body, "text/html; charset=utf-8")
         return respond(start_response, "303 See Other", "", headers=[("Location", url), ("Cache-Control", "no-store")])
@@ -126,15 +137,25 @@ class StripePages:
         cancelled = "cancelled=1" in environ.get("QUERY_STRING", "")
         if cancelled:
             body = page(
-                "No card added",
-                "<h1>No card was added</h1><p class=muted>You can close this tab and go back to Slack: "
-                "the Settle form is where you left it.</p>",
+                _("No card added"),
+                "<h1>"
+                + _("No card was added")
+                + "</h1><p class=muted>"
+                + _("You can close this tab and go back to Slack: the Settle form is where you left it.")
+                + "</p>",
             )
         else:
             body = page(
-                "Card saved",
-                "<h1 class=ok>✓ Card saved with Stripe</h1><p>Go back to Slack: the Settle form now offers "
-                "the new card, already selected. Review and confirm the payment there.</p>"
-                "<p class=muted>Card numbers go to Stripe only; Settle and Slack never see them.</p>",
+                _("Card saved"),
+                "<h1 class=ok>✓ "
+                + _("Card saved with Stripe")
+                + "</h1><p>"
+                + _(
+                    "Go back to Slack: the Settle form now offers the new card, already selected. Review and "
+                    "confirm the payment there."
+                )
+                + "</p><p class=muted>"
+                + _("Card numbers go to Stripe only; Settle and Slack never see them.")
+                + "</p>",
             )
         return respond(start_response, "200 OK", body, "text/html; charset=utf-8")
