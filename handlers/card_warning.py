@@ -17,6 +17,7 @@ from handlers.ids import ActionId
 from handlers.mrkdwn import MESSAGE_TEXT, SECTION, clip, safe
 from storage.models import CardWarning
 
+MAY_FAIL = N_("may fail")
 WHY = {
     "expires": N_("expires before then"),
     "declined_before": N_("was declined before"),
@@ -35,7 +36,7 @@ def warning_text(w: CardWarning, account_name: str) -> str:
         when=when,
         amount=format_money(w.amount_minor, w.currency),
         card=safe(w.card_label, 64),
-        why=_(WHY.get(w.reason, N_("may fail"))),
+        why=_(WHY.get(w.reason, MAY_FAIL)),
     )
     return clip(text, MESSAGE_TEXT)
 

@@ -609,3 +609,30 @@ def test_use_another_card_during_3ds_then_pay_with_visa(h1: Harness, fake_stripe
     eventually(lambda: "Paid." in h.view_text(view_id), message=h.view_text(view_id))
     assert fake_stripe.invoices[acme.invoice]["status"] == "paid"
     assert [r.params["payment_method"] for r in pay_requests(fake_stripe)] == [acme.three_ds, acme.visa]
+
+
+def test_settles_own_stripe_pages_speak_the_browsers_language(h1: Harness) -> None:
+    req = urllib.request.Request(h1.base + "/stripe/card-added", headers={"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.8"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        page = resp.read().decode()
+    assert "Kaart opgeslagen bij Stripe" in page and "<html lang=nl>" in page
+    assert "Card saved with Stripe" in _get_no_redirect(h1.base + "/stripe/card-added")[2]
+
+
+def test_a_customers_preferred_language_is_its_alerts_language(h1: Harness, fake_stripe: FakeStripe) -> None:
+    h = h1
+    acme = Acme(fake_stripe)
+    fake_stripe.customers[acme.customer]["preferred_locales"] = ["nl"]
+    fake_stripe.renew(acme.invoice)
+    h.services.poller.run_cycle()
+    (msg,) = alerts(h.fake, "C0ACME")
+    assert msg["text"].startswith("[Testmodus] Betaling geweigerd: Acme Corp is €\xa0129,00 verschuldigd")
+
+
+def test_accounts_map_sets_an_accounts_language(stripe_env: dict[str, str], fake_stripe: FakeStripe) -> None:
+    from tests.conftest import run_cli
+
+    acme = Acme(fake_stripe)
+    assert "language nl" in run_cli(stripe_env, "accounts", "map", acme.customer, "--language", "nl").stdout
+    bad = run_cli(stripe_env, "accounts", "map", acme.customer, "--language", "fr", check=False)
+    assert bad.returncode != 0 and "Settle speaks en, nl" in bad.stderr
