@@ -206,6 +206,9 @@ class ReportPoster:
             row = s.get(MonthlyReport, month)
             if row is not None:
                 row.posted_at, row.channel = datetime.now(UTC), self.channel
+            from storage import audit
+
+            audit.record(s, "monthly_report_posted", month=month, channel=self.channel)
         return month
 
     def post(self, report: MonthReport, channel: str | None = None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from bot.i18n import N_
+
 # Behaviour codes are stored with the saved card; the number itself never is.
 TEST_CARDS: dict[str, str] = {
     "4242424242424242": "succeeds",
@@ -73,10 +75,10 @@ def classify(number: str) -> tuple[str, str, str]:
     """Return (brand, last4, behaviour) for a test card number, or raise ValueError."""
     digits = normalise(number)
     if not digits.isdigit() or not 12 <= len(digits) <= 19 or not luhn_ok(digits):
-        raise ValueError("Not a valid card number.")
+        raise ValueError(N_("Not a valid card number."))
     behaviour = TEST_CARDS.get(digits)
     if behaviour is None:
-        raise ValueError("The sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242).")
+        raise ValueError(N_("The sandbox only accepts Stripe's test card numbers (e.g. 4242 4242 4242 4242)."))
     return brand_of(digits), digits[-4:], behaviour
 
 

@@ -34,6 +34,7 @@ from bot.billing.base import (
     Renewal,
 )
 from bot.billing.cards import classify, fingerprint
+from bot.i18n import N_
 from bot.money import to_decimal_str
 from storage.db import reading, transaction
 from storage.models import (
@@ -243,7 +244,7 @@ class SandboxProvider:
         brand, last4, behaviour = classify(number)
         now = datetime.now(UTC)
         if (exp_year, exp_month) < (now.year, now.month):
-            raise BillingError("the card has expired")
+            raise BillingError(N_("the card has expired"))
         with transaction(self._sessions) as s:
             customer = s.get(SandboxCustomer, account_id, with_for_update=True)
             if customer is None:
@@ -254,7 +255,7 @@ class SandboxProvider:
                 )
                 is None
             ):
-                raise BillingError("this link was already used to add a card")
+                raise BillingError(N_("this link was already used to add a card"))
             print_ = fingerprint(number)
             pm = s.scalar(
                 select(SandboxPaymentMethod).where(

@@ -13,6 +13,7 @@ from bot.billing.base import BillingError, ProviderHooks, card_label
 from bot.billing.cards import parse_expiry
 from bot.billing.sandbox import SandboxProvider
 from bot.decline_reasons import short
+from bot.i18n import N_, _, current, language, use
 from bot.money import format_money
 from bot.web.server import respond
 
@@ -42,11 +43,12 @@ td.succeeded{color:#1b5e20} td.declined{color:#b00020}
 
 def page(title: str, body: str) -> str:
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={current()}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)} · Settle sandbox</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}<footer class=muted>Settle sandbox: a stand-in for your payment provider. "
-        "No real money moves.</footer></main></body></html>"
+        f"<body><main>{body}<footer class=muted>"
+        + _("Settle sandbox: a stand-in for your payment provider. No real money moves.")
+        + "</footer></main></body></html>"
     )
 
 
@@ -56,6 +58,10 @@ class SandboxPages:
         self.hooks = hooks
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with use(language(environ.get("HTTP_ACCEPT_LANGUAGE"))):  # the page in the reader's language
+            return self._route(environ, start_response)
+
+    def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
@@ -67,7 +73,7 @@ class SandboxPages:
         if path == "/sandbox/cards/new" and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
             return self.add_card(query, form, start_response)
-        return _html(start_response, "404 Not Found", page("Not found", "<h1>Not found</h1>"))
+        return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('Not found')}</h1>"))
 
     # --- the bank's verification page (3-D Secure stand-in) ------------------------------------
 
@@ -76,13 +82,14 @@ class SandboxPages:
     ) -> Iterable[bytes]:
         if not self.provider.check_token("verify", str(attempt_id), token):
             body = page(
-                "Link expired",
-                "<h1>This verification link has expired</h1><p class=muted>Start the payment again from Slack.</p>",
+                _("Link expired"),
+                f"<h1>{_('This verification link has expired')}</h1>"
+                f"<p class=muted>{_('Start the payment again from Slack.')}</p>",
             )
             return _html(start_response, "403 Forbidden", body)
         attempt = self.provider.get_attempt(attempt_id)
         if attempt is None:
-            return _html(start_response, "404 Not Found", page("Not found", "<h1>No such payment</h1>"))
+            return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('No such payment')}</h1>"))
         amount = html.escape(format_money(attempt.amount_minor, attempt.currency))
         card = html.escape(card_label(attempt.brand, attempt.last4))
         if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
@@ -90,22 +97,24 @@ class SandboxPages:
             if self.hooks is not None:
                 self.hooks.payment_updated(f"sbx_att_{attempt_id}")
         if attempt.outcome != "requires_action":
-            done = "approved" if attempt.outcome == "succeeded" else "declined"
+            approved = attempt.outcome == "succeeded"
             body = page(
-                "Verification " + done,
-                f"<h1>Payment {done}</h1><p>{amount} with {card}.</p>"
-                "<p class=muted>You can close this tab and return to Slack.</p>",
+                _("Verification approved") if approved else _("Verification declined"),
+                f"<h1>{_('Payment approved') if approved else _('Payment declined')}</h1>"
+                f"<p>{_('{amount} with {card}.').format(amount=amount, card=card)}</p>"
+                f"<p class=muted>{_('You can close this tab and return to Slack.')}</p>",
             )
             return _html(start_response, "200 OK", body)
         token_attr = html.escape(token, quote=True)
         body = page(
-            "Verify your payment",
-            f"<h1>Verify your payment</h1><p class=muted>Sandbox Bank · Strong Customer Authentication</p>"
-            f"<dl><dt>Amount</dt><dd>{amount}</dd><dt>Card</dt><dd>{card}</dd>"
-            f"<dt>Invoice</dt><dd>{html.escape(attempt.invoice_id)}</dd></dl>"
+            _("Verify your payment"),
+            f"<h1>{_('Verify your payment')}</h1>"
+            f"<p class=muted>{_('Sandbox Bank · Strong Customer Authentication')}</p>"
+            f"<dl><dt>{_('Amount')}</dt><dd>{amount}</dd><dt>{_('Card')}</dt><dd>{card}</dd>"
+            f"<dt>{_('Invoice')}</dt><dd>{html.escape(attempt.invoice_id)}</dd></dl>"
             f"<form method=post action='/sandbox/verify/{attempt_id}?token={token_attr}'>"
-            "<button class=primary name=decision value=approve>Approve</button>"
-            "<button name=decision value=decline>Decline</button></form>",
+            f"<button class=primary name=decision value=approve>{_('Approve')}</button>"
+            f"<button name=decision value=decline>{_('Decline')}</button></form>",
         )
         return _html(start_response, "200 OK", body)
 
@@ -115,15 +124,17 @@ class SandboxPages:
         account_id, ref, token = query.get("account", ""), query.get("ref", ""), query.get("token", "")
         if not self.provider.check_token("add_card", f"{account_id}:{ref}", token):
             body = page(
-                "Link expired",
-                "<h1>This link has expired</h1><p class=muted>Click <b>Add a new card</b> in Slack again.</p>",
+                _("Link expired"),
+                f"<h1>{_('This link has expired')}</h1>"
+                f"<p class=muted>{_('Click <b>Add a new card</b> in Slack again.')}</p>",
             )
             return _html(start_response, "403 Forbidden", body)
         if self.provider.link_used(token):
             body = page(
-                "Link used",
-                "<h1>This link was already used</h1><p class=muted>Each link adds one card. "
-                "Click <b>Add a new card</b> in Slack for another.</p>",
+                _("Link used"),
+                f"<h1>{_('This link was already used')}</h1><p class=muted>"
+                + _("Each link adds one card. Click <b>Add a new card</b> in Slack for another.")
+                + "</p>",
             )
             return _html(start_response, "410 Gone", body)
         error = ""
@@ -131,7 +142,7 @@ class SandboxPages:
             try:
                 month, year = parse_expiry(form.get("exp", ""))
             except ValueError:
-                error = "Enter the expiry as MM/YY."
+                error = _("Enter the expiry as MM/YY.")
             else:
                 try:
                     pm = self.provider.add_card(
@@ -143,15 +154,17 @@ class SandboxPages:
                         link_token=token,
                     )
                 except (ValueError, BillingError) as exc:
-                    error = _sentence(str(exc))
+                    error = _sentence(_(str(exc)))
                 else:
                     if self.hooks is not None:
                         self.hooks.method_added(account_id, ref, pm.id)
                     body = page(
-                        "Card added",
-                        f"<h1>Card added</h1><p>{html.escape(pm.card.label)} is saved"
-                        f"{' as the default' if pm.is_default else ''}.</p>"
-                        "<p class=muted>Return to Slack: it is in the list now.</p>",
+                        _("Card added"),
+                        f"<h1>{_('Card added')}</h1><p>"
+                        + (_("{card} is saved as the default.") if pm.is_default else _("{card} is saved.")).format(
+                            card=html.escape(pm.card.label)
+                        )
+                        + f"</p><p class=muted>{_('Return to Slack: it is in the list now.')}</p>",
                     )
                     return _html(start_response, "200 OK", body)
         q = html.escape(urlencode({"account": account_id, "ref": ref, "token": token}), quote=True)
@@ -161,30 +174,36 @@ class SandboxPages:
             "Add a card",
             f"<h1>Add a card</h1><p class=muted>for {html.escape(name)}</p>{err}"
             f"<form method=post action='/sandbox/cards/new?{q}' autocomplete=off>"
-            "<label>Card number<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
-            "<label>Expiry (MM/YY)<input name=exp placeholder='12/29' required></label>"
-            "<label><input type=checkbox name=default style='width:auto'> Make this the default for renewals</label>"
-            "<p><button class=primary>Save card</button></p></form>"
-            "<p class=muted>Sandbox: use a Stripe test card, e.g. 4242 4242 4242 4242.</p>",
+            f"<label>{_('Card number')}"
+            "<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
+            f"<label>{_('Expiry (MM/YY)')}<input name=exp placeholder='12/29' required></label>"
+            "<label><input type=checkbox name=default style='width:auto'> "
+            + _("Make this the default for renewals")
+            + f"</label><p><button class=primary>{_('Save card')}</button></p></form>"
+            f"<p class=muted>{_('Sandbox: use a Stripe test card, e.g. 4242 4242 4242 4242.')}</p>",
         )
         return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
 
     def invoice(self, invoice_id: str, token: str, start_response: StartResponse) -> Iterable[bytes]:
         if not self.provider.check_token("invoice", invoice_id, token):
             body = page(
-                "Link not valid", "<h1>This invoice link is not valid</h1><p class=muted>Open it from Slack.</p>"
+                _("Link not valid"),
+                f"<h1>{_('This invoice link is not valid')}</h1><p class=muted>{_('Open it from Slack.')}</p>",
             )
             return _html(start_response, "403 Forbidden", body)
         inv = self.provider.invoice_page(invoice_id)
         if inv is None:
-            body = page("No such invoice", "<h1>No such invoice</h1><p class=muted>It may have been removed.</p>")
+            body = page(
+                _("No such invoice"),
+                f"<h1>{_('No such invoice')}</h1><p class=muted>{_('It may have been removed.')}</p>",
+            )
             return _html(start_response, "404 Not Found", body)
         amount = html.escape(format_money(inv["amount_minor"], inv["currency"]))
         status = "paid" if inv["status"] == "paid" else "open"
         rows = "".join(
             "<tr>"
             f"<td>{html.escape(a['at'][:16].replace('T', ' '))} UTC</td>"
-            f"<td>{'Renewal' if a['off_session'] else 'By hand'}</td>"
+            f"<td>{_('Renewal') if a['off_session'] else _('By hand')}</td>"
             f"<td>{html.escape(card_label(a['payment_method']['brand'], a['payment_method']['last4']))}</td>"
             f"<td class='{html.escape(a['outcome'])}'>{html.escape(_outcome(a['outcome'], a['reason']))}</td>"
             "</tr>"
@@ -195,22 +214,30 @@ class SandboxPages:
         if paid is not None:
             pm = paid["payment_method"]
             paid_line = (
-                f"<dt>Paid</dt><dd>{html.escape(paid['at'][:16].replace('T', ' '))} UTC with "
-                f"{html.escape(card_label(pm['brand'], pm['last4']))}</dd>"
+                f"<dt>{_('Paid')}</dt><dd>"
+                + _("{when} UTC with {card}").format(
+                    when=html.escape(paid["at"][:16].replace("T", " ")),
+                    card=html.escape(card_label(pm["brand"], pm["last4"])),
+                )
+                + "</dd>"
             )
         attempts = (
-            "<h2>Payment attempts</h2><table><tr><th>When</th><th>How</th><th>Card</th><th>Outcome</th></tr>"
-            f"{rows}</table>"
+            f"<h2>{_('Payment attempts')}</h2><table><tr><th>{_('When')}</th><th>{_('How')}</th>"
+            f"<th>{_('Card')}</th><th>{_('Outcome')}</th></tr>{rows}</table>"
             if rows
-            else "<p class=muted>No payment attempts yet.</p>"
+            else f"<p class=muted>{_('No payment attempts yet.')}</p>"
         )
         body = (
-            f"<h1>Invoice {html.escape(inv['id'])} <span class='badge {status}'>{status}</span></h1>"
+            f"<h1>{_('Invoice {id}').format(id=html.escape(inv['id']))} "
+            f"<span class='badge {status}'>{_(STATUS_WORDS.get(status, status))}</span></h1>"
             f"<p class=muted>{html.escape(inv['description'])}</p>"
-            f"<dl><dt>Customer</dt><dd>{html.escape(inv['customer'])}</dd>"
-            f"<dt>Amount</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
+            f"<dl><dt>{_('Customer')}</dt><dd>{html.escape(inv['customer'])}</dd>"
+            f"<dt>{_('Amount')}</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
         )
-        return _html(start_response, "200 OK", page(f"Invoice {inv['id']}", body))
+        return _html(start_response, "200 OK", page(_("Invoice {id}").format(id=inv["id"]), body))
+
+
+STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}
 
 
 def _sentence(text: str) -> str:
@@ -220,8 +247,8 @@ def _sentence(text: str) -> str:
 
 
 def _outcome(outcome: str, reason: str | None) -> str:
-    words = {"succeeded": "Paid", "declined": "Declined", "requires_action": "Waiting for the bank"}
-    shown = words.get(outcome, outcome)
+    words = {"succeeded": N_("Paid"), "declined": N_("Declined"), "requires_action": N_("Waiting for the bank")}
+    shown = _(words.get(outcome, outcome))
     return f"{shown} ({short(reason)})" if outcome == "declined" and reason else shown
 
 

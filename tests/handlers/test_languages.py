@@ -42,7 +42,9 @@ def test_a_dutch_admin_settles_in_dutch(h: Harness) -> None:
     assert h.view(view_id)["title"]["text"] == "Betaling bevestigen"
     assert "*€\xa0129,00* afschrijven van *Visa ·· 4242*" in h.view_text(view_id)
     h.confirm(view_id, ADMIN)
-    eventually(lambda: "✅ *Betaald.* €\xa0129,00 is afgeschreven" in h.view_text(view_id), message=h.view_text(view_id))
+    eventually(
+        lambda: "✅ *Betaald.* €\xa0129,00 is afgeschreven" in h.view_text(view_id), message=h.view_text(view_id)
+    )
     # the channel's alert stays in the account's language (English here)
     assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00")
 
@@ -51,8 +53,10 @@ def test_refusals_and_slash_commands_follow_the_reader(h: Harness) -> None:
     h.fake.locales[STRANGER] = "nl-BE"
     h.click(STRANGER)
     eventually(lambda: h.fake.calls_to("chat.postEphemeral"))
-    assert h.fake.calls_to("chat.postEphemeral")[-1].params["text"].startswith(
-        "Je kunt het saldo van Acme Corp niet vereffenen"
+    assert (
+        h.fake.calls_to("chat.postEphemeral")[-1]
+        .params["text"]
+        .startswith("Je kunt het saldo van Acme Corp niet vereffenen")
     )
     resp, _trigger = h.command(STRANGER, "help")
     assert resp.json()["text"] == "Zo gebruik je /settle"

@@ -112,3 +112,16 @@ def test_the_invoice_page_in_the_browser(browser: Any, h: Harness, tmp_path: Pat
     assert "Invoice in_acme_1" in text and "Acme Corp" in text and "Declined (insufficient funds)" in text
     shot(page, tmp_path, "invoice")
     page.close()
+
+
+def test_the_bank_page_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> None:
+    view_id = h.settle_with(ADMIN, "pm_acme_2", "Verify with your bank")
+    url = local(h, h.button_url(view_id, "verify_with_bank") or "")
+    context = browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    page = context.new_page()
+    page.goto(url)
+    assert page.inner_text("h1") == "Verifieer je betaling" and "€\xa0129,00" in page.inner_text("main")
+    shot(page, tmp_path, "bank-nl")
+    page.click("text=Goedkeuren")
+    assert page.inner_text("h1") == "Betaling goedgekeurd"
+    context.close()
