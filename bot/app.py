@@ -30,13 +30,14 @@ from bot.errors import SettleError
 from bot.followup import FollowUps
 from bot.home import HomeService
 from bot.languages import UserLanguages
+from bot.lease import DbLease
 from bot.poller import Poller
 from bot.report import ReportPoster
 from bot.scheduler import make_scheduler
 from bot.settings import Settings
 from bot.settlement import SettlementService
 from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
-from bot.web.server import SettleWSGI, WSGIApp
+from bot.web.server import PollHealth, SettleWSGI, WSGIApp
 from handlers.alert_message import AlertMessage
 from handlers.card_warning import CardWarningMessage
 from handlers.home import HomeView
@@ -119,10 +120,28 @@ class Settle:
                 self.provider, self.settings.stripe_webhook_secret, self.poller.pushed, self._pool(4, "settle-webhook")
             )
         signing = None if self.socket_mode else self.settings.slack_signing_secret
-        return SettleWSGI(self.engine, signing, self.bolt if signing else None, pages)
+        return SettleWSGI(
+            self.engine,
+            signing,
+            self.bolt if signing else None,
+            pages,
+            health=PollHealth(self.poll_lease, self.settings.poll_interval_seconds),
+        )
 
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
-        return make_scheduler(self.poller, self.settings.poll_interval_seconds, blocking=blocking)
+        return make_scheduler(
+            self.poller, self.settings.poll_interval_seconds, blocking=blocking, lease=self.poll_lease
+        )
+
+    @cached_property
+    def poll_lease(self) -> DbLease:
+        """One replica polls at a time; another takes over within about an interval if it dies."""
+        from datetime import timedelta
+
+        from bot.alerts import new_owner
+
+        ttl = timedelta(seconds=self.settings.poll_interval_seconds)
+        return DbLease(self.sessions, "poll", new_owner(), ttl)
 
     def close(self, *, wait: bool = False, cancel: bool = False) -> None:
         """Release the pools and the database; with `wait`, after the work under way has finished;

@@ -66,6 +66,10 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
         _drain(server, deadline=time.monotonic() + 30)
     finally:
         scheduler.shutdown(wait=True)  # a poll cycle under way finishes
+        try:
+            settle.poll_lease.release()  # another replica may poll at once
+        except Exception:
+            log.warning("poll lease not released; it lapses by itself")
         settle.close(wait=True)  # so do charges and form fills that run after Slack was answered
         if socket_handler is not None:
             socket_handler.close()

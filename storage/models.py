@@ -343,6 +343,18 @@ class MonthlyReport(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
 
 
+class Lease(Base):
+    """Work one replica does at a time (the poll): held until `until`, renewed by its holder, taken
+    over by another replica once it lapses. `last_run_at` is when the work last finished."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class AppSecret(Base):
     """A secret Settle generated for itself (e.g. the sandbox's link key), shared by every replica."""
 

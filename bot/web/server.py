@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -35,14 +37,41 @@ def respond(
     return [data]
 
 
+class PollHealth:
+    """Did some replica poll within two intervals? (Right after start, it may not have yet.)"""
+
+    def __init__(self, lease: Any, interval_seconds: int) -> None:
+        self.lease = lease
+        self.interval = interval_seconds
+        self.started = time.monotonic()
+
+    def check(self) -> tuple[bool, str, str | None]:
+        try:
+            last = self.lease.last_run()
+        except Exception:
+            return False, "unknown", None
+        window = 2 * self.interval
+        if last is None:
+            fresh = time.monotonic() - self.started < window
+            return fresh, "starting" if fresh else "late", None
+        age = (datetime.now(UTC) - last).total_seconds()
+        return age <= window, "ok" if age <= window else "late", last.isoformat()
+
+
 class SettleWSGI:
     """`/slack/events` (only when requests are signed: never in Socket Mode), `/healthz`, and the
     provider's pages (the sandbox's; Stripe's webhook and add-card link). Nothing a client sends can
     make it answer 500: an unexpected failure is a 503 the client may retry."""
 
     def __init__(
-        self, engine: Engine, signing_secret: str | None, bolt_app: App | None, pages: WSGIApp | None = None
+        self,
+        engine: Engine,
+        signing_secret: str | None,
+        bolt_app: App | None,
+        pages: WSGIApp | None = None,
+        health: PollHealth | None = None,
     ) -> None:
+        self.health = health
         self.engine = engine
         self.signing_secret = signing_secret
         self.slack = SlackRequestHandler(bolt_app, path="/slack/events") if bolt_app and signing_secret else None
@@ -65,8 +94,13 @@ class SettleWSGI:
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.slack_events(environ, start_response)
         if path == "/healthz":
-            ok = ping(self.engine)
-            body = json.dumps({"ok": ok, "database": "up" if ok else "down"})
+            db_ok = ping(self.engine)
+            report: dict[str, object] = {"database": "up" if db_ok else "down"}
+            poll_ok = True
+            if db_ok and self.health is not None:
+                poll_ok, report["poller"], report["last_poll"] = self.health.check()
+            ok = db_ok and poll_ok
+            body = json.dumps({"ok": ok, **report})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
         if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)
