@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.metrics import ALERTS_POSTED
 from bot.ports import AlertRenderer
 from bot.queries import AlertCard, alert_card
 from bot.slack_gateway import (
@@ -352,6 +353,7 @@ class AlertDeliverer:
         self._post_replies(alert_id, card, posted[0], posted[1])
         self._synced(alert_id, version, posted[0], posted[1])
         report.posted += 1
+        ALERTS_POSTED.inc()
 
     def _post_replies(self, alert_id: int, card: AlertCard, channel: str, ts: str) -> None:
         """Thread replies waiting under this alert, oldest first, each recorded once posted."""

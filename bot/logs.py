@@ -7,8 +7,10 @@ verification token, signatures); the filter rewrites every record before any han
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import time
 
 _SECRETS = [
     # ?token=…, token%3D…, "token": "…" (signed page links, Slack's legacy verification token)
@@ -45,7 +47,46 @@ def configure(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    json_lines = os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
+        if json_lines:
+            formatter = JsonLines()
+            formatter.converter = time.gmtime
+            handler.setFormatter(formatter)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request at INFO
+
+
+# Fields a log call may pass in `extra=` that a JSON line carries (ids only: never card data or tokens).
+JSON_FIELDS = (
+    "alert_id",
+    "settlement_id",
+    "batch_id",
+    "account_id",
+    "invoice_id",
+    "provider_ref",
+    "request_id",
+    "user_id",
+)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line (LOG_FORMAT=json), for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        line: dict[str, object] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in JSON_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str)

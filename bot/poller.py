@@ -29,6 +29,7 @@ from bot.billing.base import (
 from bot.card_warnings import CardWarnings
 from bot.cli_text import plural
 from bot.followup import FollowUps
+from bot.metrics import DECLINES, POLL_SECONDS
 from bot.report import ReportPoster
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
@@ -109,6 +110,12 @@ class Poller:
         self.card_warnings = card_warnings
 
     def run_cycle(self) -> CycleReport:
+        with POLL_SECONDS.time():
+            report = self._cycle()
+        DECLINES.inc(report.new_declines)
+        return report
+
+    def _cycle(self) -> CycleReport:
         report = CycleReport()
         if self.reconcile is not None:
             # first: a payment Settle made is recorded as the admin's before the feed says "paid"

@@ -26,6 +26,7 @@ from bot.alerts import AlertDeliverer, add_reply, close_invoice, mark_invoice_pa
 from bot.authz import Authorizer, Decision
 from bot.billing.base import BillingError, BillingProvider, Invoice, PaymentResult, ProviderUnavailable
 from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
+from bot.metrics import SETTLEMENTS
 from bot.ports import Notifier
 from bot.queries import (
     AlertCard,
@@ -469,6 +470,7 @@ class SettlementService:
                     if ai is not None:
                         ai.decline_count += 1
             sync_state(s, alert)
+            SETTLEMENTS.labels(st.status).inc()
             # The bank's page knows no person: its answer is recorded as the bank's, for this settlement.
             self._audit(s, action, st, reason=result.reason, actor=actor)
             return self._completed(s, st)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
+
+from bot.metrics import SLACK_ERRORS, SLACK_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +134,21 @@ def _unreachable(exc: OSError) -> SlackUnreachable:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """Slack's errors as typed ones: an error Slack answered, or no answer at all."""
+def _translated(method: str = "other") -> Iterator[None]:
+    """Slack's errors as typed ones: an error Slack answered, or no answer at all; each call timed."""
+    started = time.perf_counter()
     try:
         yield
     except SlackApiError as exc:
-        raise _typed(exc) from exc
+        typed = _typed(exc)
+        SLACK_ERRORS.labels(method, typed.code).inc()
+        raise typed from exc
     except OSError as exc:
-        raise _unreachable(exc) from exc
+        unreachable = _unreachable(exc)
+        SLACK_ERRORS.labels(method, unreachable.code).inc()
+        raise unreachable from exc
+    finally:
+        SLACK_SECONDS.labels(method).observe(time.perf_counter() - started)
 
 
 class SlackGateway(Protocol):
@@ -184,7 +194,7 @@ class WebSlackGateway:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
     ) -> tuple[str, str]:
-        with _translated():
+        with _translated("chat.postMessage"):
             resp = self.client.chat_postMessage(
                 channel=channel,
                 text=text,
@@ -198,14 +208,14 @@ class WebSlackGateway:
         return str(resp["channel"]), str(resp["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
-        with _translated():
+        with _translated("chat.update"):
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
         """Look for an alert we may have posted before a crash, by the metadata it carries."""
         cursor: str | None = None
         try:
-            with _translated():
+            with _translated("conversations.history"):
                 while True:
                     resp = self.client.conversations_history(
                         channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
@@ -223,7 +233,7 @@ class WebSlackGateway:
 
     def join(self, channel: str) -> bool:
         try:
-            with _translated():
+            with _translated("conversations.join"):
                 self.client.conversations_join(channel=channel)
             return True
         except SlackUnreachable:
@@ -233,31 +243,31 @@ class WebSlackGateway:
             return False
 
     def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
-        with _translated():
+        with _translated("views.update"):
             self.client.views_update(view_id=view_id, view=view, hash=view_hash)
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        with _translated():
+        with _translated("chat.postEphemeral"):
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
     def publish_home(self, user: str, view: View) -> None:
-        with _translated():
+        with _translated("views.publish"):
             self.client.views_publish(user_id=user, view=view)
 
     def user_locale(self, user: str) -> str | None:
-        with _translated():
+        with _translated("users.info"):
             found = self.client.users_info(user=user, include_locale=True)
         locale = (found.get("user") or {}).get("locale")
         return str(locale) if locale else None
 
     def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
-        with _translated():
+        with _translated("files.upload_v2"):
             self.client.files_upload_v2(
                 channel=channel, file=content, filename=filename, title=title, initial_comment=comment
             )
 
     def usergroup_members(self, group_id: str) -> list[str]:
-        with _translated():
+        with _translated("usergroups.users.list"):
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
         return [u for u in users or [] if isinstance(u, str)]
 

@@ -81,3 +81,9 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def unsynced(engine: Engine) -> int:
+    """Alerts whose Slack message is behind their record (the partial index keeps this cheap)."""
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM alerts WHERE version > synced_version")).scalar() or 0)

@@ -36,6 +36,7 @@ from bot.billing.base import (
     ProviderUnavailable,
     Renewal,
 )
+from bot.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +520,8 @@ class StripeProvider:
 
         Card errors pass through to the caller that reads them; a refused request (bad id, paid
         invoice) is a BillingError; an unreachable, rate-limited or failing Stripe (after the SDK's
-        own retries) is ProviderUnavailable; a bad key is too, said plainly."""
+        own retries) is ProviderUnavailable; a bad key is too, said plainly. Each call is timed."""
+        started = time.perf_counter()
         try:
             yield
         except stripe.CardError:
@@ -541,7 +543,10 @@ class StripeProvider:
             raise ProviderUnavailable("Settle's Stripe key may not do this", exc.request_id) from None
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError, stripe.IdempotencyError) as exc:
             log.warning("stripe %s failed (request %s): %s", what, exc.request_id, type(exc).__name__)
+            PROVIDER_ERRORS.labels("stripe", type(exc).__name__).inc()
             raise ProviderUnavailable("Stripe did not answer", exc.request_id) from None
+        finally:
+            PROVIDER_SECONDS.labels("stripe", what).observe(time.perf_counter() - started)
 
 
 def _message(exc: stripe.StripeError) -> str:

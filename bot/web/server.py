@@ -15,7 +15,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
 from bot.web.slack_guard import MAX_BODY, problem, verified
-from storage.db import ping
+from storage.db import ping, unsynced
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -93,6 +93,8 @@ class SettleWSGI:
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.slack_events(environ, start_response)
+        if path == "/metrics":
+            return self.metrics(start_response)
         if path == "/healthz":
             db_ok = ping(self.engine)
             report: dict[str, object] = {"database": "up" if db_ok else "down"}
@@ -105,6 +107,19 @@ class SettleWSGI:
         if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")
+
+    def metrics(self, start_response: StartResponse) -> Iterable[bytes]:
+        """Prometheus's text format; the gauges are read now (one query each)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        from bot.metrics import POLL_LAG, REGISTRY, UNDELIVERED
+
+        UNDELIVERED.set(unsynced(self.engine))
+        if self.health is not None:
+            last = self.health.lease.last_run()
+            if last is not None:
+                POLL_LAG.set((datetime.now(UTC) - last).total_seconds())
+        return respond(start_response, "200 OK", generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
 
     def slack_events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         assert self.slack is not None and self.signing_secret
