@@ -79,36 +79,30 @@ def test_healthz_says_when_no_replica_polled_within_two_intervals(sqlite_env: di
         }
 
 
+def decline(path: Path, acc: dict[str, object]) -> None:
+    """A renewal declined at the sandbox (as another process would record it), for the poll to find."""
+    from bot.billing.sandbox_loader import load_file
+
+    services = build(Settings())
+    try:
+        load_file(services.sessions, write_accounts(path, [acc]))
+        services.provider.bill()  # type: ignore[attr-defined]
+    finally:
+        services.close()
+
+
 def test_two_serve_processes_poll_one_at_a_time_and_one_takes_over_when_the_other_dies(
     env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    from bot.billing.sandbox_loader import load_file
-
     settings = {**env, "POLL_INTERVAL_SECONDS": "2"}
     with serve_process(settings, tmp_path / "a.log") as (base_a, proc_a):
         eventually(lambda: json.loads(get(base_a + "/healthz")[1]).get("poller") == "ok", timeout=15)
         with serve_process(settings, tmp_path / "b.log") as (base_b, _proc_b):
-            services = build(Settings())
-            try:
-                load_file(
-                    services.sessions,
-                    write_accounts(tmp_path / "a.yml", [account("acme", "4000000000009995", channel="C0ACME")]),
-                )
-                services.provider.bill()  # type: ignore[attr-defined]
-            finally:
-                services.close()
+            decline(tmp_path / "a.yml", account("acme", "4000000000009995", channel="C0ACME"))
             eventually(lambda: len(fake_slack.messages("C0ACME")) == 1, timeout=15, message="no alert")
             os.kill(proc_a.pid, signal.SIGKILL)  # the holder dies mid-schedule
             proc_a.wait(timeout=10)
-            services = build(Settings())
-            try:
-                load_file(
-                    services.sessions,
-                    write_accounts(tmp_path / "b.yml", [account("globex", "4000000000000002", channel="C0GLOBEX")]),
-                )
-                services.provider.bill()  # type: ignore[attr-defined]
-            finally:
-                services.close()
+            decline(tmp_path / "b.yml", account("globex", "4000000000000002", channel="C0GLOBEX"))
             started = time.monotonic()
             eventually(lambda: len(fake_slack.messages("C0GLOBEX")) == 1, timeout=20, message="nobody took over")
             assert time.monotonic() - started < 10
