@@ -18,7 +18,7 @@ from bot.languages import UserLanguages
 from bot.queries import AlertCard, BatchRecord, BatchStatus, batch_record
 from bot.slack_gateway import SlackError, SlackGateway
 from storage.db import reading, transaction
-from storage.models import HomeViewer, SettlementBatch
+from storage.models import Alert, HomeViewer, SettlementBatch
 from storage.upsert import insert_ignore
 
 if TYPE_CHECKING:
@@ -73,14 +73,23 @@ class HomeService:
         settle = self.settlements
         balances = settle.balances_for(user_id, limit=SHOWN)
         mine = balances.cards
+        recent: list[BatchRecord] = []
         with reading(self.sessions) as s:
-            batches = s.scalars(select(SettlementBatch).order_by(SettlementBatch.id.desc()).limit(50)).all()
-            records = [batch_record(s, b) for b in batches]
-        visible = {alert_id for alert_id in {r.alert_id for r in records} if settle.may_settle(user_id, alert_id)}
-        accounts = {c.account_id for c in mine} | {r.account_id for r in records if r.alert_id in visible}
-        recent = tuple(
-            r for r in records if r.account_id in accounts and r.status in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL)
-        )[:RECENT]
+            latest = s.execute(
+                select(SettlementBatch, Alert.account_id)
+                .join(Alert, Alert.id == SettlementBatch.alert_id)
+                .order_by(SettlementBatch.id.desc())
+                .limit(50)
+            ).all()
+            mine_accounts = settle.settleable_accounts(s, user_id, {account_id for _, account_id in latest})
+            for batch, account_id in latest:  # read in full only what this user may see
+                if account_id not in mine_accounts:
+                    continue
+                record = batch_record(s, batch)
+                if record.status in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL):
+                    recent.append(record)
+                    if len(recent) == RECENT:
+                        break
         return HomeSummary(
             user_id=user_id,
             balances=tuple(mine),
@@ -88,7 +97,7 @@ class HomeService:
             totals=balances.totals,
             others_open=balances.open_total - balances.count,
             every_account=settle.authorizer.decide(user_id, "", tuple(settle.authorizer.global_admins)).allowed,
-            recent=recent,
+            recent=tuple(recent),
         )
 
     def opened(self, user_id: str) -> None:

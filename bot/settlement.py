@@ -29,7 +29,6 @@ from bot.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refus
 from bot.metrics import SETTLEMENTS
 from bot.ports import Notifier
 from bot.queries import (
-    AlertCard,
     BalanceFinding,
     Balances,
     BatchRecord,
@@ -37,7 +36,6 @@ from bot.queries import (
     SettleContext,
     alert_card,
     batch_record,
-    open_alerts,
     total,
 )
 from bot.slack_gateway import SlackError
@@ -122,8 +120,8 @@ class SettlementService:
             rows = s.execute(
                 select(Alert.id, Alert.account_id).where(Alert.state.not_in(ALERT_DONE)).order_by(Alert.id)
             ).all()
-            admins = self._admins(s, {account_id for _, account_id in rows})
-            allowed = [i for i, a in rows if self.authorizer.decide(user_id, "", admins[a]).allowed]
+            mine = self.settleable_accounts(s, user_id, {account_id for _, account_id in rows})
+            allowed = [i for i, a in rows if a in mine]
             totals: dict[str, int] = {}
             for chunk in range(0, len(allowed), 500):
                 for currency, owed in s.execute(
@@ -145,19 +143,29 @@ class SettlementService:
         """`/settle ACCOUNT`: the open balances whose account id or name matches best (exact over
         partial, any case), split into those the user may settle and those they may not."""
         with reading(self.sessions) as s:
-            cards = open_alerts(s)
-            scored = [(matches(query, c.account_id, c.account_name), c) for c in cards]
+            # names of every open balance (one light query); cards only for the best matches
+            rows = s.execute(
+                select(Alert.id, Alert.account_id, func.coalesce(Account.name, Alert.account_id))
+                .outerjoin(Account, Account.id == Alert.account_id)
+                .where(Alert.state.not_in(ALERT_DONE))
+                .order_by(Alert.id)
+            ).all()
+            scored = [(matches(query, account_id, name), alert_id) for alert_id, account_id, name in rows]
             best = max((score for score, _ in scored), default=0)
-            found = [c for score, c in scored if score and score == best]
+            found_ids = [alert_id for score, alert_id in scored if score and score == best]
+            found = [
+                alert_card(s, alert)
+                for alert in s.scalars(select(Alert).where(Alert.id.in_(found_ids)).order_by(Alert.id))
+            ]
             known = None
             if not found:
                 for acc_id, name in s.execute(select(Account.id, Account.name)):
                     if matches(query, acc_id, name):
                         known = name
                         break
-            admins = self._admins(s, {c.account_id for c in found})
-        allowed = tuple(c for c in found if self._may(user_id, c, admins))
-        refused = tuple(c for c in found if c not in allowed)
+            mine = self.settleable_accounts(s, user_id, {c.account_id for c in found})
+        allowed = tuple(c for c in found if c.account_id in mine)
+        refused = tuple(c for c in found if c.account_id not in mine)
         return BalanceFinding(allowed=allowed, refused=refused, known_account=known)
 
     def card_update_link(self, warning_id: int, user_id: str) -> str | None:
@@ -176,9 +184,11 @@ class SettlementService:
             audit.record(s, "card_update_link", actor=user_id, account_id=account_id, warning_id=warning_id)
         return self.provider.add_method_url(account_id, f"warning:{warning_id}")
 
-    def may_settle(self, user_id: str, alert_id: int) -> bool:
-        found = self.authorizer.for_alert(alert_id)
-        return found is not None and self.authorizer.decide(user_id, found[1], found[2]).allowed
+    def settleable_accounts(self, s: Session, user_id: str, account_ids: set[str]) -> set[str]:
+        """Which of these accounts this user may settle: their admins in one query (user groups from
+        the authorizer's cache)."""
+        admins = self._admins(s, account_ids)
+        return {a for a in account_ids if self.authorizer.decide(user_id, "", admins[a]).allowed}
 
     def _admins(self, s: Session, account_ids: set[str]) -> dict[str, tuple[str, ...]]:
         own: dict[str, list[str]] = {a: [] for a in account_ids}
@@ -188,9 +198,6 @@ class SettlementService:
             ):
                 own[account_id].append(slack_id)
         return {a: tuple(dict.fromkeys([*ids, *self.authorizer.global_admins])) for a, ids in own.items()}
-
-    def _may(self, user_id: str, card: AlertCard, admins: dict[str, tuple[str, ...]]) -> bool:
-        return self.authorizer.decide(user_id, card.account_name, admins.get(card.account_id, ())).allowed
 
     # --- step 1: the modal's content -----------------------------------------------------------
 
