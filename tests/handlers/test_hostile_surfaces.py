@@ -1,0 +1,93 @@
+"""The surfaces added for /settle, App Home, follow-ups and card warnings, tried as an attacker would:
+markup and 5,000-character strings in every outside field they show, unsigned and malformed requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.billing.sandbox_loader import load_file
+from tests.conftest import account, write_accounts
+from tests.fake_slack import FakeSlack
+from tests.handlers.test_settle_flow import ADMIN
+from tests.harness import Harness, eventually, running_server
+from tests.slack_requests import post
+
+HOSTILE = "<!channel> <script>alert(1)</script> <@U0BOSS> " + "x" * 5000
+MARKUP = ("<!channel>", "<script>", "<@U0BOSS>")
+
+
+def mrkdwn(node: Any) -> str:
+    if isinstance(node, dict):
+        own = node["text"] if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str) else ""
+        return own + "".join(mrkdwn(v) for v in node.values())
+    if isinstance(node, list):
+        return "".join(mrkdwn(v) for v in node)
+    return ""
+
+
+@pytest.fixture
+def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
+    with running_server() as (base, services):
+        harness = Harness(base, fake_slack, services)
+        acc = account("evil", "4242424242424242", channel="C0EVIL", admins=[ADMIN], extra_cards=["4000000000009995"])
+        acc["name"] = HOSTILE[:200]  # the loader's limit for names
+        acc["payment_methods"][0]["exp"] = "01/20"
+        acc["renewal"] = {"on": (datetime.now(UTC) + timedelta(days=5)).date().isoformat(), "amount": "9.99"}
+        acc["invoices"] = [{"amount": "12.00", "description": HOSTILE[:1000]}]
+        load_file(services.sessions, write_accounts(tmp_path / "evil.yml", [acc]))
+        services.provider.set_default_payment_method("evil", "pm_evil_2")  # type: ignore[attr-defined]
+        harness.sandbox.bill()
+        services.poller.run_cycle()
+        yield harness
+
+
+def test_settle_with_markup_and_a_long_string_answers_plainly(h: Harness) -> None:
+    for typed in (HOSTILE, "<script>", "<!channel>"):
+        resp, _trigger = h.command(ADMIN, typed)
+        assert resp.status == 200
+        text = resp.body if not resp.body.startswith("{") else mrkdwn(resp.json()) + resp.json().get("text", "")
+        assert not any(m in text for m in MARKUP) and len(text) < 4000
+
+
+def test_the_list_home_alert_and_warning_show_markup_as_text(h: Harness) -> None:
+    listed = h.command(ADMIN)[0].json()
+    home = h.open_home(ADMIN)  # the fake validates every block's length
+    alert = next(m for m in h.fake.messages("C0EVIL") if (m.get("metadata") or {}).get("event_type"))
+    warning = next(m for m in h.fake.messages("C0EVIL") if "renewal on" in m.get("text", ""))
+    for shown in (
+        mrkdwn(listed) + listed["text"],
+        mrkdwn(home["blocks"]),
+        mrkdwn(alert["blocks"]) + alert["text"],
+        mrkdwn(warning["blocks"]) + warning["text"],
+    ):
+        assert "&lt;!channel&gt;" in shown or "&lt;script&gt;" in shown
+        assert not any(m in shown for m in MARKUP)
+
+
+def test_hostile_snooze_dates_and_assignees_change_nothing(h: Harness) -> None:
+    h.menu(ADMIN, "snooze_date", invoice_id="in_evil_1")
+    view_id = eventually(
+        lambda: next((v["id"] for v in h.fake.views.values() if v.get("callback_id") == "settle_snooze"), None)
+    )
+    for day in ("<script>", HOSTILE, "2026-02-30"):
+        resp = h.submit(view_id, ADMIN, {"snooze_date": {"snooze_date": {"type": "datepicker", "selected_date": day}}})
+        assert resp.json()["response_action"] == "errors"
+    h.assign(ADMIN, "<!channel>", invoice_id="in_evil_1")
+    eventually(lambda: any("not a person" in c.params["text"] for c in h.fake.calls_to("chat.postEphemeral")))
+    assert h.alert_row("in_evil_1").snoozed_until is None and h.alert_row("in_evil_1").assignee is None
+
+
+def test_unsigned_and_malformed_commands_and_events_are_refused(h: Harness) -> None:
+    body = urlencode({"command": "/settle", "text": "", "user_id": ADMIN, "team_id": "T1", "channel_id": "C0EVIL"})
+    assert post(h.base + "/slack/events", body, {"Content-Type": "application/x-www-form-urlencoded"})[0] == 401
+    event = json.dumps({"type": "event_callback", "event": {"type": "app_home_opened", "user": ADMIN}})
+    assert post(h.base + "/slack/events", event, {"Content-Type": "application/json"})[0] == 401
+    assert h.event({"type": "app_home_opened", "user": HOSTILE, "tab": "home"}).status == 200
+    assert h.fake.homes == {}
