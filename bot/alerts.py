@@ -8,19 +8,25 @@ between Slack's answer and our commit) looks in the channel's history before pos
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import ALERTS_POSTED
+from bot.pacing import ChannelPacer
 from bot.ports import AlertRenderer
 from bot.queries import AlertCard, alert_card
 from bot.slack_gateway import (
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+DELIVERY_CONCURRENCY = 16  # Slack calls in flight at once when delivering many alerts
 HISTORY_SLACK = timedelta(minutes=5)
 
 
@@ -186,6 +193,12 @@ class DeliveryReport:
     recovered: int = 0
     failed: list[str] = field(default_factory=list)
 
+    def merge(self, other: DeliveryReport) -> None:
+        self.posted += other.posted
+        self.updated += other.updated
+        self.recovered += other.recovered
+        self.failed.extend(other.failed)
+
 
 class AlertDeliverer:
     def __init__(
@@ -195,12 +208,19 @@ class AlertDeliverer:
         renderer: AlertRenderer,
         fallback_channel: str | None,
         owner: str | None = None,
+        *,
+        pacer: ChannelPacer | None = None,
+        concurrency: int = DELIVERY_CONCURRENCY,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
         self.renderer = renderer
         self.fallback_channel = fallback_channel
         self.owner = owner or new_owner()
+        # the gateway's own pacer when it has one, so the dispatcher and the posts share one budget
+        self.pacer = pacer or getattr(gateway, "pacer", None) or ChannelPacer()
+        self.concurrency = max(1, concurrency)
+        self._stopping = threading.Event()
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
         self.on_change: Callable[[], None] | None = None
 
@@ -208,16 +228,76 @@ class AlertDeliverer:
         with reading(self.sessions) as s:
             return list(s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id)))
 
+    def stop(self) -> None:
+        """Shutting down: deliveries under way finish and are recorded; no new one starts in
+        `deliver_all` (what is left is posted by the next poll, by this replica or another)."""
+        self._stopping.set()
+
+    def _pending_by_channel(self) -> dict[str, deque[int]]:
+        """Alerts whose Slack message is behind, grouped by the channel they are (or will be) in."""
+        with reading(self.sessions) as s:
+            rows = s.execute(
+                select(Alert.id, Alert.channel, Account.mapped_channel, Account.slack_channel)
+                .outerjoin(Account, Account.id == Alert.account_id)
+                .where(Alert.version > Alert.synced_version)
+                .order_by(Alert.id)
+            )
+            queues: dict[str, deque[int]] = {}
+            for alert_id, posted_in, mapped, from_provider in rows:
+                where = posted_in or mapped or from_provider or self.fallback_channel or ""
+                queues.setdefault(where, deque()).append(alert_id)
+            return queues
+
     def deliver_all(self) -> DeliveryReport:
+        """Deliver every pending alert: channels concurrently (at most `concurrency` calls in flight),
+        each channel's alerts one after another at the pace Slack allows it.
+
+        A channel is handed to one worker at a time and comes back into the queue at its next
+        slot, so waiting for one channel's budget never holds a worker other channels could use.
+        Exactly-once is unchanged: each alert is still claimed and recorded on its own."""
         report = DeliveryReport()
-        for alert_id in self.pending_ids():
-            try:
-                self.deliver(alert_id, report)
-            except SlackAuthError:
-                raise
-            except SlackError as exc:
-                log.warning("alert %s not delivered: %s", alert_id, exc.code)
-                report.failed.append(f"alert {alert_id}: {exc.code}")
+        queues = self._pending_by_channel()
+        if not queues:
+            return report
+        ready: list[tuple[float, int, str]] = []  # (when the channel may be posted to, tiebreak, channel)
+        order = itertools.count()
+        for channel in queues:
+            heapq.heappush(ready, (self.pacer.ready_at(channel), next(order), channel))
+        running: dict[Future[DeliveryReport], str] = {}
+        fatal: SlackAuthError | None = None
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="deliver") as pool:
+            while (ready and fatal is None and not self._stopping.is_set()) or running:
+                now = self.pacer.clock()
+                go_on = fatal is None and not self._stopping.is_set()
+                while ready and go_on and len(running) < self.concurrency and ready[0][0] <= now:
+                    _, _, channel = heapq.heappop(ready)
+                    running[pool.submit(self._deliver_one, queues[channel].popleft())] = channel
+                timeout = max(ready[0][0] - now, 0.0) if ready and len(running) < self.concurrency else None
+                if not running:
+                    self._stopping.wait(timeout or 0.0)
+                    continue
+                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    channel = running.pop(future)
+                    try:
+                        report.merge(future.result())
+                    except SlackAuthError as exc:
+                        fatal = exc
+                    if queues[channel]:
+                        heapq.heappush(ready, (self.pacer.ready_at(channel), next(order), channel))
+        if fatal is not None:
+            raise fatal
+        return report
+
+    def _deliver_one(self, alert_id: int) -> DeliveryReport:
+        report = DeliveryReport()
+        try:
+            self.deliver(alert_id, report)
+        except SlackAuthError:
+            raise
+        except SlackError as exc:
+            log.warning("alert %s not delivered: %s", alert_id, exc.code)
+            report.failed.append(f"alert {alert_id}: {exc.code}")
         return report
 
     def deliver(self, alert_id: int, report: DeliveryReport | None = None) -> bool:
@@ -226,10 +306,12 @@ class AlertDeliverer:
         claimed = self._claim(alert_id)
         if claimed is None:
             return False
+        released = False
         try:
-            self._sync(alert_id, claimed, report)
+            released = self._sync(alert_id, claimed, report)
         finally:
-            self._release(alert_id)
+            if not released:
+                self._release(alert_id)
         if self.on_change is not None:
             self.on_change()
         return True
@@ -237,33 +319,39 @@ class AlertDeliverer:
     # --- lease ---------------------------------------------------------------------------------
 
     def _claim(self, alert_id: int) -> int | None:
-        """Lease the alert; returns how many post attempts were made before this one."""
+        """Lease the alert; returns how many post attempts were made before this one.
+
+        One conditional UPDATE when the alert is free (the usual case); a lease held by a process
+        on this host that died is looked at only when that fails."""
         now = datetime.now(UTC)
+        free = or_(Alert.claimed_by.is_(None), Alert.claimed_until <= now, Alert.claimed_by == self.owner)
         with transaction(self.sessions) as s:
-            alert = s.get(Alert, alert_id)
-            if alert is None or alert.version <= alert.synced_version:
+            won = self._take(s, alert_id, free, now)
+            if won is not None:
+                return won
+            holder = s.execute(
+                select(Alert.claimed_by).where(Alert.id == alert_id, Alert.version > Alert.synced_version)
+            ).scalar_one_or_none()
+            if holder is None or not _owner_is_dead(holder):
                 return None
-            held = alert.claimed_until is not None and alert.claimed_until > now
-            if held and alert.claimed_by != self.owner and not _owner_is_dead(alert.claimed_by):
-                return None
-            previous_attempts = alert.post_attempts
-            won = cast(
-                CursorResult[Any],
-                s.execute(
-                    update(Alert)
-                    .where(
-                        Alert.id == alert_id,
-                        Alert.claimed_by == alert.claimed_by if alert.claimed_by else Alert.claimed_by.is_(None),
-                    )
-                    .values(
-                        claimed_by=self.owner,
-                        claimed_until=now + LEASE,
-                        post_attempts=Alert.post_attempts + (1 if alert.ts is None else 0),
-                    )
-                    .execution_options(synchronize_session=False),
-                ),
-            ).rowcount
-            return previous_attempts if won == 1 else None
+            return self._take(s, alert_id, Alert.claimed_by == holder, now)
+
+    def _take(self, s: Session, alert_id: int, free: Any, now: datetime) -> int | None:
+        row = s.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.version > Alert.synced_version, free)
+            .values(
+                claimed_by=self.owner,
+                claimed_until=now + LEASE,
+                post_attempts=Alert.post_attempts + case((Alert.ts.is_(None), 1), else_=0),
+            )
+            .returning(Alert.post_attempts, Alert.ts)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:
+            return None
+        attempts, ts = row
+        return int(attempts) - (1 if ts is None else 0)
 
     def _release(self, alert_id: int) -> None:
         with transaction(self.sessions) as s:
@@ -276,7 +364,8 @@ class AlertDeliverer:
 
     # --- sync ----------------------------------------------------------------------------------
 
-    def _sync(self, alert_id: int, previous_attempts: int, report: DeliveryReport) -> None:
+    def _sync(self, alert_id: int, previous_attempts: int, report: DeliveryReport) -> bool:
+        """Returns True when the lease was released with the last record (one transaction less)."""
         with reading(self.sessions) as s:
             alert = s.get(Alert, alert_id)
             assert alert is not None
@@ -285,15 +374,16 @@ class AlertDeliverer:
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
             target = (account.channel if account else None) or self.fallback_channel
+            waiting = self._waiting_replies(s, alert_id)
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
 
         if ts is not None and channel is not None:
             try:
                 self.gateway.update(channel, ts, text, blocks)
-                self._post_replies(alert_id, card, channel, ts)
-                self._synced(alert_id, version, channel, ts)
+                self._post_replies(card, channel, ts, waiting)
+                self._synced(card.account_id, alert_id, version, channel, ts, first=False, release=True)
                 report.updated += 1
-                return
+                return True
             except (MessageGone, ChannelUnavailable) as exc:
                 log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
                 with transaction(self.sessions) as s:
@@ -314,11 +404,11 @@ class AlertDeliverer:
                 if found is not None:
                     log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
                     self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
-                    self._synced(alert_id, 0, found[0], found[1], recovered=True)
-                    self._post_replies(alert_id, card, found[0], found[1])
-                    self._synced(alert_id, version, found[0], found[1])
+                    self._synced(card.account_id, alert_id, 0, found[0], found[1], first=True, recovered=True)
+                    self._post_replies(card, found[0], found[1], waiting)
+                    self._synced(card.account_id, alert_id, version, found[0], found[1], first=False, release=True)
                     report.recovered += 1
-                    return
+                    return True
 
         if target is None:
             raise SlackError("no_channel_configured")
@@ -349,22 +439,36 @@ class AlertDeliverer:
                 )
             text, blocks = self.renderer.text(card), self.renderer.blocks(card)
             posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
-        self._synced(alert_id, 0, posted[0], posted[1], fallback_reason=fallback_reason)  # its ts first
-        self._post_replies(alert_id, card, posted[0], posted[1])
-        self._synced(alert_id, version, posted[0], posted[1])
+        if waiting:  # its ts first, so a crash while replying never posts the alert again
+            self._synced(card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
+            self._post_replies(card, posted[0], posted[1], waiting)
+        self._synced(
+            card.account_id,
+            alert_id,
+            version,
+            *posted,
+            first=not waiting,
+            fallback_reason=fallback_reason,
+            release=True,
+        )
         report.posted += 1
         ALERTS_POSTED.inc()
+        return True
 
-    def _post_replies(self, alert_id: int, card: AlertCard, channel: str, ts: str) -> None:
-        """Thread replies waiting under this alert, oldest first, each recorded once posted."""
-        with reading(self.sessions) as s:
-            waiting = list(
-                s.scalars(
-                    select(AlertReply)
-                    .where(AlertReply.alert_id == alert_id, AlertReply.ts.is_(None))
-                    .order_by(AlertReply.id)
-                )
+    @staticmethod
+    def _waiting_replies(s: Session, alert_id: int) -> list[AlertReply]:
+        return list(
+            s.scalars(
+                select(AlertReply)
+                .where(AlertReply.alert_id == alert_id, AlertReply.ts.is_(None))
+                .order_by(AlertReply.id)
             )
+        )
+
+    def _post_replies(self, card: AlertCard, channel: str, ts: str, waiting: list[AlertReply]) -> None:
+        """Thread replies waiting under this alert, oldest first, each recorded once posted.
+
+        A reply added after `waiting` was read bumped the alert, so the next delivery posts it."""
         for reply in waiting:
             text = self.renderer.reply(card, reply.kind, reply.detail)
             if reply.channel:  # a message of its own elsewhere (an escalation to the alert channel)
@@ -372,7 +476,7 @@ class AlertDeliverer:
                     # no alert metadata: after a crash, only the alert itself is found by it
                     _, reply_ts = self._post_joining(reply.channel, text, [], None)
                 except ChannelUnavailable as exc:
-                    log.warning("alert %s: %s not posted to %s: %s", alert_id, reply.kind, reply.channel, exc.code)
+                    log.warning("alert %s: %s not posted to %s: %s", card.alert_id, reply.kind, reply.channel, exc.code)
                     reply_ts = "unposted"
             else:
                 _, reply_ts = self.gateway.post(channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
@@ -391,26 +495,40 @@ class AlertDeliverer:
 
     def _synced(
         self,
+        account_id: str,
         alert_id: int,
         version: int,
         channel: str,
         ts: str,
         *,
+        first: bool,
         recovered: bool = False,
         fallback_reason: str | None = None,
+        release: bool = False,
     ) -> None:
+        """Record where the message is and which version it shows; the lease makes this deliverer the
+        only writer of `ts`, so `first` (no ts before) is known without reading the row again."""
+        values: dict[str, Any] = {
+            "channel": channel,
+            "ts": ts,
+            "synced_version": case((Alert.synced_version < version, version), else_=Alert.synced_version),
+        }
+        if release:  # only a lease that is still ours
+            mine = Alert.claimed_by == self.owner
+            values.update(
+                claimed_by=case((mine, None), else_=Alert.claimed_by),
+                claimed_until=case((mine, None), else_=Alert.claimed_until),
+            )
         with transaction(self.sessions) as s:
-            alert = s.get(Alert, alert_id, with_for_update=True)
-            assert alert is not None
-            first = alert.ts is None
-            alert.channel, alert.ts = channel, ts
-            alert.synced_version = max(alert.synced_version, version)
+            s.execute(
+                update(Alert).where(Alert.id == alert_id).values(**values).execution_options(synchronize_session=False)
+            )
             if first:
                 audit.record(
                     s,
                     "alert_recovered" if recovered else "alert_posted",
-                    account_id=alert.account_id,
-                    alert_id=alert.id,
+                    account_id=account_id,
+                    alert_id=alert_id,
                     channel=channel,
                     ts=ts,
                     fallback=fallback_reason,

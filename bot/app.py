@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -31,6 +32,7 @@ from bot.followup import FollowUps
 from bot.home import HomeService
 from bot.languages import UserLanguages
 from bot.lease import DbLease
+from bot.pacing import ChannelPacer
 from bot.poller import Poller
 from bot.report import ReportPoster
 from bot.scheduler import make_scheduler
@@ -163,11 +165,18 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     public_base = settings.public_base(port)
     provider = make_provider(ProviderDeps(settings, sessions, public_base))
     web = make_web_client(settings.slack_bot_token, settings.slack_api_url)
-    gateway = gateway or WebSlackGateway(web)
+    gateway = gateway or WebSlackGateway(web, ChannelPacer(settings.slack_channel_interval))
     authorizer = Authorizer(engine, gateway, settings.admins)
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
     languages = UserLanguages(gateway)
-    settlements = SettlementService(sessions, provider, authorizer, deliverer, SlackNotifier(gateway, languages))
+    settlements = SettlementService(
+        sessions,
+        provider,
+        authorizer,
+        deliverer,
+        SlackNotifier(gateway, languages),
+        retry_unknown_after=timedelta(seconds=settings.charge_unknown_after),
+    )
     follow_ups = FollowUps(
         sessions,
         settlements,

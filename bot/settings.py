@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_ADMINS")
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    # Slack's pace for messages in one channel (about one a second); lower only against a stand-in of Slack
+    slack_channel_interval: float = Field(default=1.0, ge=0, le=60, alias="SLACK_CHANNEL_INTERVAL_SECONDS")
+    # a charge whose answer was lost (a crash, a timeout) is asked about again, with its key, after this
+    charge_unknown_after: float = Field(default=60, ge=1, alias="SETTLE_CHARGE_UNKNOWN_AFTER_SECONDS")
     link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
     remind_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=24), alias="SETTLE_REMIND_AFTER")
     escalate_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=72), alias="SETTLE_ESCALATE_AFTER")

@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.metrics import SLACK_ERRORS, SLACK_SECONDS
+from bot.pacing import ChannelPacer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,14 @@ class SlackAuthError(SlackError):
     """The bot token is wrong or revoked: nothing will work until it is fixed."""
 
 
+class RateLimited(SlackError):
+    """Slack answered 429: it did not act on the call, which may be repeated after `retry_after`."""
+
+    def __init__(self, code: str, retry_after: float) -> None:
+        super().__init__(code)
+        self.retry_after = retry_after
+
+
 # Calls that create something each time they arrive: after a 5xx or a dropped connection Slack may
 # have acted on them already, so they are not retried.
 NOT_IDEMPOTENT = frozenset(
@@ -74,6 +83,12 @@ NOT_IDEMPOTENT = frozenset(
         "files.completeUploadExternal",  # shares the file into the channel: a message
     }
 )
+
+
+# Calls paced per channel by the gateway itself: their 429s are handed back to it (not slept out
+# inside the WebClient), so a 429 holds back only that channel.
+PACED = frozenset({"chat.postMessage"})
+POST_RATE_LIMIT_RETRIES = 5
 
 
 def _method(request: HttpRequest) -> str:
@@ -100,16 +115,47 @@ class _IdempotentOnly(RetryHandler):
         return self.inner._can_retry(state=state, request=request, response=response, error=error)
 
 
+class _UnlessPaced(RetryHandler):
+    """Lets `inner` wait out a 429 except on calls the gateway paces per channel itself."""
+
+    def __init__(self, inner: RetryHandler) -> None:
+        super().__init__(inner.max_retry_count, inner.interval_calculator)
+        self.inner = inner
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _method(request) in PACED:
+            return False
+        return self.inner._can_retry(state=state, request=request, response=response, error=error)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self.inner.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+
 def make_web_client(token: str | None, base_url: str, *, max_retries: int = 5) -> WebClient:
-    """A WebClient that waits out 429s (honouring Retry-After) and retries 5xx and dropped connections
-    of calls that are safe to repeat."""
+    """A WebClient that waits out 429s (honouring Retry-After; chat.postMessage's are left to the
+    gateway's per-channel pacing) and retries 5xx and dropped connections of calls that are safe
+    to repeat."""
     return WebClient(
         token=token,
         base_url=base_url,
         timeout=10,
         retry_handlers=[
             _IdempotentOnly(ConnectionErrorRetryHandler(max_retry_count=2)),
-            RateLimitErrorRetryHandler(max_retry_count=max_retries),
+            _UnlessPaced(RateLimitErrorRetryHandler(max_retry_count=max_retries)),
             _IdempotentOnly(ServerErrorRetryHandler(max_retry_count=2)),
         ],
     )
@@ -120,6 +166,8 @@ def _typed(exc: SlackApiError) -> SlackError:
     if exc.response is not None:
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         code = str(data.get("error") or f"http_{exc.response.status_code}")
+    if exc.response is not None and exc.response.status_code == 429:
+        return RateLimited(code, _retry_after(exc.response.headers))
     if code in CHANNEL_ERRORS:
         return ChannelUnavailable(code)
     if code in GONE_ERRORS:
@@ -127,6 +175,17 @@ def _typed(exc: SlackApiError) -> SlackError:
     if code in FATAL_ERRORS:
         return SlackAuthError(code)
     return SlackError(code)
+
+
+def _retry_after(headers: Any) -> float:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return min(max(float(raw), 0.0), 60.0)
+            except (TypeError, ValueError):
+                break
+    return 1.0
 
 
 def _unreachable(exc: OSError) -> SlackUnreachable:
@@ -182,8 +241,9 @@ class SlackGateway(Protocol):
 
 
 class WebSlackGateway:
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, pacer: ChannelPacer | None = None) -> None:
         self.client = client
+        self.pacer = pacer or ChannelPacer()
 
     def post(
         self,
@@ -194,18 +254,32 @@ class WebSlackGateway:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
     ) -> tuple[str, str]:
-        with _translated("chat.postMessage"):
-            resp = self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks or None,
-                metadata=metadata,
-                thread_ts=thread_ts,
-                reply_broadcast=reply_broadcast or None,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        return str(resp["channel"]), str(resp["ts"])
+        """Post when the channel's budget allows; a 429 (Slack did not post) holds back that channel
+        alone for its Retry-After, then the same message is posted again."""
+        for attempt in itertools.count():
+            self.pacer.wait(channel)
+            try:
+                with _translated("chat.postMessage"):
+                    try:
+                        resp = self.client.chat_postMessage(
+                            channel=channel,
+                            text=text,
+                            blocks=blocks or None,
+                            metadata=metadata,
+                            thread_ts=thread_ts,
+                            reply_broadcast=reply_broadcast or None,
+                            unfurl_links=False,
+                            unfurl_media=False,
+                        )
+                    finally:
+                        self.pacer.sent(channel)
+                return str(resp["channel"]), str(resp["ts"])
+            except RateLimited as exc:
+                if attempt >= POST_RATE_LIMIT_RETRIES:
+                    raise
+                log.info("chat.postMessage to %s: 429, waiting %.1f s", channel, exc.retry_after)
+                self.pacer.hold(channel, exc.retry_after)
+        raise AssertionError("unreachable")
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
         with _translated("chat.update"):

@@ -98,6 +98,7 @@ def make_env(db_url: str, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: py
         "SETTLE_ADMINS": "UGLOBAL,SADMINS",
         "PUBLIC_URL": "http://settle.test",
         "BILLING_PROVIDER": "sandbox",
+        "SLACK_CHANNEL_INTERVAL_SECONDS": "0",  # the fake Slack has no per-channel limit unless a test sets one
     }
     monkeypatch.chdir(tmp_path)
     for key in ("SLACK_APP_TOKEN",):

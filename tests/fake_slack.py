@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +72,11 @@ class FakeSlack:
         self.channels: dict[str, Channel] = {}
         self.invalid: list[str] = []
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer next
+        # Slack's per-channel limit on chat.postMessage (about 1 s): a post sooner than that after the
+        # channel's last one is answered 429 with Retry-After in whole seconds, as Slack does
+        self.channel_interval: float | None = None
+        self.last_post: dict[str, float] = {}  # channel -> when its last post was accepted
+        self.throttled: Counter[str] = Counter()  # channel -> 429s answered for it
         self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
         self.errors: dict[str, str] = {}  # method -> error code to answer once
         self.lose_answer: dict[str, int] = {}  # method -> how many times to act, then answer 500 anyway
@@ -141,6 +148,13 @@ class FakeSlack:
             if self.rate_limit.get(method):
                 self.rate_limit[method] -= 1
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+            if method == "chat.postMessage" and self.channel_interval and isinstance(p.get("channel"), str):
+                last = self.last_post.get(p["channel"])
+                if last is not None and now - last < self.channel_interval:
+                    self.throttled[p["channel"]] += 1
+                    wait_s = max(1, math.ceil(self.channel_interval - (now - last)))
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait_s)}
+                self.last_post[p["channel"]] = now
             if method in self.errors:
                 return 200, {"ok": False, "error": self.errors.pop(method)}, {}
         handler = getattr(self, "api_" + method.replace(".", "_"), None)

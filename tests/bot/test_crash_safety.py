@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -79,7 +80,9 @@ def test_killed_between_slack_accepting_and_the_database_recording(
 
     fake_slack.on_post = None
     out = run_cli(env, "poll", "--once").stdout
-    assert "1 recovered after a crash" in out
+    # channels are delivered concurrently: posts other than the third may also be unrecorded
+    recovered = int(re.search(r"(\d+) recovered after a crash", out).group(1))  # type: ignore[union-attr]
+    assert 1 <= recovered <= 3
     assert_recorded_exactly_once(env, fake_slack, invoices)
     assert len(fake_slack.calls_to("conversations.history")) >= 1
 
@@ -87,7 +90,7 @@ def test_killed_between_slack_accepting_and_the_database_recording(
     with transaction(sessions) as s:
         actions = Counter(e.action for e in s.scalars(select(AuditEvent)))
     engine.dispose()
-    assert actions["alert_recovered"] == 1 and actions["alert_posted"] == 4
+    assert actions["alert_recovered"] == recovered and actions["alert_posted"] == 5 - recovered
 
 
 def test_killed_at_random_instants_loses_and_doubles_nothing(
