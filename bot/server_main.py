@@ -18,6 +18,11 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# SIGTERM to exit: orchestrators kill after their grace period (Kubernetes' default is 30 s, Docker's
+# 10 s). Requests get most of it; the poll cycle stops starting deliveries at once.
+SHUTDOWN_SECONDS = 10.0
+DRAIN_SECONDS = 6.0
+
 
 def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> None:
     import waitress
@@ -63,7 +68,8 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
         while not stopping.is_set():
             wasyncore.loop(timeout=0.2, map=server._map, count=1)
         log.info("stopping: finishing the requests, deliveries and charges in progress")
-        _drain(server, deadline=time.monotonic() + 30)
+        settle.deliverer.stop()  # a long fan-out stops after the posts under way are recorded
+        _drain(server, deadline=time.monotonic() + DRAIN_SECONDS)
     finally:
         scheduler.shutdown(wait=True)  # a poll cycle under way finishes
         try:
@@ -90,7 +96,7 @@ def _drain(server: Any, deadline: float) -> None:
         if not busy and not pending:
             return
         wasyncore.loop(timeout=0.05, map=server._map, count=1)
-    log.warning("stopped with requests still unanswered after 30 s")
+    log.warning("stopped with requests still unanswered after %.0f s", DRAIN_SECONDS)
 
 
 def _connect(handler: Any) -> None:

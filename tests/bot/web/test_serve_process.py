@@ -196,3 +196,31 @@ def test_debug_logs_keep_no_link_token(sqlite_env: dict[str, str], fake_slack: F
     assert "DEBUG" in text and token.split(".")[1] not in text
     assert "verification-token-value" not in text and "xoxb-test" not in text
     assert signed_headers(body)["X-Slack-Signature"][3:] not in text
+
+
+def test_sigterm_mid_fan_out_exits_within_ten_seconds(
+    sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Twelve alerts for one channel take twelve seconds at Slack's pace. SIGTERM after the first
+    post: the post under way is recorded, no new one starts, the process exits 0 within 10 s, and
+    the next poll posts the rest, each alert once."""
+    from collections import Counter
+
+    from tests.conftest import account
+
+    load(sqlite_env, tmp_path, *[account(f"acct{i:02d}", "4000000000000002", channel="C0ONE") for i in range(12)])
+    log = tmp_path / "serve.log"
+    paced = {**sqlite_env, "POLL_INTERVAL_SECONDS": "1", "SLACK_CHANNEL_INTERVAL_SECONDS": "1"}
+    with serve_process(paced, log) as (_base, proc):
+        eventually(lambda: len(fake_slack.messages("C0ONE")) >= 2, timeout=30)
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        took = time.monotonic() - stopped_at
+    assert took < 10, f"took {took:.1f} s to stop"
+    posted_before = len(fake_slack.messages("C0ONE"))
+    assert posted_before < 12
+    run_cli(sqlite_env, "poll", "--once")
+    per_alert = Counter(m["metadata"]["event_payload"]["alert_id"] for m in fake_slack.messages("C0ONE"))
+    assert len(per_alert) == 12 and set(per_alert.values()) == {1}
+    assert "Traceback" not in log.read_text()
