@@ -84,8 +84,11 @@ class SettlementService:
         authorizer: Authorizer,
         deliverer: AlertDeliverer,
         notifier: Notifier,
+        *,
+        retry_unknown_after: timedelta = RETRY_UNKNOWN_AFTER,
     ) -> None:
         self.sessions = sessions
+        self.retry_unknown_after = retry_unknown_after
         self.provider = provider
         self.authorizer = authorizer
         self.deliverer = deliverer
@@ -565,7 +568,7 @@ class SettlementService:
 
     def reconcile(self) -> int:
         """Finish what a bank page or a crash left open; run by the poller and after callbacks."""
-        cutoff = datetime.now(UTC) - RETRY_UNKNOWN_AFTER
+        cutoff = datetime.now(UTC) - self.retry_unknown_after
         with reading(self.sessions) as s:
             waiting = [
                 batch_id

@@ -16,6 +16,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -86,6 +87,7 @@ class FakeStripe:
     faults: list[Fault] = field(default_factory=list)
     livemode: bool = False
     url: str = ""
+    on_acted: Callable[[Request], None] | None = None  # runs after Stripe acted, before it answers
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -471,8 +473,9 @@ class FakeStripe:
         body = handler.rfile.read(length).decode() if length else ""
         params = _nested(parse_qsl(split.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True))
         key = handler.headers.get("Idempotency-Key")
+        request = Request(method, split.path, params, handler.headers.get("Stripe-Version"), key)
         with self._lock:
-            self.requests.append(Request(method, split.path, params, handler.headers.get("Stripe-Version"), key))
+            self.requests.append(request)
             fault = next((f for f in self.faults if f.times > 0 and re.search(f.path, f"{method} {split.path}")), None)
             if fault is not None:
                 fault.times -= 1
@@ -503,6 +506,8 @@ class FakeStripe:
                 status, answer = 404, _error("invalid_request_error", "No such object", code="resource_missing")
             if method == "POST" and key:
                 self._replays[key] = (body, status, answer)
+        if self.on_acted is not None:  # Stripe has acted; the caller has no answer yet
+            self.on_acted(request)
         if fault is not None:
             return self._fault(handler, fault)
         _send(handler, status, answer)
