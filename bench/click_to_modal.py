@@ -22,12 +22,14 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.slack_requests import post, signed_headers  # noqa: E402
 
@@ -145,13 +147,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--slack-latency-ms", type=float, default=0, help="added to every fake Slack call")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG, default=None, help="a fresh schema at this URL")
     args = parser.parse_args()
 
     fake = FakeSlack().start()
     if args.slack_latency_ms:
         for method in ("views.open", "views.update", "chat.postEphemeral", "chat.update", "usergroups.users.list"):
             fake.delay[method] = args.slack_latency_ms / 1000
-    with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp, ExitStack() as stack:
+        if args.postgres:
+            args.database_url = stack.enter_context(fresh_schema(args.postgres))
         env = {
             "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
             "SLACK_BOT_TOKEN": "xoxb-bench",
