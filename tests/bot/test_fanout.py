@@ -111,3 +111,14 @@ def test_pacer_counts_from_slacks_answer_and_honours_retry_after() -> None:
     pacer.hold("C2", 5)
     assert pacer.ready_at("C2") == pytest.approx(now[0] + 5)
     assert pacer.ready_at("C1") < pacer.ready_at("C2")
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("2", 2.0), ("0.5", 0.5), ("99999", 60.0), ("-5", 0.0), ("soon", 1.0), (None, 1.0)],
+)
+def test_a_hostile_or_missing_retry_after_is_bounded(header: str | None, seconds: float) -> None:
+    """A proxy or a broken Slack answer cannot park a channel for a day, nor make Settle spin."""
+    from bot.slack_gateway import _retry_after
+
+    assert _retry_after({"Retry-After": [header]} if header is not None else {}) == seconds
