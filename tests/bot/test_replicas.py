@@ -32,11 +32,12 @@ def killer(proc: Any, done: threading.Event) -> None:
         done.set()
 
 
+# replicas share PostgreSQL in production (SQLite has its own two-process test in test_lease.py)
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_replicas_killed_mid_poll_and_mid_charge_lose_nothing_and_double_nothing(
     stripe_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe, tmp_path: Path
 ) -> None:
-    if not stripe_env["DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("replicas share PostgreSQL in production (SQLite has its own two-process test)")
     settings = {**stripe_env, "POLL_INTERVAL_SECONDS": "1", "SETTLE_CHARGE_UNKNOWN_AFTER_SECONDS": "1"}
     acme = Acme(fake_stripe)
     a_killed, b_killed = threading.Event(), threading.Event()
