@@ -78,6 +78,7 @@ class FakeSlack:
         self.last_post: dict[str, float] = {}  # channel -> when its last post was accepted
         self.throttled: Counter[str] = Counter()  # channel -> 429s answered for it
         self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.arrived: list[str] = []  # methods as their requests arrive (before any delay; `calls` is after)
         self.errors: dict[str, str] = {}  # method -> error code to answer once
         self.lose_answer: dict[str, int] = {}  # method -> how many times to act, then answer 500 anyway
         self.on_post: Callable[[dict[str, Any]], None] | None = None
@@ -425,6 +426,8 @@ class FakeSlack:
                     params = json.loads(raw or "{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(raw).items()}
+                with fake.lock:
+                    fake.arrived.append(method)
                 if fake.delay.get(method):
                     time.sleep(fake.delay[method])
                 status, body, headers = fake.handle(method, params)

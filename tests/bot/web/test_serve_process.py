@@ -145,7 +145,7 @@ def test_sigterm_lets_the_delivery_under_way_finish(env: dict[str, str], fake_sl
     proc = spawn_cli(env, "poll", "--once")
     sent = False
     while proc.poll() is None and not sent:
-        if fake_slack.calls_to("chat.postMessage"):
+        if "chat.postMessage" in fake_slack.arrived:
             proc.send_signal(signal.SIGTERM)  # Slack is still "sleeping" on the post
             sent = True
         time.sleep(0.01)
