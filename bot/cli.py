@@ -96,11 +96,12 @@ def poll(once: bool, verbose: bool) -> None:
     settle = build(settings)
     if once:
         # SIGTERM waits for the cycle: a post Slack accepted is recorded before the process exits.
+        # The handler stays until the process exits: a SIGTERM just after the cycle is not fatal either.
         with _deferred_sigterm() as stop_requested:
             report = settle.poller.run_cycle()
-        _echo(report.summary())
-        if report.delivery.failed and not stop_requested():
-            sys.exit(1)
+            _echo(report.summary())
+            if report.delivery.failed and not stop_requested():
+                sys.exit(1)
         return
     click.echo(f"polling every {settings.poll_interval_seconds}s; Ctrl-C to stop", err=True)
     scheduler = settle.scheduler(blocking=True)
@@ -112,12 +113,10 @@ def poll(once: bool, verbose: bool) -> None:
 
 @contextlib.contextmanager
 def _deferred_sigterm() -> Iterator[Callable[[], bool]]:
+    """SIGTERM only noted, for the rest of a process that is about to end anyway (`poll --once`)."""
     received: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    yield lambda: bool(received)
 
 
 @main.group()
