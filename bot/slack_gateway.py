@@ -95,12 +95,13 @@ def _method(request: HttpRequest) -> str:
     return request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
 
 
-class _IdempotentOnly(RetryHandler):
-    """Lets `inner` retry a call only when repeating it cannot do the thing twice."""
+class _Except(RetryHandler):
+    """Lets `inner` retry any call but those named: calls that repeating could do twice, or whose
+    429s the gateway handles itself."""
 
-    def __init__(self, inner: RetryHandler) -> None:
+    def __init__(self, inner: RetryHandler, methods: frozenset[str]) -> None:
         super().__init__(inner.max_retry_count, inner.interval_calculator)
-        self.inner = inner
+        self.inner, self.methods = inner, methods
 
     def _can_retry(
         self,
@@ -110,27 +111,7 @@ class _IdempotentOnly(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if _method(request) in NOT_IDEMPOTENT:
-            return False
-        return self.inner._can_retry(state=state, request=request, response=response, error=error)
-
-
-class _UnlessPaced(RetryHandler):
-    """Lets `inner` wait out a 429 except on calls the gateway paces per channel itself."""
-
-    def __init__(self, inner: RetryHandler) -> None:
-        super().__init__(inner.max_retry_count, inner.interval_calculator)
-        self.inner = inner
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if _method(request) in PACED:
+        if _method(request) in self.methods:
             return False
         return self.inner._can_retry(state=state, request=request, response=response, error=error)
 
@@ -154,9 +135,9 @@ def make_web_client(token: str | None, base_url: str, *, max_retries: int = 5) -
         base_url=base_url,
         timeout=10,
         retry_handlers=[
-            _IdempotentOnly(ConnectionErrorRetryHandler(max_retry_count=2)),
-            _UnlessPaced(RateLimitErrorRetryHandler(max_retry_count=max_retries)),
-            _IdempotentOnly(ServerErrorRetryHandler(max_retry_count=2)),
+            _Except(ConnectionErrorRetryHandler(max_retry_count=2), NOT_IDEMPOTENT),
+            _Except(RateLimitErrorRetryHandler(max_retry_count=max_retries), PACED),
+            _Except(ServerErrorRetryHandler(max_retry_count=2), NOT_IDEMPOTENT),
         ],
     )
 
