@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
+from bench.seed import declined_balances  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.slack_requests import post, signed_headers  # noqa: E402
 
@@ -61,7 +62,6 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], path: str = "/healthz"
 
 def seed(env: dict[str, str], accounts: int) -> list[int]:
     """Sandbox accounts whose renewals are declined, alerts posted; returns the alert ids."""
-    import yaml
 
     data = {
         "accounts": [
@@ -77,12 +77,7 @@ def seed(env: dict[str, str], accounts: int) -> list[int]:
             for i in range(accounts)
         ]
     }
-    path = Path(env["BENCH_TMP"]) / "accounts.yml"
-    path.write_text(yaml.safe_dump(data))
-    run = [sys.executable, "-m", "bot"]
-    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    for args in (["sandbox", "load", str(path)], ["sandbox", "bill"], ["poll", "--once"]):
-        subprocess.run(run + args, env=full, check=True, capture_output=True)
+    declined_balances(env, env["BENCH_TMP"], data["accounts"], poll=True)
     return list(range(1, accounts + 1))
 
 

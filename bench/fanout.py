@@ -15,7 +15,6 @@ import argparse
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
 
 from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
+from bench.seed import declined_balances  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.poller import CycleReport  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -56,11 +55,7 @@ def seed(env: dict[str, str], alerts: int, channels: int) -> None:
             for i in range(alerts)
         ]
     }
-    path = Path(env["BENCH_TMP"]) / "accounts.yml"
-    path.write_text(yaml.safe_dump(data))
-    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    for args in (["sandbox", "load", str(path)], ["sandbox", "bill"]):
-        subprocess.run([sys.executable, "-m", "bot", *args], env=full, check=True, capture_output=True)
+    declined_balances(env, env["BENCH_TMP"], data["accounts"], poll=False)
 
 
 def serve_fake(conn: Connection, latency: float) -> None:

@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from bench.click_to_modal import free_port, wait_healthy  # noqa: E402
 from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
+from bench.seed import declined_balances  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.db import reading  # noqa: E402
@@ -107,11 +107,8 @@ def main() -> None:
             "SLACK_CHANNEL_INTERVAL_SECONDS": "0",
         }
         os.environ.update(env)
-        path = Path(tmp) / "accounts.yml"
-        path.write_text(yaml.safe_dump({"accounts": accounts("bench", n) + accounts("base", n)}))
+        declined_balances(env, tmp, accounts("bench", n) + accounts("base", n), poll=True)
         full = {**os.environ, "PYTHONPATH": str(ROOT)}
-        for cli in (["sandbox", "load", str(path)], ["sandbox", "bill"], ["poll", "--once"]):
-            subprocess.run([sys.executable, "-m", "bot", *cli], env=full, check=True, capture_output=True)
 
         base_lat, base_wall = baseline(Settings(), n)
 
