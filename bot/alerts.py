@@ -224,10 +224,6 @@ class AlertDeliverer:
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
         self.on_change: Callable[[], None] | None = None
 
-    def pending_ids(self) -> list[int]:
-        with reading(self.sessions) as s:
-            return list(s.scalars(select(Alert.id).where(Alert.version > Alert.synced_version).order_by(Alert.id)))
-
     def stop(self) -> None:
         """Shutting down: deliveries under way finish and are recorded; no new one starts in
         `deliver_all` (what is left is posted by the next poll, by this replica or another)."""
