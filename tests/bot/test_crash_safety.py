@@ -76,13 +76,15 @@ def test_killed_between_slack_accepting_and_the_database_recording(
     proc = spawn_cli(env, "poll", "--once")
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    assert sum(posted_invoices(fake_slack).values()) == 3
+    # channels are delivered concurrently: a post to another channel may land beside the third
+    posted = sum(posted_invoices(fake_slack).values())
+    assert 3 <= posted <= 5
 
     fake_slack.on_post = None
     out = run_cli(env, "poll", "--once").stdout
-    # channels are delivered concurrently: posts other than the third may also be unrecorded
+    # the third post was never heard back; others in flight beside it may be unrecorded too
     recovered = int(re.search(r"(\d+) recovered after a crash", out).group(1))  # type: ignore[union-attr]
-    assert 1 <= recovered <= 3
+    assert 1 <= recovered <= posted
     assert_recorded_exactly_once(env, fake_slack, invoices)
     assert len(fake_slack.calls_to("conversations.history")) >= 1
 
