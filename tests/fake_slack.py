@@ -3,6 +3,12 @@
 Point `WebClient(base_url=fake.url)` (or SLACK_API_URL) at it. It keeps channels and messages,
 issues trigger_ids that expire after 3 s, can answer 429 with Retry-After, and can run a hook at
 the instant a message is accepted (to kill the poster between Slack's answer and its commit).
+
+Workspaces: once `install_codes` or `tokens` is used, it is many workspaces, as with OAuth. Each
+bot token belongs to one team (`tokens`), a call with any other token is refused `invalid_auth`
+(a revoked one `token_revoked`), and every message records the team whose token posted it.
+`oauth.v2.access` exchanges a one-time code from `install_codes` for a new bot token, checking the
+app's client id and secret (HTTP basic auth, as slack_sdk sends them).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    team: str | None = None  # the team of the token it came with (many workspaces only)
 
 
 @dataclass
@@ -97,6 +104,10 @@ class FakeSlack:
         self.opened: dict[str, float] = {}  # trigger_id -> when views.open for it arrived
         self.updated: dict[str, float] = {}  # view_id -> when its first views.update arrived
         self.opened_cond = threading.Condition(self.lock)
+        self.client_credentials = ("1111.2222", "client-secret")  # the app's, for oauth.v2.access
+        self.install_codes: dict[str, str] = {}  # one-time OAuth code -> the team installing
+        self.tokens: dict[str, str] = {}  # bot token -> its team
+        self.revoked: set[str] = set()
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -136,10 +147,21 @@ class FakeSlack:
 
     # --- the API -------------------------------------------------------------------------------
 
-    def handle(self, method: str, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(self, method: str, p: dict[str, Any], auth: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             now = time.monotonic()
-            self.calls.append(Call(method, p, now))
+            team = None
+            if (self.tokens or self.install_codes) and method != "oauth.v2.access":
+                token = auth.removeprefix("Bearer ") or str(p.get("token") or "")
+                if token in self.revoked:
+                    self.calls.append(Call(method, p, now))
+                    return 200, {"ok": False, "error": "token_revoked"}, {}
+                team = self.tokens.get(token)
+                if team is None:
+                    self.calls.append(Call(method, p, now))
+                    return 200, {"ok": False, "error": "invalid_auth"}, {}
+                p = {**p, "_team": team}
+            self.calls.append(Call(method, p, now, team))
             if method == "views.open" and isinstance(p.get("trigger_id"), str):
                 self.opened.setdefault(p["trigger_id"], now)
                 self.opened_cond.notify_all()
@@ -161,6 +183,8 @@ class FakeSlack:
         handler = getattr(self, "api_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
+        if method == "oauth.v2.access":
+            return 200, self.oauth_v2_access(p, auth), {}
         try:
             result = handler(p)
         except (ValueError, SlackObjectFormationError) as exc:
@@ -178,7 +202,44 @@ class FakeSlack:
         return {"ok": True, "url": "ws://127.0.0.1:9/link/?ticket=fake"}
 
     def api_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "user": "settle", "user_id": "UBOT", "team": "Test", "team_id": "T1", "bot_id": "B1"}
+        team = p.get("_team") or "T1"
+        return {
+            "ok": True,
+            "user": "settle",
+            "user_id": f"UBOT{team}",
+            "team": team,
+            "team_id": team,
+            "bot_id": f"B{team}",
+        }
+
+    def api_oauth_v2_access(self, p: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("answered by oauth_v2_access")  # it needs the Authorization header
+
+    def oauth_v2_access(self, p: dict[str, Any], auth: str) -> dict[str, Any]:
+        """Slack's answer to an install: the code is good once, for the app whose credentials come with it."""
+        import base64
+
+        expected = "Basic " + base64.b64encode(":".join(self.client_credentials).encode()).decode()
+        if auth != expected:
+            return {"ok": False, "error": "invalid_client_id"}
+        with self.lock:
+            team = self.install_codes.pop(str(p.get("code") or ""), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_code"}
+            token = f"xoxb-{team}-{next(self._ids)}"
+            self.tokens[token] = team
+        return {
+            "ok": True,
+            "app_id": "A0SETTLE",
+            "authed_user": {"id": f"U{team}INSTALLER"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": f"UBOT{team}",
+            "team": {"id": team, "name": f"Team {team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
     def _postable(self, cid: str) -> Channel | dict[str, Any]:
         ch = self.channels.get(cid) or self.channel(cid)
@@ -210,6 +271,7 @@ class FakeSlack:
                 "blocks": json.loads(p["blocks"]) if isinstance(p.get("blocks"), str) else p.get("blocks"),
                 "metadata": json.loads(meta) if isinstance(meta, str) else meta,
                 "thread_ts": p.get("thread_ts"),
+                "team": p.get("_team"),
             }
             ch.messages.append(msg)
         if self.on_post:
@@ -430,7 +492,7 @@ class FakeSlack:
                     fake.arrived.append(method)
                 if fake.delay.get(method):
                     time.sleep(fake.delay[method])
-                status, body, headers = fake.handle(method, params)
+                status, body, headers = fake.handle(method, params, self.headers.get("Authorization") or "")
                 data = json.dumps(body).encode()
                 try:
                     self.send_response(status)

@@ -44,10 +44,11 @@ class Response:
 
 
 class Harness:
-    def __init__(self, base: str, fake: FakeSlack, services: Settle) -> None:
+    def __init__(self, base: str, fake: FakeSlack, services: Settle, team: str = "T1") -> None:
         self.base = base
         self.fake = fake
         self.services = services
+        self.team = team  # the workspace Slack's requests come from
 
     @property
     def sandbox(self) -> SandboxProvider:
@@ -66,13 +67,13 @@ class Harness:
         body = json.dumps(
             {
                 "token": "legacy",
-                "team_id": "T1",
+                "team_id": self.team,
                 "api_app_id": "A1",
                 "type": "event_callback",
                 "event_id": f"Ev{time.time_ns()}",
                 "event_time": int(time.time()),
                 "event": event,
-                "authorizations": [{"team_id": "T1", "user_id": "U0BOT", "is_bot": True}],
+                "authorizations": [{"team_id": self.team, "user_id": "U0BOT", "is_bot": True}],
             }
         )
         status, text = post(self.base + "/slack/events", body, signed_headers(body, content_type="application/json"))
@@ -96,7 +97,7 @@ class Harness:
         body = urlencode(
             {
                 "token": "legacy",
-                "team_id": "T1",
+                "team_id": self.team,
                 "team_domain": "test",
                 "channel_id": channel,
                 "channel_name": "billing",
@@ -168,10 +169,10 @@ class Harness:
         return self.send(
             {
                 "type": "block_actions",
-                "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+                "user": {"id": user, "username": user.lower(), "team_id": self.team},
                 "api_app_id": "A1",
                 "token": "legacy",
-                "team": {"id": "T1", "domain": "test"},
+                "team": {"id": self.team, "domain": "test"},
                 "container": {"type": "message", "message_ts": msg["ts"], "channel_id": msg["channel"]},
                 "channel": {"id": msg["channel"], "name": "billing"},
                 "message": {"ts": msg["ts"], "text": msg["text"], "blocks": msg["blocks"]},
@@ -245,8 +246,8 @@ class Harness:
         view["state"] = {"values": values or {}}
         payload = {
             "type": "view_submission",
-            "team": {"id": "T1", "domain": "test"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "team": {"id": self.team, "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": "A1",
             "token": "legacy",
             "trigger_id": self.fake.new_trigger(),
@@ -295,10 +296,10 @@ class Harness:
         return self.send(
             {
                 "type": "block_actions",
-                "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+                "user": {"id": user, "username": user.lower(), "team_id": self.team},
                 "api_app_id": "A1",
                 "token": "legacy",
-                "team": {"id": "T1", "domain": "test"},
+                "team": {"id": self.team, "domain": "test"},
                 "container": {"type": "view", "view_id": view_id},
                 "view": view,
                 "trigger_id": self.fake.new_trigger(),
