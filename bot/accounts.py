@@ -12,7 +12,7 @@ from bot.alerts import bump
 from bot.billing.base import AccountInfo
 from bot.errors import SettleError
 from bot.i18n import available, language
-from bot.slack_ids import is_channel, is_user_or_group
+from bot.slack_ids import is_channel, is_team, is_user_or_group
 from bot.states import ALERT_DONE
 from storage import audit
 from storage.models import Account, AccountAdmin, Alert
@@ -37,6 +37,7 @@ def apply_account_info(s: Session, info: AccountInfo) -> bool:
     if info.channel is not None or info.admins is not None:
         # the provider routes: what it says now replaces what it said before (bad ids are ignored)
         account.slack_channel = info.channel if info.channel and is_channel(info.channel) else None
+        account.slack_team = info.team if info.team and is_team(info.team) else None
         wanted = [a for a in dict.fromkeys(info.admins or ()) if is_user_or_group(a)]
         manual = {a.slack_id for a in account.admins if a.source == "manual"}
         account.admins = [a for a in account.admins if a.source == "manual"] + [
@@ -68,8 +69,11 @@ def map_account(
     name: str | None,
     replace: bool,
     locale: str | None = None,
+    team: str | None = None,
 ) -> Account:
     """`settle accounts map`: route an account by hand. Admins are added (all replaced with `replace`)."""
+    if team is not None and not is_team(team):
+        raise SettleError(f"--team {team!r} is not a Slack workspace id (T…)")
     if channel is not None and not is_channel(channel):
         raise SettleError(f"--channel {channel!r} is not a Slack channel id (C…, G…)")
     bad = [a for a in admins if not is_user_or_group(a)]
@@ -83,6 +87,8 @@ def map_account(
         account.name = name[:MAX_NAME]
     if channel is not None:
         account.mapped_channel = channel
+    if team is not None:
+        account.mapped_team = team
     if locale is not None:
         if locale.lower() not in available():
             raise SettleError(f"--language {locale!r}: Settle speaks {', '.join(available())}")
@@ -96,5 +102,14 @@ def map_account(
     provider = [a for a in account.admins if a.source != "manual" and a.slack_id not in ids]
     account.admins = kept + provider
     s.flush()
-    audit.record(s, "account_mapped", actor="cli", account_id=account_id, channel=channel, admins=ids, replaced=replace)
+    audit.record(
+        s,
+        "account_mapped",
+        actor="cli",
+        account_id=account_id,
+        channel=channel,
+        team=team,
+        admins=ids,
+        replaced=replace,
+    )
     return account

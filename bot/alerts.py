@@ -36,8 +36,10 @@ from bot.slack_gateway import (
     SlackAuthError,
     SlackError,
     SlackGateway,
+    Workspaces,
 )
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
+from bot.workspaces import SingleWorkspace, current_workspace, in_workspace
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement
@@ -219,6 +221,8 @@ class AlertDeliverer:
         self.owner = owner or new_owner()
         # the gateway's own pacer when it has one, so the dispatcher and the posts share one budget
         self.pacer = pacer or getattr(gateway, "pacer", None) or ChannelPacer()
+        # which workspace each alert goes to, and which can be reached now (the gateway's, if it has one)
+        self.workspaces: Workspaces = getattr(gateway, "workspaces", None) or SingleWorkspace(None)
         self.concurrency = max(1, concurrency)
         self._stopping = threading.Event()
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
@@ -230,19 +234,40 @@ class AlertDeliverer:
         self._stopping.set()
 
     def _pending_by_channel(self) -> dict[str, deque[int]]:
-        """Alerts whose Slack message is behind, grouped by the channel they are (or will be) in."""
+        """Alerts whose Slack message is behind, grouped by the channel they are (or will be) in.
+
+        With many workspaces, alerts of a workspace that has no bot token now (it removed Settle)
+        are left for when it installs Settle again: no Slack call is spent on them."""
+        reachable = self.workspaces.installed()
+        waiting = 0
         with reading(self.sessions) as s:
             rows = s.execute(
-                select(Alert.id, Alert.channel, Account.mapped_channel, Account.slack_channel)
+                select(
+                    Alert.id,
+                    Alert.channel,
+                    Account.mapped_channel,
+                    Account.slack_channel,
+                    Alert.team_id,
+                    Account.mapped_team,
+                    Account.slack_team,
+                )
                 .outerjoin(Account, Account.id == Alert.account_id)
                 .where(Alert.version > Alert.synced_version)
                 .order_by(Alert.id)
             )
             queues: dict[str, deque[int]] = {}
-            for alert_id, posted_in, mapped, from_provider in rows:
+            for alert_id, posted_in, mapped, from_provider, team, mapped_team, provider_team in rows:
+                if (
+                    reachable is not None
+                    and self.workspaces.resolve(team or mapped_team or provider_team) not in reachable
+                ):
+                    waiting += 1
+                    continue
                 where = posted_in or mapped or from_provider or self.fallback_channel or ""
                 queues.setdefault(where, deque()).append(alert_id)
-            return queues
+        if waiting:
+            log.info("%d alerts wait for their Slack workspace to install Settle", waiting)
+        return queues
 
     def deliver_all(self) -> DeliveryReport:
         """Deliver every pending alert: channels concurrently (at most `concurrency` calls in flight),
@@ -370,86 +395,87 @@ class AlertDeliverer:
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
             target = (account.channel if account else None) or self.fallback_channel
+            team = self.workspaces.resolve(alert.team_id or (account.team if account else None))
             waiting = self._waiting_replies(s, alert_id)
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
+        with in_workspace(team):  # its workspace: the one it was posted in, else its account's
+            if ts is not None and channel is not None:
+                try:
+                    self.gateway.update(channel, ts, text, blocks)
+                    self._post_replies(card, channel, ts, waiting)
+                    self._synced(card.account_id, alert_id, version, channel, ts, first=False, release=True)
+                    report.updated += 1
+                    return True
+                except (MessageGone, ChannelUnavailable) as exc:
+                    log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
+                    with transaction(self.sessions) as s:
+                        audit.record(
+                            s,
+                            "alert_message_lost",
+                            account_id=card.account_id,
+                            error=exc.code,
+                            channel=channel,
+                            ts=ts,
+                        )
+                    previous_attempts = 0
 
-        if ts is not None and channel is not None:
+            if previous_attempts > 0:
+                oldest = (created - HISTORY_SLACK).timestamp()
+                for where in dict.fromkeys(c for c in (target, self.fallback_channel) if c):
+                    found = self.gateway.find_alert(where, alert_id, oldest)
+                    if found is not None:
+                        log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
+                        self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
+                        self._synced(card.account_id, alert_id, 0, found[0], found[1], first=True, recovered=True)
+                        self._post_replies(card, found[0], found[1], waiting)
+                        self._synced(card.account_id, alert_id, version, found[0], found[1], first=False, release=True)
+                        report.recovered += 1
+                        return True
+
+            if target is None:
+                raise SlackError("no_channel_configured")
+            metadata = {
+                "event_type": ALERT_EVENT_TYPE,
+                "event_payload": {"alert_id": alert_id, "account_id": card.account_id},
+            }
+            fallback_reason = None
             try:
-                self.gateway.update(channel, ts, text, blocks)
-                self._post_replies(card, channel, ts, waiting)
-                self._synced(card.account_id, alert_id, version, channel, ts, first=False, release=True)
-                report.updated += 1
-                return True
-            except (MessageGone, ChannelUnavailable) as exc:
-                log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
+                posted = self._post_joining(target, text, blocks, metadata)
+            except ChannelUnavailable as exc:
+                if not self.fallback_channel or self.fallback_channel == target:
+                    raise
+                fallback_reason = exc.code
+                log.warning("alert %s: %s in %s; using SETTLE_ALERT_CHANNEL", alert_id, exc.code, target)
                 with transaction(self.sessions) as s:
+                    row = s.get(Alert, alert_id)
+                    assert row is not None
+                    row.fallback_reason = exc.code
+                    card = alert_card(s, row)
                     audit.record(
                         s,
-                        "alert_message_lost",
+                        "alert_channel_fallback",
                         account_id=card.account_id,
                         error=exc.code,
-                        channel=channel,
-                        ts=ts,
+                        channel=target,
+                        fallback=self.fallback_channel,
                     )
-                previous_attempts = 0
-
-        if previous_attempts > 0:
-            oldest = (created - HISTORY_SLACK).timestamp()
-            for where in dict.fromkeys(c for c in (target, self.fallback_channel) if c):
-                found = self.gateway.find_alert(where, alert_id, oldest)
-                if found is not None:
-                    log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
-                    self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
-                    self._synced(card.account_id, alert_id, 0, found[0], found[1], first=True, recovered=True)
-                    self._post_replies(card, found[0], found[1], waiting)
-                    self._synced(card.account_id, alert_id, version, found[0], found[1], first=False, release=True)
-                    report.recovered += 1
-                    return True
-
-        if target is None:
-            raise SlackError("no_channel_configured")
-        metadata = {
-            "event_type": ALERT_EVENT_TYPE,
-            "event_payload": {"alert_id": alert_id, "account_id": card.account_id},
-        }
-        fallback_reason = None
-        try:
-            posted = self._post_joining(target, text, blocks, metadata)
-        except ChannelUnavailable as exc:
-            if not self.fallback_channel or self.fallback_channel == target:
-                raise
-            fallback_reason = exc.code
-            log.warning("alert %s: %s in %s; using SETTLE_ALERT_CHANNEL", alert_id, exc.code, target)
-            with transaction(self.sessions) as s:
-                row = s.get(Alert, alert_id)
-                assert row is not None
-                row.fallback_reason = exc.code
-                card = alert_card(s, row)
-                audit.record(
-                    s,
-                    "alert_channel_fallback",
-                    account_id=card.account_id,
-                    error=exc.code,
-                    channel=target,
-                    fallback=self.fallback_channel,
-                )
-            text, blocks = self.renderer.text(card), self.renderer.blocks(card)
-            posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
-        if waiting:  # its ts first, so a crash while replying never posts the alert again
-            self._synced(card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
-            self._post_replies(card, posted[0], posted[1], waiting)
-        self._synced(
-            card.account_id,
-            alert_id,
-            version,
-            *posted,
-            first=not waiting,
-            fallback_reason=fallback_reason,
-            release=True,
-        )
-        report.posted += 1
-        ALERTS_POSTED.inc()
-        return True
+                text, blocks = self.renderer.text(card), self.renderer.blocks(card)
+                posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
+            if waiting:  # its ts first, so a crash while replying never posts the alert again
+                self._synced(card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
+                self._post_replies(card, posted[0], posted[1], waiting)
+            self._synced(
+                card.account_id,
+                alert_id,
+                version,
+                *posted,
+                first=not waiting,
+                fallback_reason=fallback_reason,
+                release=True,
+            )
+            report.posted += 1
+            ALERTS_POSTED.inc()
+            return True
 
     @staticmethod
     def _waiting_replies(s: Session, alert_id: int) -> list[AlertReply]:
@@ -507,6 +533,7 @@ class AlertDeliverer:
         values: dict[str, Any] = {
             "channel": channel,
             "ts": ts,
+            "team_id": current_workspace(),
             "synced_version": case((Alert.synced_version < version, version), else_=Alert.synced_version),
         }
         if release:  # only a lease that is still ours

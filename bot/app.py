@@ -40,6 +40,7 @@ from bot.settings import Settings
 from bot.settlement import SettlementService
 from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
 from bot.web.server import PollHealth, SettleWSGI, WSGIApp
+from bot.workspaces import ContextPool, InstalledWorkspaces, SingleWorkspace
 from handlers.alert_message import AlertMessage
 from handlers.card_warning import CardWarningMessage
 from handlers.home import HomeView
@@ -79,11 +80,18 @@ class Settle:
     follow_ups: FollowUps
     reports: ReportPoster
     languages: UserLanguages
+    workspaces: SingleWorkspace | InstalledWorkspaces
     _pools: list[ThreadPoolExecutor] = field(default_factory=list)
 
     @cached_property
     def bolt(self) -> App:
         settings = self.settings
+        oauth: dict[str, object] = {}
+        if isinstance(self.workspaces, InstalledWorkspaces):
+            from bot.slack_install import oauth_flow
+
+            flow = oauth_flow(settings, self.public_base, self.workspaces.store, self.engine, self.web)
+            oauth = {"oauth_flow": flow, "installation_store_bot_only": True}
         app = App(
             signing_secret=settings.slack_signing_secret or "",
             # Requests over HTTP are verified by Bolt (and before it by bot/web/slack_guard.py). In
@@ -95,7 +103,12 @@ class Settle:
             logger=_BOLT_LOG,
             # enough workers that a burst of clicks never queues behind slow Slack or provider calls
             listener_executor=self._pool(32, "settle-listener"),
+            **oauth,  # type: ignore[arg-type]
         )
+        if isinstance(self.workspaces, InstalledWorkspaces):
+            from bot.slack_install import register_uninstall
+
+            register_uninstall(app, self.workspaces.store, self.sessions, self.workspaces.forget)
         handlers.register(
             app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home, self.follow_ups, self.languages
         )
@@ -128,6 +141,7 @@ class Settle:
             self.bolt if signing else None,
             pages,
             health=PollHealth(self.poll_lease, self.settings.poll_interval_seconds),
+            oauth=isinstance(self.workspaces, InstalledWorkspaces),
         )
 
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
@@ -155,7 +169,7 @@ class Settle:
         self.engine.dispose()
 
     def _pool(self, workers: int, name: str) -> ThreadPoolExecutor:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        pool = ContextPool(max_workers=workers, thread_name_prefix=name)
         self._pools.append(pool)
         return pool
 
@@ -164,8 +178,10 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     engine, sessions = open_database(settings.database_url, migrate=migrate)
     public_base = settings.public_base(port)
     provider = make_provider(ProviderDeps(settings, sessions, public_base))
-    web = make_web_client(settings.slack_bot_token, settings.slack_api_url)
-    gateway = gateway or WebSlackGateway(web, ChannelPacer(settings.slack_channel_interval))
+    # with OAuth each workspace's token comes from the installation store: the template client has none
+    web = make_web_client(None if settings.oauth else settings.slack_bot_token, settings.slack_api_url)
+    workspaces = _workspaces(settings, engine, sessions, web)
+    gateway = gateway or WebSlackGateway(workspaces, ChannelPacer(settings.slack_channel_interval))
     authorizer = Authorizer(engine, gateway, settings.admins)
     deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
     languages = UserLanguages(gateway)
@@ -215,7 +231,23 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         follow_ups=follow_ups,
         reports=reports,
         languages=languages,
+        workspaces=workspaces,
     )
+
+
+def _workspaces(
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], web: WebClient
+) -> SingleWorkspace | InstalledWorkspaces:
+    if not settings.oauth:
+        return SingleWorkspace(web)
+    from bot.slack_install import AuditedInstallationStore
+
+    installed: list[InstalledWorkspaces] = []
+    store = AuditedInstallationStore(
+        (settings.slack_client_id or "").strip(), engine, sessions, lambda team: installed[0].forget(team)
+    )
+    installed.append(InstalledWorkspaces(store, engine, store.bots, web))
+    return installed[0]
 
 
 def open_database(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
@@ -243,7 +275,7 @@ def _safe(url: str) -> str:
 
 
 def require_slack(settings: Settings, *, signing: bool = False) -> None:
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token and not settings.oauth:
         raise SettleError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...; see README 'Connect a workspace')")
     if signing and not settings.slack_signing_secret and not settings.slack_app_token:
         raise SettleError("SLACK_SIGNING_SECRET is not set (Basic Information → App Credentials in your Slack app)")

@@ -11,9 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import ColumnElement, Engine, bindparam, func, or_, select, true
 
 from bot.slack_gateway import SlackError, SlackGateway
+from bot.workspaces import current_workspace
 from storage.db import read_rows
 from storage.models import Account, AccountAdmin, Alert
 
@@ -25,7 +26,7 @@ CLICK_CACHE_SECONDS = 5.0
 AlertAdmins = tuple[str, str, tuple[str, ...]]
 
 _ALERT_ADMINS = (
-    select(Alert.account_id, Account.name, AccountAdmin.slack_id)
+    select(Alert.account_id, Account.name, AccountAdmin.slack_id, Alert.team_id)
     .select_from(Alert)
     .outerjoin(Account, Account.id == Alert.account_id)
     .outerjoin(AccountAdmin, AccountAdmin.account_id == Alert.account_id)
@@ -46,30 +47,62 @@ class Authorizer:
         self.gateway = gateway
         self.global_admins = list(global_admins)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self._alerts: dict[int, tuple[float, AlertAdmins]] = {}
+        self._alerts: dict[int, tuple[float, AlertAdmins, str | None]] = {}
         self._lock = threading.Lock()
+        # with OAuth, a request sees only what was posted in its own workspace
+        self.workspaces = getattr(gateway, "workspaces", None)
+        self.multi = bool(getattr(self.workspaces, "multi", False))
+
+    def here(self) -> ColumnElement[bool]:
+        """The alerts a Slack request may see or act on: with many workspaces, those posted in its
+        own (an alert not yet posted anywhere is no workspace's yet); with one, all."""
+        asking = current_workspace()
+        if not self.multi or asking is None:
+            return true()
+        return Alert.team_id == asking
+
+    def accounts_here(self) -> ColumnElement[bool]:
+        """The accounts a Slack request may learn of: with many workspaces, those of its own (and
+        those of no workspace while it is the only one installed)."""
+        asking = current_workspace()
+        if not self.multi or asking is None or self.workspaces is None:
+            return true()
+        team = func.coalesce(Account.mapped_team, Account.slack_team)
+        if self.workspaces.resolve(None) == asking:
+            return or_(team == asking, team.is_(None))
+        return team == asking
+
+    def _same_workspace(self, alert_team: str | None) -> bool:
+        asking = current_workspace()
+        return not self.multi or asking is None or alert_team == asking
 
     def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, account name, admins) of an alert in one query, or None.
 
         With `max_age` a recent answer may be reused: only the click's loading view uses that; the
-        form it then fills, and every submission, check afresh."""
+        form it then fills, and every submission, check afresh.
+
+        An alert posted in another Slack workspace than the request's is not found: with OAuth, a
+        button value naming another workspace's alert settles nothing."""
         now = time.monotonic()
         if max_age > 0:
             with self._lock:
                 hit = self._alerts.get(alert_id)
             if hit is not None and now - hit[0] <= max_age:
-                return hit[1]
+                return hit[1] if self._same_workspace(hit[2]) else None
         rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
         if not rows:
             return None
-        account_id, name = rows[0][0], rows[0][1] or rows[0][0]
+        account_id, name, team = rows[0][0], rows[0][1] or rows[0][0], rows[0][3]
         own = [r[2] for r in rows if r[2]]
         found = (account_id, name, tuple(dict.fromkeys([*own, *self.global_admins])))
         with self._lock:
             if len(self._alerts) > 10_000:
                 self._alerts.clear()
-            self._alerts[alert_id] = (now, found)
+            self._alerts[alert_id] = (now, found, team)
+        if not self._same_workspace(team):
+            log.warning("alert %s is in workspace %s, not %s: refused", alert_id, team, current_workspace())
+            return None
         return found
 
     def decide(self, user_id: str | None, account_name: str, admins: tuple[str, ...]) -> Decision:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import BillingProvider, PaymentMethod, Renewal
 from bot.slack_gateway import SlackError, SlackGateway
+from bot.workspaces import in_workspace
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, CardWarning, Decline, ScanClaim
@@ -148,14 +149,16 @@ class CardWarnings:
             name = account.name if account else warning.account_id
             lang = (account.locale if account else None) or "en"
             target = (account.channel if account else None) or self.fallback_channel
+            team = account.team if account else None
             s.expunge(warning)
         if not target:
             log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", warning_id)
             return False
         try:
-            channel, ts = self.gateway.post(
-                target, self.renderer.text(warning, name, lang), self.renderer.blocks(warning, name, lang)
-            )
+            with in_workspace(team):
+                channel, ts = self.gateway.post(
+                    target, self.renderer.text(warning, name, lang), self.renderer.blocks(warning, name, lang)
+                )
         except SlackError as exc:
             log.warning("card warning %s not posted: %s", warning_id, exc.code)
             return False
@@ -182,7 +185,7 @@ class CardWarnings:
                 )
             )
             accounts = {
-                a.id: (a.name, a.locale or "en")
+                a.id: (a.name, a.locale or "en", a.team)
                 for a in s.scalars(select(Account).where(Account.id.in_(list(current))))
             }
             for w in open_ones:
@@ -199,13 +202,14 @@ class CardWarnings:
                     s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id
                 )
             if warning.channel and warning.ts:
-                name, lang = accounts.get(warning.account_id, (warning.account_id, "en"))
+                name, lang, team = accounts.get(warning.account_id, (warning.account_id, "en", None))
                 try:
-                    self.gateway.update(
-                        warning.channel,
-                        warning.ts,
-                        self.renderer.text(warning, name, lang),
-                        self.renderer.blocks(warning, name, lang),
-                    )
+                    with in_workspace(team):
+                        self.gateway.update(
+                            warning.channel,
+                            warning.ts,
+                            self.renderer.text(warning, name, lang),
+                            self.renderer.blocks(warning, name, lang),
+                        )
                 except SlackError as exc:
                     log.info("card warning %s not updated: %s", warning.id, exc.code)

@@ -255,9 +255,16 @@ def accounts() -> None:
 @click.option("--name", default=None, help="Name to show until the billing provider gives one.")
 @click.option("--replace", is_flag=True, help="Replace the admins set here before instead of adding.")
 @click.option("--language", default=None, help="The language of its channel alerts: en or nl.")
+@click.option("--team", default=None, help="Slack workspace id (T…) of its channel, when Settle is in several.")
 @one_line_errors
 def accounts_map(
-    account: str, channel: str | None, admins: tuple[str, ...], name: str | None, replace: bool, language: str | None
+    account: str,
+    channel: str | None,
+    admins: tuple[str, ...],
+    name: str | None,
+    replace: bool,
+    language: str | None,
+    team: str | None,
 ) -> None:
     """Route ACCOUNT (a Stripe customer id, cus_…) to a channel and admins, without touching its
     metadata. What is set here wins over the customer's settle_channel; admins add to settle_admins."""
@@ -265,11 +272,13 @@ def accounts_map(
     from bot.app import open_database
     from storage.db import transaction
 
-    if channel is None and not admins and name is None and language is None:
-        raise SettleError("say what to map: --channel C…, --admin U… (repeatable), --name or --language")
+    if channel is None and not admins and name is None and language is None and team is None:
+        raise SettleError("say what to map: --channel C…, --admin U… (repeatable), --name, --language or --team")
     _, sessions = open_database(_settings().database_url)
     with transaction(sessions) as s:
-        acc = map_account(s, account, channel=channel, admins=list(admins), name=name, replace=replace, locale=language)
+        acc = map_account(
+            s, account, channel=channel, admins=list(admins), name=name, replace=replace, locale=language, team=team
+        )
         shown = _account_line(acc)
     _echo(f"mapped: {shown}")
 
@@ -295,6 +304,7 @@ def accounts_list(as_json: bool) -> None:
                 "name": a.name,
                 "channel": a.channel,
                 "channel_source": "map" if a.mapped_channel else ("provider" if a.slack_channel else None),
+                "team": a.team,
                 "admins": [{"id": ad.slack_id, "source": ad.source} for ad in a.admins],
             }
             for a in rows
@@ -315,7 +325,8 @@ def _account_line(acc: Any) -> str:
     channel = acc.channel or "(default channel)"
     source = " [map]" if acc.mapped_channel else ""
     admins = ", ".join(f"{a.slack_id}{' [map]' if a.source == 'manual' else ''}" for a in acc.admins) or "none"
-    return f"{acc.id}  {acc.name}  channel {channel}{source}  admins {admins}  language {acc.locale or 'en'}"
+    team = f"  workspace {acc.team}{' [map]' if acc.mapped_team else ''}" if acc.team else ""
+    return f"{acc.id}  {acc.name}  channel {channel}{source}{team}  admins {admins}  language {acc.locale or 'en'}"
 
 
 @main.command()

@@ -17,6 +17,7 @@ from bot.i18n import use
 from bot.languages import UserLanguages
 from bot.queries import AlertCard, BatchRecord, BatchStatus, batch_record
 from bot.slack_gateway import SlackError, SlackGateway
+from bot.workspaces import current_workspace, in_workspace
 from storage.db import reading, transaction
 from storage.models import Alert, HomeViewer, SettlementBatch
 from storage.upsert import insert_ignore
@@ -78,6 +79,7 @@ class HomeService:
             latest = s.execute(
                 select(SettlementBatch, Alert.account_id)
                 .join(Alert, Alert.id == SettlementBatch.alert_id)
+                .where(settle.authorizer.here())
                 .order_by(SettlementBatch.id.desc())
                 .limit(50)
             ).all()
@@ -102,12 +104,13 @@ class HomeService:
 
     def opened(self, user_id: str) -> None:
         """`app_home_opened`: publish this user's Home, and keep it up to date from now on."""
-        now = datetime.now(UTC)
+        now, team = datetime.now(UTC), current_workspace()
         with transaction(self.sessions) as s:
-            if insert_ignore(s, HomeViewer, {"user_id": user_id, "opened_at": now}, ["user_id"]) is None:
+            row = {"user_id": user_id, "opened_at": now, "team_id": team}
+            if insert_ignore(s, HomeViewer, row, ["user_id"]) is None:
                 viewer = s.get(HomeViewer, user_id)
                 if viewer is not None:
-                    viewer.opened_at = now
+                    viewer.opened_at, viewer.team_id = now, team
         self.publish(user_id)
 
     def publish(self, user_id: str) -> None:
@@ -131,9 +134,10 @@ class HomeService:
         cutoff = datetime.now(UTC) - VIEWER_TTL
         with transaction(self.sessions) as s:
             s.execute(delete(HomeViewer).where(HomeViewer.opened_at < cutoff))
-            users = list(s.scalars(select(HomeViewer.user_id).order_by(HomeViewer.user_id)))
-        for user_id in users:
-            self.publish(user_id)
+            users = s.execute(select(HomeViewer.user_id, HomeViewer.team_id).order_by(HomeViewer.user_id)).all()
+        for user_id, team in users:
+            with in_workspace(team):  # each Home in its own workspace, with that workspace's token
+                self.publish(user_id)
         return len(users)
 
     def stop(self) -> None:

@@ -80,6 +80,7 @@ class AlertCard:
     intended_channel: str | None = None  # set when posted to the fallback channel instead
     channel: str | None = None
     ts: str | None = None
+    team_id: str | None = None  # the Slack workspace it was posted in (with OAuth)
     paid_at: datetime | None = None
     paid_by: str | None = None
     paid_with: str | None = None
@@ -174,6 +175,7 @@ class BatchRecord:
     still_owed: tuple[InvoiceLine, ...]  # the alert's invoices still open, whoever holds them
     alert_channel: str | None
     settled_at: datetime | None = None  # when its last payment went through
+    team_id: str | None = None  # the workspace of its alert (with OAuth)
 
     @property
     def amount(self) -> str:
@@ -258,6 +260,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         intended_channel=intended,
         channel=alert.channel,
         ts=alert.ts,
+        team_id=alert.team_id,
         paid_at=alert.paid_at,
         paid_by=alert.paid_by,
         paid_with=alert.paid_with,
@@ -318,6 +321,7 @@ def batch_record(session: Session, batch: SettlementBatch) -> BatchRecord:
         settlements=tuple(settlement_record(session, st) for st in settlements),
         still_owed=tuple(_line(ai) for ai in alert.invoices if ai.state == InvoiceState.OPEN),
         alert_channel=alert.channel,
+        team_id=alert.team_id,
         settled_at=max((st.updated_at for st in settlements if st.status == SettlementStatus.SUCCEEDED), default=None),
     )
 

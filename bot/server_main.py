@@ -15,6 +15,7 @@ from waitress import wasyncore
 from bot.app import build, require_slack
 from bot.errors import SettleError
 from bot.settings import Settings
+from bot.workspaces import INSTALL_PATH
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,22 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
     # polling). 1 ms keeps click latency close to a bare Bolt app's (bench/click_to_modal.py).
     sys.setswitchinterval(0.001)
     settle = build(settings, port=port)  # applies pending migrations
-    try:
-        who = settle.web.auth_test()
-        log.info("connected to Slack as %s in %s", who.get("user"), who.get("team"))
-    except SlackApiError as exc:
-        raise SettleError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
-    except Exception as exc:
-        raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
+    if settings.oauth:
+        teams = settle.workspaces.installed() or frozenset()
+        log.info(
+            "OAuth: installable into many workspaces at %s%s (installed in %d now)",
+            settle.public_base,
+            INSTALL_PATH,
+            len(teams),
+        )
+    else:
+        try:
+            who = settle.web.auth_test()
+            log.info("connected to Slack as %s in %s", who.get("user"), who.get("team"))
+        except SlackApiError as exc:
+            raise SettleError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+        except Exception as exc:
+            raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
 
     app = settle.bolt
     scheduler = settle.scheduler()

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    # both set: installable into many workspaces (OAuth), each with its own bot token
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
     slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL, alias="SLACK_API_URL")
     database_url: str = Field(default="sqlite:///settle.db", alias="DATABASE_URL")
     billing_provider: str = Field(default="sandbox", alias="BILLING_PROVIDER")
@@ -101,6 +104,22 @@ class Settings(BaseSettings):
                 "STRIPE_API_KEY is not set: BILLING_PROVIDER=stripe needs the secret key (sk_live_… or sk_test_…)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _oauth_pair(self) -> Settings:
+        if bool((self.slack_client_id or "").strip()) != bool((self.slack_client_secret or "").strip()):
+            raise ValueError(
+                "set both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Basic Information → App Credentials) "
+                "to install Settle into many workspaces, or neither for one workspace's SLACK_BOT_TOKEN"
+            )
+        if self.oauth and self.slack_app_token:
+            raise ValueError("OAuth install needs HTTP mode: unset SLACK_APP_TOKEN (Socket Mode) or the client id")
+        return self
+
+    @property
+    def oauth(self) -> bool:
+        """Many workspaces, each installing Settle through /slack/install."""
+        return bool((self.slack_client_id or "").strip() and (self.slack_client_secret or "").strip())
 
     @field_validator("stripe_api_base")
     @classmethod

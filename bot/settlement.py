@@ -121,7 +121,9 @@ class SettlementService:
         currency, and the first `limit` of them as cards. Light rows for all, cards only as shown."""
         with reading(self.sessions) as s:
             rows = s.execute(
-                select(Alert.id, Alert.account_id).where(Alert.state.not_in(ALERT_DONE)).order_by(Alert.id)
+                select(Alert.id, Alert.account_id)
+                .where(Alert.state.not_in(ALERT_DONE), self.authorizer.here())
+                .order_by(Alert.id)
             ).all()
             mine = self.settleable_accounts(s, user_id, {account_id for _, account_id in rows})
             allowed = [i for i, a in rows if a in mine]
@@ -150,7 +152,7 @@ class SettlementService:
             rows = s.execute(
                 select(Alert.id, Alert.account_id, func.coalesce(Account.name, Alert.account_id))
                 .outerjoin(Account, Account.id == Alert.account_id)
-                .where(Alert.state.not_in(ALERT_DONE))
+                .where(Alert.state.not_in(ALERT_DONE), self.authorizer.here())
                 .order_by(Alert.id)
             ).all()
             scored = [(matches(query, account_id, name), alert_id) for alert_id, account_id, name in rows]
@@ -162,7 +164,7 @@ class SettlementService:
             ]
             known = None
             if not found:
-                for acc_id, name in s.execute(select(Account.id, Account.name)):
+                for acc_id, name in s.execute(select(Account.id, Account.name).where(self.authorizer.accounts_here())):
                     if matches(query, acc_id, name):
                         known = name
                         break
@@ -179,6 +181,8 @@ class SettlementService:
                 return None
             account_id = warning.account_id
             account = s.get(Account, account_id)
+            if s.scalar(select(Account.id).where(Account.id == account_id, self.authorizer.accounts_here())) is None:
+                return None  # another workspace's account (with OAuth): nothing to show here
             admins = self._admins(s, {account_id})[account_id]
         decision = self.authorizer.decide(user_id, account.name if account else account_id, admins)
         if not decision.allowed:

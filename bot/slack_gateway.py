@@ -62,6 +62,11 @@ class SlackAuthError(SlackError):
     """The bot token is wrong or revoked: nothing will work until it is fixed."""
 
 
+class WorkspaceUnavailable(SlackError):
+    """No bot token for the workspace (never installed, uninstalled, or revoked): that workspace's
+    work waits; other workspaces' goes on."""
+
+
 class RateLimited(SlackError):
     """Slack answered 429: it did not act on the call, which may be repeated after `retry_after`."""
 
@@ -221,10 +226,49 @@ class SlackGateway(Protocol):
     def usergroup_members(self, group_id: str) -> list[str]: ...
 
 
+class Workspaces(Protocol):
+    """Where the bot token of a workspace comes from (bot/workspaces.py)."""
+
+    multi: bool
+
+    def client(self, team_id: str | None) -> WebClient: ...
+
+    def resolve(self, team_id: str | None) -> str | None: ...
+
+    def installed(self) -> frozenset[str] | None: ...
+
+    def forget(self, team_id: str | None) -> None: ...
+
+
 class WebSlackGateway:
-    def __init__(self, client: WebClient, pacer: ChannelPacer | None = None) -> None:
-        self.client = client
+    def __init__(self, client: WebClient | Workspaces, pacer: ChannelPacer | None = None) -> None:
+        if isinstance(client, WebClient):
+            from bot.workspaces import SingleWorkspace
+
+            client = SingleWorkspace(client)
+        self.workspaces: Workspaces = client
         self.pacer = pacer or ChannelPacer()
+
+    @property
+    def client(self) -> WebClient:
+        """The client of the workspace this call is for (the only one, with a single bot token)."""
+        from bot.workspaces import current_workspace
+
+        return self.workspaces.client(current_workspace())
+
+    @contextmanager
+    def _translated(self, method: str) -> Iterator[None]:
+        """With many workspaces, a revoked token stops only its own workspace's work."""
+        try:
+            with _translated(method):
+                yield
+        except SlackAuthError as exc:
+            if not self.workspaces.multi:
+                raise
+            from bot.workspaces import current_workspace
+
+            self.workspaces.forget(current_workspace())
+            raise WorkspaceUnavailable(exc.code) from exc
 
     def post(
         self,
@@ -240,7 +284,7 @@ class WebSlackGateway:
         for attempt in itertools.count():
             self.pacer.wait(channel)
             try:
-                with _translated("chat.postMessage"):
+                with self._translated("chat.postMessage"):
                     try:
                         resp = self.client.chat_postMessage(
                             channel=channel,
@@ -263,14 +307,14 @@ class WebSlackGateway:
         raise AssertionError("unreachable")
 
     def update(self, channel: str, ts: str, text: str, blocks: list[Block]) -> None:
-        with _translated("chat.update"):
+        with self._translated("chat.update"):
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def find_alert(self, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
         """Look for an alert we may have posted before a crash, by the metadata it carries."""
         cursor: str | None = None
         try:
-            with _translated("conversations.history"):
+            with self._translated("conversations.history"):
                 while True:
                     resp = self.client.conversations_history(
                         channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
@@ -288,7 +332,7 @@ class WebSlackGateway:
 
     def join(self, channel: str) -> bool:
         try:
-            with _translated("conversations.join"):
+            with self._translated("conversations.join"):
                 self.client.conversations_join(channel=channel)
             return True
         except SlackUnreachable:
@@ -298,31 +342,31 @@ class WebSlackGateway:
             return False
 
     def update_view(self, view_id: str, view: View, view_hash: str | None = None) -> None:
-        with _translated("views.update"):
+        with self._translated("views.update"):
             self.client.views_update(view_id=view_id, view=view, hash=view_hash)
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        with _translated("chat.postEphemeral"):
+        with self._translated("chat.postEphemeral"):
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
     def publish_home(self, user: str, view: View) -> None:
-        with _translated("views.publish"):
+        with self._translated("views.publish"):
             self.client.views_publish(user_id=user, view=view)
 
     def user_locale(self, user: str) -> str | None:
-        with _translated("users.info"):
+        with self._translated("users.info"):
             found = self.client.users_info(user=user, include_locale=True)
         locale = (found.get("user") or {}).get("locale")
         return str(locale) if locale else None
 
     def upload(self, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
-        with _translated("files.upload_v2"):
+        with self._translated("files.upload_v2"):
             self.client.files_upload_v2(
                 channel=channel, file=content, filename=filename, title=title, initial_comment=comment
             )
 
     def usergroup_members(self, group_id: str) -> list[str]:
-        with _translated("usergroups.users.list"):
+        with self._translated("usergroups.users.list"):
             users = self.client.usergroups_users_list(usergroup=group_id).get("users")
         return [u for u in users or [] if isinstance(u, str)]
 

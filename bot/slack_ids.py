@@ -8,6 +8,7 @@ import re
 USER = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 GROUP = re.compile(r"^S[A-Z0-9]{1,20}$")
 CHANNEL = re.compile(r"^[CGD][A-Z0-9]{1,20}$")
+TEAM = re.compile(r"^T[A-Z0-9]{1,20}$")
 
 
 def is_user_or_group(value: str) -> bool:
@@ -16,3 +17,8 @@ def is_user_or_group(value: str) -> bool:
 
 def is_channel(value: str) -> bool:
     return bool(CHANNEL.match(value))
+
+
+def is_team(value: str) -> bool:
+    """A Slack workspace id (T…)."""
+    return bool(TEAM.match(value))

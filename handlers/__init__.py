@@ -24,6 +24,7 @@ def register(
     follow_ups: FollowUps,
     languages: UserLanguages,
 ) -> None:
+    from bot.workspaces import enter_workspace
     from handlers import actions, card_warning, commands, follow_up, views
     from handlers import home as home_tab
     from handlers.errors import on_error
@@ -35,8 +36,10 @@ def register(
     def provide(body: dict[str, Any], context: BoltContext, next: Any) -> Any:
         """One middleware (each costs click time): the services, and the interaction's reference
         decoded once into context["ref"] (a listener asks for the kind it expects, refs.required)."""
+        enter_workspace(context.team_id)  # what this request does in Slack, it does in its workspace
         context["settle"] = settle
-        context["web"] = web
+        # one bot token: the shared client; with OAuth, Bolt's client holding this workspace's token
+        context["web"] = web if web.token else context.client
         context["background"] = background
         context["open_gate"] = gate
         context["follow_ups"] = follow_ups

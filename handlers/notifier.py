@@ -9,6 +9,7 @@ from bot.i18n import use
 from bot.languages import UserLanguages
 from bot.queries import BatchRecord, SettleContext
 from bot.slack_gateway import SlackError, SlackGateway
+from bot.workspaces import in_workspace
 from handlers.settle_modal import outcome_text, outcome_view, pick_view
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ class SlackNotifier:
         self.languages = languages
 
     def batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
-        with use(self.languages.of(batch.user_id)):
+        # told from a webhook or a bank page as often as from Slack: the admin's workspace is the alert's
+        with in_workspace(batch.team_id), use(self.languages.of(batch.user_id)):
             self._batch_changed(batch, views)
 
     def _batch_changed(self, batch: BatchRecord, views: dict[str, SettleContext | None]) -> None:
@@ -39,8 +41,9 @@ class SlackNotifier:
 
     def methods_changed(self, view_id: str, ctx: SettleContext, user_id: str | None = None) -> None:
         try:
-            with use(self.languages.of(user_id)):
-                view = pick_view(ctx)
-            self.gateway.update_view(view_id, view)
+            with in_workspace(ctx.alert.team_id):
+                with use(self.languages.of(user_id)):
+                    view = pick_view(ctx)
+                self.gateway.update_view(view_id, view)
         except SlackError as exc:
             log.info("modal %s not refreshed: %s", view_id, exc.code)

@@ -55,6 +55,8 @@ class Account(Base):
     mapped_channel: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map`: wins over the provider's
     provider_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last read from the provider
     locale: Mapped[str | None] = mapped_column(String(16))  # the language of its channel alerts (en, nl)
+    slack_team: Mapped[str | None] = mapped_column(String(32))  # its Slack workspace, from the provider
+    mapped_team: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map --team`: wins
     admins: Mapped[list[AccountAdmin]] = relationship(
         back_populates="account", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -63,6 +65,11 @@ class Account(Base):
     def channel(self) -> str | None:
         """Where this account's alerts go (before SETTLE_ALERT_CHANNEL)."""
         return self.mapped_channel or self.slack_channel
+
+    @property
+    def team(self) -> str | None:
+        """The workspace its alerts go to (with OAuth; none: the only workspace installed)."""
+        return self.mapped_team or self.slack_team
 
 
 class AccountAdmin(Base):
@@ -133,6 +140,7 @@ class Alert(Base):
     state: Mapped[str] = mapped_column(String(32), default="open", index=True)
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))  # the workspace its message is in (with OAuth)
     fallback_reason: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     synced_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -299,6 +307,7 @@ class HomeViewer(Base):
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))  # their workspace (with OAuth)
 
 
 class CardWarning(Base):
@@ -465,3 +474,20 @@ class SandboxUsedLink(Base):
 
     link_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# slack_sdk's installation and OAuth state stores (bot tokens per workspace), in the same database;
+# their tables are slack_sdk's own definitions, so the migrations are checked against them too.
+def _slack_sdk_tables() -> None:
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+    meta = Base.metadata
+    SQLAlchemyInstallationStore.build_installations_table(
+        meta, SQLAlchemyInstallationStore.default_installations_table_name
+    )
+    SQLAlchemyInstallationStore.build_bots_table(meta, SQLAlchemyInstallationStore.default_bots_table_name)
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(meta, SQLAlchemyOAuthStateStore.default_table_name)
+
+
+_slack_sdk_tables()

@@ -83,6 +83,7 @@ class AccountInfo:
     channel: str | None = None
     admins: tuple[str, ...] | None = None
     locale: str | None = None  # the customer's preferred language, if the provider knows it
+    team: str | None = None  # the Slack workspace its alerts go to (with OAuth)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.billing.cards import classify, fingerprint, parse_expiry
 from bot.i18n import available
 from bot.money import known, to_minor
-from bot.slack_ids import is_channel, is_user_or_group
+from bot.slack_ids import is_channel, is_team, is_user_or_group
 from storage.db import transaction
 from storage.models import (
     Account,
@@ -108,6 +108,10 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
     if channel is not None and not (isinstance(channel, str) and is_channel(channel)):
         raise LoadError(f"{where(acc)}: slack_channel must be a Slack channel id like C0123456789")
     account.slack_channel = channel
+    team = acc.get("slack_team") or None
+    if team is not None and not (isinstance(team, str) and is_team(team)):
+        raise LoadError(f"{where(acc)}: slack_team must be a Slack workspace id like T0123456789")
+    account.slack_team = team
     admins = acc.get("admins") or []
     if not isinstance(admins, list) or not all(isinstance(a, str) and is_user_or_group(a) for a in admins):
         raise LoadError(f"{where(acc)}: admins must be a list of Slack user (U…) or user-group (S…) ids")

@@ -278,7 +278,8 @@ class StripeProvider:
     # --- accounts, cards, invoices ---------------------------------------------------------------
 
     def get_account(self, account_id: str) -> AccountInfo | None:
-        """The customer's name, and the routing its metadata asks for (settle_channel, settle_admins)."""
+        """The customer's name, and the routing its metadata asks for (settle_channel, settle_admins,
+        settle_team)."""
         customer = self._customer(account_id)
         if customer is None:
             return None
@@ -289,6 +290,7 @@ class StripeProvider:
             name=customer.get("name") or customer.get("email") or account_id,
             currency=customer.get("currency"),
             channel=(str(meta.get("settle_channel") or "").strip() or None),
+            team=(str(meta.get("settle_team") or "").strip() or None),
             admins=admins,
             locale=(customer.get("preferred_locales") or [None])[0],
         )

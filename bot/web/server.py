@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -15,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
 from bot.web.slack_guard import MAX_BODY, problem, verified
+from bot.workspaces import INSTALL_PATH, REDIRECT_PATH
 from storage.db import ping, unsynced
 
 if TYPE_CHECKING:
@@ -70,14 +72,22 @@ class SettleWSGI:
         bolt_app: App | None,
         pages: WSGIApp | None = None,
         health: PollHealth | None = None,
+        *,
+        oauth: bool = False,
     ) -> None:
         self.health = health
+        self.oauth = oauth and bolt_app is not None and signing_secret is not None
         self.engine = engine
         self.signing_secret = signing_secret
         self.slack = SlackRequestHandler(bolt_app, path="/slack/events") if bolt_app and signing_secret else None
         self.pages = pages
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # each request in a context of its own: the workspace a Slack request sets (bot/workspaces.py)
+        # must not outlive it in the server's thread
+        return contextvars.Context().run(self._guarded, environ, start_response)
+
+    def _guarded(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
             return self.route(environ, start_response)
         except Exception:
@@ -93,6 +103,11 @@ class SettleWSGI:
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n", headers=[("Allow", "POST")])
             return self.slack_events(environ, start_response)
+        if path in (INSTALL_PATH, REDIRECT_PATH) and self.oauth:
+            if method != "GET":
+                return respond(start_response, "405 Method Not Allowed", "GET only\n", headers=[("Allow", "GET")])
+            assert self.slack is not None
+            return self.slack(environ, start_response)  # Bolt's OAuth flow: state checked, code exchanged
         if path == "/metrics":
             return self.metrics(start_response)
         if path == "/healthz":

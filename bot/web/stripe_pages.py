@@ -14,7 +14,8 @@ import stripe
 
 from bot.billing.base import BillingError, ChangePage, ProviderUnavailable
 from bot.billing.stripe_provider import StripeProvider
-from bot.i18n import _, current, language, use
+from bot.i18n import _, language, use
+from bot.web.page import page
 from bot.web.server import respond
 
 if TYPE_CHECKING:
@@ -23,22 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BODY = 512 * 1024  # Stripe's event payloads are far smaller
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;margin:0;color:#1d1c1d}
-main{max-width:480px;margin:64px auto;background:#fff;border-radius:10px;padding:28px 32px;
-box-shadow:0 1px 4px rgba(0,0,0,.12)} h1{font-size:20px;margin:0 0 10px} p{line-height:1.5}
-.muted{color:#616061;font-size:14px} .ok{color:#1b5e20} .error{color:#b00020}
-"""
-
-
-def page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html lang={current()}><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)} · Settle</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
-    )
 
 
 class StripePages:

@@ -1,0 +1,236 @@
+"""Many workspaces (OAuth): Settle installed through /slack/install and /slack/oauth_redirect against
+the fake Slack's oauth.v2.access, each account's alerts posted in its own workspace with that
+workspace's token, requests of one workspace kept away from another's balances, and uninstall."""
+
+from __future__ import annotations
+
+import http.client
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from bot.billing.sandbox_loader import load_file
+from bot.settings import Settings
+from bot.workspaces import BOT_SCOPES
+from storage.db import reading
+from storage.models import Alert, AuditEvent
+from tests.conftest import ROOT, account, write_accounts
+from tests.fake_slack import FakeSlack
+from tests.harness import Harness, eventually, running_server
+
+STATE_COOKIE = "slack-app-oauth-state"
+ADMIN2, ADMIN3 = "U0ADMIN2", "U0ADMIN3"
+
+
+@pytest.fixture
+def oauth_env(env: dict[str, str], fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    client_id, secret = fake_slack.client_credentials
+    monkeypatch.setenv("SLACK_CLIENT_ID", client_id)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", secret)
+    fake_slack.install_codes = {"code-T2": "T2", "code-T3": "T3"}
+    monkeypatch.setenv("SETTLE_ADMINS", "")  # each workspace's own admins only
+    return {**env, "SLACK_CLIENT_ID": client_id, "SLACK_CLIENT_SECRET": secret}
+
+
+@pytest.fixture
+def h(oauth_env: dict[str, str], fake_slack: FakeSlack) -> Iterator[Harness]:
+    with running_server() as (base, services):
+        yield Harness(base, fake_slack, services, team="T2")
+
+
+def fetch(base: str, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any, str]:
+    """One request, redirects not followed (http.client), as a browser's first hop."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def start_install(base: str) -> tuple[str, dict[str, list[str]]]:
+    """/slack/install: the state cookie, and the query of the "Add to Slack" link on the page."""
+    status, headers, body = fetch(base, "/slack/install")
+    assert status == 200, body
+    cookie = headers["Set-Cookie"]
+    state = re.search(rf"{STATE_COOKIE}=([^;]+)", cookie).group(1)  # type: ignore[union-attr]
+    assert "HttpOnly" in cookie and "Secure" in cookie
+    link = re.search(r'href="(https://slack\.com/oauth/v2/authorize\?[^"]+)"', body).group(1)  # type: ignore[union-attr]
+    query = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
+    return state, query
+
+
+def install(h: Harness, code: str) -> str:
+    state, _ = start_install(h.base)
+    status, _, body = fetch(
+        h.base,
+        f"/slack/oauth_redirect?{urlencode({'code': code, 'state': state})}",
+        {"Cookie": f"{STATE_COOKIE}={state}"},
+    )
+    assert status == 200, body
+    return body
+
+
+def two_workspaces(h: Harness, tmp_path: Path) -> None:
+    """T2 and T3 install Settle; one account in each, each declined."""
+    install(h, "code-T2")
+    install(h, "code-T3")
+    accounts = [
+        {**account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN2]), "slack_team": "T2"},
+        {**account("bolt", "4000000000000002", channel="C0BOLT", admins=[ADMIN3]), "slack_team": "T3"},
+    ]
+    load_file(h.services.sessions, write_accounts(tmp_path / "accounts.yml", accounts))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+
+
+def audit_actions(h: Harness) -> list[str]:
+    with reading(h.services.sessions) as s:
+        return [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+
+
+def test_install_round_trip_stores_the_workspace_token(h: Harness) -> None:
+    state, query = start_install(h.base)
+    assert query["client_id"] == [h.fake.client_credentials[0]]
+    assert query["scope"] == [",".join(BOT_SCOPES)]
+    assert query["redirect_uri"] == ["http://settle.test/slack/oauth_redirect"]
+    assert query["state"] == [state]
+
+    status, _, page = fetch(
+        h.base, f"/slack/oauth_redirect?code=code-T2&state={state}", {"Cookie": f"{STATE_COOKIE}={state}"}
+    )
+    assert status == 200, page
+    assert "slack://app?team=T2&amp;id=A0SETTLE" in page  # back into Slack, in the workspace just installed
+    assert "Settle is installed in Team T2" in page
+    exchange = h.fake.calls_to("oauth.v2.access")
+    assert [c.params["code"] for c in exchange] == ["code-T2"]
+    token = next(t for t, team in h.fake.tokens.items() if team == "T2")
+    bot = h.services.workspaces.store.find_bot(enterprise_id=None, team_id="T2")  # type: ignore[union-attr]
+    assert bot is not None and bot.bot_token == token and bot.bot_user_id == "UBOTT2"
+    assert h.services.workspaces.installed() == {"T2"}
+    assert "workspace_installed" in audit_actions(h)
+
+    # the same callback again (a reload, or a stolen link): the state was good once
+    status, _, _ = fetch(
+        h.base, f"/slack/oauth_redirect?code=code-T2&state={state}", {"Cookie": f"{STATE_COOKIE}={state}"}
+    )
+    assert 400 <= status < 500
+    assert len(h.fake.calls_to("oauth.v2.access")) == 1
+
+
+def test_forged_or_hostile_callbacks_install_nothing(h: Harness) -> None:
+    state, _ = start_install(h.base)
+    forged = [
+        "/slack/oauth_redirect?code=code-T2&state=forged",  # no cookie, unknown state
+        f"/slack/oauth_redirect?code=code-T2&state={state}",  # a real state, but not this browser's cookie
+        "/slack/oauth_redirect?code=code-T2&state=%FF%FE",  # bytes that are not UTF-8
+        "/slack/oauth_redirect",
+    ]
+    for path in forged:
+        status, _, page = fetch(h.base, path, {"Cookie": f"{STATE_COOKIE}=forged"})
+        assert 400 <= status < 500, (path, status)
+    # Cancel on Slack's page comes back as error=...: a page that says so, the text escaped
+    status, _, page = fetch(h.base, "/slack/oauth_redirect?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x")
+    assert status == 200 and "<script>alert(1)" not in page
+    assert h.fake.calls_to("oauth.v2.access") == []
+    assert h.services.workspaces.installed() == frozenset()
+    status, headers, _ = fetch(h.base, "/slack/install", method="POST")
+    assert status == 405 and headers["Allow"] == "GET"
+
+    # a code Slack does not know (expired, or for another app): a failure page, nothing stored
+    status, _, _ = fetch(
+        h.base, f"/slack/oauth_redirect?code=bogus&state={state}", {"Cookie": f"{STATE_COOKIE}={state}"}
+    )
+    assert status >= 400
+    assert h.services.workspaces.installed() == frozenset()
+
+
+def test_each_workspace_gets_its_own_alerts_with_its_own_token(h: Harness, tmp_path: Path) -> None:
+    two_workspaces(h, tmp_path)
+    [acme] = [m for m in h.fake.messages("C0ACME") if m.get("metadata")]
+    [bolt] = [m for m in h.fake.messages("C0BOLT") if m.get("metadata")]
+    assert (acme["team"], bolt["team"]) == ("T2", "T3")
+    with reading(h.services.sessions) as s:
+        assert {a.account_id: a.team_id for a in s.scalars(select(Alert))} == {"acme": "T2", "bolt": "T3"}
+
+    # T2's admin settles in T2: the modal opens with T2's token
+    view_id = h.open_modal(ADMIN2)
+    assert "Acme Corp" in h.view_text(view_id)
+    assert {c.team for c in h.fake.calls_to("views.open")} == {"T2"}
+
+    # the same button value clicked from T3 (a forged or copied payload): T3 has no such balance
+    t3 = Harness(h.base, h.fake, h.services, team="T3")
+    opened = len(h.fake.calls_to("views.open"))
+    resp, _ = t3.click(ADMIN2)
+    assert resp.status == 200
+    told = eventually(lambda: [c for c in h.fake.calls_to("chat.postEphemeral") if c.team == "T3"])
+    assert told[0].params["text"] == "This alert or its invoice no longer exists. Nothing was charged."
+    assert len(h.fake.calls_to("views.open")) == opened  # no modal, nothing of Acme shown in T3
+
+    # /settle in T3 lists T3's balance only, and never names T2's account
+    resp, _ = t3.command(ADMIN3, "acme")
+    assert "Acme" not in resp.body
+    assert not [c for c in h.fake.calls if c.team == "T3" and "Acme" in str(c.params)]
+
+
+def test_uninstall_holds_that_workspace_alerts_until_it_installs_again(h: Harness, tmp_path: Path) -> None:
+    two_workspaces(h, tmp_path)
+    resp = h.event({"type": "app_uninstalled"})  # from T2
+    assert resp.status == 200
+    eventually(lambda: h.services.workspaces.installed() == {"T3"}, message="T2's token kept")
+    assert h.services.workspaces.store.find_bot(enterprise_id=None, team_id="T2") is None  # type: ignore[union-attr]
+    assert "workspace_uninstalled" in audit_actions(h)
+
+    # both accounts are declined again: T3's alert is updated, T2's waits and costs no Slack call
+    h.sandbox.bill()
+    calls = len(h.fake.calls)
+    h.services.poller.run_cycle()
+    assert not [c for c in h.fake.calls[calls:] if c.team != "T3"]
+    with reading(h.services.sessions) as s:
+        alerts = {a.account_id: a for a in s.scalars(select(Alert))}
+        assert alerts["acme"].synced_version < alerts["acme"].version
+        assert alerts["bolt"].synced_version == alerts["bolt"].version
+
+    # T3 revokes its token in Slack and no event reaches us: its calls fail, T2 (back) goes on
+    h.fake.revoked.update(t for t, team in h.fake.tokens.items() if team == "T3")
+    fake_codes = {"code-T2-again": "T2"}
+    h.fake.install_codes.update(fake_codes)
+    install(h, "code-T2-again")
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    [acme] = [m for m in h.fake.messages("C0ACME") if m.get("metadata")]
+    assert acme["team"] == "T2" and acme.get("edits", 0) >= 1  # the waiting update, with the new token
+    with reading(h.services.sessions) as s:
+        alerts = {a.account_id: a for a in s.scalars(select(Alert))}
+        assert alerts["acme"].synced_version == alerts["acme"].version
+        assert alerts["bolt"].synced_version < alerts["bolt"].version  # waits for T3, not lost
+
+
+def test_one_bot_token_stays_the_default(env: dict[str, str], fake_slack: FakeSlack) -> None:
+    with running_server() as (base, services):
+        assert not services.workspaces.multi
+        assert fetch(base, "/slack/install")[0] == 404
+        assert fetch(base, "/slack/oauth_redirect?code=x&state=y")[0] == 404
+
+
+def test_client_id_without_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_CLIENT_ID", "1111.2222")
+    monkeypatch.delenv("SLACK_CLIENT_SECRET", raising=False)
+    with pytest.raises(ValueError, match="both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"):
+        Settings()
+
+
+def test_scopes_asked_for_are_the_manifests() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://settle.example.com/slack/oauth_redirect"]
+    assert {"app_uninstalled", "tokens_revoked"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])

@@ -1,0 +1,50 @@
+"""Installing Settle into a workspace as its admin does, in a real headless Chromium: the install
+page with its "Add to Slack" link (the browser keeps the state cookie), then Slack's redirect back
+with a code (slack.com itself is not reachable here: the browser goes straight to the redirect the
+fake Slack's code would come with) and the page that says it worked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from tests.bot.test_workspaces import oauth_env  # noqa: F401  (a fixture)
+from tests.bot.web.test_pages_in_browser import browser, shot  # noqa: F401  (browser is a fixture)
+from tests.fake_slack import FakeSlack
+from tests.harness import running_server
+
+
+@pytest.fixture
+def base(oauth_env: dict[str, str], fake_slack: FakeSlack) -> Iterator[tuple[str, Any]]:  # noqa: F811
+    with running_server() as served:
+        yield served
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_install_in_the_browser(browser: Any, base: tuple[str, Any], fake_slack: FakeSlack, tmp_path: Path) -> None:  # noqa: F811
+    url, services = base
+    page = browser.new_page(viewport={"width": 720, "height": 560})
+    page.goto(url + "/slack/install")
+    assert page.title() == "Add Settle to Slack · Settle"
+    assert page.inner_text("a.button") == "Add to Slack"
+    link = page.get_attribute("a.button", "href") or ""
+    assert link.startswith("https://slack.com/oauth/v2/authorize?")
+    shot(page, tmp_path, "install")
+
+    state = parse_qs(urlsplit(link).query)["state"][0]
+    page.goto(url + "/slack/oauth_redirect?" + urlencode({"code": "code-T2", "state": state}))
+    assert page.inner_text("h1") == "Settle is installed in Team T2"
+    assert page.get_attribute("a.button", "href") == "slack://app?team=T2&id=A0SETTLE"
+    shot(page, tmp_path, "installed")
+    assert services.workspaces.installed() == {"T2"}
+
+    # the same link again, from the browser's history: refused, nothing installed twice
+    page.goto(url + "/slack/oauth_redirect?" + urlencode({"code": "code-T2", "state": state}))
+    assert page.inner_text("h1") == "This install link has expired"
+    assert page.get_attribute("a.button", "href") == "/slack/install"
+    shot(page, tmp_path, "install-replayed")
+    assert len(fake_slack.calls_to("oauth.v2.access")) == 1
