@@ -54,11 +54,13 @@ class Authorizer:
         self.multi = bool(getattr(self.workspaces, "multi", False))
 
     def here(self) -> ColumnElement[bool]:
-        """The alerts a Slack request may see or act on: with many workspaces, those posted in its
-        own (an alert not yet posted anywhere is no workspace's yet); with one, all."""
+        """The alerts a Slack request may see or act on: with many workspaces installed, those posted
+        in its own (an alert not yet posted anywhere is no workspace's yet); otherwise all."""
         asking = current_workspace()
-        if not self.multi or asking is None:
+        if not self.multi or asking is None or self.workspaces is None:
             return true()
+        if self.workspaces.resolve(None) == asking:  # the only workspace: alerts of none are its own
+            return or_(Alert.team_id == asking, Alert.team_id.is_(None))
         return Alert.team_id == asking
 
     def accounts_here(self) -> ColumnElement[bool]:
@@ -74,7 +76,10 @@ class Authorizer:
 
     def _same_workspace(self, alert_team: str | None) -> bool:
         asking = current_workspace()
-        return not self.multi or asking is None or alert_team == asking
+        if not self.multi or asking is None or alert_team == asking:
+            return True
+        # an alert of no workspace (posted before OAuth was turned on) is the only workspace's
+        return alert_team is None and self.workspaces is not None and self.workspaces.resolve(None) == asking
 
     def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, account name, admins) of an alert in one query, or None.

@@ -22,7 +22,7 @@ from storage.db import reading
 from storage.models import Alert, AuditEvent
 from tests.conftest import ROOT, account, write_accounts
 from tests.fake_slack import FakeSlack
-from tests.harness import Harness, eventually, running_server
+from tests.harness import Harness, eventually, running_server, serve_process
 
 STATE_COOKIE = "slack-app-oauth-state"
 ADMIN2, ADMIN3 = "U0ADMIN2", "U0ADMIN3"
@@ -175,6 +175,7 @@ def test_each_workspace_gets_its_own_alerts_with_its_own_token(h: Harness, tmp_p
     told = eventually(lambda: [c for c in h.fake.calls_to("chat.postEphemeral") if c.team == "T3"])
     assert told[0].params["text"] == "This alert or its invoice no longer exists. Nothing was charged."
     assert len(h.fake.calls_to("views.open")) == opened  # no modal, nothing of Acme shown in T3
+    assert audit_actions(h).count("settle_form_opened") == 1  # T2's own, only
 
     # /settle in T3 lists T3's balance only, and never names T2's account
     resp, _ = t3.command(ADMIN3, "acme")
@@ -234,3 +235,53 @@ def test_scopes_asked_for_are_the_manifests() -> None:
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
     assert manifest["oauth_config"]["redirect_urls"] == ["https://settle.example.com/slack/oauth_redirect"]
     assert {"app_uninstalled", "tokens_revoked"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+
+
+def test_with_one_workspace_installed_accounts_need_no_mapping(h: Harness, tmp_path: Path) -> None:
+    install(h, "code-T2")
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN2])  # no slack_team
+    load_file(h.services.sessions, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    [alert] = [m for m in h.fake.messages("C0ACME") if m.get("metadata")]
+    assert alert["team"] == "T2"
+    view_id = h.open_modal(ADMIN2)
+    assert "Acme Corp" in h.view_text(view_id)
+
+
+def test_requests_from_a_workspace_that_never_installed_change_nothing(h: Harness, tmp_path: Path) -> None:
+    two_workspaces(h, tmp_path)
+    stranger = Harness(h.base, h.fake, h.services, team="T9")
+    calls = len(h.fake.calls)
+    resp, _ = stranger.click(ADMIN2)
+    assert resp.status in (200, 401)
+    resp = stranger.event({"type": "app_uninstalled"})
+    assert resp.status in (200, 401)
+    assert h.fake.calls[calls:] == []  # Bolt found no token for T9: no Slack call was made for it
+    assert h.services.workspaces.installed() == {"T2", "T3"}
+    assert "settle_form_opened" not in audit_actions(h)
+
+
+def test_settle_serve_starts_with_client_credentials_and_no_bot_token(
+    oauth_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {k: v for k, v in oauth_env.items() if k != "SLACK_BOT_TOKEN"}
+    with serve_process(env, tmp_path / "serve.log") as (base, _proc):
+        status, _, page = fetch(base, "/slack/install")
+        assert status == 200 and "Add to Slack" in page
+    assert "installable into many workspaces" in (tmp_path / "serve.log").read_text()
+
+
+def test_app_home_shows_each_workspace_its_own_balances(h: Harness, tmp_path: Path) -> None:
+    two_workspaces(h, tmp_path)
+    t3 = Harness(h.base, h.fake, h.services, team="T3")
+    assert "Acme Corp" in str(h.open_home(ADMIN2))
+    home3 = str(t3.open_home(ADMIN3))
+    assert "Bolt Corp" in home3 and "Acme" not in home3
+    assert {c.team for c in h.fake.calls_to("views.publish")} == {"T2", "T3"}
+
+    # a balance changes: each open Home is published again, in its own workspace
+    published = len(h.fake.calls_to("views.publish"))
+    h.services.home.publish_all()
+    again = h.fake.calls_to("views.publish")[published:]
+    assert {(c.params["user_id"], c.team) for c in again} == {(ADMIN2, "T2"), (ADMIN3, "T3")}
