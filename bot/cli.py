@@ -321,6 +321,52 @@ def accounts_list(as_json: bool) -> None:
     _echo(f"accounts without a channel alert {fallback}; SETTLE_ADMINS may settle any account")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@one_line_errors
+def workspaces(as_json: bool) -> None:
+    """The Slack workspaces Settle is installed in (OAuth), with their ids for `accounts map --team`."""
+    from sqlalchemy import func, select
+
+    from bot.app import open_database
+    from storage.db import reading
+    from storage.models import Account, Base
+
+    settings = _settings()
+    if not settings.oauth:
+        _echo("one workspace: SLACK_BOT_TOKEN's (set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install in several)")
+        return
+    bots = Base.metadata.tables["slack_bots"]
+    _, sessions = open_database(settings.database_url)
+    with reading(sessions) as s:
+        rows = s.execute(
+            select(bots.c.team_id, bots.c.team_name, func.max(bots.c.installed_at))
+            .where(bots.c.bot_token.is_not(None), bots.c.client_id == (settings.slack_client_id or "").strip())
+            .group_by(bots.c.team_id, bots.c.team_name)
+            .order_by(bots.c.team_id)
+        ).all()
+        mapped: dict[str | None, int] = dict(
+            s.execute(
+                select(func.coalesce(Account.mapped_team, Account.slack_team), func.count()).group_by(
+                    func.coalesce(Account.mapped_team, Account.slack_team)
+                )
+            ).all()
+        )
+    data = [
+        {"team_id": t, "name": n, "installed_at": at.isoformat() if at else None, "accounts": mapped.get(t, 0)}
+        for t, n, at in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not data:
+        _echo("installed in no workspace yet: open /slack/install on PUBLIC_URL")
+    for w in data:
+        _echo(f"{w['team_id']}  {w['name']}  installed {w['installed_at']}  accounts {w['accounts']}")
+    if mapped.get(None):
+        _echo(f"{mapped[None]} accounts name no workspace: they go to the only one installed, if there is just one")
+
+
 def _account_line(acc: Any) -> str:
     channel = acc.channel or "(default channel)"
     source = " [map]" if acc.mapped_channel else ""

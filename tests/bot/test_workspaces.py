@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.workspaces import BOT_SCOPES
 from storage.db import reading
 from storage.models import Alert, AuditEvent
-from tests.conftest import ROOT, account, write_accounts
+from tests.conftest import ROOT, account, run_cli, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, eventually, running_server, serve_process
 
@@ -285,3 +285,17 @@ def test_app_home_shows_each_workspace_its_own_balances(h: Harness, tmp_path: Pa
     h.services.home.publish_all()
     again = h.fake.calls_to("views.publish")[published:]
     assert {(c.params["user_id"], c.team) for c in again} == {(ADMIN2, "T2"), (ADMIN3, "T3")}
+
+
+def test_settle_workspaces_lists_the_installs_for_mapping(
+    h: Harness, oauth_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert "installed in no workspace yet" in run_cli(oauth_env, "workspaces").stdout
+    two_workspaces(h, tmp_path)
+    lines = run_cli(oauth_env, "workspaces").stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["T2", "T3"]
+    assert "Team T2" in lines[0] and lines[0].endswith("accounts 1")
+    run_cli(oauth_env, "accounts", "map", "bolt", "--team", "T2")
+    assert run_cli(oauth_env, "workspaces").stdout.splitlines()[0].endswith("accounts 2")
+    bad = run_cli(oauth_env, "accounts", "map", "bolt", "--team", "<!channel>", check=False)
+    assert bad.returncode != 0 and "not a Slack workspace id" in bad.stderr
