@@ -1,5 +1,5 @@
-"""The frame of Settle's own pages (Stripe's add-card hand-off, the Slack install pages): one card
-on a grey page, in the reader's language."""
+"""The frame of every page Settle serves (the sandbox's, Stripe's add-card hand-off, the Slack
+install pages): one card on a grey page, in the reader's language."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ ul{padding-left:20px;line-height:1.6} code{background:#f4f5f7;padding:1px 4px;bo
 """
 
 
-def page(title: str, body: str) -> str:
-    """`body` is HTML the caller escaped; the title is escaped here."""
+def page(title: str, body: str, *, site: str = "Settle", style: str = STYLE, footer: str = "") -> str:
+    """`body` and `footer` are HTML the caller escaped; the title is escaped here."""
+    foot = f"<footer class=muted>{footer}</footer>" if footer else ""
     return (
         f"<!doctype html><html lang={current()}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)} · Settle</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<title>{html.escape(title)} · {html.escape(site)}</title><style>{style}</style></head>"
+        f"<body><main>{body}{foot}</main></body></html>"
     )

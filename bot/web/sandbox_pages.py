@@ -13,8 +13,9 @@ from bot.billing.base import BillingError, ProviderHooks, card_label
 from bot.billing.cards import parse_expiry
 from bot.billing.sandbox import SandboxProvider
 from bot.decline_reasons import short
-from bot.i18n import N_, _, current, language, use
+from bot.i18n import N_, _, language, use
 from bot.money import format_money
+from bot.web.page import page as frame
 from bot.web.server import respond
 
 if TYPE_CHECKING:
@@ -42,14 +43,8 @@ td.succeeded{color:#1b5e20} td.declined{color:#b00020}
 
 
 def page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html lang={current()}><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)} · Settle sandbox</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}<footer class=muted>"
-        + _("Settle sandbox: a stand-in for your payment provider. No real money moves.")
-        + "</footer></main></body></html>"
-    )
+    footer = html.escape(_("Settle sandbox: a stand-in for your payment provider. No real money moves."))
+    return frame(title, body, site="Settle sandbox", style=STYLE, footer=footer)
 
 
 class SandboxPages:
