@@ -91,7 +91,12 @@ def oauth_flow(
     settings: Settings, public_base: str, store: InstallationStore, engine: Engine, client: WebClient
 ) -> SettleOAuthFlow:
     """The code is exchanged through `client` (its base_url: Slack's API, or a stand-in in tests)."""
-    return SettleOAuthFlow(client=client, logger=log, settings=_oauth_settings(settings, public_base, store, engine))
+    oauth = _oauth_settings(settings, public_base, store, engine)
+    # Bolt checks each request's token with auth.test, a Slack round trip before the ack, unless it
+    # caches the answer; the cache is keyed by the token the store still holds, so an uninstalled
+    # workspace is refused all the same
+    oauth.authorize.cache_enabled = True  # type: ignore[attr-defined]
+    return SettleOAuthFlow(client=client, logger=log, settings=oauth)
 
 
 def _oauth_settings(settings: Settings, public_base: str, store: InstallationStore, engine: Engine) -> OAuthSettings:
