@@ -1,11 +1,13 @@
 """Click -> views.open latency: `settle serve` against a bare Bolt app, on the same fake Slack.
 
-    python bench/click_to_modal.py [--rounds 25] [--concurrency 12] [--slack-latency-ms 0]
+    python bench/click_to_modal.py [--rounds 25] [--concurrency 12] [--slack-latency-ms 0] [--oauth]
 
 Each click is a signed block_actions request with a fresh trigger_id; its latency runs from sending
 the request to the fake Slack receiving the views.open for that trigger. Settle's path includes the
 signature check, the payload guard, the server-side authorisation (database) and the listener pool;
 the baseline only acks and opens. Targets (issue 4): p50 within 1.5x of the bare app, p99 < 300 ms.
+With --oauth Settle runs installed in a workspace through OAuth (the token from the installation
+store, Bolt's per-request authorisation), the bare app still on its one token.
 """
 
 from __future__ import annotations
@@ -81,6 +83,21 @@ def seed(env: dict[str, str], accounts: int) -> list[int]:
     return list(range(1, accounts + 1))
 
 
+def installed(database_url: str, fake: FakeSlack) -> None:
+    """Workspace T1 installed Settle (its row in the installation store); the fake Slack now knows
+    each token's workspace, the bare app's included."""
+    from slack_sdk.oauth.installation_store import Installation
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url)
+    SQLAlchemyInstallationStore(fake.client_credentials[0], engine).save(
+        Installation(app_id="A1", team_id="T1", bot_token="xoxb-bench", bot_id="B1", bot_user_id="UBOT", user_id="U1")
+    )
+    engine.dispose()
+    fake.tokens["xoxb-bench"] = "T1"
+
+
 def click_body(trigger: str, alert_id: int) -> str:
     payload = {
         "type": "block_actions",
@@ -143,6 +160,7 @@ def main() -> None:
     parser.add_argument("--slack-latency-ms", type=float, default=0, help="added to every fake Slack call")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG, default=None, help="a fresh schema at this URL")
+    parser.add_argument("--oauth", action="store_true", help="Settle installed through OAuth, not one bot token")
     args = parser.parse_args()
 
     fake = FakeSlack().start()
@@ -163,6 +181,13 @@ def main() -> None:
         }
         alert_ids = seed(env, args.concurrency)
         full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        settle_env = full
+        if args.oauth:
+            settle_env = {k: v for k, v in full.items() if k != "SLACK_BOT_TOKEN"}
+            settle_env.update(
+                SLACK_CLIENT_ID=fake.client_credentials[0], SLACK_CLIENT_SECRET=fake.client_credentials[1]
+            )
+            installed(env["DATABASE_URL"], fake)
         servers = {
             "bare Bolt (ack + views.open)": [sys.executable, str(ROOT / "bench" / "bare_app.py")],
             "settle serve": [sys.executable, "-m", "bot", "serve"],
@@ -173,7 +198,10 @@ def main() -> None:
             for name, cmd in servers.items():
                 port = free_port()
                 proc = subprocess.Popen(
-                    [*cmd, "--port", str(port)], env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    [*cmd, "--port", str(port)],
+                    env=settle_env if name == "settle serve" else full,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 procs[name] = (f"http://127.0.0.1:{port}", proc)
                 wait_healthy(procs[name][0], proc)
@@ -193,9 +221,10 @@ def main() -> None:
     fake.stop()
 
     clicks = args.rounds * args.concurrency
+    mode = "; Settle installed through OAuth" if args.oauth else ""
     print(
         f"click -> views.open: {args.rounds} rounds of {args.concurrency} simultaneous clicks ({clicks} measured), "
-        f"fake Slack latency {args.slack_latency_ms:g} ms; Python {platform.python_version()}, "
+        f"fake Slack latency {args.slack_latency_ms:g} ms{mode}; Python {platform.python_version()}, "
         f"{os.cpu_count()} cores ({platform.machine()})"
     )
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")

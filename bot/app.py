@@ -88,10 +88,10 @@ class Settle:
         settings = self.settings
         oauth: dict[str, object] = {}
         if isinstance(self.workspaces, InstalledWorkspaces):
-            from bot.slack_install import oauth_flow
+            from bot.slack_install import CachedAuthorize, oauth_flow
 
             flow = oauth_flow(settings, self.public_base, self.workspaces.store, self.engine, self.web)
-            oauth = {"oauth_flow": flow, "installation_store_bot_only": True}
+            oauth = {"oauth_flow": flow, "authorize": CachedAuthorize(self.workspaces)}
         app = App(
             signing_secret=settings.slack_signing_secret or "",
             # Requests over HTTP are verified by Bolt (and before it by bot/web/slack_guard.py). In

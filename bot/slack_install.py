@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.listener.builtins import TokenRevocationListeners
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
 from bot.web.install_pages import install_page, installed, not_installed
-from bot.workspaces import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
+from bot.workspaces import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, InstalledWorkspaces
 from storage import audit
 from storage.db import transaction
 
@@ -87,16 +89,46 @@ class SettleOAuthFlow(OAuthFlow):
         return install_page(url)
 
 
+class CachedAuthorize(Authorize):
+    """Bolt's check of each request's workspace, from the installed workspaces' cache: the bot as it
+    was installed (ids and scopes come with it), no database read and no auth.test before the ack.
+    A workspace without a token now (never installed, or removed) is refused, as Bolt's own does."""
+
+    def __init__(self, workspaces: InstalledWorkspaces) -> None:
+        super().__init__()
+        self.workspaces = workspaces
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        bot = self.workspaces.bot(team_id) if team_id else None
+        if bot is None:
+            log.info("a request from workspace %s, which has not installed Settle: refused", team_id)
+            return None
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            bot_token=bot.bot_token,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes,
+            user_id=user_id,
+        )
+
+
 def oauth_flow(
     settings: Settings, public_base: str, store: InstallationStore, engine: Engine, client: WebClient
 ) -> SettleOAuthFlow:
     """The code is exchanged through `client` (its base_url: Slack's API, or a stand-in in tests)."""
-    oauth = _oauth_settings(settings, public_base, store, engine)
-    # Bolt checks each request's token with auth.test, a Slack round trip before the ack, unless it
-    # caches the answer; the cache is keyed by the token the store still holds, so an uninstalled
-    # workspace is refused all the same
-    oauth.authorize.cache_enabled = True  # type: ignore[attr-defined]
-    return SettleOAuthFlow(client=client, logger=log, settings=oauth)
+    return SettleOAuthFlow(client=client, logger=log, settings=_oauth_settings(settings, public_base, store, engine))
 
 
 def _oauth_settings(settings: Settings, public_base: str, store: InstallationStore, engine: Engine) -> OAuthSettings:

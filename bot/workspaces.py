@@ -19,7 +19,7 @@ from contextvars import ContextVar, copy_context
 from typing import Any, ParamSpec, TypeVar
 
 from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.installation_store import Bot, InstallationStore
 from sqlalchemy import Engine, select
 
 from bot.slack_gateway import WorkspaceUnavailable
@@ -112,7 +112,7 @@ class InstalledWorkspaces:
         self.engine = engine
         self.bots = bots_table
         self.template = template
-        self._clients: dict[str, tuple[float, WebClient | None]] = {}
+        self._clients: dict[str, tuple[float, tuple[Bot, WebClient] | None]] = {}
         self._teams: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
@@ -145,12 +145,23 @@ class InstalledWorkspaces:
         team = self.resolve(team_id)
         if team is None:
             raise WorkspaceUnavailable("no_workspace")
+        found = self._installed_bot(team)
+        if found is None:
+            raise WorkspaceUnavailable("not_installed")
+        return found[1]
+
+    def bot(self, team_id: str) -> Bot | None:
+        """The workspace's bot (token, ids, scopes) as installed, from the same cache."""
+        found = self._installed_bot(team_id)
+        return found[0] if found else None
+
+    def _installed_bot(self, team: str) -> tuple[Bot, WebClient] | None:
         now = time.monotonic()
         with self._lock:
             hit = self._clients.get(team)
         if hit is None or hit[0] <= now:
             bot = self.store.find_bot(enterprise_id=None, team_id=team)
-            client = None
+            found = None
             if bot is not None and bot.bot_token:
                 t = self.template
                 client = WebClient(
@@ -160,11 +171,10 @@ class InstalledWorkspaces:
                     team_id=team,
                     retry_handlers=list(t.retry_handlers),
                 )
-            hit = (now + TOKEN_TTL_SECONDS, client)
+                found = (bot, client)
+            hit = (now + TOKEN_TTL_SECONDS, found)
             with self._lock:
                 self._clients[team] = hit
-        if hit[1] is None:
-            raise WorkspaceUnavailable("not_installed")
         return hit[1]
 
     def forget(self, team_id: str | None) -> None:
