@@ -120,7 +120,6 @@ class CachedAuthorize(Authorize):
             bot_id=bot.bot_id,
             bot_user_id=bot.bot_user_id,
             bot_scopes=bot.bot_scopes,
-            user_id=user_id,
         )
 
 
