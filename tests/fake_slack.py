@@ -108,6 +108,7 @@ class FakeSlack:
         self.install_codes: dict[str, str] = {}  # one-time OAuth code -> the team installing
         self.tokens: dict[str, str] = {}  # bot token -> its team
         self.revoked: set[str] = set()
+        self.team_names: dict[str, str] = {}  # team -> its name as oauth.v2.access gives it
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -236,7 +237,7 @@ class FakeSlack:
             "token_type": "bot",
             "access_token": token,
             "bot_user_id": f"UBOT{team}",
-            "team": {"id": team, "name": f"Team {team}"},
+            "team": {"id": team, "name": self.team_names.get(team, f"Team {team}")},
             "enterprise": None,
             "is_enterprise_install": False,
         }

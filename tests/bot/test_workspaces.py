@@ -154,6 +154,14 @@ def test_forged_or_hostile_callbacks_install_nothing(h: Harness) -> None:
     assert h.services.workspaces.installed() == frozenset()
 
 
+def test_a_hostile_workspace_name_is_shown_as_text(h: Harness, oauth_env: dict[str, str]) -> None:
+    h.fake.team_names["T2"] = '<script>alert(1)</script> <!channel> "Acme" & Co'
+    page = install(h, "code-T2")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt;" in page
+    listed = run_cli(oauth_env, "workspaces").stdout
+    assert "T2  <script>alert(1)</script> <!channel>" in listed  # a terminal shows text as text
+
+
 def test_each_workspace_gets_its_own_alerts_with_its_own_token(h: Harness, tmp_path: Path) -> None:
     two_workspaces(h, tmp_path)
     [acme] = [m for m in h.fake.messages("C0ACME") if m.get("metadata")]
