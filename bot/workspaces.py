@@ -109,6 +109,7 @@ class InstalledWorkspaces:
 
     def __init__(self, store: InstallationStore, engine: Engine, bots_table: Any, template: WebClient) -> None:
         self.store = store
+        self.client_id = str(getattr(store, "client_id", ""))  # this app's rows only, as find_bot reads
         self.engine = engine
         self.bots = bots_table
         self.template = template
@@ -126,7 +127,9 @@ class InstalledWorkspaces:
             teams = frozenset(
                 str(t)
                 for t in conn.execute(
-                    select(self.bots.c.team_id).where(self.bots.c.bot_token.is_not(None)).distinct()
+                    select(self.bots.c.team_id)
+                    .where(self.bots.c.bot_token.is_not(None), self.bots.c.client_id == self.client_id)
+                    .distinct()
                 ).scalars()
                 if t
             )
