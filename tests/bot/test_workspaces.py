@@ -235,10 +235,14 @@ def test_one_bot_token_stays_the_default(env: dict[str, str], fake_slack: FakeSl
         assert fetch(base, "/slack/oauth_redirect?code=x&state=y")[0] == 404
 
 
-def test_client_id_without_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_id_without_secret_or_in_socket_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_CLIENT_ID", "1111.2222")
     monkeypatch.delenv("SLACK_CLIENT_SECRET", raising=False)
     with pytest.raises(ValueError, match="both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"):
+        Settings()
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")  # Socket Mode: no URL for Slack's redirect
+    with pytest.raises(ValueError, match="OAuth install needs HTTP mode"):
         Settings()
 
 
