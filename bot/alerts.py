@@ -39,10 +39,10 @@ from bot.slack_gateway import (
     Workspaces,
 )
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
-from bot.workspaces import SingleWorkspace, current_workspace, in_workspace
+from bot.workspaces import SingleWorkspace, current_workspace, default_channel, in_workspace
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement
+from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement, WorkspaceSetting
 
 if TYPE_CHECKING:
     from slack_sdk.models.blocks import Block
@@ -241,6 +241,7 @@ class AlertDeliverer:
         reachable = self.workspaces.installed()
         waiting = 0
         with reading(self.sessions) as s:
+            channels = {t: c for t, c in s.execute(select(WorkspaceSetting.team_id, WorkspaceSetting.alert_channel))}
             rows = s.execute(
                 select(
                     Alert.id,
@@ -257,13 +258,12 @@ class AlertDeliverer:
             )
             queues: dict[str, deque[int]] = {}
             for alert_id, posted_in, mapped, from_provider, team, mapped_team, provider_team in rows:
-                if (
-                    reachable is not None
-                    and self.workspaces.resolve(team or mapped_team or provider_team) not in reachable
-                ):
+                workspace = self.workspaces.resolve(team or mapped_team or provider_team)
+                if reachable is not None and workspace not in reachable:
                     waiting += 1
                     continue
-                where = posted_in or mapped or from_provider or self.fallback_channel or ""
+                default = (channels.get(workspace) if workspace else None) or self.fallback_channel
+                where = posted_in or mapped or from_provider or default or ""
                 queues.setdefault(where, deque()).append(alert_id)
         if waiting:
             log.info("%d alerts wait for their Slack workspace to install Settle", waiting)
@@ -394,8 +394,9 @@ class AlertDeliverer:
             card = alert_card(s, alert)
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
-            target = (account.channel if account else None) or self.fallback_channel
             team = self.workspaces.resolve(alert.team_id or (account.team if account else None))
+            default = default_channel(s, team, self.fallback_channel)  # its workspace's, else SETTLE_ALERT_CHANNEL
+            target = (account.channel if account else None) or default
             waiting = self._waiting_replies(s, alert_id)
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
         with in_workspace(team):  # its workspace: the one it was posted in, else its account's
@@ -421,7 +422,7 @@ class AlertDeliverer:
 
             if previous_attempts > 0:
                 oldest = (created - HISTORY_SLACK).timestamp()
-                for where in dict.fromkeys(c for c in (target, self.fallback_channel) if c):
+                for where in dict.fromkeys(c for c in (target, default) if c):
                     found = self.gateway.find_alert(where, alert_id, oldest)
                     if found is not None:
                         log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
@@ -442,10 +443,10 @@ class AlertDeliverer:
             try:
                 posted = self._post_joining(target, text, blocks, metadata)
             except ChannelUnavailable as exc:
-                if not self.fallback_channel or self.fallback_channel == target:
+                if not default or default == target:
                     raise
                 fallback_reason = exc.code
-                log.warning("alert %s: %s in %s; using SETTLE_ALERT_CHANNEL", alert_id, exc.code, target)
+                log.warning("alert %s: %s in %s; using the default channel %s", alert_id, exc.code, target, default)
                 with transaction(self.sessions) as s:
                     row = s.get(Alert, alert_id)
                     assert row is not None
@@ -457,10 +458,10 @@ class AlertDeliverer:
                         account_id=card.account_id,
                         error=exc.code,
                         channel=target,
-                        fallback=self.fallback_channel,
+                        fallback=default,
                     )
                 text, blocks = self.renderer.text(card), self.renderer.blocks(card)
-                posted = self._post_joining(self.fallback_channel, text, blocks, metadata)
+                posted = self._post_joining(default, text, blocks, metadata)
             if waiting:  # its ts first, so a crash while replying never posts the alert again
                 self._synced(card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
                 self._post_replies(card, posted[0], posted[1], waiting)

@@ -17,8 +17,8 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import BillingProvider, PaymentMethod, Renewal
-from bot.slack_gateway import SlackError, SlackGateway
-from bot.workspaces import in_workspace
+from bot.slack_gateway import SlackError, SlackGateway, Workspaces
+from bot.workspaces import SingleWorkspace, default_channel, in_workspace
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, CardWarning, Decline, ScanClaim
@@ -60,6 +60,7 @@ class CardWarnings:
         self.gateway = gateway
         self.renderer = renderer
         self.fallback_channel = fallback_channel
+        self.workspaces: Workspaces = getattr(gateway, "workspaces", None) or SingleWorkspace(None)
         self.every = every
         self.horizon = horizon
 
@@ -148,8 +149,8 @@ class CardWarnings:
             account = s.get(Account, warning.account_id)
             name = account.name if account else warning.account_id
             lang = (account.locale if account else None) or "en"
-            target = (account.channel if account else None) or self.fallback_channel
-            team = account.team if account else None
+            team = self.workspaces.resolve(account.team if account else None)
+            target = (account.channel if account else None) or default_channel(s, team, self.fallback_channel)
             s.expunge(warning)
         if not target:
             log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", warning_id)

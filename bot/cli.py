@@ -321,16 +321,21 @@ def accounts_list(as_json: bool) -> None:
     _echo(f"accounts without a channel alert {fallback}; SETTLE_ADMINS may settle any account")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
 @one_line_errors
-def workspaces(as_json: bool) -> None:
-    """The Slack workspaces Settle is installed in (OAuth), with their ids for `accounts map --team`."""
+def workspaces(ctx: click.Context, as_json: bool) -> None:
+    """The Slack workspaces Settle is installed in (OAuth): their ids for `accounts map --team`, and
+    each one's alert channel."""
     from sqlalchemy import func, select
 
     from bot.app import open_database
     from storage.db import reading
-    from storage.models import Account, Base
+    from storage.models import Account, Base, WorkspaceSetting
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     settings = _settings()
     if not settings.oauth:
@@ -345,6 +350,7 @@ def workspaces(as_json: bool) -> None:
             .group_by(bots.c.team_id, bots.c.team_name)
             .order_by(bots.c.team_id)
         ).all()
+        channels = {t: c for t, c in s.execute(select(WorkspaceSetting.team_id, WorkspaceSetting.alert_channel))}
         mapped: dict[str | None, int] = dict(
             s.execute(
                 select(func.coalesce(Account.mapped_team, Account.slack_team), func.count()).group_by(
@@ -353,7 +359,13 @@ def workspaces(as_json: bool) -> None:
             ).all()
         )
     data = [
-        {"team_id": t, "name": n, "installed_at": at.isoformat() if at else None, "accounts": mapped.get(t, 0)}
+        {
+            "team_id": t,
+            "name": n,
+            "installed_at": at.isoformat() if at else None,
+            "accounts": mapped.get(t, 0),
+            "alert_channel": channels.get(t),
+        }
         for t, n, at in rows
     ]
     if as_json:
@@ -361,10 +373,42 @@ def workspaces(as_json: bool) -> None:
         return
     if not data:
         _echo("installed in no workspace yet: open /slack/install on PUBLIC_URL")
+    fallback = settings.alert_channel or "none"
     for w in data:
-        _echo(f"{w['team_id']}  {w['name']}  installed {w['installed_at']}  accounts {w['accounts']}")
+        channel = w["alert_channel"] or f"{fallback} (SETTLE_ALERT_CHANNEL)"
+        _echo(
+            f"{w['team_id']}  {w['name']}  installed {w['installed_at']}  accounts {w['accounts']}  channel {channel}"
+        )
     if mapped.get(None):
         _echo(f"{mapped[None]} accounts name no workspace: they go to the only one installed, if there is just one")
+
+
+@workspaces.command("channel")
+@click.argument("team")
+@click.argument("channel")
+@one_line_errors
+def workspaces_channel(team: str, channel: str) -> None:
+    """Alert TEAM's accounts that have no channel of their own in CHANNEL (a channel id in TEAM);
+    it replaces SETTLE_ALERT_CHANNEL for them, and takes TEAM's escalations."""
+    from datetime import UTC, datetime
+
+    from bot.app import open_database
+    from bot.slack_ids import is_channel, is_team
+    from storage import audit
+    from storage.db import transaction
+    from storage.models import WorkspaceSetting
+
+    if not is_team(team):
+        raise SettleError(f"{team!r} is not a Slack workspace id (T…): `settle workspaces` lists them")
+    if not is_channel(channel):
+        raise SettleError(f"{channel!r} is not a Slack channel id (C…, G…)")
+    _, sessions = open_database(_settings().database_url)
+    with transaction(sessions) as s:
+        row = s.get(WorkspaceSetting, team) or WorkspaceSetting(team_id=team)
+        row.alert_channel, row.updated_at = channel, datetime.now(UTC)
+        s.add(row)
+        audit.record(s, "workspace_channel_set", actor="cli", team_id=team, channel=channel)
+    _echo(f"{team}: accounts without a channel of their own are alerted in {channel}")
 
 
 def _account_line(acc: Any) -> str:

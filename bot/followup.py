@@ -23,6 +23,7 @@ from bot.settlement import SettlementService
 from bot.slack_gateway import SlackError
 from bot.slack_ids import USER
 from bot.states import ALERT_DONE, AlertState
+from bot.workspaces import default_channel
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import AccountAdmin, Alert, AlertReply
@@ -105,7 +106,7 @@ class FollowUps:
             alert.escalated_at = now
             detail = {"open_for": int((now - alert.created_at).total_seconds()), "mention": self._who(s, alert)}
             add_reply(s, alert_id, "escalated", broadcast=True, **detail)
-            target = self.escalation_channel
+            target = default_channel(s, alert.team_id, self.escalation_channel)  # in the alert's workspace
             if target and target != alert.channel:
                 # a message of its own in the alert channel, pointing at the alert
                 s.add(

@@ -21,8 +21,10 @@ from typing import Any, ParamSpec, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Bot, InstallationStore
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from bot.slack_gateway import WorkspaceUnavailable
+from storage.models import WorkspaceSetting
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,17 @@ def in_workspace(team_id: str | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def default_channel(s: Session, team_id: str | None, fallback: str | None) -> str | None:
+    """Where an account without a channel of its own is alerted: its workspace's channel (`settle
+    workspaces channel`), else SETTLE_ALERT_CHANNEL. With many workspaces, a channel of one
+    workspace is no use to another's accounts."""
+    if team_id:
+        chosen = s.scalar(select(WorkspaceSetting.alert_channel).where(WorkspaceSetting.team_id == team_id))
+        if chosen:
+            return str(chosen)
+    return fallback
 
 
 class ContextPool(ThreadPoolExecutor):

@@ -374,6 +374,16 @@ class AppSecret(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class WorkspaceSetting(Base):
+    """A Slack workspace's own defaults (with OAuth): where its accounts without a channel are alerted."""
+
+    __tablename__ = "workspace_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_channel: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only record of everything Settle did or was asked to do."""
 

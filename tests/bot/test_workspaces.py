@@ -310,8 +310,29 @@ def test_settle_workspaces_lists_the_installs_for_mapping(
     two_workspaces(h, tmp_path)
     lines = run_cli(oauth_env, "workspaces").stdout.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["T2", "T3"]
-    assert "Team T2" in lines[0] and lines[0].endswith("accounts 1")
+    assert "Team T2" in lines[0] and lines[0].endswith("accounts 1  channel CALERTS (SETTLE_ALERT_CHANNEL)")
     run_cli(oauth_env, "accounts", "map", "bolt", "--team", "T2")
-    assert run_cli(oauth_env, "workspaces").stdout.splitlines()[0].endswith("accounts 2")
+    assert "accounts 2  " in run_cli(oauth_env, "workspaces").stdout.splitlines()[0]
     bad = run_cli(oauth_env, "accounts", "map", "bolt", "--team", "<!channel>", check=False)
     assert bad.returncode != 0 and "not a Slack workspace id" in bad.stderr
+
+
+def test_each_workspace_has_its_own_default_channel(h: Harness, oauth_env: dict[str, str], tmp_path: Path) -> None:
+    install(h, "code-T2")
+    install(h, "code-T3")
+    run_cli(oauth_env, "workspaces", "channel", "T3", "C0T3BILLING")
+    accounts = [  # no channel of their own
+        {**account("acme", "4000000000009995", admins=[ADMIN2]), "slack_team": "T2"},
+        {**account("bolt", "4000000000000002", admins=[ADMIN3]), "slack_team": "T3"},
+    ]
+    load_file(h.services.sessions, write_accounts(tmp_path / "accounts.yml", accounts))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    [t2] = [m for m in h.fake.messages("CALERTS") if m.get("metadata")]  # SETTLE_ALERT_CHANNEL
+    [t3] = [m for m in h.fake.messages("C0T3BILLING") if m.get("metadata")]
+    assert (t2["team"], t3["team"]) == ("T2", "T3")
+    assert run_cli(oauth_env, "workspaces").stdout.splitlines()[1].endswith("channel C0T3BILLING")
+    for bad in (["T3", "<!channel>"], ["<!here>", "C0T3BILLING"]):
+        refused = run_cli(oauth_env, "workspaces", "channel", *bad, check=False)
+        assert refused.returncode != 0 and "is not a Slack" in refused.stderr
+    assert "workspace_channel_set" in audit_actions(h)
