@@ -7,11 +7,13 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import time_machine
 import yaml
 from sqlalchemy import select
 
@@ -336,3 +338,16 @@ def test_each_workspace_has_its_own_default_channel(h: Harness, oauth_env: dict[
         refused = run_cli(oauth_env, "workspaces", "channel", *bad, check=False)
         assert refused.returncode != 0 and "is not a Slack" in refused.stderr
     assert "workspace_channel_set" in audit_actions(h)
+
+
+def test_an_escalation_goes_to_its_workspace_channel(h: Harness, oauth_env: dict[str, str], tmp_path: Path) -> None:
+
+    two_workspaces(h, tmp_path)  # acme in T2 (#C0ACME), bolt in T3 (#C0BOLT)
+    run_cli(oauth_env, "workspaces", "channel", "T3", "C0T3BILLING")
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=73), tick=True):
+        h.services.poller.run_cycle()
+        h.services.poller.run_cycle()
+    [t3] = [m for m in h.fake.messages("C0T3BILLING") if m["text"].startswith("🚨")]
+    assert "*Bolt Corp* still owes" in t3["text"] and t3["team"] == "T3"
+    [t2] = [m for m in h.fake.messages("CALERTS") if m["text"].startswith("🚨")]  # T2 has none: the default
+    assert "*Acme Corp* still owes" in t2["text"] and t2["team"] == "T2"
