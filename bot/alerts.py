@@ -36,10 +36,9 @@ from bot.slack_gateway import (
     SlackAuthError,
     SlackError,
     SlackGateway,
-    Workspaces,
 )
 from bot.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
-from bot.workspaces import SingleWorkspace, current_workspace, default_channel, in_workspace
+from bot.workspaces import current_workspace, default_channel, in_workspace, workspaces_of
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement, WorkspaceSetting
@@ -222,7 +221,7 @@ class AlertDeliverer:
         # the gateway's own pacer when it has one, so the dispatcher and the posts share one budget
         self.pacer = pacer or getattr(gateway, "pacer", None) or ChannelPacer()
         # which workspace each alert goes to, and which can be reached now (the gateway's, if it has one)
-        self.workspaces: Workspaces = getattr(gateway, "workspaces", None) or SingleWorkspace(None)
+        self.workspaces = workspaces_of(gateway)
         self.concurrency = max(1, concurrency)
         self._stopping = threading.Event()
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
@@ -249,16 +248,15 @@ class AlertDeliverer:
                     Account.mapped_channel,
                     Account.slack_channel,
                     Alert.team_id,
-                    Account.mapped_team,
-                    Account.slack_team,
+                    Account.team,
                 )
                 .outerjoin(Account, Account.id == Alert.account_id)
                 .where(Alert.version > Alert.synced_version)
                 .order_by(Alert.id)
             )
             queues: dict[str, deque[int]] = {}
-            for alert_id, posted_in, mapped, from_provider, team, mapped_team, provider_team in rows:
-                workspace = self.workspaces.resolve(team or mapped_team or provider_team)
+            for alert_id, posted_in, mapped, from_provider, posted_team, account_team in rows:
+                workspace = self.workspaces.resolve(posted_team or account_team)
                 if reachable is not None and workspace not in reachable:
                     waiting += 1
                     continue

@@ -242,12 +242,10 @@ def _workspaces(
         return SingleWorkspace(web)
     from bot.slack_install import AuditedInstallationStore
 
-    installed: list[InstalledWorkspaces] = []
-    store = AuditedInstallationStore(
-        (settings.slack_client_id or "").strip(), engine, sessions, lambda team: installed[0].forget(team)
-    )
-    installed.append(InstalledWorkspaces(store, engine, store.bots, web))
-    return installed[0]
+    store = AuditedInstallationStore((settings.slack_client_id or "").strip(), engine, sessions)
+    workspaces = InstalledWorkspaces(store, web)
+    store.saved = workspaces.forget  # a new token is used at once on the replica that took the install
+    return workspaces
 
 
 def open_database(url: str, *, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:

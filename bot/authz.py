@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, bindparam, func, or_, select, true
+from sqlalchemy import ColumnElement, Engine, SQLColumnExpression, bindparam, or_, select, true
 
 from bot.slack_gateway import SlackError, SlackGateway
-from bot.workspaces import current_workspace
+from bot.workspaces import current_workspace, workspaces_of
 from storage.db import read_rows
 from storage.models import Account, AccountAdmin, Alert
 
@@ -49,37 +49,37 @@ class Authorizer:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._alerts: dict[int, tuple[float, AlertAdmins, str | None]] = {}
         self._lock = threading.Lock()
-        # with OAuth, a request sees only what was posted in its own workspace
-        self.workspaces = getattr(gateway, "workspaces", None)
-        self.multi = bool(getattr(self.workspaces, "multi", False))
+        # with OAuth, a request sees only what belongs to its own workspace
+        self.workspaces = workspaces_of(gateway)
+
+    def _asking(self) -> tuple[str, bool] | None:
+        """The workspace a Slack request comes from, and whether it is the only one installed (then
+        what belongs to no workspace is its too); None when nothing is to be kept apart."""
+        asking = current_workspace()
+        if not self.workspaces.multi or asking is None:
+            return None
+        return asking, self.workspaces.resolve(None) == asking
+
+    def sees(self, team: str | None) -> bool:
+        """May the request see what belongs to this workspace (an alert's, an account's)?"""
+        scope = self._asking()
+        return scope is None or team == scope[0] or (team is None and scope[1])
+
+    def _seen(self, team: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
+        """`sees` as SQL, for a query's rows."""
+        scope = self._asking()
+        if scope is None:
+            return true()
+        return or_(team == scope[0], team.is_(None)) if scope[1] else team == scope[0]
 
     def here(self) -> ColumnElement[bool]:
         """The alerts a Slack request may see or act on: with many workspaces installed, those posted
         in its own (an alert not yet posted anywhere is no workspace's yet); otherwise all."""
-        asking = current_workspace()
-        if not self.multi or asking is None or self.workspaces is None:
-            return true()
-        if self.workspaces.resolve(None) == asking:  # the only workspace: alerts of none are its own
-            return or_(Alert.team_id == asking, Alert.team_id.is_(None))
-        return Alert.team_id == asking
+        return self._seen(Alert.team_id)
 
     def accounts_here(self) -> ColumnElement[bool]:
-        """The accounts a Slack request may learn of: with many workspaces, those of its own (and
-        those of no workspace while it is the only one installed)."""
-        asking = current_workspace()
-        if not self.multi or asking is None or self.workspaces is None:
-            return true()
-        team = func.coalesce(Account.mapped_team, Account.slack_team)
-        if self.workspaces.resolve(None) == asking:
-            return or_(team == asking, team.is_(None))
-        return team == asking
-
-    def _same_workspace(self, alert_team: str | None) -> bool:
-        asking = current_workspace()
-        if not self.multi or asking is None or alert_team == asking:
-            return True
-        # an alert of no workspace (posted before OAuth was turned on) is the only workspace's
-        return alert_team is None and self.workspaces is not None and self.workspaces.resolve(None) == asking
+        """The accounts a Slack request may learn of: with many workspaces, those of its own."""
+        return self._seen(Account.team)
 
     def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, account name, admins) of an alert in one query, or None.
@@ -94,7 +94,7 @@ class Authorizer:
             with self._lock:
                 hit = self._alerts.get(alert_id)
             if hit is not None and now - hit[0] <= max_age:
-                return hit[1] if self._same_workspace(hit[2]) else None
+                return hit[1] if self.sees(hit[2]) else None
         rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
         if not rows:
             return None
@@ -105,7 +105,7 @@ class Authorizer:
             if len(self._alerts) > 10_000:
                 self._alerts.clear()
             self._alerts[alert_id] = (now, found, team)
-        if not self._same_workspace(team):
+        if not self.sees(team):
             log.warning("alert %s is in workspace %s, not %s: refused", alert_id, team, current_workspace())
             return None
         return found

@@ -17,8 +17,8 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import BillingProvider, PaymentMethod, Renewal
-from bot.slack_gateway import SlackError, SlackGateway, Workspaces
-from bot.workspaces import SingleWorkspace, default_channel, in_workspace
+from bot.slack_gateway import SlackError, SlackGateway
+from bot.workspaces import default_channel, in_workspace, workspaces_of
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, CardWarning, Decline, ScanClaim
@@ -60,7 +60,7 @@ class CardWarnings:
         self.gateway = gateway
         self.renderer = renderer
         self.fallback_channel = fallback_channel
-        self.workspaces: Workspaces = getattr(gateway, "workspaces", None) or SingleWorkspace(None)
+        self.workspaces = workspaces_of(gateway)
         self.every = every
         self.horizon = horizon
 

@@ -351,13 +351,7 @@ def workspaces(ctx: click.Context, as_json: bool) -> None:
             .order_by(bots.c.team_id)
         ).all()
         channels = {t: c for t, c in s.execute(select(WorkspaceSetting.team_id, WorkspaceSetting.alert_channel))}
-        mapped: dict[str | None, int] = dict(
-            s.execute(
-                select(func.coalesce(Account.mapped_team, Account.slack_team), func.count()).group_by(
-                    func.coalesce(Account.mapped_team, Account.slack_team)
-                )
-            ).all()
-        )
+        mapped: dict[str | None, int] = dict(s.execute(select(Account.team, func.count()).group_by(Account.team)).all())
     data = [
         {
             "team_id": t,

@@ -181,7 +181,7 @@ class SettlementService:
                 return None
             account_id = warning.account_id
             account = s.get(Account, account_id)
-            if s.scalar(select(Account.id).where(Account.id == account_id, self.authorizer.accounts_here())) is None:
+            if not self.authorizer.sees(account.team if account else None):
                 return None  # another workspace's account (with OAuth): nothing to show here
             admins = self._admins(s, {account_id})[account_id]
         decision = self.authorizer.decide(user_id, account.name if account else account_id, admins)

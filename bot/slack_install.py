@@ -40,12 +40,10 @@ STATE_SECONDS = 600  # an install started must be finished within ten minutes
 class AuditedInstallationStore(SQLAlchemyInstallationStore):
     """slack_sdk's store; each install is audited and drops this replica's cached token at once."""
 
-    def __init__(
-        self, client_id: str, engine: Engine, sessions: sessionmaker[Session], changed: Callable[[str | None], None]
-    ) -> None:
+    def __init__(self, client_id: str, engine: Engine, sessions: sessionmaker[Session]) -> None:
         super().__init__(client_id=client_id, engine=engine, logger=log)
         self.sessions = sessions
-        self.changed = changed
+        self.saved: Callable[[str | None], None] = lambda team: None  # told the team just installed
 
     def save(self, installation: Installation) -> None:
         super().save(installation)
@@ -58,7 +56,7 @@ class AuditedInstallationStore(SQLAlchemyInstallationStore):
                 team_name=installation.team_name,
                 scopes=installation.bot_scopes,
             )
-        self.changed(installation.team_id)
+        self.saved(installation.team_id)
 
 
 class OneTimeStateStore(SQLAlchemyOAuthStateStore):

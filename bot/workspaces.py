@@ -16,14 +16,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import Bot, InstallationStore
-from sqlalchemy import Engine, select
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.slack_gateway import WorkspaceUnavailable
+from bot.slack_gateway import Workspaces, WorkspaceUnavailable
 from storage.models import WorkspaceSetting
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,12 @@ def in_workspace(team_id: str | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def workspaces_of(gateway: object) -> Workspaces:
+    """The gateway's workspaces; one, token-less, for a gateway that has none (the demo's)."""
+    found = getattr(gateway, "workspaces", None)
+    return found if found is not None else SingleWorkspace(None)
 
 
 def default_channel(s: Session, team_id: str | None, fallback: str | None) -> str | None:
@@ -120,11 +127,8 @@ class InstalledWorkspaces:
 
     multi = True
 
-    def __init__(self, store: InstallationStore, engine: Engine, bots_table: Any, template: WebClient) -> None:
+    def __init__(self, store: SQLAlchemyInstallationStore, template: WebClient) -> None:
         self.store = store
-        self.client_id = str(getattr(store, "client_id", ""))  # this app's rows only, as find_bot reads
-        self.engine = engine
-        self.bots = bots_table
         self.template = template
         self._clients: dict[str, tuple[float, tuple[Bot, WebClient] | None]] = {}
         self._teams: tuple[float, frozenset[str]] | None = None
@@ -136,12 +140,14 @@ class InstalledWorkspaces:
         with self._lock:
             if self._teams is not None and self._teams[0] > now:
                 return self._teams[1]
-        with self.engine.connect() as conn:
+        bots = self.store.bots
+        with self.store.engine.connect() as conn:
             teams = frozenset(
                 str(t)
                 for t in conn.execute(
-                    select(self.bots.c.team_id)
-                    .where(self.bots.c.bot_token.is_not(None), self.bots.c.client_id == self.client_id)
+                    select(bots.c.team_id)
+                    # this app's rows only, as the store's find_bot reads them
+                    .where(bots.c.bot_token.is_not(None), bots.c.client_id == self.store.client_id)
                     .distinct()
                 ).scalars()
                 if t

@@ -5,7 +5,22 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -66,10 +81,15 @@ class Account(Base):
         """Where this account's alerts go (before SETTLE_ALERT_CHANNEL)."""
         return self.mapped_channel or self.slack_channel
 
-    @property
+    @hybrid_property
     def team(self) -> str | None:
         """The workspace its alerts go to (with OAuth; none: the only workspace installed)."""
         return self.mapped_team or self.slack_team
+
+    @team.inplace.expression
+    @classmethod
+    def _team_sql(cls) -> ColumnElement[str | None]:
+        return func.coalesce(cls.mapped_team, cls.slack_team)
 
 
 class AccountAdmin(Base):
