@@ -13,6 +13,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
+from slack_bolt.error import BoltError
 from slack_bolt.listener.builtins import TokenRevocationListeners
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions
@@ -24,6 +25,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
@@ -34,6 +36,7 @@ from storage.db import transaction
 
 log = logging.getLogger(__name__)
 
+NAME_LENGTH = 200  # slack_sdk's team_name and enterprise_name columns
 STATE_SECONDS = 600  # an install started must be finished within ten minutes
 
 
@@ -46,7 +49,14 @@ class AuditedInstallationStore(SQLAlchemyInstallationStore):
         self.saved: Callable[[str | None], None] = lambda team: None  # told the team just installed
 
     def save(self, installation: Installation) -> None:
-        super().save(installation)
+        # names are for showing: clipped to slack_sdk's columns rather than refused (PostgreSQL would)
+        installation.team_name = (installation.team_name or "")[:NAME_LENGTH] or None
+        installation.enterprise_name = (installation.enterprise_name or "")[:NAME_LENGTH] or None
+        try:
+            super().save(installation)
+        except SQLAlchemyError as exc:  # Bolt shows its failure page only for a BoltError
+            log.error("install of workspace %s not saved: %s", installation.team_id, type(exc).__name__)
+            raise BoltError("storage_error") from exc
         with transaction(self.sessions) as s:
             audit.record(
                 s,

@@ -27,6 +27,7 @@ ALLOWS = (
 # Bolt's failure reasons, as the person who just clicked should read them
 _CANCELLED = "access_denied"
 _STALE = {"invalid_browser", "invalid_state", "missing_code"}
+_NOT_SAVED = "storage_error"
 
 
 def install_page(url: str) -> str:
@@ -62,8 +63,13 @@ def installed(args: SuccessArgs) -> BoltResponse:
 
 
 def not_installed(args: FailureArgs) -> BoltResponse:
+    status = args.suggested_status_code
     if args.reason == _CANCELLED:
         title, text = "Not installed", "You cancelled on Slack's page. Nothing was installed."
+    elif args.reason == _NOT_SAVED:
+        title = "Settle could not save the install"
+        text = "Its database did not take it. Nothing was installed; please start again in a minute."
+        status = 503  # Settle's own trouble, and one a retry may get past: never a 500
     elif args.reason in _STALE:
         title = "This install link has expired"
         text = (
@@ -78,4 +84,4 @@ def not_installed(args: FailureArgs) -> BoltResponse:
         f"<h1 class=error>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
         f'<p><a class=button href="{INSTALL_PATH}">Start again</a></p>',
     )
-    return BoltResponse(status=args.suggested_status_code, body=body, headers=dict(HTML))
+    return BoltResponse(status=status, body=body, headers=dict(HTML))

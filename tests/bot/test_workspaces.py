@@ -5,7 +5,9 @@ workspace's token, requests of one workspace kept away from another's balances, 
 from __future__ import annotations
 
 import http.client
+import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from storage.models import Alert, AuditEvent
 from tests.conftest import ROOT, account, run_cli, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, eventually, running_server, serve_process
+from tests.slack_requests import post, signed_headers
 
 STATE_COOKIE = "slack-app-oauth-state"
 ADMIN2, ADMIN3 = "U0ADMIN2", "U0ADMIN3"
@@ -351,3 +354,51 @@ def test_an_escalation_goes_to_its_workspace_channel(h: Harness, oauth_env: dict
     assert "*Bolt Corp* still owes" in t3["text"] and t3["team"] == "T3"
     [t2] = [m for m in h.fake.messages("CALERTS") if m["text"].startswith("🚨")]  # T2 has none: the default
     assert "*Acme Corp* still owes" in t2["text"] and t2["team"] == "T2"
+
+
+def test_outsize_and_markup_in_every_outside_field_of_the_install(h: Harness) -> None:
+    """5,000 characters and markup where a browser or Slack puts them: the query of both pages and
+    the workspace name oauth.v2.access gives. A clear page each time; nothing stored but a good install."""
+    big = "<!channel><script>x</script>" + "A" * 5000
+    for path in (
+        "/slack/install?" + urlencode({"team": big}),
+        "/slack/oauth_redirect?" + urlencode({"code": big, "state": big}),
+        "/slack/oauth_redirect?" + urlencode({"error": big, "state": big}),
+    ):
+        status, _, page = fetch(h.base, path, {"Cookie": f"{STATE_COOKIE}={big}"})
+        assert status < 500, (path[:40], status)
+        assert "<script>x" not in page and "<!channel>" not in page
+    assert h.fake.calls_to("oauth.v2.access") == []
+
+    h.fake.team_names["T2"] = big  # far beyond what slack_sdk's team_name column holds (200)
+    page = install(h, "code-T2")  # installed, the name clipped to the column
+    assert "<script>x" not in page and "<!channel>" not in page and "&lt;!channel&gt;" in page
+    assert h.services.workspaces.bot("T2").bot_token  # type: ignore[union-attr]
+
+    # an id no column holds (PostgreSQL refuses it): a page saying so, never a bare 500
+    h.fake.install_codes["code-long"] = "T" + "A" * 5000
+    state, _ = start_install(h.base)
+    status, _, page = fetch(
+        h.base, f"/slack/oauth_redirect?code=code-long&state={state}", {"Cookie": f"{STATE_COOKIE}={state}"}
+    )
+    if h.services.settings.database_url.startswith("postgresql"):
+        assert status == 503 and "Settle could not save the install" in page, status
+        assert "T" + "A" * 5000 not in h.services.workspaces.installed()
+    else:  # SQLite does not hold strings to their column's length
+        assert status == 200, status
+
+
+def test_an_unsigned_or_stale_uninstall_removes_nothing(h: Harness) -> None:
+    install(h, "code-T2")
+    body = json.dumps({"type": "event_callback", "team_id": "T2", "event": {"type": "app_uninstalled"}})
+    unsigned = {"Content-Type": "application/json"}
+    stale = signed_headers(body, timestamp=int(time.time()) - 3600, content_type="application/json")
+    forged = {**signed_headers(body, content_type="application/json"), "X-Slack-Signature": "v0=" + "0" * 64}
+    for headers in (unsigned, stale, forged):
+        assert post(h.base + "/slack/events", body, headers)[0] == 401
+    assert (
+        post(h.base + "/slack/events", "{not json", signed_headers("{not json", content_type="application/json"))[0]
+        == 400
+    )
+    assert h.services.workspaces.installed() == {"T2"}
+    assert "workspace_uninstalled" not in audit_actions(h)
