@@ -32,7 +32,7 @@ from slack_sdk import WebClient  # noqa: E402
 from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
 from bench.seed import declined_balances  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.poller import CycleReport  # noqa: E402
+from bot.balances.ingest import CycleReport  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 

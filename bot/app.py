@@ -22,30 +22,30 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.alerts import AlertDeliverer
-from bot.authz import Authorizer
+from bot.balances.access import Authorizer
+from bot.balances.card_warnings import CardWarnings
+from bot.balances.follow_ups import FollowUps
+from bot.balances.ingest import Poller
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
-from bot.card_warnings import CardWarnings
-from bot.errors import SettleError
-from bot.followup import FollowUps
-from bot.home import HomeService
-from bot.languages import UserLanguages
-from bot.lease import DbLease
-from bot.pacing import ChannelPacer
-from bot.poller import Poller
-from bot.report import ReportPoster
-from bot.scheduler import make_scheduler
+from bot.delivery.home import HomeService
+from bot.delivery.outbox import AlertDeliverer
+from bot.domain.errors import SettleError
+from bot.read.report import ReportPoster
+from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
-from bot.settlement import SettlementService
-from bot.slack_gateway import SlackGateway, WebSlackGateway, make_web_client
-from bot.web.server import PollHealth, SettleWSGI, WSGIApp
-from bot.workspaces import ContextPool, InstalledWorkspaces, SingleWorkspace
-from handlers.alert_message import AlertMessage
-from handlers.card_warning import CardWarningMessage
-from handlers.home import HomeView
-from handlers.notifier import SlackNotifier
+from bot.settlement.service import SettlementService
+from bot.slack.gateway import SlackGateway, WebSlackGateway, make_web_client
+from bot.slack.languages import UserLanguages
+from bot.slack.pacing import ChannelPacer
+from bot.slack.workspaces import ContextPool, InstalledWorkspaces, SingleWorkspace
+from bot.web.router import PollHealth, SettleWSGI, WSGIApp
+from handlers.adapters.notifier import SlackNotifier
+from handlers.blocks.alert_message import AlertMessage
+from handlers.listeners.card_warning import CardWarningMessage
+from handlers.listeners.home import HomeView
 from storage.db import make_engine, make_session_factory
+from storage.leases import DbLease
 from storage.migrate import upgrade
 
 
@@ -88,7 +88,7 @@ class Settle:
         settings = self.settings
         oauth: dict[str, object] = {}
         if isinstance(self.workspaces, InstalledWorkspaces):
-            from bot.slack_install import CachedAuthorize, oauth_flow
+            from bot.slack.install import CachedAuthorize, oauth_flow
 
             flow = oauth_flow(settings, self.public_base, self.workspaces.store, self.engine, self.web)
             oauth = {"oauth_flow": flow, "authorize": CachedAuthorize(self.workspaces)}
@@ -106,7 +106,7 @@ class Settle:
             **oauth,  # type: ignore[arg-type]
         )
         if isinstance(self.workspaces, InstalledWorkspaces):
-            from bot.slack_install import register_uninstall
+            from bot.slack.install import register_uninstall
 
             register_uninstall(app, self.workspaces.store, self.sessions, self.workspaces.forget)
         handlers.register(
@@ -121,14 +121,14 @@ class Settle:
     def wsgi(self) -> SettleWSGI:
         pages: WSGIApp | None = None
         if self.settings.billing_provider == "sandbox":
-            from bot.billing.sandbox import SandboxProvider
-            from bot.web.sandbox_pages import SandboxPages
+            from bot.billing.sandbox.provider import SandboxProvider
+            from bot.web.pages.sandbox import SandboxPages
 
             assert isinstance(self.provider, SandboxProvider)
             pages = SandboxPages(self.provider, self.settlements)
         elif self.settings.billing_provider == "stripe":
-            from bot.billing.stripe_provider import StripeProvider
-            from bot.web.stripe_pages import StripePages
+            from bot.billing.stripe.provider import StripeProvider
+            from bot.web.pages.stripe import StripePages
 
             assert isinstance(self.provider, StripeProvider)
             pages = StripePages(
@@ -154,7 +154,7 @@ class Settle:
         """One replica polls at a time; another takes over within about an interval if it dies."""
         from datetime import timedelta
 
-        from bot.alerts import new_owner
+        from bot.delivery.outbox import new_owner
 
         ttl = timedelta(seconds=self.settings.poll_interval_seconds)
         return DbLease(self.sessions, "poll", new_owner(), ttl)
@@ -240,7 +240,7 @@ def _workspaces(
 ) -> SingleWorkspace | InstalledWorkspaces:
     if not settings.oauth:
         return SingleWorkspace(web)
-    from bot.slack_install import AuditedInstallationStore
+    from bot.slack.install import AuditedInstallationStore
 
     store = AuditedInstallationStore((settings.slack_client_id or "").strip(), engine, sessions)
     workspaces = InstalledWorkspaces(store, web)

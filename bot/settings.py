@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.slack_ids import is_channel, is_user_or_group
+from bot.domain.slack_ids import is_channel, is_user_or_group
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 

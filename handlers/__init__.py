@@ -9,10 +9,10 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 if TYPE_CHECKING:
-    from bot.followup import FollowUps
-    from bot.home import HomeService
-    from bot.languages import UserLanguages
-    from bot.settlement import SettlementService
+    from bot.balances.follow_ups import FollowUps
+    from bot.delivery.home import HomeService
+    from bot.settlement.service import SettlementService
+    from bot.slack.languages import UserLanguages
 
 
 def register(
@@ -24,12 +24,12 @@ def register(
     follow_ups: FollowUps,
     languages: UserLanguages,
 ) -> None:
-    from bot.workspaces import enter_workspace
-    from handlers import actions, card_warning, commands, follow_up, views
-    from handlers import home as home_tab
-    from handlers.errors import on_error
-    from handlers.priority import OpenGate
-    from handlers.refs import decode, raw_ref
+    from bot.slack.workspaces import enter_workspace
+    from handlers.listeners import actions, card_warning, commands, follow_up, views
+    from handlers.listeners import home as home_tab
+    from handlers.support.errors import on_error
+    from handlers.support.priority import OpenGate
+    from handlers.support.refs import decode, raw_ref
 
     gate = OpenGate()
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bot.states import ALERT_DONE, SETTLEMENT_HOLDS_INVOICE
+from bot.domain.states import ALERT_DONE, SETTLEMENT_HOLDS_INVOICE
 
 ALERT_IS_OPEN_SQL = "state NOT IN (" + ", ".join(f"'{v.value}'" for v in ALERT_DONE) + ")"
 UNSYNCED_SQL = "version > synced_version"

@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.billing.cards import classify
-from bot.billing.sandbox import charge_outcome
+from bot.billing.sandbox.cards import classify
+from bot.billing.sandbox.provider import charge_outcome
 
 API_KEY = "sk_test_fake_settle"
 # Stripe names brands by code in `card.brand`

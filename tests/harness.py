@@ -15,7 +15,7 @@ import waitress
 from sqlalchemy import select
 
 from bot.app import Settle, build
-from bot.billing.sandbox import SandboxProvider
+from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
 from storage.db import transaction
 from storage.models import Alert, AlertInvoice, AuditEvent, SandboxAttempt

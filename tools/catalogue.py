@@ -23,7 +23,7 @@ IN_FSTRING = re.compile(r"(?<![\w.])_\('((?:[^'\\]|\\.)*)'\)")
 
 def texts() -> list[str | tuple[str, str]]:
     """Every text a person reads, as the code writes it (the English source)."""
-    from bot.decline_reasons import catalogue_texts
+    from bot.domain.decline_reasons import catalogue_texts
 
     found: dict[str | tuple[str, str], None] = {}
     for folder in ("bot", "handlers"):

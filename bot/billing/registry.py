@@ -40,7 +40,7 @@ def make_provider(deps: ProviderDeps) -> BillingProvider:
 
 
 def _sandbox(deps: ProviderDeps) -> BillingProvider:
-    from bot.billing.sandbox import SandboxProvider
+    from bot.billing.sandbox.provider import SandboxProvider
     from storage.secrets import stored_secret
 
     # The sandbox signs its page links with a key of its own: SETTLE_LINK_SECRET, or one generated
@@ -55,13 +55,13 @@ register("sandbox", _sandbox)
 def _stripe(deps: ProviderDeps) -> BillingProvider:
     from datetime import timedelta
 
-    from bot.billing.stripe_provider import StripeProvider, make_client
+    from bot.billing.stripe.provider import StripeProvider, make_client
     from storage.events import applied_events
     from storage.secrets import stored_secret
 
     settings = deps.settings
     if not settings.stripe_api_key:
-        from bot.errors import SettleError
+        from bot.domain.errors import SettleError
 
         raise SettleError(
             "STRIPE_API_KEY is not set (BILLING_PROVIDER=stripe needs the secret key, sk_live_… or sk_test_…)"

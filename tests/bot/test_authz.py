@@ -15,7 +15,7 @@ from tests.fake_slack import FakeSlack
 
 @pytest.fixture
 def settle(sqlite_env: dict[str, str], tmp_path: Path) -> Iterator[Settle]:
-    from bot.billing.sandbox_loader import load_file
+    from bot.billing.sandbox.loader import load_file
 
     s = build(Settings())
     load_file(s.sessions, write_accounts(tmp_path / "a.yml", [account("acme", "4000000000000002", admins=["U0OWN"])]))

@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from storage.db import transaction
 from storage.models import CardWarning
 from tests.conftest import account, write_accounts
@@ -123,7 +123,7 @@ def test_stripe_renewals_are_read_from_subscriptions(
     good = fake_stripe.add_card(fine, "4242424242424242", default=True)
     fake_stripe.add_subscription(fine, 5000, int((datetime.now(UTC) + timedelta(days=4)).timestamp()), card=good)
     with running_server() as (_base, services):
-        from bot.accounts import apply_account_info
+        from bot.balances.routing import apply_account_info
 
         with transaction(services.sessions) as s:
             for c in (cus, fine):

@@ -158,6 +158,6 @@ def test_terminal_controls_in_names_are_not_printed(sqlite_env: dict[str, str], 
 
 
 def test_printable_strips_escapes_and_bidi_controls() -> None:
-    from bot.cli_text import printable
+    from bot.cli.text import printable
 
     assert printable("a\x1b[31mb\x07c\x9bd\u2066e\nf") == "a\ufffd[31mb\ufffdc\ufffdd\ufffde\nf"

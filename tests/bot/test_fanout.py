@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import Settle, build
-from bot.billing.sandbox import SandboxProvider
-from bot.billing.sandbox_loader import load_file
-from bot.pacing import ChannelPacer
-from bot.poller import CycleReport
+from bot.balances.ingest import CycleReport
+from bot.billing.sandbox.loader import load_file
+from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
-from bot.slack_gateway import WebSlackGateway
+from bot.slack.gateway import WebSlackGateway
+from bot.slack.pacing import ChannelPacer
 from tests.conftest import account, write_accounts
 from tests.fake_slack import FakeSlack
 
@@ -119,6 +119,6 @@ def test_pacer_counts_from_slacks_answer_and_honours_retry_after() -> None:
 )
 def test_a_hostile_or_missing_retry_after_is_bounded(header: str | None, seconds: float) -> None:
     """A proxy or a broken Slack answer cannot park a channel for a day, nor make Settle spin."""
-    from bot.slack_gateway import _retry_after
+    from bot.slack.gateway import _retry_after
 
     assert _retry_after({"Retry-After": [header]} if header is not None else {}) == seconds

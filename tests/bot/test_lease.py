@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import Settle, build
-from bot.lease import DbLease
-from bot.scheduler import poll_job
+from bot.runtime.scheduler import poll_job
 from bot.settings import Settings
+from storage.leases import DbLease
 from tests.conftest import account, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import eventually, running_server, serve_process
@@ -81,7 +81,7 @@ def test_healthz_says_when_no_replica_polled_within_two_intervals(sqlite_env: di
 
 def decline(path: Path, acc: dict[str, object]) -> None:
     """A renewal declined at the sandbox (as another process would record it), for the poll to find."""
-    from bot.billing.sandbox_loader import load_file
+    from bot.billing.sandbox.loader import load_file
 
     services = build(Settings())
     try:

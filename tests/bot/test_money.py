@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.money import format_money, to_decimal_str, to_minor
+from bot.domain.money import format_money, to_decimal_str, to_minor
 
 
 @pytest.mark.parametrize(

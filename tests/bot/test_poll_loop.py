@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Settle, build
-from bot.billing.sandbox import SandboxProvider
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
+from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
 from storage.db import transaction
 from storage.models import Alert, AuditEvent, PollCursor
@@ -275,7 +275,7 @@ class CountingProvider:
 def test_an_idle_poll_asks_the_provider_the_same_over_many_open_alerts_as_over_none(
     services: Settle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    from bot.poller import Poller
+    from bot.balances.ingest import Poller
 
     def idle_calls() -> list[str]:
         counting = CountingProvider(sandbox(services))

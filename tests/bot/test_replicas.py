@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build
+from bot.domain.states import AlertState, SettlementStatus
 from bot.settings import Settings
-from bot.states import AlertState, SettlementStatus
 from storage.db import reading
 from storage.models import Alert, AuditEvent, Settlement
 from tests.fake_slack import FakeSlack

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from bot.report import build_report, previous_month
+from bot.read.report import build_report, previous_month
 from storage.db import reading
 from tests.conftest import run_cli
 from tests.handlers.test_settle_flow import ADMIN, local
@@ -49,7 +49,7 @@ def test_a_month_of_declines_recoveries_and_open_balances(h: Harness, tmp_path: 
 def test_recovered_after_the_bank_and_with_a_new_card_are_told_apart(
     h: Harness, env: dict[str, str], tmp_path: Path
 ) -> None:
-    from bot.billing.sandbox_loader import load_file
+    from bot.billing.sandbox.loader import load_file
     from tests.conftest import account, write_accounts
 
     accounts = [

@@ -19,9 +19,9 @@ import time_machine
 import yaml
 from sqlalchemy import select
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from bot.settings import Settings
-from bot.workspaces import BOT_SCOPES
+from bot.slack.workspaces import BOT_SCOPES
 from storage.db import reading
 from storage.models import Alert, AuditEvent
 from tests.conftest import ROOT, account, run_cli, write_accounts

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
-from bot.queries import AlertCard, InvoiceLine
-from bot.states import AlertState
-from handlers.alert_message import alert_blocks, alert_text, reply_text
-from handlers.ids import ActionId as Action
+from bot.domain.states import AlertState
+from bot.read.model import AlertCard, InvoiceLine
+from handlers.blocks.alert_message import alert_blocks, alert_text, reply_text
+from handlers.support.ids import ActionId as Action
 
 LINE = InvoiceLine(
     invoice_id="in_1",

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.billing.base import PaymentResult
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from storage.db import transaction
 from storage.models import Alert, Settlement
 from tests.conftest import account, write_accounts
@@ -152,7 +152,7 @@ def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypa
 
 def test_the_read_model_lists_open_balances(h: Harness, tmp_path: Path) -> None:
     """What App Home, /settle and reminders will read: every open balance with what it owes."""
-    from bot.queries import open_alerts
+    from bot.read.model import open_alerts
     from storage.db import reading
 
     load(h, tmp_path, multi("100.00", "250.00"))

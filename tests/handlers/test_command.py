@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from tests.conftest import account, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, STRANGER

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from tests.conftest import account, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN, setup

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from bot.i18n import _, use
 from tests.conftest import ROOT, account, write_accounts
 from tests.fake_slack import FakeSlack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers import refs
+from handlers.support import refs
 
 
 def test_round_trip() -> None:

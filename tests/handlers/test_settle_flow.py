@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
 from tests.conftest import account, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, eventually, running_server

@@ -8,11 +8,11 @@ from dataclasses import replace
 from slack_sdk.models.views import View
 
 from bot.billing.base import Card, Invoice, PaymentMethod
-from bot.queries import BatchRecord, BatchStatus, SettleContext, SettlementRecord
-from bot.states import SettlementStatus
-from handlers import refs
-from handlers.ids import CallbackId
-from handlers.settle_modal import confirm_view, outcome_text, outcome_view, pick_view
+from bot.domain.states import SettlementStatus
+from bot.read.model import BatchRecord, BatchStatus, SettleContext, SettlementRecord
+from handlers.blocks.settle_modal import confirm_view, outcome_text, outcome_view, pick_view
+from handlers.support import refs
+from handlers.support.ids import CallbackId
 from tests.handlers.test_alert_message import BALANCE, CARD
 
 ALERT = replace(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.billing.stripe_provider import STRIPE_API_VERSION
+from bot.billing.stripe.provider import STRIPE_API_VERSION
 from storage.db import transaction
 from storage.models import Alert, Decline, PollCursor
 from tests.conftest import STRIPE_WEBHOOK_SECRET
@@ -179,10 +179,10 @@ def test_first_start_reads_a_bounded_window_and_never_alerts_on_old_history(
 def test_many_events_are_read_oldest_first_across_pages(
     h1: Harness, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.poller
+    import bot.balances.ingest
 
     h = h1
-    monkeypatch.setattr(bot.poller, "PAGE", 3)
+    monkeypatch.setattr(bot.balances.ingest, "PAGE", 3)
     acme = Acme(fake_stripe)
     h.services.poller.run_cycle()  # the cursor is set
     invoices = [fake_stripe.add_invoice(acme.customer, 1000 * (i + 1)) for i in range(7)]

@@ -9,9 +9,9 @@ import pytest
 
 from bot.app import open_database
 from bot.billing.base import BillingError
-from bot.billing.cards import TEST_CARDS, classify
-from bot.billing.sandbox import SandboxProvider
-from bot.billing.sandbox_loader import LoadError, load_file, parse
+from bot.billing.sandbox.cards import TEST_CARDS, classify
+from bot.billing.sandbox.loader import LoadError, load_file, parse
+from bot.billing.sandbox.provider import SandboxProvider
 from tests.conftest import account, write_accounts
 
 OFF_SESSION = {
@@ -144,7 +144,7 @@ def test_only_brand_and_last4_are_stored(provider: SandboxProvider, tmp_path: Pa
 
 
 def test_load_errors_name_the_line(provider: SandboxProvider) -> None:
-    from bot.billing.sandbox_loader import load
+    from bot.billing.sandbox.loader import load
 
     with pytest.raises(LoadError, match="line 1"):
         parse("- just a list\n")

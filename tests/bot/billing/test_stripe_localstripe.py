@@ -12,7 +12,7 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from bot.billing.stripe_provider import StripeProvider, make_client
+from bot.billing.stripe.provider import StripeProvider, make_client
 from storage.db import transaction
 from storage.models import Account
 from tests import localstripe
@@ -120,7 +120,7 @@ def served(
 ) -> Iterator[tuple[Harness, str]]:
     """A running Settle on localstripe, and a customer routed to C0OLD that it already knows (as
     after the customer's first decline)."""
-    from bot.accounts import apply_account_info
+    from bot.balances.routing import apply_account_info
 
     monkeypatch.setenv("STRIPE_API_BASE", localstripe_url)
     monkeypatch.setenv("STRIPE_API_KEY", KEY)

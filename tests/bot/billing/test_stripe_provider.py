@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.billing.base import BillingError, ProviderUnavailable
-from bot.billing.stripe_provider import StripeProvider, make_client
+from bot.billing.stripe.provider import StripeProvider, make_client
 from tests.fake_stripe import API_KEY, FakeStripe
 
 

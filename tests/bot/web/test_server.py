@@ -16,8 +16,8 @@ import waitress
 from waitress.server import BaseWSGIServer
 
 from bot.app import Settle, build
-from bot.billing.sandbox import SandboxProvider
-from bot.billing.sandbox_loader import load_file
+from bot.billing.sandbox.loader import load_file
+from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
 from storage.db import make_engine
 from tests.conftest import account, run_cli, spawn_cli, write_accounts

@@ -1,0 +1,216 @@
+"""Before the decline: warn an account's channel when the card its next renewal will be charged to
+expires before that renewal, or was declined before, with an **Update card** button (the
+provider's hosted add-card page). Once per account, card and renewal; the warning says so and goes
+quiet once the account has another default card.
+
+A scan a few times a day (one replica claims it) asks the provider for renewals in the next two
+weeks; the poll only checks whether the scan is due (one query)."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.billing.base import BillingProvider, PaymentMethod, Renewal
+from bot.slack.gateway import SlackError, SlackGateway
+from bot.slack.workspaces import default_channel, in_workspace, workspaces_of
+from storage import audit
+from storage.db import reading, transaction
+from storage.models import Account, CardWarning, Decline, ScanClaim
+from storage.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+SCAN = "card_warnings"
+EVERY = timedelta(hours=6)
+HORIZON = timedelta(days=14)
+
+
+class WarningRenderer(Protocol):
+    def text(self, warning: CardWarning, account_name: str, language: str = "en") -> str: ...
+
+    def blocks(self, warning: CardWarning, account_name: str, language: str = "en") -> list[Any]: ...
+
+
+def expires_before(method: PaymentMethod, when: datetime) -> bool:
+    """A card works to the end of its expiry month."""
+    last_day = calendar.monthrange(method.exp_year, method.exp_month)[1]
+    return date(method.exp_year, method.exp_month, last_day) < when.date()
+
+
+class CardWarnings:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provider: BillingProvider,
+        gateway: SlackGateway,
+        renderer: WarningRenderer,
+        fallback_channel: str | None,
+        *,
+        every: timedelta = EVERY,
+        horizon: timedelta = HORIZON,
+    ) -> None:
+        self.sessions = sessions
+        self.provider = provider
+        self.gateway = gateway
+        self.renderer = renderer
+        self.fallback_channel = fallback_channel
+        self.workspaces = workspaces_of(gateway)
+        self.every = every
+        self.horizon = horizon
+
+    def run(self, now: datetime | None = None) -> int:
+        """Scan if the scan is due (this replica claimed it); warnings posted."""
+        now = now or datetime.now(UTC)
+        if not self._claim(now):
+            return 0
+        renewals = self.provider.upcoming_renewals(now + self.horizon)
+        posted = 0
+        for renewal in renewals:
+            reason = self._reason(renewal)
+            if reason is not None and renewal.method is not None:
+                posted += self._warn(renewal, renewal.method, reason)
+        self._resolve(renewals)
+        posted += self._retry_unposted()
+        return posted
+
+    def _claim(self, now: datetime) -> bool:
+        with reading(self.sessions) as s:  # most polls: not due, and nothing written
+            claim = s.get(ScanClaim, SCAN)
+            if claim is not None and claim.next_at > now:
+                return False
+        with transaction(self.sessions) as s:
+            if insert_ignore(s, ScanClaim, {"name": SCAN, "next_at": now + self.every}, ["name"]) is not None:
+                return True  # the first scan ever
+            won = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(ScanClaim)
+                    .where(ScanClaim.name == SCAN, ScanClaim.next_at <= now)
+                    .values(next_at=now + self.every)
+                    .execution_options(synchronize_session=False)
+                ),
+            ).rowcount
+            return won == 1
+
+    def _reason(self, renewal: Renewal) -> str | None:
+        method = renewal.method
+        if method is None:
+            return None
+        if expires_before(method, renewal.renews_at):
+            return "expires"
+        with reading(self.sessions) as s:
+            declined = s.scalar(
+                select(Decline.id)
+                .where(Decline.account_id == renewal.account_id, Decline.payment_method_id == method.id)
+                .limit(1)
+            )
+        return "declined_before" if declined is not None else None
+
+    def _warn(self, renewal: Renewal, method: PaymentMethod, reason: str) -> int:
+        with transaction(self.sessions) as s:
+            new_id = insert_ignore(
+                s,
+                CardWarning,
+                {
+                    "account_id": renewal.account_id,
+                    "payment_method_id": method.id,
+                    "renews_on": renewal.renews_at.date(),
+                    "reason": reason,
+                    "card_label": method.card.label,
+                    "amount_minor": renewal.amount_minor,
+                    "currency": renewal.currency,
+                    "created_at": datetime.now(UTC),
+                },
+                ["account_id", "payment_method_id", "renews_on"],
+            )
+            if new_id is None:
+                return 0  # warned before about this card and renewal
+            audit.record(
+                s,
+                "card_warning",
+                account_id=renewal.account_id,
+                payment_method=method.card.label,
+                provider_ref=method.id,
+                reason=reason,
+                renews_on=renewal.renews_at.date().isoformat(),
+            )
+        return 1 if self._post(int(new_id)) else 0
+
+    def _post(self, warning_id: int) -> bool:
+        with reading(self.sessions) as s:
+            warning = s.get(CardWarning, warning_id)
+            assert warning is not None
+            account = s.get(Account, warning.account_id)
+            name = account.name if account else warning.account_id
+            lang = (account.locale if account else None) or "en"
+            team = self.workspaces.resolve(account.team if account else None)
+            target = (account.channel if account else None) or default_channel(s, team, self.fallback_channel)
+            s.expunge(warning)
+        if not target:
+            log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", warning_id)
+            return False
+        try:
+            with in_workspace(team):
+                channel, ts = self.gateway.post(
+                    target, self.renderer.text(warning, name, lang), self.renderer.blocks(warning, name, lang)
+                )
+        except SlackError as exc:
+            log.warning("card warning %s not posted: %s", warning_id, exc.code)
+            return False
+        with transaction(self.sessions) as s:
+            s.execute(update(CardWarning).where(CardWarning.id == warning_id).values(channel=channel, ts=ts))
+        return True
+
+    def _retry_unposted(self) -> int:
+        with reading(self.sessions) as s:
+            waiting = list(
+                s.scalars(select(CardWarning.id).where(CardWarning.ts.is_(None), CardWarning.resolved_at.is_(None)))
+            )
+        return sum(1 for warning_id in waiting if self._post(warning_id))
+
+    def _resolve(self, renewals: list[Renewal]) -> None:
+        """A warning whose account now renews on another card is over: its message says so."""
+        current = {r.account_id: (r.method.id if r.method else None) for r in renewals}
+        with reading(self.sessions) as s:
+            open_ones = list(
+                s.scalars(
+                    select(CardWarning).where(
+                        CardWarning.resolved_at.is_(None), CardWarning.account_id.in_(list(current))
+                    )
+                )
+            )
+            accounts = {
+                a.id: (a.name, a.locale or "en", a.team)
+                for a in s.scalars(select(Account).where(Account.id.in_(list(current))))
+            }
+            for w in open_ones:
+                s.expunge(w)
+        for warning in open_ones:
+            if current.get(warning.account_id) == warning.payment_method_id:
+                continue
+            warning.resolved_at = datetime.now(UTC)
+            with transaction(self.sessions) as s:
+                s.execute(
+                    update(CardWarning).where(CardWarning.id == warning.id).values(resolved_at=warning.resolved_at)
+                )
+                audit.record(
+                    s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id
+                )
+            if warning.channel and warning.ts:
+                name, lang, team = accounts.get(warning.account_id, (warning.account_id, "en", None))
+                try:
+                    with in_workspace(team):
+                        self.gateway.update(
+                            warning.channel,
+                            warning.ts,
+                            self.renderer.text(warning, name, lang),
+                            self.renderer.blocks(warning, name, lang),
+                        )
+                except SlackError as exc:
+                    log.info("card warning %s not updated: %s", warning.id, exc.code)

@@ -1,0 +1,184 @@
+"""Following a balance up until it is settled: a reminder in the alert's thread when it is still open
+after SETTLE_REMIND_AFTER (again every as long), an escalation to SETTLE_ALERT_CHANNEL after
+SETTLE_ESCALATE_AFTER; snoozing postpones both, an assignee is mentioned in them.
+
+Each due time is stored on the alert. A poller claims it with a compare-and-set that moves it on,
+in the same transaction that writes the reply to the outbox: however many processes poll, and
+whatever restarts, each due reminder is written once, and the deliverer posts it once. Both stop
+when the balance is over (sync_state clears them)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.delivery.outbox import AlertDeliverer, add_reply, bump
+from bot.domain.errors import NotSettleable
+from bot.domain.slack_ids import USER
+from bot.domain.states import ALERT_DONE, AlertState
+from bot.read.model import alert_card
+from bot.settlement.service import SettlementService
+from bot.slack.gateway import SlackError
+from bot.slack.workspaces import default_channel
+from storage import audit
+from storage.db import reading, transaction
+from storage.models import AccountAdmin, Alert, AlertReply
+
+log = logging.getLogger(__name__)
+
+MAX_SNOOZE = timedelta(days=90)
+
+
+class FollowUps:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settlements: SettlementService,
+        deliverer: AlertDeliverer,
+        *,
+        remind_after: timedelta,
+        escalate_after: timedelta,
+        escalation_channel: str | None,
+    ) -> None:
+        self.sessions = sessions
+        self.settlements = settlements
+        self.deliverer = deliverer
+        self.remind_after = remind_after
+        self.escalate_after = escalate_after
+        self.escalation_channel = escalation_channel
+
+    # --- the poll's part ----------------------------------------------------------------------------
+
+    def run(self, now: datetime | None = None) -> tuple[int, int]:
+        """Write the reminders and escalations now due; (reminders, escalations) this call claimed."""
+        now = now or datetime.now(UTC)
+        with reading(self.sessions) as s:
+            remind = list(s.scalars(select(Alert.id).where(Alert.remind_at <= now)))
+            escalate = list(s.scalars(select(Alert.id).where(Alert.escalate_at <= now)))
+        reminded = sum(self._remind(alert_id, now) for alert_id in remind)
+        escalated = sum(self._escalate(alert_id, now) for alert_id in escalate)
+        return reminded, escalated
+
+    def _claim(self, s: Session, alert_id: int, column: Any, now: datetime, moved_to: datetime | None) -> bool:
+        """Move a due time on, if it is still due: the poller whose update matched sends it. (A
+        concurrent one waits for the row, then finds it no longer due.)"""
+        won = cast(
+            CursorResult[Any],
+            s.execute(
+                update(Alert)
+                .where(Alert.id == alert_id, column.is_not(None), column <= now, Alert.state.not_in(ALERT_DONE))
+                .values({column.key: moved_to})
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount
+        return won == 1
+
+    def _remind(self, alert_id: int, now: datetime) -> bool:
+        with transaction(self.sessions) as s:
+            if not self._claim(s, alert_id, Alert.remind_at, now, now + self.remind_after):
+                return False  # another poller sent it, or the balance is over
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            alert.reminders_sent += 1
+            mention = self._who(s, alert)
+            add_reply(
+                s,
+                alert_id,
+                "reminder",
+                mention=mention,
+                open_for=int((now - alert.created_at).total_seconds()),
+                number=alert.reminders_sent,
+            )
+            audit.record(s, "reminder_due", account_id=alert.account_id, alert_id=alert_id, mention=mention)
+        log.info("alert %s: reminder written", alert_id)
+        return True
+
+    def _escalate(self, alert_id: int, now: datetime) -> bool:
+        with transaction(self.sessions) as s:
+            if not self._claim(s, alert_id, Alert.escalate_at, now, None):
+                return False
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            alert.escalated_at = now
+            detail = {"open_for": int((now - alert.created_at).total_seconds()), "mention": self._who(s, alert)}
+            add_reply(s, alert_id, "escalated", broadcast=True, **detail)
+            target = default_channel(s, alert.team_id, self.escalation_channel)  # in the alert's workspace
+            if target and target != alert.channel:
+                # a message of its own in the alert channel, pointing at the alert
+                s.add(
+                    AlertReply(
+                        alert_id=alert_id,
+                        kind="escalated_elsewhere",
+                        detail={**detail, "alert_channel": alert.channel},
+                        channel=target,
+                        created_at=now,
+                    )
+                )
+            audit.record(s, "alert_escalated", account_id=alert.account_id, alert_id=alert_id, channel=target)
+        return True
+
+    @staticmethod
+    def _who(s: Session, alert: Alert) -> list[str]:
+        """Who a follow-up mentions: the assignee, else the account's own admins."""
+        if alert.assignee:
+            return [alert.assignee]
+        return list(s.scalars(select(AccountAdmin.slack_id).where(AccountAdmin.account_id == alert.account_id)))
+
+    # --- the alert's buttons ------------------------------------------------------------------------
+
+    def snooze(self, alert_id: int, user_id: str, until: datetime | None) -> None:
+        """Postpone reminders and escalation until `until`; None wakes the alert up again."""
+        self.settlements.authorize(user_id, alert_id)
+        now = datetime.now(UTC)
+        if until is not None and not now < until <= now + MAX_SNOOZE:
+            raise ValueError("a snooze ends in the future, within 90 days")
+        with transaction(self.sessions) as s:
+            alert = self._open(s, alert_id)
+            alert.snoozed_until, alert.snoozed_by = (until, user_id) if until else (None, None)
+            if until is not None:
+                alert.remind_at = max(alert.remind_at or until, until)
+                if alert.escalate_at is not None:
+                    alert.escalate_at = max(alert.escalate_at, until)
+            bump(s, alert_id)
+            audit.record(
+                s,
+                "alert_snoozed" if until else "alert_woken",
+                actor=user_id,
+                account_id=alert.account_id,
+                alert_id=alert_id,
+                until=until.isoformat() if until else None,
+            )
+        self._deliver(alert_id)
+
+    def assign(self, alert_id: int, user_id: str, assignee: str | None) -> None:
+        self.settlements.authorize(user_id, alert_id)
+        if assignee is not None and not USER.match(assignee):
+            raise ValueError("not a Slack user id")
+        with transaction(self.sessions) as s:
+            alert = self._open(s, alert_id)
+            alert.assignee, alert.assigned_by = (assignee, user_id) if assignee else (None, None)
+            bump(s, alert_id)
+            audit.record(
+                s, "alert_assigned", actor=user_id, account_id=alert.account_id, alert_id=alert_id, assignee=assignee
+            )
+        self._deliver(alert_id)
+
+    def _deliver(self, alert_id: int) -> None:
+        try:
+            self.deliverer.deliver(alert_id)
+        except SlackError as exc:
+            log.warning("alert %s not updated now (%s); the poller will retry", alert_id, exc.code)
+
+    @staticmethod
+    def _open(s: Session, alert_id: int) -> Alert:
+        alert = s.get(Alert, alert_id, with_for_update=True)
+        if alert is None:
+            raise NotSettleable("gone")
+        if alert.state in ALERT_DONE:
+            card = alert_card(s, alert)
+            raise NotSettleable("paid" if alert.state == AlertState.PAID else "closed", by=card.paid_by)
+        return alert

@@ -1,0 +1,115 @@
+"""Who an account is and where its alerts go: from the provider (Stripe customer metadata, the
+sandbox YAML) and from `settle accounts map`, which an operator sets and the provider never undoes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.billing.base import AccountInfo
+from bot.delivery.outbox import bump
+from bot.domain.errors import SettleError
+from bot.domain.slack_ids import is_channel, is_team, is_user_or_group
+from bot.domain.states import ALERT_DONE
+from bot.i18n import available, language
+from storage import audit
+from storage.models import Account, AccountAdmin, Alert
+
+MAX_NAME = 200
+
+
+def apply_account_info(s: Session, info: AccountInfo) -> bool:
+    """Record the provider's view of a customer. True when something an alert shows changed."""
+    account = s.get(Account, info.id)
+    if account is None:
+        account = Account(id=info.id, name=info.id, currency=(info.currency or "USD").upper())
+        s.add(account)
+    name = (info.name or info.id)[:MAX_NAME]
+    changed = account.name != name
+    account.name = name
+    account.provider_synced_at = datetime.now(UTC)
+    if info.currency:
+        account.currency = info.currency.upper()
+    if info.locale:
+        account.locale = language(info.locale)
+    if info.channel is not None or info.admins is not None:
+        # the provider routes: what it says now replaces what it said before (bad ids are ignored)
+        account.slack_channel = info.channel if info.channel and is_channel(info.channel) else None
+        account.slack_team = info.team if info.team and is_team(info.team) else None
+        wanted = [a for a in dict.fromkeys(info.admins or ()) if is_user_or_group(a)]
+        manual = {a.slack_id for a in account.admins if a.source == "manual"}
+        account.admins = [a for a in account.admins if a.source == "manual"] + [
+            AccountAdmin(slack_id=a, source="provider") for a in wanted if a not in manual
+        ]
+    s.flush()
+    if changed:
+        for alert_id in s.scalars(select(Alert.id).where(Alert.account_id == info.id, Alert.state.not_in(ALERT_DONE))):
+            bump(s, alert_id)
+    return changed
+
+
+def matches(query: str, account_id: str, name: str) -> int:
+    """How well a typed account matches: 2 exactly (id or name, any case), 1 in part, 0 not at all."""
+    q = " ".join(query.casefold().split())
+    if not q:
+        return 0
+    if q in (account_id.casefold(), " ".join(name.casefold().split())):
+        return 2
+    return 1 if q in account_id.casefold() or q in name.casefold() else 0
+
+
+def map_account(
+    s: Session,
+    account_id: str,
+    *,
+    channel: str | None,
+    admins: list[str],
+    name: str | None,
+    replace: bool,
+    locale: str | None = None,
+    team: str | None = None,
+) -> Account:
+    """`settle accounts map`: route an account by hand. Admins are added (all replaced with `replace`)."""
+    if team is not None and not is_team(team):
+        raise SettleError(f"--team {team!r} is not a Slack workspace id (T…)")
+    if channel is not None and not is_channel(channel):
+        raise SettleError(f"--channel {channel!r} is not a Slack channel id (C…, G…)")
+    bad = [a for a in admins if not is_user_or_group(a)]
+    if bad:
+        raise SettleError(f"--admin {bad[0]!r} is not a Slack user (U…) or user-group (S…) id")
+    account = s.get(Account, account_id)
+    if account is None:
+        account = Account(id=account_id, name=name or account_id, currency="USD")
+        s.add(account)
+    elif name:
+        account.name = name[:MAX_NAME]
+    if channel is not None:
+        account.mapped_channel = channel
+    if team is not None:
+        account.mapped_team = team
+    if locale is not None:
+        if locale.lower() not in available():
+            raise SettleError(f"--language {locale!r}: Settle speaks {', '.join(available())}")
+        account.locale = locale.lower()
+    kept = [] if replace else [a for a in account.admins if a.source == "manual"]
+    ids = [a.slack_id for a in kept]
+    for admin in admins:
+        if admin not in ids:
+            kept.append(AccountAdmin(slack_id=admin, source="manual"))
+            ids.append(admin)
+    provider = [a for a in account.admins if a.source != "manual" and a.slack_id not in ids]
+    account.admins = kept + provider
+    s.flush()
+    audit.record(
+        s,
+        "account_mapped",
+        actor="cli",
+        account_id=account_id,
+        channel=channel,
+        team=team,
+        admins=ids,
+        replaced=replace,
+    )
+    return account

@@ -1,0 +1,186 @@
+"""Installing Settle into many Slack workspaces (OAuth): slack_sdk's SQLAlchemy stores in Settle's
+own database, Bolt's OAuth flow at /slack/install and /slack/oauth_redirect, and the clean-up when a
+workspace removes Settle. Only used with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET set."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
+from slack_bolt.error import BoltError
+from slack_bolt.listener.builtins import TokenRevocationListeners
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.callback_options import CallbackOptions
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store import Installation, InstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Settings
+from bot.slack.workspaces import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, InstalledWorkspaces
+from bot.web.pages.install import install_page, installed, not_installed
+from storage import audit
+from storage.db import transaction
+
+log = logging.getLogger(__name__)
+
+NAME_LENGTH = 200  # slack_sdk's team_name and enterprise_name columns
+STATE_SECONDS = 600  # an install started must be finished within ten minutes
+
+
+class AuditedInstallationStore(SQLAlchemyInstallationStore):
+    """slack_sdk's store; each install is audited and drops this replica's cached token at once."""
+
+    def __init__(self, client_id: str, engine: Engine, sessions: sessionmaker[Session]) -> None:
+        super().__init__(client_id=client_id, engine=engine, logger=log)
+        self.sessions = sessions
+        self.saved: Callable[[str | None], None] = lambda team: None  # told the team just installed
+
+    def save(self, installation: Installation) -> None:
+        # names are for showing: clipped to slack_sdk's columns rather than refused (PostgreSQL would)
+        installation.team_name = (installation.team_name or "")[:NAME_LENGTH] or None
+        installation.enterprise_name = (installation.enterprise_name or "")[:NAME_LENGTH] or None
+        try:
+            super().save(installation)
+        except SQLAlchemyError as exc:  # Bolt shows its failure page only for a BoltError
+            log.error("install of workspace %s not saved: %s", installation.team_id, type(exc).__name__)
+            raise BoltError("storage_error") from exc
+        with transaction(self.sessions) as s:
+            audit.record(
+                s,
+                "workspace_installed",
+                actor=installation.user_id,
+                team_id=installation.team_id,
+                team_name=installation.team_name,
+                scopes=installation.bot_scopes,
+            )
+        self.saved(installation.team_id)
+
+
+class OneTimeStateStore(SQLAlchemyOAuthStateStore):
+    """slack_sdk's state store with a `consume` that is atomic across replicas (its own reads the row,
+    then deletes it: two callbacks racing with one state could both pass) and expired states purged."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(expiration_seconds=STATE_SECONDS, engine=engine, logger=log)
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        c = self.oauth_states.c
+        with self.engine.begin() as conn:
+            conn.execute(self.oauth_states.delete().where(c.expire_at <= normalize_datetime_for_db(datetime.now(UTC))))
+        return super().issue(*args, **kwargs)
+
+    def consume(self, state: str) -> bool:
+        c = self.oauth_states.c
+        now = normalize_datetime_for_db(datetime.fromtimestamp(time.time(), tz=UTC))
+        with self.engine.begin() as conn:
+            gone = conn.execute(self.oauth_states.delete().where(c.state == state, c.expire_at > now))
+            return bool(gone.rowcount == 1)
+
+
+class SettleOAuthFlow(OAuthFlow):
+    """Bolt's OAuth flow with Settle's own install page."""
+
+    def build_install_page_html(self, url: str, request: BoltRequest) -> str:
+        return install_page(url)
+
+
+class CachedAuthorize(Authorize):
+    """Bolt's check of each request's workspace, from the installed workspaces' cache: the bot as it
+    was installed (ids and scopes come with it), no database read and no auth.test before the ack.
+    A workspace without a token now (never installed, or removed) is refused, as Bolt's own does."""
+
+    def __init__(self, workspaces: InstalledWorkspaces) -> None:
+        super().__init__()
+        self.workspaces = workspaces
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        bot = self.workspaces.bot(team_id) if team_id else None
+        if bot is None:
+            log.info("a request from workspace %s, which has not installed Settle: refused", team_id)
+            return None
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            bot_token=bot.bot_token,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes,
+        )
+
+
+def oauth_flow(
+    settings: Settings, public_base: str, store: InstallationStore, engine: Engine, client: WebClient
+) -> SettleOAuthFlow:
+    """The code is exchanged through `client` (its base_url: Slack's API, or a stand-in in tests)."""
+    return SettleOAuthFlow(client=client, logger=log, settings=_oauth_settings(settings, public_base, store, engine))
+
+
+def _oauth_settings(settings: Settings, public_base: str, store: InstallationStore, engine: Engine) -> OAuthSettings:
+    assert settings.slack_client_id and settings.slack_client_secret
+    return OAuthSettings(
+        client_id=settings.slack_client_id.strip(),
+        client_secret=settings.slack_client_secret.strip(),
+        scopes=list(BOT_SCOPES),
+        user_scopes=[],
+        redirect_uri=public_base + REDIRECT_PATH,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+        installation_store=store,
+        installation_store_bot_only=True,
+        state_store=OneTimeStateStore(engine),
+        state_expiration_seconds=STATE_SECONDS,
+        callback_options=CallbackOptions(success=installed, failure=not_installed),
+    )
+
+
+def register_uninstall(
+    app: App, store: InstallationStore, sessions: sessionmaker[Session], forget: Callable[[str | None], None]
+) -> None:
+    """Bolt's own clean-up (the tokens deleted from the store), then Settle's: this replica forgets
+    the token now (others within a minute, or at Slack's first `token_revoked`), and an audit row.
+    The workspace's alerts are kept: they are posted if it installs Settle again."""
+    builtin = TokenRevocationListeners(store)
+
+    def uninstalled(context: BoltContext) -> None:
+        builtin.handle_app_uninstalled_events(context)
+        _removed(sessions, forget, "workspace_uninstalled", context.team_id)
+
+    def revoked(event: dict[str, Any], context: BoltContext) -> None:
+        builtin.handle_tokens_revoked_events(event, context)
+        if (event.get("tokens") or {}).get("bot"):
+            _removed(sessions, forget, "workspace_token_revoked", context.team_id)
+
+    app.event("app_uninstalled")(uninstalled)
+    app.event("tokens_revoked")(revoked)
+
+
+def _removed(
+    sessions: sessionmaker[Session], forget: Callable[[str | None], None], action: str, team: str | None
+) -> None:
+    forget(team)
+    with transaction(sessions) as s:
+        audit.record(s, action, team_id=team)
+    log.warning("workspace %s: %s; its alerts wait until it installs Settle again", team, action.split("_", 1)[1])

@@ -1,0 +1,266 @@
+"""Pages the sandbox serves as the 'payment company': invoice, hosted add-a-card page, and the bank's
+verification page. What happens on them reaches Settle through ProviderHooks, as a webhook would."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlencode
+
+from bot.billing.base import BillingError, ProviderHooks, card_label
+from bot.billing.sandbox.cards import parse_expiry
+from bot.billing.sandbox.provider import SandboxProvider
+from bot.domain.decline_reasons import short
+from bot.domain.money import format_money
+from bot.i18n import N_, _, language, use
+from bot.web.pages.frame import page as frame
+from bot.web.router import respond
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+_INVOICE = re.compile(r"^/sandbox/invoices/([A-Za-z0-9_\-]{1,128})$")
+_VERIFY = re.compile(r"^/sandbox/verify/([0-9]{1,9})$")
+MAX_FORM = 4096
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;margin:0;color:#1d1c1d}
+main{max-width:480px;margin:48px auto;background:#fff;border-radius:10px;padding:28px 32px;
+box-shadow:0 1px 4px rgba(0,0,0,.12)} h1{font-size:20px;margin:0 0 4px} .muted{color:#616061;font-size:14px}
+dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:20px 0} dt{color:#616061} dd{margin:0}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;background:#e8f5e9;color:#1b5e20}
+.badge.open{background:#fff3e0;color:#8a4b00} button{font-size:15px;padding:9px 18px;border-radius:6px;
+border:1px solid #bbb;background:#fff;cursor:pointer;margin-right:8px} button.primary{background:#007a5a;
+color:#fff;border-color:#007a5a} input{font-size:16px;padding:8px;width:100%;box-sizing:border-box;
+border:1px solid #bbb;border-radius:6px;margin:6px 0 14px} .error{color:#b00020} footer{margin-top:18px}
+h2{font-size:16px;margin:22px 0 8px} table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eee} th{color:#616061;font-weight:500}
+td.succeeded{color:#1b5e20} td.declined{color:#b00020}
+"""
+
+
+def page(title: str, body: str) -> str:
+    footer = html.escape(_("Settle sandbox: a stand-in for your payment provider. No real money moves."))
+    return frame(title, body, site="Settle sandbox", style=STYLE, footer=footer)
+
+
+class SandboxPages:
+    def __init__(self, provider: SandboxProvider, hooks: ProviderHooks | None = None) -> None:
+        self.provider = provider
+        self.hooks = hooks
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with use(language(environ.get("HTTP_ACCEPT_LANGUAGE"))):  # the page in the reader's language
+            return self._route(environ, start_response)
+
+    def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        if (m := _INVOICE.match(path)) and method == "GET":
+            return self.invoice(m.group(1), query.get("token", ""), start_response)
+        if (m := _VERIFY.match(path)) and method in ("GET", "POST"):
+            form = _form(environ) if method == "POST" else {}
+            return self.verify(int(m.group(1)), query.get("token", ""), form, start_response)
+        if path == "/sandbox/cards/new" and method in ("GET", "POST"):
+            form = _form(environ) if method == "POST" else {}
+            return self.add_card(query, form, start_response)
+        return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('Not found')}</h1>"))
+
+    # --- the bank's verification page (3-D Secure stand-in) ------------------------------------
+
+    def verify(
+        self, attempt_id: int, token: str, form: dict[str, str], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if not self.provider.check_token("verify", str(attempt_id), token):
+            body = page(
+                _("Link expired"),
+                f"<h1>{_('This verification link has expired')}</h1>"
+                f"<p class=muted>{_('Start the payment again from Slack.')}</p>",
+            )
+            return _html(start_response, "403 Forbidden", body)
+        attempt = self.provider.get_attempt(attempt_id)
+        if attempt is None:
+            return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('No such payment')}</h1>"))
+        amount = html.escape(format_money(attempt.amount_minor, attempt.currency))
+        card = html.escape(card_label(attempt.brand, attempt.last4))
+        if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
+            attempt = self.provider.complete_verification(attempt_id, form["decision"] == "approve")
+            if self.hooks is not None:
+                self.hooks.payment_updated(f"sbx_att_{attempt_id}")
+        if attempt.outcome != "requires_action":
+            approved = attempt.outcome == "succeeded"
+            body = page(
+                _("Verification approved") if approved else _("Verification declined"),
+                f"<h1>{_('Payment approved') if approved else _('Payment declined')}</h1>"
+                f"<p>{_('{amount} with {card}.').format(amount=amount, card=card)}</p>"
+                f"<p class=muted>{_('You can close this tab and return to Slack.')}</p>",
+            )
+            return _html(start_response, "200 OK", body)
+        token_attr = html.escape(token, quote=True)
+        body = page(
+            _("Verify your payment"),
+            f"<h1>{_('Verify your payment')}</h1>"
+            f"<p class=muted>{_('Sandbox Bank · Strong Customer Authentication')}</p>"
+            f"<dl><dt>{_('Amount')}</dt><dd>{amount}</dd><dt>{_('Card')}</dt><dd>{card}</dd>"
+            f"<dt>{_('Invoice')}</dt><dd>{html.escape(attempt.invoice_id)}</dd></dl>"
+            f"<form method=post action='/sandbox/verify/{attempt_id}?token={token_attr}'>"
+            f"<button class=primary name=decision value=approve>{_('Approve')}</button>"
+            f"<button name=decision value=decline>{_('Decline')}</button></form>",
+        )
+        return _html(start_response, "200 OK", body)
+
+    # --- the hosted "add a card" page ----------------------------------------------------------
+
+    def add_card(self, query: dict[str, str], form: dict[str, str], start_response: StartResponse) -> Iterable[bytes]:
+        account_id, ref, token = query.get("account", ""), query.get("ref", ""), query.get("token", "")
+        if not self.provider.check_token("add_card", f"{account_id}:{ref}", token):
+            body = page(
+                _("Link expired"),
+                f"<h1>{_('This link has expired')}</h1>"
+                f"<p class=muted>{_('Click <b>Add a new card</b> in Slack again.')}</p>",
+            )
+            return _html(start_response, "403 Forbidden", body)
+        if self.provider.link_used(token):
+            body = page(
+                _("Link used"),
+                f"<h1>{_('This link was already used')}</h1><p class=muted>"
+                + _("Each link adds one card. Click <b>Add a new card</b> in Slack for another.")
+                + "</p>",
+            )
+            return _html(start_response, "410 Gone", body)
+        error = ""
+        if form:
+            try:
+                month, year = parse_expiry(form.get("exp", ""))
+            except ValueError:
+                error = _("Enter the expiry as MM/YY.")
+            else:
+                try:
+                    pm = self.provider.add_card(
+                        account_id,
+                        form.get("number", ""),
+                        month,
+                        year,
+                        make_default=form.get("default") == "on",
+                        link_token=token,
+                    )
+                except (ValueError, BillingError) as exc:
+                    error = _sentence(_(str(exc)))
+                else:
+                    if self.hooks is not None:
+                        self.hooks.method_added(account_id, ref, pm.id)
+                    body = page(
+                        _("Card added"),
+                        f"<h1>{_('Card added')}</h1><p>"
+                        + (_("{card} is saved as the default.") if pm.is_default else _("{card} is saved.")).format(
+                            card=html.escape(pm.card.label)
+                        )
+                        + f"</p><p class=muted>{_('Return to Slack: it is in the list now.')}</p>",
+                    )
+                    return _html(start_response, "200 OK", body)
+        q = html.escape(urlencode({"account": account_id, "ref": ref, "token": token}), quote=True)
+        name = self.provider.customer_name(account_id) or account_id
+        err = f"<p class=error>{html.escape(error)}</p>" if error else ""
+        body = page(
+            "Add a card",
+            f"<h1>Add a card</h1><p class=muted>for {html.escape(name)}</p>{err}"
+            f"<form method=post action='/sandbox/cards/new?{q}' autocomplete=off>"
+            f"<label>{_('Card number')}"
+            "<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
+            f"<label>{_('Expiry (MM/YY)')}<input name=exp placeholder='12/29' required></label>"
+            "<label><input type=checkbox name=default style='width:auto'> "
+            + _("Make this the default for renewals")
+            + f"</label><p><button class=primary>{_('Save card')}</button></p></form>"
+            f"<p class=muted>{_('Sandbox: use a Stripe test card, e.g. 4242 4242 4242 4242.')}</p>",
+        )
+        return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
+
+    def invoice(self, invoice_id: str, token: str, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.provider.check_token("invoice", invoice_id, token):
+            body = page(
+                _("Link not valid"),
+                f"<h1>{_('This invoice link is not valid')}</h1><p class=muted>{_('Open it from Slack.')}</p>",
+            )
+            return _html(start_response, "403 Forbidden", body)
+        inv = self.provider.invoice_page(invoice_id)
+        if inv is None:
+            body = page(
+                _("No such invoice"),
+                f"<h1>{_('No such invoice')}</h1><p class=muted>{_('It may have been removed.')}</p>",
+            )
+            return _html(start_response, "404 Not Found", body)
+        amount = html.escape(format_money(inv["amount_minor"], inv["currency"]))
+        status = "paid" if inv["status"] == "paid" else "open"
+        rows = "".join(
+            "<tr>"
+            f"<td>{html.escape(a['at'][:16].replace('T', ' '))} UTC</td>"
+            f"<td>{_('Renewal') if a['off_session'] else _('By hand')}</td>"
+            f"<td>{html.escape(card_label(a['payment_method']['brand'], a['payment_method']['last4']))}</td>"
+            f"<td class='{html.escape(a['outcome'])}'>{html.escape(_outcome(a['outcome'], a['reason']))}</td>"
+            "</tr>"
+            for a in inv["attempts"]
+        )
+        paid = next((a for a in reversed(inv["attempts"]) if a["outcome"] == "succeeded"), None)
+        paid_line = ""
+        if paid is not None:
+            pm = paid["payment_method"]
+            paid_line = (
+                f"<dt>{_('Paid')}</dt><dd>"
+                + _("{when} UTC with {card}").format(
+                    when=html.escape(paid["at"][:16].replace("T", " ")),
+                    card=html.escape(card_label(pm["brand"], pm["last4"])),
+                )
+                + "</dd>"
+            )
+        attempts = (
+            f"<h2>{_('Payment attempts')}</h2><table><tr><th>{_('When')}</th><th>{_('How')}</th>"
+            f"<th>{_('Card')}</th><th>{_('Outcome')}</th></tr>{rows}</table>"
+            if rows
+            else f"<p class=muted>{_('No payment attempts yet.')}</p>"
+        )
+        body = (
+            f"<h1>{_('Invoice {id}').format(id=html.escape(inv['id']))} "
+            f"<span class='badge {status}'>{_(STATUS_WORDS.get(status, status))}</span></h1>"
+            f"<p class=muted>{html.escape(inv['description'])}</p>"
+            f"<dl><dt>{_('Customer')}</dt><dd>{html.escape(inv['customer'])}</dd>"
+            f"<dt>{_('Amount')}</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
+        )
+        return _html(start_response, "200 OK", page(_("Invoice {id}").format(id=inv["id"]), body))
+
+
+STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}
+
+
+def _sentence(text: str) -> str:
+    """A message as a sentence: its first letter up, a full stop; the rest as written ("Stripe's")."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")) if text else text
+
+
+def _outcome(outcome: str, reason: str | None) -> str:
+    words = {"succeeded": N_("Paid"), "declined": N_("Declined"), "requires_action": N_("Waiting for the bank")}
+    shown = _(words.get(outcome, outcome))
+    return f"{shown} ({short(reason)})" if outcome == "declined" and reason else shown
+
+
+def _form(environ: WSGIEnvironment) -> dict[str, str]:
+    try:
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_FORM)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
+    return {k: v[0] for k, v in parse_qs(raw).items()}
+
+
+def _html(start_response: StartResponse, status: str, body: str) -> list[bytes]:
+    return respond(
+        start_response,
+        status,
+        body,
+        "text/html; charset=utf-8",
+        headers=[("Cache-Control", "no-store"), ("X-Frame-Options", "DENY")],
+    )

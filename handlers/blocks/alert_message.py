@@ -1,0 +1,344 @@
+"""Block Kit for the balance alert and its thread replies: pure functions of an AlertCard."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextObject,
+    SectionBlock,
+    UserSelectElement,
+)
+
+from bot.domain.decline_reasons import explain, short
+from bot.domain.slack_ids import USER
+from bot.domain.states import ALERT_DONE, AlertState, InvoiceState
+from bot.i18n import N_, _, use
+from bot.read.model import AlertCard, InvoiceLine
+from handlers.blocks.balance_list import duration
+from handlers.blocks.mrkdwn import (
+    CONTEXT,
+    FIELD,
+    HEADER,
+    MESSAGE_TEXT,
+    SECTION,
+    channel,
+    clip,
+    code,
+    safe,
+    slack_date,
+    user,
+)
+from handlers.support.ids import ActionId, BlockId
+from handlers.support.refs import ASSIGN_BLOCK, encode
+
+SHOWN_INVOICES = 10
+
+
+def alert_text(card: AlertCard) -> str:
+    """Notification and screen-reader fallback: the whole story in one line."""
+    name = safe(card.account_name, 200)
+    test = _("[Test mode] ") if card.test_mode else ""
+    if card.state == AlertState.PAID:
+        if card.paid_by:
+            return test + _("Settled: {name} paid {amount} by {who}.").format(
+                name=name, amount=card.amount, who=user(card.paid_by)
+            )
+        return test + _("Settled: {name} paid {amount}.").format(name=name, amount=card.amount)
+    if card.state == AlertState.CLOSED:
+        return test + _("Closed: nothing is owed by {name} any more ({how}).").format(name=name, how=_closed_how(card))
+    if card.state == AlertState.VERIFICATION_PENDING:
+        return _("{name} owes {amount}; a payment is waiting for bank verification.").format(
+            name=name, amount=card.owed
+        )
+    if card.card_label:
+        text = _("Payment declined: {name} owes {amount} on {card}.").format(
+            name=name, amount=card.owed, card=safe(card.card_label, 100)
+        )
+    else:
+        text = _("Payment declined: {name} owes {amount}.").format(name=name, amount=card.owed)
+    return clip(f"{test}{text} {explain(card.reason).why}", MESSAGE_TEXT)
+
+
+_CLOSED_WORDS = {
+    InvoiceState.VOIDED: N_("voided"),
+    InvoiceState.UNCOLLECTIBLE: N_("written off"),
+    InvoiceState.PAID: N_("paid"),
+}
+
+
+def _closed_how(card: AlertCard) -> str:
+    """ "1 voided, 1 paid": how the invoices of a closed balance ended."""
+    counts = Counter(line.state for line in card.invoices)
+    return ", ".join(f"{counts[state]} {_(word)}" for state, word in _CLOSED_WORDS.items() if counts[state])
+
+
+def _header(card: AlertCard) -> str:
+    test = _("🧪 Test mode · ") if card.test_mode else ""
+    return test + _state_header(card).format(name=card.account_name)
+
+
+def _state_header(card: AlertCard) -> str:
+    if card.state == AlertState.CLOSED:
+        return _("🗂️ Closed: {name}")
+    if card.state == AlertState.PAID:
+        return _("✅ Settled: {name}")
+    if card.state == AlertState.VERIFICATION_PENDING:
+        return _("🔐 Waiting for bank verification: {name}")
+    if card.state == AlertState.SETTLING:
+        return _("⏳ Being settled: {name}")
+    return _("⚠️ Payment declined: {name}")
+
+
+def invoice_line(line: InvoiceLine) -> str:
+    """ "• `in_1` Business Standard — CHF 100.00 · declined 2 times", struck through once paid."""
+    desc = f" {safe(line.description, 200)}" if line.description else ""
+    if line.state == InvoiceState.PAID:
+        by = " " + _("by {who}").format(who=user(line.paid_by)) if line.paid_by else ""
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ " + _("paid") + by
+    if line.state != InvoiceState.OPEN:
+        how = _("{how} in the billing system").format(how=_(_CLOSED_WORDS[line.state]))
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ {how}"
+    times = " · " + _("declined {n} times").format(n=line.decline_count) if line.decline_count > 1 else ""
+    return f"• {code(line.invoice_id)}{desc} — *{line.amount}*{times}"
+
+
+def invoice_list(lines: tuple[InvoiceLine, ...], limit: int = SHOWN_INVOICES) -> str:
+    shown = [invoice_line(line) for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(_("…and {n} more").format(n=len(lines) - limit))
+    return clip("\n".join(shown), SECTION)
+
+
+def alert_blocks(card: AlertCard) -> list[Block]:
+    reason = explain(card.reason)
+    declined = safe(card.card_label, 100) if card.card_label else _("the default payment method")
+    owed_label = {AlertState.PAID: _("Paid"), AlertState.CLOSED: _("Was owed")}.get(card.state, _("Owed"))
+    count = len(card.invoices)
+    blocks: list[Block] = [
+        HeaderBlock(block_id=BlockId.ALERT_HEADER, text=PlainTextObject(text=clip(_header(card), HEADER), emoji=True)),
+        SectionBlock(
+            block_id=BlockId.ALERT_FACTS,
+            fields=[
+                MarkdownTextObject(text=f"*{owed_label}*\n{card.amount}"),
+                MarkdownTextObject(text="*" + _("Account") + f"*\n{safe(card.account_name, FIELD - 20)}"),
+                MarkdownTextObject(text="*" + _("Declined card") + f"*\n{declined}"),
+                MarkdownTextObject(
+                    text=_("*Invoices*\n{n} declined").format(n=count) if count != 1 else _("*Invoice*\n1 declined")
+                ),
+            ],
+        ),
+        SectionBlock(block_id=BlockId.ALERT_INVOICES, text=MarkdownTextObject(text=invoice_list(card.invoices))),
+    ]
+    if card.state == AlertState.PAID:
+        paid = _("Paid")
+        if card.paid_by:
+            paid += " " + _("by {who}").format(who=user(card.paid_by))
+        if card.paid_with:
+            paid += " " + _("with {card}").format(card=safe(card.paid_with, 100))
+        when = f", {slack_date(card.paid_at)}" if card.paid_at else ""
+        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*{paid}*{when}.")))
+    elif card.state == AlertState.CLOSED:
+        text = _("*Nothing is owed any more:* {how}. Nobody needs to settle this balance.").format(
+            how=_closed_how(card)
+        )
+        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=text)))
+    else:
+        why = _("*Why the renewal was declined:*") if card.note else _("*Why:*")
+        lines = [f"{why} {reason.why}", _("*Next:* {step}").format(step=reason.next_step)]
+        if card.bank_message:
+            lines.insert(1, _("*The bank said:* “{message}”").format(message=safe(card.bank_message, 300)))
+        if card.note:
+            note = note_text(card.note)
+            if card.note_by:
+                lines.insert(0, _("*Last attempt:* {who}'s {note}").format(who=user(card.note_by), note=note))
+            else:
+                lines.insert(0, _("*Last attempt:* {note}").format(note=note))
+        if card.state == AlertState.SETTLING:
+            lines.insert(0, _("*{who} is settling this balance now.*").format(who=user(card.pending_by)))
+        if card.state == AlertState.VERIFICATION_PENDING:
+            if card.pending_by:
+                waiting = _("*Bank verification pending:* {who}'s payment is waiting for the bank's approval.")
+                lines.insert(0, waiting.format(who=user(card.pending_by)))
+            else:
+                lines.insert(0, _("*Bank verification pending:* A payment is waiting for the bank's approval."))
+        lines += follow_up_lines(card)
+        blocks.append(
+            SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
+        )
+
+    buttons: list[ButtonElement | OverflowMenuElement] = []
+    if card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text=_("Settle balance")),
+                action_id=ActionId.SETTLE_OPEN,
+                value=str(card.alert_id),
+                style="primary",
+            )
+        )
+    if card.invoice_url:
+        label = _("View invoice") if len(card.open_invoices or card.invoices) == 1 else _("View first invoice")
+        buttons.append(
+            ButtonElement(text=PlainTextObject(text=label), action_id=ActionId.VIEW_INVOICE, url=card.invoice_url)
+        )
+    if card.state not in ALERT_DONE:
+        buttons.append(alert_menu(card))
+    if buttons:
+        blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))
+    if card.state not in ALERT_DONE:
+        picker = UserSelectElement(
+            placeholder=PlainTextObject(text=_("Assign to…") if not card.assignee else _("Reassign to…")),
+            action_id=ActionId.ASSIGN,
+            initial_user=card.assignee if card.assignee and USER.match(card.assignee) else None,
+        )
+        blocks.append(ActionsBlock(block_id=f"{ASSIGN_BLOCK}{card.alert_id}", elements=[picker]))
+
+    footer = _("Last declined {when}").format(when=slack_date(card.declined_at))
+    if card.attempt:
+        footer += " " + _("(attempt {n})").format(n=card.attempt)
+    if card.decline_count > 1:
+        footer += " · " + _("{n} declines so far").format(n=card.decline_count)
+    if card.retries_known and card.state not in ALERT_DONE:
+        footer += " · " + (
+            _("next automatic retry {when}").format(when=slack_date(card.next_attempt_at))
+            if card.next_attempt_at
+            else _("no automatic retry left")
+        )
+    if card.test_mode:
+        footer += " · " + _("test mode: no real money")
+    if card.intended_channel:
+        footer += " · " + _("posted here because {channel} could not be reached").format(
+            channel=channel(card.intended_channel)
+        )
+    blocks += [
+        DividerBlock(),
+        ContextBlock(block_id=BlockId.ALERT_FOOTER, elements=[MarkdownTextObject(text=clip(footer, CONTEXT))]),
+    ]
+    return blocks
+
+
+def follow_up_lines(card: AlertCard, now: datetime | None = None) -> list[str]:
+    """Who the balance is assigned to, and whether it is snoozed (reminders wait until then)."""
+    lines = []
+    if card.assignee:
+        if card.assigned_by and card.assigned_by != card.assignee:
+            line = _("*Assigned to* {who} by {by}.").format(who=user(card.assignee), by=user(card.assigned_by))
+        else:
+            line = _("*Assigned to* {who}.").format(who=user(card.assignee))
+        lines.append(line)
+    if card.snoozed_until and card.snoozed_until > (now or datetime.now(UTC)):
+        lines.append(
+            _("💤 *Snoozed* by {who} until {when}: no reminders until then.").format(
+                who=user(card.snoozed_by), when=slack_date(card.snoozed_until)
+            )
+        )
+    return lines
+
+
+def alert_menu(card: AlertCard) -> OverflowMenuElement:
+    options = [
+        Option(text=PlainTextObject(text=_("Snooze 1 day")), value=encode("alert", card.alert_id, "snooze_1d")),
+        Option(text=PlainTextObject(text=_("Snooze 3 days")), value=encode("alert", card.alert_id, "snooze_3d")),
+        Option(
+            text=PlainTextObject(text=_("Snooze until a date…")), value=encode("alert", card.alert_id, "snooze_date")
+        ),
+    ]
+    if card.snoozed_until:
+        options.append(
+            Option(text=PlainTextObject(text=_("Stop snoozing")), value=encode("alert", card.alert_id, "wake"))
+        )
+    if card.assignee:
+        options.append(
+            Option(text=PlainTextObject(text=_("Unassign")), value=encode("alert", card.alert_id, "unassign"))
+        )
+    return OverflowMenuElement(action_id=ActionId.ALERT_MENU, options=options)
+
+
+def note_text(note: str) -> str:
+    """The last settlement attempt's outcome, stored as a key ("declined|<card>|<reason>") and told
+    in the reader's language; an older free-text note is shown as it is."""
+    kind, _sep, rest = note.partition("|")
+    card, _sep, reason = rest.partition("|")
+    if kind == "declined":
+        return _("payment with {card} was declined: {why}").format(card=safe(card, 100), why=short(reason))
+    if kind == "unverified":
+        return _("payment with {card} was never verified with the bank.").format(card=safe(card, 100))
+    return safe(note, 1000)
+
+
+def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+    """The thread replies under an alert: a later decline, a balance that grew, a settlement."""
+    invoice = code(str(detail.get("invoice_id", "")))
+    line = next((i for i in card.invoices if i.invoice_id == detail.get("invoice_id")), None)
+    amount = f" ({line.amount})" if line else ""
+    if kind == "balance_grew":
+        return _("⚠️ Another renewal was declined: invoice {invoice}{amount}. The balance is now *{owed}*.").format(
+            invoice=invoice, amount=amount, owed=card.owed
+        )
+    if kind == "declined_again":
+        return _("⚠️ Invoice {invoice}{amount} was declined again: {why}").format(
+            invoice=invoice, amount=amount, why=explain(card.reason).why
+        )
+    if kind in ("reminder", "escalated", "escalated_elsewhere"):
+        return _follow_up(card, kind, detail)
+    if kind == "settled":
+        invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
+        text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(
+            who=user(str(detail.get("user_id") or "")),
+            amount=detail.get("amount"),
+            card=safe(str(detail.get("card") or ""), 100),
+            invoices=invoices,
+        )
+        if detail.get("still_owed"):
+            text += " " + _("Still owed: *{owed}*.").format(owed=detail["still_owed"])
+        return clip(text, MESSAGE_TEXT)
+    return clip(_("Update on this balance: {kind}.").format(kind=safe(kind, 50)), MESSAGE_TEXT)
+
+
+def _follow_up(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+    who = " ".join(user(str(m)) for m in detail.get("mention") or [] if m)
+    open_for = duration(int(detail.get("open_for") or 0))
+    name = safe(card.account_name, 200)
+    if kind == "reminder":
+        ask = _("{who}, can you settle it?").format(who=who) if who else _("Can an admin settle it?")
+        text = _(
+            "⏰ Reminder: this balance of *{owed}* has been open for {open_for}. {ask} "
+            "(Snooze or assign it from the alert's menu.)"
+        ).format(owed=card.owed, open_for=open_for, ask=ask)
+        return clip(text, MESSAGE_TEXT)
+    if kind == "escalated":
+        text = _("🚨 Escalated: open for {open_for}, *{owed}* still owed.").format(open_for=open_for, owed=card.owed)
+        return clip(f"{text} {who}".rstrip(), MESSAGE_TEXT)
+    where = channel(str(detail.get("alert_channel") or "")) if detail.get("alert_channel") else _("its channel")
+    text = _("🚨 *{name}* still owes *{owed}*, open for {open_for} and not settled: see the alert in {where}.").format(
+        name=name, owed=card.owed, open_for=open_for, where=where
+    )
+    return clip(f"{text} {who}".rstrip(), MESSAGE_TEXT)
+
+
+class AlertMessage:
+    """The AlertRenderer the deliverer is given."""
+
+    def text(self, card: AlertCard) -> str:
+        with use(card.language):
+            return alert_text(card)
+
+    def blocks(self, card: AlertCard) -> list[Block]:
+        with use(card.language):
+            return alert_blocks(card)
+
+    def reply(self, card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
+        with use(card.language):
+            return reply_text(card, kind, detail)

@@ -1,0 +1,374 @@
+"""Block Kit for the settle modal's steps: pure functions of the read model.
+
+The card choice is the root view; Continue pushes the confirmation onto Slack's view stack, so Back
+returns to the choice as it was. The outcome replaces the confirmation; after a decline it is the
+choice again, for what is still owed."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticMultiSelectElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.billing.base import Invoice, PaymentMethod
+from bot.domain.decline_reasons import explain
+from bot.domain.states import SettlementStatus
+from bot.i18n import N_, _, current
+from bot.read.model import BatchRecord, BatchStatus, SettleContext, SettlementRecord, total
+from handlers.blocks.alert_message import invoice_list
+from handlers.blocks.mrkdwn import BUTTON, OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
+from handlers.support import refs
+from handlers.support.ids import ActionId, BlockId, CallbackId
+
+MODAL_TITLE = N_("Settle balance")  # a message id: info_view translates it
+RADIO_LIMIT = 10
+CHECKBOX_LIMIT = 10
+
+
+def _md(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION)))
+
+
+def _note(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, 2000))])
+
+
+def info_view(title: str, text: str) -> View:
+    """A closing message: refusals, paid or vanished invoices."""
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=clip(_(title), TITLE),
+        close=_("Close"),
+        blocks=[_md(text)],
+    )
+
+
+@cache
+def _loading(language: str) -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=_(MODAL_TITLE),
+        close=_("Cancel"),
+        blocks=[_md(_("⏳ Loading the balance and the account's payment methods…"))],
+    ).to_dict()
+
+
+def loading_view() -> dict[str, Any]:
+    """Constant per language, validated once: it is sent on every click while the trigger_id is fresh."""
+    return dict(_loading(current()))
+
+
+def _method_option(m: PaymentMethod, ctx: SettleContext, failed: BatchRecord | None) -> Option:
+    expiry = f"{m.exp_month:02d}/{m.exp_year}"
+    notes = [_("Expired {date}").format(date=expiry) if m.expired() else _("Expires {date}").format(date=expiry)]
+    if m.is_default:
+        notes.append(_("default"))
+    # the reason is said once, above the choice; here only which card it was
+    if failed is not None and m.id == failed.payment_method_id:
+        notes.append(_("declined just now"))
+    elif m.id == ctx.alert.declined_method_id:
+        notes.append(_("declined at renewal"))
+    if m.id == ctx.preselect_method_id:
+        notes.insert(0, _("just added"))
+    return Option(
+        value=m.id,
+        text=PlainTextObject(text=clip(m.card.label, OPTION_TEXT)),
+        description=PlainTextObject(text=clip(" · ".join(notes), OPTION_DESCRIPTION)),
+    )
+
+
+def preferred_method(ctx: SettleContext, failed: BatchRecord | None = None) -> PaymentMethod | None:
+    """A card just added is chosen; a declined card never is; else the default, else the first."""
+    added = next((m for m in ctx.methods if m.id == ctx.preselect_method_id), None)
+    if added is not None:
+        return added
+    avoid = {ctx.alert.declined_method_id, failed.payment_method_id if failed else None}
+    usable = [m for m in ctx.methods if m.id not in avoid and not m.expired()]
+    return next((m for m in usable if m.is_default), usable[0] if usable else None)
+
+
+def _invoice_option(invoice: Invoice) -> Option:
+    return Option(
+        value=invoice.id,
+        text=PlainTextObject(text=clip(f"{total([invoice])} · {invoice.id}", OPTION_TEXT)),
+        description=PlainTextObject(text=clip(invoice.description, OPTION_DESCRIPTION))
+        if invoice.description
+        else None,
+    )
+
+
+def outcome_lines(batch: BatchRecord) -> str:
+    """What happened to each invoice of a confirmation, and what is still owed."""
+    lines = []
+    paid = batch.with_status(SettlementStatus.SUCCEEDED)
+    failed = batch.with_status(SettlementStatus.DECLINED, SettlementStatus.EXPIRED)
+    if paid:
+        ids = ", ".join(code(st.invoice_id) for st in paid)
+        lines.append(
+            _("✅ *{amount} paid* with {card} ({ids}).").format(
+                amount=total(paid), card=safe(batch.card_label, 100), ids=ids
+            )
+        )
+    by_reason: dict[tuple[str, str | None], list[SettlementRecord]] = {}
+    for st in failed:  # one sentence per reason, however many invoices it hit
+        by_reason.setdefault((st.card_label, st.reason), []).append(st)
+    for group in by_reason.values():
+        which = _(" and ").join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:10])
+        lines.append(f"❌ {which}: {_failure(group[0])}")
+    if batch.still_owed and (paid or failed):
+        lines.append(_("*Still owed: {amount}.*").format(amount=total(batch.still_owed)))
+    return "\n".join(lines)
+
+
+def _failure(st: SettlementRecord) -> str:
+    if st.reason == "held_elsewhere":
+        return _("another admin is already settling it; nothing was charged.")
+    if st.reason == "abandoned":
+        return _("you chose another card before the bank answered.")
+    return _("{card} was declined. {why}").format(card=safe(st.card_label, 100), why=explain(st.reason).why)
+
+
+def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
+    """The balance and the card choice; after a declined attempt (`failed`) it says what happened."""
+    alert = ctx.alert
+    count = len(ctx.invoices)
+    blocks: list[Block] = [
+        _md(
+            _("*{name}* owes *{amount}* on {n} invoices.").format(
+                name=safe(alert.account_name, 500), amount=ctx.amount, n=count
+            )
+            if count > 1
+            else _("*{name}* owes *{amount}* for {invoice}.").format(
+                name=safe(alert.account_name, 500), amount=ctx.amount, invoice=_one(ctx.invoices[0])
+            )
+        ),
+    ]
+    if failed is not None:
+        blocks.append(_md(outcome_lines(failed) + "\n" + _("Pick another card or add a new one.")))
+    elif alert.card_label:
+        blocks.append(
+            _note(
+                _("⚠️ The renewal was declined on {card}: {why}").format(
+                    card=safe(alert.card_label, 100), why=explain(alert.reason).why
+                )
+            )
+        )
+    if count > 1:
+        options = [_invoice_option(i) for i in ctx.invoices]
+        chooser: Any = (
+            CheckboxesElement(action_id=ActionId.INVOICE_CHOICE, options=options, initial_options=options)
+            if count <= CHECKBOX_LIMIT
+            else StaticMultiSelectElement(
+                action_id=ActionId.INVOICE_CHOICE,
+                placeholder=_("Invoices"),
+                options=options[:100],
+                initial_options=options[:100],
+            )
+        )
+        blocks.append(InputBlock(block_id=BlockId.INVOICES, label=_("Invoices to pay"), element=chooser))
+    if ctx.methods:
+        options = [_method_option(m, ctx, failed) for m in ctx.methods]
+        chosen = preferred_method(ctx, failed)
+        initial = next((o for o in options if chosen and o.value == chosen.id), None)
+        element = (
+            RadioButtonsElement(action_id=ActionId.METHOD_CHOICE, options=options, initial_option=initial)
+            if len(options) <= RADIO_LIMIT
+            else StaticSelectElement(action_id=ActionId.METHOD_CHOICE, options=options[:100], initial_option=initial)
+        )
+        blocks.append(InputBlock(block_id=BlockId.METHOD, label=_("Pay with"), element=element))
+    else:
+        blocks.append(_md(_("*No saved payment methods.* Add a card, then refresh.")))
+    refresh = refs.encode("alert", alert.alert_id)
+    buttons = [ButtonElement(text=_("Refresh cards"), action_id=ActionId.REFRESH_METHODS, value=refresh)]
+    if ctx.add_method_url:
+        buttons.insert(
+            0, ButtonElement(text=_("Add a new card"), action_id=ActionId.ADD_METHOD, url=ctx.add_method_url)
+        )
+    blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
+    blocks.append(
+        _note(_("New cards are entered on the billing provider's secure page; card numbers never pass through Slack."))
+    )
+    return View(
+        type="modal",
+        callback_id=CallbackId.PICK,
+        title=_(MODAL_TITLE),
+        submit=_("Continue") if ctx.methods else None,
+        close=_("Cancel"),
+        private_metadata=refs.encode("alert", alert.alert_id),
+        blocks=blocks,
+    )
+
+
+def _one(invoice: Invoice) -> str:
+    desc = safe(invoice.description, 300)
+    return f"{desc} ({code(invoice.id)})" if desc else _("invoice {id}").format(id=code(invoice.id))
+
+
+def charge_sentence(batch: BatchRecord) -> str:
+    n = len(batch.settlements)
+    what = _("its invoice") if n == 1 else _("these {n} invoices").format(n=n)
+    return (
+        _("Charge *{amount}* to *{card}* for *{name}*, {what}:").format(
+            amount=batch.amount, card=safe(batch.card_label, 100), name=safe(batch.account_name, 500), what=what
+        )
+        + "\n"
+        + "\n".join(
+            f"• {code(st.invoice_id)} {safe(st.invoice_description, 200)} — {st.amount}"
+            for st in batch.settlements[:20]
+        )
+    )
+
+
+def confirm_view(batch: BatchRecord) -> View:
+    make_default = Option(
+        value="yes",
+        text=PlainTextObject(
+            text=clip(_("Make {card} the default for renewals").format(card=batch.card_label), OPTION_TEXT)
+        ),
+    )
+    return View(
+        type="modal",
+        callback_id=CallbackId.CONFIRM,
+        title=_("Confirm payment"),
+        submit=clip(_("Charge {amount}").format(amount=batch.amount), TITLE),
+        close=_("Back"),
+        private_metadata=refs.encode("batch", batch.id),
+        blocks=[
+            _md(charge_sentence(batch)),
+            InputBlock(
+                block_id=BlockId.MAKE_DEFAULT,
+                label=_("Future renewals"),
+                optional=True,
+                element=CheckboxesElement(action_id=ActionId.MAKE_DEFAULT, options=[make_default]),
+            ),
+            _note(
+                _("Each invoice is charged once, however many times this is submitted. The bank may ask to verify it.")
+            ),
+        ],
+    )
+
+
+def processing_view(batch: BatchRecord) -> View:
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=_("Settling"),
+        close=_("Close"),
+        private_metadata=refs.encode("batch", batch.id),
+        blocks=[
+            _md(
+                _("⏳ Charging *{amount}* to *{card}* for {name}…").format(
+                    amount=batch.amount, card=safe(batch.card_label, 100), name=safe(batch.account_name, 500)
+                )
+            ),
+            _note(_("You can close this; the alert in the channel will show the outcome.")),
+        ],
+    )
+
+
+def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
+    waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
+    amount = total(waiting) if waiting else batch.amount
+    what = _("this payment") if len(waiting) <= 1 else _("these {n} payments (one per invoice)").format(n=len(waiting))
+    blocks: list[Block] = [
+        _md(
+            _("🔐 *The bank wants to verify {what}* of {amount} with {card}.").format(
+                what=what, amount=amount, card=safe(batch.card_label, 100)
+            )
+        ),
+    ]
+    done = outcome_lines(batch)
+    if done:
+        blocks.append(_md(done))
+    blocks.append(_md(_("Open the bank's page, approve the payment there, and this will update by itself.")))
+    if not_yet:
+        blocks.append(_md(_("⏳ *The bank has not confirmed yet.* Finish on the bank's page, then try again.")))
+    buttons = []
+    for i, st in enumerate(waiting[:3]):
+        if st.verification_url:
+            label = _("Verify with your bank") if len(waiting) == 1 else _("Verify {id}").format(id=st.invoice_id)
+            buttons.append(
+                ButtonElement(
+                    text=clip(label, BUTTON),
+                    action_id=f"{ActionId.VERIFY}{'' if i == 0 else f'_{i}'}",
+                    url=st.verification_url,
+                    style="primary" if i == 0 else None,
+                )
+            )
+    ref = refs.encode("batch", batch.id)
+    buttons.append(ButtonElement(text=_("I've finished verifying"), action_id=ActionId.CHECK_VERIFICATION, value=ref))
+    buttons.append(ButtonElement(text=_("Use another card"), action_id=ActionId.USE_ANOTHER_CARD, value=ref))
+    blocks.append(ActionsBlock(block_id=BlockId.MODAL_ACTIONS, elements=buttons))
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        title=_("Bank verification"),
+        close=_("Close"),
+        private_metadata=ref,
+        blocks=blocks,
+    )
+
+
+def paid_view(batch: BatchRecord) -> View:
+    where = (
+        " " + _("The alert in {channel} now says so.").format(channel=channel(batch.alert_channel))
+        if batch.alert_channel
+        else ""
+    )
+    label = safe(batch.card_label, 100)
+    paid = _("✅ *Paid.* {amount} was charged to {card} for {name}.").format(
+        amount=batch.amount, card=label, name=safe(batch.account_name, 500)
+    )
+    blocks: list[Block] = [_md(paid + where)]
+    if len(batch.settlements) > 1:
+        blocks.append(_md(invoice_list(tuple(st.as_line() for st in batch.settlements))))
+    if batch.make_default:
+        blocks.append(_note(_("{card} is now the default for future renewals.").format(card=label)))
+    return View(type="modal", callback_id=CallbackId.STATUS, title=_("Balance settled"), close=_("Done"), blocks=blocks)
+
+
+def outcome_text(batch: BatchRecord) -> str:
+    """One message for an ephemeral when the modal was closed before the outcome was known."""
+    label, name = safe(batch.card_label, 100), safe(batch.account_name, 500)
+    status = batch.status
+    if status == BatchStatus.SUCCEEDED:
+        return _("✅ Paid: {amount} charged to {card} for {name}.").format(amount=batch.amount, card=label, name=name)
+    if status == BatchStatus.REQUIRES_ACTION:
+        links = [
+            st.verification_url for st in batch.with_status(SettlementStatus.REQUIRES_ACTION) if st.verification_url
+        ]
+        link = ": <{url}|{text}>".format(url=links[0], text=_("open the bank's page")) if links else "."
+        return _("🔐 The bank wants to verify the payment with {card} for {name}").format(card=label, name=name) + link
+    return f"{name}: " + outcome_lines(batch)
+
+
+def outcome_view(batch: BatchRecord, next_step: SettleContext | None) -> View:
+    """The modal for a confirmation's current state; after a decline, the card choice again."""
+    status = batch.status
+    if status == BatchStatus.SUCCEEDED:
+        return paid_view(batch)
+    if status == BatchStatus.REQUIRES_ACTION:
+        return verify_view(batch)
+    if status in (BatchStatus.CHARGING, BatchStatus.PENDING):
+        return processing_view(batch)
+    if next_step is not None:
+        return pick_view(next_step, failed=batch)
+    return info_view(MODAL_TITLE, outcome_lines(batch) or _("Nothing was charged."))
