@@ -32,7 +32,7 @@ from slack_sdk import WebClient  # noqa: E402
 from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
 from bench.seed import declined_balances  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.balances.ingest import CycleReport  # noqa: E402
+from bot.balances.ingest import IngestReport  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
@@ -123,12 +123,12 @@ def main() -> None:
         settings = Settings(**{k.lower(): v for k, v in env.items() if k != "BENCH_TMP"})  # type: ignore[arg-type]
         services = build(settings)
         if args.concurrency:
-            services.deliverer.concurrency = args.concurrency
-        services.poller.ingest(CycleReport())  # record the declines; nothing posted yet
+            services.fanout.concurrency = args.concurrency
+        services.ingest.read_feed(IngestReport())  # record the declines; nothing posted yet
 
         floor = floor_run(fake_url, args.alerts, args.channels)
         started, cpu = time.monotonic(), time.process_time()
-        report = services.deliverer.deliver_all()
+        report = services.fanout.deliver_all()
         ours, cpu = time.monotonic() - started, time.process_time() - cpu
         services.home.stop()
         services.engine.dispose()

@@ -1,14 +1,14 @@
 """The composition root: the one place that wires a process. Settings → storage → provider → Slack
-gateway → domain services → Bolt app, scheduler and HTTP routes.
+gateway → domain services → Bolt app, scheduler and HTTP routes; every pool and thread is made here.
 
 It is also the only module in bot/ that imports handlers/: the domain reaches the Slack UI through
-the protocols in bot/ports.py, which this module fills with handlers' implementations.
+the protocols it declares (renderers, the outbox, settlement events), filled here with handlers'
+implementations.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -25,27 +25,48 @@ import handlers
 from bot.balances.access import Authorizer
 from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
-from bot.balances.ingest import Poller
+from bot.balances.ingest import Ingest
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
-from bot.delivery.home import HomeService
+from bot.delivery.fanout import FanOut
+from bot.delivery.home import HomePublisher
 from bot.delivery.outbox import AlertDeliverer
+from bot.delivery.report import ReportPoster
+from bot.domain.chat import SlackGateway
 from bot.domain.errors import SettleError
-from bot.read.report import ReportPoster
+from bot.jobs.poll import PollCycle
+from bot.runtime.pools import BoundedPool, Timers
 from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
-from bot.settlement.service import SettlementService
-from bot.slack.gateway import SlackGateway, WebSlackGateway, make_web_client
+from bot.settlement.batches import Batches
+from bot.settlement.charging import Charger
+from bot.settlement.events import SettlementEvents
+from bot.settlement.forms import SettleForms
+from bot.settlement.hooks import SettlementHooks
+from bot.settlement.recovery import Recovery
+from bot.slack.client import make_web_client
+from bot.slack.gateway import WebSlackGateway
+from bot.slack.install import (
+    AuditedInstallationStore,
+    CachedAuthorize,
+    InstallPages,
+    OAuthConfig,
+    oauth_flow,
+    register_uninstall,
+)
 from bot.slack.languages import UserLanguages
 from bot.slack.pacing import ChannelPacer
-from bot.slack.workspaces import ContextPool, InstalledWorkspaces, SingleWorkspace
+from bot.slack.workspaces import InstalledWorkspaces, SingleWorkspace
+from bot.web.pages.install import install_page, installed, not_installed
 from bot.web.router import PollHealth, SettleWSGI, WSGIApp
-from handlers.adapters.notifier import SlackNotifier
+from handlers.adapters.modals import ModalTracker
 from handlers.blocks.alert_message import AlertMessage
-from handlers.listeners.card_warning import CardWarningMessage
-from handlers.listeners.home import HomeView
+from handlers.blocks.card_warning import CardWarningMessage
+from handlers.blocks.home import HomeView
+from handlers.support.priority import OpenGate
+from handlers.support.services import Services
 from storage.db import make_engine, make_session_factory
-from storage.leases import DbLease
+from storage.leases import DbLease, new_owner
 from storage.migrate import upgrade
 
 
@@ -62,6 +83,40 @@ _BOLT_LOG.addFilter(_DropTokenWarning())
 
 
 @dataclass
+class Pools:
+    """Every pool of background work a process has, each bounded; shutdown joins them."""
+
+    listeners: BoundedPool  # Bolt's listeners (the work after each ack)
+    fill: BoundedPool  # settle forms filled after their loading view opened, Homes opened
+    delivery: BoundedPool  # Slack posts, a channel at a time, up to 16 channels at once
+    webhooks: BoundedPool  # Stripe events applied after the webhook was answered
+    later: BoundedPool  # delayed work (a modal updated once Slack has shown it, Homes republished)
+    timers: Timers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timers = Timers(self.later)
+
+    def all(self) -> list[BoundedPool]:
+        return [self.listeners, self.fill, self.delivery, self.webhooks, self.later]
+
+    def shutdown(self, *, wait: bool, cancel: bool) -> None:
+        self.timers.shutdown()
+        for pool in self.all():
+            pool.shutdown(wait=wait, cancel_futures=cancel)
+
+
+def make_pools() -> Pools:
+    return Pools(
+        # enough workers that a burst of clicks never queues behind slow Slack or provider calls
+        listeners=BoundedPool("settle-listener", workers=32, queue=512),
+        fill=BoundedPool("settle-fill", workers=4, queue=256),
+        delivery=BoundedPool("settle-deliver", workers=16, queue=1024),
+        webhooks=BoundedPool("settle-webhook", workers=4, queue=1000),
+        later=BoundedPool("settle-later", workers=2, queue=1000),
+    )
+
+
+@dataclass
 class Settle:
     """Everything one process needs, built once by `build`."""
 
@@ -71,46 +126,68 @@ class Settle:
     provider: BillingProvider
     web: WebClient
     gateway: SlackGateway
+    workspaces: SingleWorkspace | InstalledWorkspaces
     public_base: str
-    authorizer: Authorizer
+    pools: Pools
+    access: Authorizer
     deliverer: AlertDeliverer
-    settlements: SettlementService
-    poller: Poller
-    home: HomeService
+    fanout: FanOut
+    forms: SettleForms
+    batches: Batches
+    charger: Charger
+    recovery: Recovery
+    hooks: SettlementHooks
+    ingest: Ingest
+    poller: PollCycle
+    home: HomePublisher
     follow_ups: FollowUps
+    card_warnings: CardWarnings
     reports: ReportPoster
     languages: UserLanguages
-    workspaces: SingleWorkspace | InstalledWorkspaces
-    _pools: list[ThreadPoolExecutor] = field(default_factory=list)
+    modals: ModalTracker
 
     @cached_property
     def bolt(self) -> App:
         settings = self.settings
         oauth: dict[str, object] = {}
         if isinstance(self.workspaces, InstalledWorkspaces):
-            from bot.slack.install import CachedAuthorize, oauth_flow
-
-            flow = oauth_flow(settings, self.public_base, self.workspaces.store, self.engine, self.web)
+            config = OAuthConfig(
+                (settings.slack_client_id or "").strip(), (settings.slack_client_secret or "").strip(), self.public_base
+            )
+            pages = InstallPages(start=install_page, success=installed, failure=not_installed)
+            flow = oauth_flow(config, pages, self.workspaces.store, self.engine, self.web)
             oauth = {"oauth_flow": flow, "authorize": CachedAuthorize(self.workspaces)}
         app = App(
             signing_secret=settings.slack_signing_secret or "",
-            # Requests over HTTP are verified by Bolt (and before it by bot/web/slack_guard.py). In
-            # Socket Mode nothing is signed and /slack/events is not served at all.
+            # Requests over HTTP are verified by Bolt (and before it by bot/web/guard.py). In Socket
+            # Mode nothing is signed and /slack/events is not served at all.
             request_verification_enabled=not self.socket_mode,
             client=self.web,
             token_verification_enabled=False,  # `settle serve` checks the token itself, with a clearer error
             process_before_response=False,
             logger=_BOLT_LOG,
-            # enough workers that a burst of clicks never queues behind slow Slack or provider calls
-            listener_executor=self._pool(32, "settle-listener"),
+            listener_executor=self.pools.listeners,
             **oauth,  # type: ignore[arg-type]
         )
         if isinstance(self.workspaces, InstalledWorkspaces):
-            from bot.slack.install import register_uninstall
-
             register_uninstall(app, self.workspaces.store, self.sessions, self.workspaces.forget)
         handlers.register(
-            app, self.settlements, self.web, self._pool(4, "settle-fill"), self.home, self.follow_ups, self.languages
+            app,
+            Services(
+                sessions=self.sessions,
+                access=self.access,
+                forms=self.forms,
+                batches=self.batches,
+                charger=self.charger,
+                recovery=self.recovery,
+                follow_ups=self.follow_ups,
+                card_warnings=self.card_warnings,
+                home=self.home,
+                languages=self.languages,
+                modals=self.modals,
+                fill=self.pools.fill,
+                open_gate=OpenGate(),
+            ),
         )
         return app
 
@@ -121,18 +198,20 @@ class Settle:
     def wsgi(self) -> SettleWSGI:
         pages: WSGIApp | None = None
         if self.settings.billing_provider == "sandbox":
+            # each provider's pages are imported only when it is the one in use: start-up time
             from bot.billing.sandbox.provider import SandboxProvider
             from bot.web.pages.sandbox import SandboxPages
 
             assert isinstance(self.provider, SandboxProvider)
-            pages = SandboxPages(self.provider, self.settlements)
+            pages = SandboxPages(self.provider, self.hooks)
         elif self.settings.billing_provider == "stripe":
+            # the stripe SDK only with Stripe: start-up time
             from bot.billing.stripe.provider import StripeProvider
             from bot.web.pages.stripe import StripePages
 
             assert isinstance(self.provider, StripeProvider)
             pages = StripePages(
-                self.provider, self.settings.stripe_webhook_secret, self.poller.pushed, self._pool(4, "settle-webhook")
+                self.provider, self.settings.stripe_webhook_secret, self.poller.pushed, self.pools.webhooks
             )
         signing = None if self.socket_mode else self.settings.slack_signing_secret
         return SettleWSGI(
@@ -152,68 +231,82 @@ class Settle:
     @cached_property
     def poll_lease(self) -> DbLease:
         """One replica polls at a time; another takes over within about an interval if it dies."""
-        from datetime import timedelta
-
-        from bot.delivery.outbox import new_owner
-
         ttl = timedelta(seconds=self.settings.poll_interval_seconds)
         return DbLease(self.sessions, "poll", new_owner(), ttl)
+
+    def stop(self) -> None:
+        """Shutting down: a fan-out stops after the posts under way are recorded."""
+        self.fanout.stop()
 
     def close(self, *, wait: bool = False, cancel: bool = False) -> None:
         """Release the pools and the database; with `wait`, after the work under way has finished;
         with `cancel`, work queued but not started is dropped."""
-        self.settlements.stopping.set()
-        self.home.stop()
-        for pool in self._pools:
-            pool.shutdown(wait=wait, cancel_futures=cancel)
+        self.pools.shutdown(wait=wait, cancel=cancel)
         self.engine.dispose()
-
-    def _pool(self, workers: int, name: str) -> ThreadPoolExecutor:
-        pool = ContextPool(max_workers=workers, thread_name_prefix=name)
-        self._pools.append(pool)
-        return pool
 
 
 def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None = None, migrate: bool = True) -> Settle:
     engine, sessions = open_database(settings.database_url, migrate=migrate)
     public_base = settings.public_base(port)
-    provider = make_provider(ProviderDeps(settings, sessions, public_base))
+    provider = make_provider(
+        ProviderDeps(
+            name=settings.billing_provider,
+            sessions=sessions,
+            public_base=public_base,
+            link_secret=settings.link_secret,
+            stripe_api_key=settings.stripe_api_key,
+            stripe_api_base=settings.stripe_api_base,
+            stripe_first_start_days=settings.stripe_first_start_days,
+        )
+    )
     # with OAuth each workspace's token comes from the installation store: the template client has none
     web = make_web_client(None if settings.oauth else settings.slack_bot_token, settings.slack_api_url)
     workspaces = _workspaces(settings, engine, sessions, web)
-    gateway = gateway or WebSlackGateway(workspaces, ChannelPacer(settings.slack_channel_interval))
-    authorizer = Authorizer(engine, gateway, settings.admins)
-    deliverer = AlertDeliverer(sessions, gateway, AlertMessage(), settings.alert_channel)
+    pacer = ChannelPacer(settings.slack_channel_interval)
+    gateway = gateway or WebSlackGateway(workspaces, pacer)
+    pools = make_pools()
+    access = Authorizer(engine, sessions, gateway, workspaces, settings.admins)
+    deliverer = AlertDeliverer(sessions, gateway, workspaces, AlertMessage(), settings.alert_channel, new_owner())
+    fanout = FanOut(deliverer, pools.delivery, getattr(gateway, "pacer", pacer))
     languages = UserLanguages(gateway)
-    settlements = SettlementService(
+    forms = SettleForms(sessions, provider, access, deliverer)
+    batches = Batches(sessions, provider, access, forms)
+    modals = ModalTracker(sessions, gateway, languages, pools.timers, forms)
+    events: SettlementEvents = modals
+    charger = Charger(sessions, provider, deliverer, events)
+    recovery = Recovery(
         sessions,
         provider,
-        authorizer,
+        batches,
+        charger,
         deliverer,
-        SlackNotifier(gateway, languages),
         retry_unknown_after=timedelta(seconds=settings.charge_unknown_after),
     )
+    hooks = SettlementHooks(sessions, recovery, events)
     follow_ups = FollowUps(
         sessions,
-        settlements,
+        access,
         deliverer,
         remind_after=settings.remind_after,
         escalate_after=settings.escalate_after,
         escalation_channel=settings.alert_channel,
     )
-    reports = ReportPoster(sessions, gateway, settings.alert_channel)
-    card_warnings = CardWarnings(sessions, provider, gateway, CardWarningMessage(), settings.alert_channel)
-    poller = Poller(
-        sessions,
-        provider,
-        deliverer,
-        reconcile=settlements.reconcile,
-        hooks=settlements,
-        follow_up=follow_ups,
+    reports = ReportPoster(sessions, gateway, workspaces, settings.alert_channel)
+    card_warnings = CardWarnings(
+        sessions, provider, gateway, workspaces, access, CardWarningMessage(), settings.alert_channel
+    )
+    ingest = Ingest(
+        sessions, provider, hooks, remind_after=settings.remind_after, escalate_after=settings.escalate_after
+    )
+    poller = PollCycle(
+        ingest,
+        fanout,
+        reconcile=recovery.reconcile,
+        follow_ups=follow_ups,
         reports=reports,
         card_warnings=card_warnings,
     )
-    home = HomeService(sessions, settlements, gateway, HomeView(), languages)
+    home = HomePublisher(sessions, access, gateway, HomeView(), languages, pools.timers)
     deliverer.on_change = home.changed
     return Settle(
         settings=settings,
@@ -222,16 +315,25 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         provider=provider,
         web=web,
         gateway=gateway,
+        workspaces=workspaces,
         public_base=public_base,
-        authorizer=authorizer,
+        pools=pools,
+        access=access,
         deliverer=deliverer,
-        settlements=settlements,
+        fanout=fanout,
+        forms=forms,
+        batches=batches,
+        charger=charger,
+        recovery=recovery,
+        hooks=hooks,
+        ingest=ingest,
         poller=poller,
         home=home,
         follow_ups=follow_ups,
+        card_warnings=card_warnings,
         reports=reports,
         languages=languages,
-        workspaces=workspaces,
+        modals=modals,
     )
 
 
@@ -240,8 +342,6 @@ def _workspaces(
 ) -> SingleWorkspace | InstalledWorkspaces:
     if not settings.oauth:
         return SingleWorkspace(web)
-    from bot.slack.install import AuditedInstallationStore
-
     store = AuditedInstallationStore((settings.slack_client_id or "").strip(), engine, sessions)
     workspaces = InstalledWorkspaces(store, web)
     store.saved = workspaces.forget  # a new token is used at once on the replica that took the install

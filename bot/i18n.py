@@ -67,6 +67,11 @@ def use(lang: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
+def switch(lang: str | None) -> None:
+    """Inside a `use` block: from here on, this language (the block's end restores the one before)."""
+    _current.set(language(lang))
+
+
 def _(message: str) -> str:
     return _translations(_current.get()).gettext(message)
 

@@ -1,4 +1,5 @@
-"""Runtime configuration, read from environment variables (and a local `.env`)."""
+"""Runtime configuration, read from environment variables (and a local `.env`). Only the composition
+root and the CLI read it; every room below is given the values it needs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.billing.registry import available
 from bot.domain.slack_ids import is_channel, is_user_or_group
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -90,8 +92,6 @@ class Settings(BaseSettings):
     @field_validator("billing_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        from bot.billing.registry import available
-
         value = value.strip().lower()
         if value not in available():
             raise ValueError(f"unknown billing provider {value!r}; this version has: {', '.join(available())}")

@@ -1,49 +1,29 @@
-"""Slack listeners and Block Kit builders. `register` wires every listener onto a Bolt app."""
+"""The Slack UI: listeners/ (thin: parse, authorise, call a service, render), blocks/ (pure Block Kit
+builders of read-model records), adapters/ (the domain's ports for Slack: the modal tracker), and
+support/ (ids, references, errors, the services bundle). `register` wires every listener onto a Bolt
+app; the composition root (bot/app.py) calls it.
+
+May import: any bot room below the composition root except bot.billing (providers are reached
+through the domain), slack_bolt, slack_sdk. Listeners and blocks hold no SQL (adapters keep their
+own state through storage)."""
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App, BoltContext
-from slack_sdk import WebClient
 
-if TYPE_CHECKING:
-    from bot.balances.follow_ups import FollowUps
-    from bot.delivery.home import HomeService
-    from bot.settlement.service import SettlementService
-    from bot.slack.languages import UserLanguages
+from handlers.listeners import actions, card_warning, commands, follow_up, home, views
+from handlers.support.errors import on_error
+from handlers.support.refs import decode, raw_ref
+from handlers.support.services import Services
 
 
-def register(
-    app: App,
-    settle: SettlementService,
-    web: WebClient,
-    background: Executor,
-    home: HomeService,
-    follow_ups: FollowUps,
-    languages: UserLanguages,
-) -> None:
-    from bot.slack.workspaces import enter_workspace
-    from handlers.listeners import actions, card_warning, commands, follow_up, views
-    from handlers.listeners import home as home_tab
-    from handlers.support.errors import on_error
-    from handlers.support.priority import OpenGate
-    from handlers.support.refs import decode, raw_ref
-
-    gate = OpenGate()
-
+def register(app: App, svc: Services) -> None:
     def provide(body: dict[str, Any], context: BoltContext, next: Any) -> Any:
         """One middleware (each costs click time): the services, and the interaction's reference
         decoded once into context["ref"] (a listener asks for the kind it expects, refs.required)."""
-        enter_workspace(context.team_id)  # what this request does in Slack, it does in its workspace
-        context["settle"] = settle
-        # one bot token: the shared client; with OAuth, Bolt's client holding this workspace's token
-        context["web"] = web if web.token else context.client
-        context["background"] = background
-        context["open_gate"] = gate
-        context["follow_ups"] = follow_ups
-        context["languages"] = languages
+        context["services"] = svc
         context["ref"] = decode(raw_ref(body))
         return next()
 
@@ -52,6 +32,6 @@ def register(
     actions.register(app)
     commands.register(app)
     views.register(app)
-    home_tab.register(app, home)
+    home.register(app)
     follow_up.register(app)
     card_warning.register(app)

@@ -6,6 +6,9 @@ are leased one by one): the lease saves work, correctness never depends on it.""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -15,6 +18,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.db import reading, transaction
 from storage.models import Lease
 from storage.upsert import insert_ignore
+
+
+def new_owner() -> str:
+    """This process, as a lease holder: host, pid, and a nonce (a pid may be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """A lease held by a process on this host that no longer exists can be taken over at once."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_s.isdigit():
+        return False
+    if int(pid_s) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_s), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class DbLease:

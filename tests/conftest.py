@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from slack_sdk.web.base_client import BaseClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import event as sqlalchemy_event
 
 from tests.fake_slack import FakeSlack
 
@@ -35,6 +38,44 @@ def postgres_available() -> bool:
         except Exception:
             _pg_ok = False
     return _pg_ok
+
+
+# --- No Slack call while a database transaction is open -------------------------------------------
+# Every Slack Web API call made in a test process (the gateway's, Bolt's, a listener's) is checked:
+# the calling thread must hold no open transaction. A test fails at teardown if one did.
+
+_open_transactions = threading.local()
+_slack_in_transaction: list[str] = []
+
+
+@sqlalchemy_event.listens_for(Engine, "begin")
+def _began(conn: Any) -> None:
+    _open_transactions.n = getattr(_open_transactions, "n", 0) + 1
+
+
+@sqlalchemy_event.listens_for(Engine, "commit")
+@sqlalchemy_event.listens_for(Engine, "rollback")
+def _ended(conn: Any) -> None:
+    _open_transactions.n = max(0, getattr(_open_transactions, "n", 0) - 1)
+
+
+_api_call = BaseClient.api_call
+
+
+def _guarded_api_call(self: BaseClient, api_method: str, *args: Any, **kwargs: Any) -> Any:
+    if getattr(_open_transactions, "n", 0):
+        _slack_in_transaction.append(f"{api_method} in {threading.current_thread().name}")
+    return _api_call(self, api_method, *args, **kwargs)
+
+
+BaseClient.api_call = _guarded_api_call  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def no_slack_call_inside_a_transaction() -> Iterator[None]:
+    _slack_in_transaction.clear()
+    yield
+    assert _slack_in_transaction == [], f"Slack was called with a database transaction open: {_slack_in_transaction}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -130,13 +171,35 @@ def _acme(fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Any]:
         yield harness
 
 
+# Commands whose process is the point (signals, the process's own logging): always their own process.
+PROCESS_COMMANDS = {"serve", "poll"}
+
+
 def run_cli(
-    env: dict[str, str], *args: str, timeout: float = 60, check: bool = True
+    env: dict[str, str], *args: str, timeout: float = 60, check: bool = True, process: bool | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True, timeout=timeout
-    )
+    """`settle ARGS` with `env`: in this process through click's runner (fast), or for `serve`, `poll`
+    and `process=True` in a process of its own. A crash shows its traceback on stderr either way."""
+    if process is None:
+        process = bool(args) and args[0] in PROCESS_COMMANDS
+    if process:
+        full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot", *args], env=full, capture_output=True, text=True, timeout=timeout
+        )
+    else:
+        import traceback
+
+        from click.testing import CliRunner
+
+        from bot.cli import main
+
+        result = CliRunner().invoke(main, list(args), env=env, prog_name="settle")
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            exc = result.exception
+            stderr += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        proc = subprocess.CompletedProcess(["settle", *args], result.exit_code, result.stdout, stderr)
     if check and proc.returncode != 0:
         raise AssertionError(f"settle {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -218,3 +281,12 @@ def _with_stripe(env: dict[str, str], fake_stripe: Any, monkeypatch: pytest.Monk
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     return {**env, **values}
+
+
+def load_accounts(services: Any, path: Path) -> Any:
+    """`settle sandbox load` as the CLI does it: the YAML into the sandbox, and Settle reads the customers."""
+    from bot.billing.sandbox.loader import load_file
+
+    summary = load_file(services.sessions, path)
+    services.ingest.refresh_accounts(summary.account_ids)
+    return summary

@@ -87,6 +87,7 @@ class FakeSlack:
         self.delay: dict[str, float] = {}  # method -> seconds to wait before answering
         self.arrived: list[str] = []  # methods as their requests arrive (before any delay; `calls` is after)
         self.errors: dict[str, str] = {}  # method -> error code to answer once
+        self.failing: dict[str, str] = {}  # method -> error code to answer every time (until removed)
         self.lose_answer: dict[str, int] = {}  # method -> how many times to act, then answer 500 anyway
         self.on_post: Callable[[dict[str, Any]], None] | None = None
         self.usergroups: dict[str, list[str]] = {}
@@ -95,6 +96,7 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded
         self.locales: dict[str, str] = {}  # user -> Slack locale (users.info); en-US when not set
         self.files: list[dict[str, Any]] = []  # files shared: id, title, channel, comment
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url path -> what was posted there
         self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
         self.view_by_trigger: dict[str, str] = {}
@@ -118,6 +120,10 @@ class FakeSlack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def response_url(self) -> str:
+        """A fresh response_url for a slash command: what is posted there is kept in `responses`."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/respond/{next(self._ids)}"
 
     def start(self) -> FakeSlack:
         self.thread.start()
@@ -181,6 +187,8 @@ class FakeSlack:
                 self.last_post[p["channel"]] = now
             if method in self.errors:
                 return 200, {"ok": False, "error": self.errors.pop(method)}, {}
+            if method in self.failing:
+                return 200, {"ok": False, "error": self.failing[method]}, {}
         handler = getattr(self, "api_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -406,6 +414,11 @@ class FakeSlack:
         view = validate_view(p["view"])
         vid = p.get("view_id")
         with self.lock:
+            if not vid and p.get("external_id"):
+                # by the external_id of a view Slack shows now (not_found until it is shown)
+                vid = next((v for v, shown in self.views.items() if shown.get("external_id") == p["external_id"]), None)
+                if vid is None or vid not in self._stack(self.views[vid]["root_view_id"]):
+                    return {"ok": False, "error": "not_found"}
             current = self.views.get(vid or "")
             if current is None:
                 return {"ok": False, "error": "not_found"}
@@ -473,6 +486,21 @@ class FakeSlack:
                 pass
 
             def do_POST(self) -> None:
+                if self.path.startswith("/respond/"):  # a command's response_url (Bolt's respond())
+                    length = int(self.headers.get("Content-Length") or 0)
+                    posted = json.loads(self.rfile.read(length) or b"{}")
+                    try:
+                        validate_blocks(posted.get("blocks") or [])
+                    except (ValueError, SlackObjectFormationError) as exc:
+                        with fake.lock:
+                            fake.invalid.append(f"response_url: {exc}")
+                    with fake.lock:
+                        fake.responses.setdefault(self.path, []).append(posted)
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
                 if self.path.startswith("/upload/"):  # files_upload_v2's step 2: the bytes themselves
                     length = int(self.headers.get("Content-Length") or 0)
                     with fake.lock:

@@ -15,10 +15,11 @@ import waitress
 from sqlalchemy import select
 
 from bot.app import Settle, build
+from bot.billing.sandbox.models import SandboxAttempt
 from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
 from storage.db import transaction
-from storage.models import Alert, AlertInvoice, AuditEvent, SandboxAttempt
+from storage.models import Alert, AlertInvoice, AuditEvent
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import interactive_body, post, signed_headers
 
@@ -38,6 +39,7 @@ def eventually(check: Callable[[], Any], timeout: float = 10, message: str = "co
 class Response:
     status: int
     body: str
+    acked_after: float = 0.0  # seconds until Slack's request was answered (a command's ack)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -90,10 +92,15 @@ class Harness:
         return home
 
     def command(self, user: str, text: str = "", channel: str = "C0ACME") -> tuple[Response, str]:
-        """A signed /settle as Slack sends it (form fields, no JSON payload); the trigger_id too."""
-        from urllib.parse import urlencode
+        """A signed /settle as Slack sends it (form fields, no JSON payload); the trigger_id too.
+
+        Settle acks at once and answers through the command's response_url: the Response's body is
+        that answer (JSON), or empty when a modal opened or an ephemeral message came instead."""
+        from urllib.parse import urlencode, urlparse
 
         trigger = self.fake.new_trigger()
+        response_url = self.fake.response_url()
+        ephemerals = len(self.fake.calls_to("chat.postEphemeral"))
         body = urlencode(
             {
                 "token": "legacy",
@@ -106,12 +113,29 @@ class Harness:
                 "command": "/settle",
                 "text": text,
                 "api_app_id": "A1",
-                "response_url": "https://hooks.slack.test/commands/1",
+                "response_url": response_url,
                 "trigger_id": trigger,
             }
         )
-        status, answer = post(self.base + "/slack/events", body, signed_headers(body))
-        return Response(status, answer), trigger
+        sent = time.monotonic()
+        status, acked = post(self.base + "/slack/events", body, signed_headers(body))
+        acked_after = time.monotonic() - sent
+        if status != 200:
+            return Response(status, acked, acked_after), trigger
+        path = urlparse(response_url).path
+
+        def answered() -> str | None:
+            posted = self.fake.responses.get(path)
+            if posted:
+                return json.dumps(posted[-1])
+            if trigger in self.fake.opened or len(self.fake.calls_to("chat.postEphemeral")) > ephemerals:
+                return ""
+            return None
+
+        deadline = time.monotonic() + 10
+        while (found := answered()) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return Response(status, found or acked, acked_after), trigger
 
     def alert(self, invoice_id: str = "in_acme_1") -> dict[str, Any]:
         """The Slack message of the alert holding this invoice (or of this account's open balance)."""
@@ -218,6 +242,11 @@ class Harness:
         with self.fake.lock:
             return dict(self.fake.views.get(self.fake.top_of(view_id)) or {})
 
+    def transitional(self, view_id: str) -> bool:
+        """The modal shows a step that says it is being done ("⏳ Checking…"), to be replaced."""
+        blocks = self.view(view_id).get("blocks") or [{}]
+        return str((blocks[0].get("text") or {}).get("text", "")).startswith("⏳") and len(blocks) == 1
+
     def back(self, view_id: str) -> None:
         self.fake.back(self.fake.top_of(view_id))
 
@@ -275,7 +304,11 @@ class Harness:
                 else initial
             )
             values["invoices"] = {"invoice_choice": {"type": "checkboxes", "selected_options": chosen}}
-        return self.submit(view_id, user, values)
+        resp = self.submit(view_id, user, values)
+        if resp.status == 200 and (resp.json() or {}).get("response_action") in ("push", "update"):
+            # Slack shows "Checking…" at once; the confirmation (or why not) replaces it
+            eventually(lambda: not self.transitional(view_id), message="the choice was never checked")
+        return resp
 
     def confirm(self, view_id: str, user: str, make_default: bool = False) -> Response:
         selected = [{"value": "yes"}] if make_default else []

@@ -1,21 +1,25 @@
-"""Who may settle an account: its admins plus SETTLE_ADMINS, users or user groups (S...).
+"""Who may settle an account: its admins plus SETTLE_ADMINS, users or user groups (S...), and what a
+request from one workspace may see.
 
 Checked on the server at every step; group membership comes from usergroups.users.list, cached
-briefly so a burst of clicks costs one Slack call. Errors fail closed.
-"""
+briefly so a burst of clicks costs one Slack call, and asked outside any database transaction.
+Errors fail closed."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, SQLColumnExpression, bindparam, or_, select, true
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.gateway import SlackError, SlackGateway
-from bot.slack.workspaces import current_workspace, workspaces_of
-from storage.db import read_rows
+from bot.domain.chat import SlackError, SlackGateway, Workspaces
+from bot.domain.errors import Decision, NotSettleable, Refused
+from bot.domain.workspace import Requester, Scope, sees
+from bot.read.balances import MaySettle
+from storage import audit
+from storage.db import read_rows, transaction
 from storage.models import Account, AccountAdmin, Alert
 
 log = logging.getLogger(__name__)
@@ -34,54 +38,36 @@ _ALERT_ADMINS = (
 )
 
 
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    account_name: str
-    admins: tuple[str, ...]  # user and group ids that may settle, for the refusal message
-
-
 class Authorizer:
-    def __init__(self, engine: Engine, gateway: SlackGateway, global_admins: list[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        gateway: SlackGateway,
+        workspaces: Workspaces,
+        global_admins: list[str],
+    ) -> None:
         self.engine = engine
+        self.sessions = sessions
         self.gateway = gateway
-        self.global_admins = list(global_admins)
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self.workspaces = workspaces
+        self.global_admins = tuple(global_admins)
+        self._groups: dict[tuple[str | None, str], tuple[float, frozenset[str]]] = {}
         self._alerts: dict[int, tuple[float, AlertAdmins, str | None]] = {}
         self._lock = threading.Lock()
-        # with OAuth, a request sees only what belongs to its own workspace
-        self.workspaces = workspaces_of(gateway)
 
-    def _asking(self) -> tuple[str, bool] | None:
-        """The workspace a Slack request comes from, and whether it is the only one installed (then
-        what belongs to no workspace is its too); None when nothing is to be kept apart."""
-        asking = current_workspace()
-        if not self.workspaces.multi or asking is None:
+    # --- what a workspace sees ---------------------------------------------------------------------
+
+    def scope(self, team: str | None) -> Scope | None:
+        """What a request from `team` may see: with many workspaces installed, its own (and what
+        belongs to none when it is the only one installed); None when nothing is kept apart."""
+        if not self.workspaces.multi or team is None:
             return None
-        return asking, self.workspaces.resolve(None) == asking
+        return Scope(team, unassigned=self.workspaces.resolve(None) == team)
 
-    def sees(self, team: str | None) -> bool:
-        """May the request see what belongs to this workspace (an alert's, an account's)?"""
-        scope = self._asking()
-        return scope is None or team == scope[0] or (team is None and scope[1])
+    # --- who may settle ----------------------------------------------------------------------------
 
-    def _seen(self, team: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
-        """`sees` as SQL, for a query's rows."""
-        scope = self._asking()
-        if scope is None:
-            return true()
-        return or_(team == scope[0], team.is_(None)) if scope[1] else team == scope[0]
-
-    def here(self) -> ColumnElement[bool]:
-        """The alerts a Slack request may see or act on: with many workspaces installed, those posted
-        in its own (an alert not yet posted anywhere is no workspace's yet); otherwise all."""
-        return self._seen(Alert.team_id)
-
-    def accounts_here(self) -> ColumnElement[bool]:
-        """The accounts a Slack request may learn of: with many workspaces, those of its own."""
-        return self._seen(Account.team)
-
-    def for_alert(self, alert_id: int, *, max_age: float = 0.0) -> AlertAdmins | None:
+    def for_alert(self, alert_id: int, scope: Scope | None, *, max_age: float = 0.0) -> AlertAdmins | None:
         """(account id, account name, admins) of an alert in one query, or None.
 
         With `max_age` a recent answer may be reused: only the click's loading view uses that; the
@@ -94,7 +80,7 @@ class Authorizer:
             with self._lock:
                 hit = self._alerts.get(alert_id)
             if hit is not None and now - hit[0] <= max_age:
-                return hit[1] if self.sees(hit[2]) else None
+                return hit[1] if sees(scope, hit[2]) else None
         rows = read_rows(self.engine, _ALERT_ADMINS, {"alert_id": alert_id})
         if not rows:
             return None
@@ -105,29 +91,65 @@ class Authorizer:
             if len(self._alerts) > 10_000:
                 self._alerts.clear()
             self._alerts[alert_id] = (now, found, team)
-        if not self.sees(team):
-            log.warning("alert %s is in workspace %s, not %s: refused", alert_id, team, current_workspace())
+        if not sees(scope, team):
+            log.warning("alert %s is in workspace %s, not %s: refused", alert_id, team, scope.team if scope else None)
             return None
         return found
 
-    def decide(self, user_id: str | None, account_name: str, admins: tuple[str, ...]) -> Decision:
+    def decide(self, who: Requester, account_name: str, admins: tuple[str, ...]) -> Decision:
         """Outside any transaction: user-group membership may cost a Slack call."""
-        if not user_id:
+        user = who.user_id
+        if not user:
             return Decision(False, account_name, admins)
-        allowed = user_id in admins or any(user_id in self.group_members(g) for g in admins if g.startswith("S"))
+        allowed = user in admins or any(user in self.group_members(who.team_id, g) for g in admins if g.startswith("S"))
         return Decision(allowed, account_name, admins)
 
-    def group_members(self, group_id: str) -> frozenset[str]:
+    def with_global(self, own: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*own, *self.global_admins]))
+
+    def may_settle(self, who: Requester) -> MaySettle:
+        """For the read model: given each account's own admins, the accounts `who` may settle."""
+
+        def mine(admins: dict[str, tuple[str, ...]]) -> set[str]:
+            return {a for a, own in admins.items() if self.decide(who, "", self.with_global(own)).allowed}
+
+        return mine
+
+    def every_account(self, who: Requester) -> bool:
+        """One of SETTLE_ADMINS (directly or by group)."""
+        return self.decide(who, "", self.global_admins).allowed
+
+    def authorize(self, who: Requester, alert_id: int, *, max_age: float = 0.0) -> Decision:
+        """May this user settle this alert's account? `max_age` only for the click's loading view."""
+        scope = self.scope(who.team_id)
+        found = self.for_alert(alert_id, scope, max_age=max_age)
+        if found is None:
+            raise NotSettleable("gone")
+        account_id, name, admins = found
+        decision = self.decide(who, name, admins)
+        if not decision.allowed and max_age > 0:
+            # a recent answer may only ever let the loading view open sooner, never refuse someone
+            # whose rights were just granted (Stripe metadata, `settle accounts map`)
+            return self.authorize(who, alert_id)
+        if not decision.allowed:
+            with transaction(self.sessions) as s:
+                audit.record(
+                    s, "settle_refused", actor=who.user_id or "unknown", account_id=account_id, alert_id=alert_id
+                )
+            raise Refused(decision)
+        return decision
+
+    def group_members(self, team: str | None, group_id: str) -> frozenset[str]:
         now = time.monotonic()
         with self._lock:
-            cached = self._groups.get(group_id)
+            cached = self._groups.get((team, group_id))
             if cached and cached[0] > now:
                 return cached[1]
         try:
-            users = frozenset(self.gateway.usergroup_members(group_id))
+            users = frozenset(self.gateway.usergroup_members(team, group_id))
         except SlackError as exc:
             log.warning("usergroups.users.list %s failed: %s", group_id, exc.code)
             users = frozenset()
         with self._lock:
-            self._groups[group_id] = (now + GROUP_TTL_SECONDS, users)
+            self._groups[(team, group_id)] = (now + GROUP_TTL_SECONDS, users)
         return users

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import calendar
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.billing.base import BillingProvider, PaymentMethod, Renewal
-from bot.slack.gateway import SlackError, SlackGateway
-from bot.slack.workspaces import default_channel, in_workspace, workspaces_of
+from bot.balances.access import Authorizer
+from bot.balances.routing import default_channel
+from bot.billing.base import BillingProvider
+from bot.domain.chat import SlackError, SlackGateway, Workspaces
+from bot.domain.errors import Refused
+from bot.domain.records import PaymentMethod, Renewal
+from bot.domain.workspace import Requester
+from bot.read.balances import admins_of
+from bot.read.warnings import WarningCard, warning_card
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import Account, CardWarning, Decline, ScanClaim
@@ -32,9 +39,11 @@ HORIZON = timedelta(days=14)
 
 
 class WarningRenderer(Protocol):
-    def text(self, warning: CardWarning, account_name: str, language: str = "en") -> str: ...
+    """A card warning's message, in its account's language (handlers/blocks fills this)."""
 
-    def blocks(self, warning: CardWarning, account_name: str, language: str = "en") -> list[Any]: ...
+    def text(self, warning: WarningCard) -> str: ...
+
+    def blocks(self, warning: WarningCard) -> list[Any]: ...
 
 
 def expires_before(method: PaymentMethod, when: datetime) -> bool:
@@ -49,6 +58,8 @@ class CardWarnings:
         sessions: sessionmaker[Session],
         provider: BillingProvider,
         gateway: SlackGateway,
+        workspaces: Workspaces,
+        access: Authorizer,
         renderer: WarningRenderer,
         fallback_channel: str | None,
         *,
@@ -60,7 +71,8 @@ class CardWarnings:
         self.gateway = gateway
         self.renderer = renderer
         self.fallback_channel = fallback_channel
-        self.workspaces = workspaces_of(gateway)
+        self.workspaces = workspaces
+        self.access = access
         self.every = every
         self.horizon = horizon
 
@@ -147,19 +159,14 @@ class CardWarnings:
             warning = s.get(CardWarning, warning_id)
             assert warning is not None
             account = s.get(Account, warning.account_id)
-            name = account.name if account else warning.account_id
-            lang = (account.locale if account else None) or "en"
+            card = warning_card(s, warning, account)
             team = self.workspaces.resolve(account.team if account else None)
             target = (account.channel if account else None) or default_channel(s, team, self.fallback_channel)
-            s.expunge(warning)
         if not target:
             log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", warning_id)
             return False
         try:
-            with in_workspace(team):
-                channel, ts = self.gateway.post(
-                    target, self.renderer.text(warning, name, lang), self.renderer.blocks(warning, name, lang)
-                )
+            channel, ts = self.gateway.post(team, target, self.renderer.text(card), self.renderer.blocks(card))
         except SlackError as exc:
             log.warning("card warning %s not posted: %s", warning_id, exc.code)
             return False
@@ -185,10 +192,8 @@ class CardWarnings:
                     )
                 )
             )
-            accounts = {
-                a.id: (a.name, a.locale or "en", a.team)
-                for a in s.scalars(select(Account).where(Account.id.in_(list(current))))
-            }
+            accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(list(current))))}
+            shown = {w.id: warning_card(s, w, accounts.get(w.account_id)) for w in open_ones}
             for w in open_ones:
                 s.expunge(w)
         for warning in open_ones:
@@ -203,14 +208,33 @@ class CardWarnings:
                     s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id
                 )
             if warning.channel and warning.ts:
-                name, lang, team = accounts.get(warning.account_id, (warning.account_id, "en", None))
+                account = accounts.get(warning.account_id)
+                team = self.workspaces.resolve(account.team if account else None)
+                card = replace(shown[warning.id], resolved_at=warning.resolved_at)
                 try:
-                    with in_workspace(team):
-                        self.gateway.update(
-                            warning.channel,
-                            warning.ts,
-                            self.renderer.text(warning, name, lang),
-                            self.renderer.blocks(warning, name, lang),
-                        )
+                    self.gateway.update(
+                        team, warning.channel, warning.ts, self.renderer.text(card), self.renderer.blocks(card)
+                    )
                 except SlackError as exc:
                     log.info("card warning %s not updated: %s", warning.id, exc.code)
+
+    def update_link(self, warning_id: int, who: Requester) -> str | None:
+        """A card warning's Update card: a fresh add-card link, for the account's admins only."""
+        with reading(self.sessions) as s:
+            warning = s.get(CardWarning, warning_id)
+            if warning is None or warning.resolved_at is not None:
+                return None
+            account_id = warning.account_id
+            account = s.get(Account, account_id)
+            scope = self.access.scope(who.team_id)
+            if scope is not None and not scope.sees(account.team if account else None):
+                return None  # another workspace's account (with OAuth): nothing to show here
+            admins = self.access.with_global(admins_of(s, [account_id])[account_id])
+        decision = self.access.decide(who, account.name if account else account_id, admins)
+        if not decision.allowed:
+            raise Refused(decision)
+        with transaction(self.sessions) as s:
+            audit.record(
+                s, "card_update_link", actor=who.user_id or "unknown", account_id=account_id, warning_id=warning_id
+            )
+        return self.provider.add_method_url(account_id, f"warning:{warning_id}")

@@ -16,14 +16,15 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery.outbox import AlertDeliverer, add_reply, bump
+from bot.balances.access import Authorizer
+from bot.balances.lifecycle import add_reply, bump
+from bot.balances.routing import default_channel
+from bot.domain.chat import SlackError
 from bot.domain.errors import NotSettleable
+from bot.domain.ports import Outbox
 from bot.domain.slack_ids import USER
 from bot.domain.states import ALERT_DONE, AlertState
-from bot.read.model import alert_card
-from bot.settlement.service import SettlementService
-from bot.slack.gateway import SlackError
-from bot.slack.workspaces import default_channel
+from bot.domain.workspace import Requester
 from storage import audit
 from storage.db import reading, transaction
 from storage.models import AccountAdmin, Alert, AlertReply
@@ -37,16 +38,16 @@ class FollowUps:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        settlements: SettlementService,
-        deliverer: AlertDeliverer,
+        access: Authorizer,
+        outbox: Outbox,
         *,
         remind_after: timedelta,
         escalate_after: timedelta,
         escalation_channel: str | None,
     ) -> None:
         self.sessions = sessions
-        self.settlements = settlements
-        self.deliverer = deliverer
+        self.access = access
+        self.outbox = outbox
         self.remind_after = remind_after
         self.escalate_after = escalate_after
         self.escalation_channel = escalation_channel
@@ -130,15 +131,15 @@ class FollowUps:
 
     # --- the alert's buttons ------------------------------------------------------------------------
 
-    def snooze(self, alert_id: int, user_id: str, until: datetime | None) -> None:
+    def snooze(self, alert_id: int, who: Requester, until: datetime | None) -> None:
         """Postpone reminders and escalation until `until`; None wakes the alert up again."""
-        self.settlements.authorize(user_id, alert_id)
+        self.access.authorize(who, alert_id)
         now = datetime.now(UTC)
         if until is not None and not now < until <= now + MAX_SNOOZE:
             raise ValueError("a snooze ends in the future, within 90 days")
         with transaction(self.sessions) as s:
             alert = self._open(s, alert_id)
-            alert.snoozed_until, alert.snoozed_by = (until, user_id) if until else (None, None)
+            alert.snoozed_until, alert.snoozed_by = (until, who.user_id) if until else (None, None)
             if until is not None:
                 alert.remind_at = max(alert.remind_at or until, until)
                 if alert.escalate_at is not None:
@@ -147,29 +148,34 @@ class FollowUps:
             audit.record(
                 s,
                 "alert_snoozed" if until else "alert_woken",
-                actor=user_id,
+                actor=who.user_id or "unknown",
                 account_id=alert.account_id,
                 alert_id=alert_id,
                 until=until.isoformat() if until else None,
             )
         self._deliver(alert_id)
 
-    def assign(self, alert_id: int, user_id: str, assignee: str | None) -> None:
-        self.settlements.authorize(user_id, alert_id)
+    def assign(self, alert_id: int, who: Requester, assignee: str | None) -> None:
+        self.access.authorize(who, alert_id)
         if assignee is not None and not USER.match(assignee):
             raise ValueError("not a Slack user id")
         with transaction(self.sessions) as s:
             alert = self._open(s, alert_id)
-            alert.assignee, alert.assigned_by = (assignee, user_id) if assignee else (None, None)
+            alert.assignee, alert.assigned_by = (assignee, who.user_id) if assignee else (None, None)
             bump(s, alert_id)
             audit.record(
-                s, "alert_assigned", actor=user_id, account_id=alert.account_id, alert_id=alert_id, assignee=assignee
+                s,
+                "alert_assigned",
+                actor=who.user_id or "unknown",
+                account_id=alert.account_id,
+                alert_id=alert_id,
+                assignee=assignee,
             )
         self._deliver(alert_id)
 
     def _deliver(self, alert_id: int) -> None:
         try:
-            self.deliverer.deliver(alert_id)
+            self.outbox.deliver(alert_id)
         except SlackError as exc:
             log.warning("alert %s not updated now (%s); the poller will retry", alert_id, exc.code)
 
@@ -179,6 +185,5 @@ class FollowUps:
         if alert is None:
             raise NotSettleable("gone")
         if alert.state in ALERT_DONE:
-            card = alert_card(s, alert)
-            raise NotSettleable("paid" if alert.state == AlertState.PAID else "closed", by=card.paid_by)
+            raise NotSettleable("paid" if alert.state == AlertState.PAID else "closed", by=alert.paid_by)
         return alert

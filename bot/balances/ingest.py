@@ -1,37 +1,25 @@
-"""One poll cycle: read new failures since the cursor, record them, and deliver alerts.
+"""Recording what the provider's feed brings: declined renewals open or grow an account's alert,
+paid, voided and written-off invoices leave it, customers' names and routing are kept up to date.
 
 Ingesting is idempotent (declines are unique per provider failure id), so two pollers at once, or
-a poller killed mid-page, at worst read a page twice and record it once.
+a poller killed mid-page, at worst read a page twice and record it once. Recording posts nothing:
+the deliverer brings Slack up to date from what was recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.balances.card_warnings import CardWarnings
-from bot.balances.follow_ups import FollowUps
+from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
 from bot.balances.routing import apply_account_info
-from bot.billing.base import (
-    AccountInfo,
-    BillingProvider,
-    ChangePage,
-    Invoice,
-    InvoiceClosed,
-    PaymentFailure,
-    ProviderHooks,
-    ProviderUnavailable,
-)
-from bot.cli.text import plural
-from bot.delivery.outbox import AlertDeliverer, DeliveryReport, add_reply, close_invoice, mark_invoice_paid, sync_state
+from bot.billing.base import BillingProvider, ProviderHooks
+from bot.domain.records import AccountInfo, ChangePage, Invoice, InvoiceClosed, PaymentFailure
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
-from bot.observe.metrics import DECLINES, POLL_SECONDS
-from bot.read.report import ReportPoster
 from storage import audit
 from storage.db import reading, transaction
 from storage.events import record_applied
@@ -44,104 +32,31 @@ PAGE = 100
 
 
 @dataclass
-class CycleReport:
+class IngestReport:
     new_declines: int = 0
     new_alerts: int = 0
     paid: int = 0
     closed: int = 0  # voided or written off outside Settle
-    feed_error: str | None = None
-    reminders: int = 0
-    escalations: int = 0
-    monthly_report: str | None = None
-    card_warnings: int = 0
-    settlements: int = 0
-    delivery: DeliveryReport = field(default_factory=DeliveryReport)
-
-    def summary(self) -> str:
-        d = self.delivery
-        parts = [
-            plural(self.new_declines, "new decline"),
-            plural(self.new_alerts, "new alert"),
-            f"{d.posted} posted",
-            f"{d.updated} updated",
-        ]
-        if self.paid:
-            parts.append(f"{self.paid} paid")
-        if self.closed:
-            parts.append(f"{plural(self.closed, 'invoice')} voided or written off")
-        if self.settlements:
-            parts.append(f"{plural(self.settlements, 'settlement')} completed")
-        if d.recovered:
-            parts.append(f"{d.recovered} recovered after a crash")
-        if self.reminders:
-            parts.append(plural(self.reminders, "reminder"))
-        if self.escalations:
-            parts.append(plural(self.escalations, "escalation"))
-        if self.card_warnings:
-            parts.append(plural(self.card_warnings, "card warning"))
-        if self.monthly_report:
-            parts.append(f"report for {self.monthly_report} posted")
-        if self.feed_error:
-            parts.append(f"feed not read: {self.feed_error}")
-        if d.failed:
-            parts.append(f"{len(d.failed)} failed ({'; '.join(d.failed)})")
-        return ", ".join(parts)
 
 
-class Poller:
+class Ingest:
     def __init__(
         self,
         sessions: sessionmaker[Session],
         provider: BillingProvider,
-        deliverer: AlertDeliverer,
-        reconcile: Callable[[], int] | None = None,
         hooks: ProviderHooks | None = None,
-        follow_up: FollowUps | None = None,
-        reports: ReportPoster | None = None,
-        card_warnings: CardWarnings | None = None,
+        *,
+        remind_after: timedelta | None = None,
+        escalate_after: timedelta | None = None,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
-        self.deliverer = deliverer
-        self.reconcile = reconcile
-        self.hooks = hooks
-        self.follow_up = follow_up
-        self.reports = reports
-        self.card_warnings = card_warnings
+        self.hooks = hooks  # a card added, a payment the bank answered: the settlement service's
+        self.remind_after = remind_after  # a new alert's first reminder and escalation are due then
+        self.escalate_after = escalate_after
 
-    def run_cycle(self) -> CycleReport:
-        with POLL_SECONDS.time():
-            report = self._cycle()
-        DECLINES.inc(report.new_declines)
-        return report
-
-    def _cycle(self) -> CycleReport:
-        report = CycleReport()
-        if self.reconcile is not None:
-            # first: a payment Settle made is recorded as the admin's before the feed says "paid"
-            report.settlements = self.reconcile()  # bank verifications finished, charges with unknown outcome
-        try:
-            self.ingest(report)
-        except ProviderUnavailable as exc:
-            # the cursor did not move: the next cycle reads the same changes; alerts already recorded still go out
-            log.warning("%s feed unavailable (%s): %s", self.provider.name, exc.request_id, exc)
-            report.feed_error = str(exc)
-        if self.follow_up is not None:
-            report.reminders, report.escalations = self.follow_up.run()
-        if self.card_warnings is not None:
-            try:
-                report.card_warnings = self.card_warnings.run()
-            except ProviderUnavailable as exc:
-                log.warning("card warnings not scanned: %s", exc)
-        if self.reports is not None:
-            try:
-                report.monthly_report = self.reports.post_due()
-            except RuntimeError as exc:
-                log.warning("%s", exc)
-        report.delivery = self.deliverer.deliver_all()
-        return report
-
-    def ingest(self, report: CycleReport) -> None:
+    def read_feed(self, report: IngestReport) -> None:
+        """Every change since the stored cursor, a page at a time."""
         while True:
             with reading(self.sessions) as s:
                 row = s.get(PollCursor, self.provider.name)
@@ -152,7 +67,7 @@ class Poller:
                 return
 
     def apply(
-        self, page: ChangePage, report: CycleReport, *, move_cursor_from: str | None = None, pushed: bool = False
+        self, page: ChangePage, report: IngestReport, *, move_cursor_from: str | None = None, pushed: bool = False
     ) -> None:
         """Record one page of changes in one transaction, then tell the open modals about new cards.
 
@@ -176,6 +91,13 @@ class Poller:
             for added in page.methods_added:
                 self.hooks.method_added(added.account_id, added.ref, added.method_id)
 
+    def refresh_accounts(self, account_ids: list[str]) -> None:
+        """Read these customers from the provider now (after `settle sandbox load`, say)."""
+        found = [info for info in (self.provider.get_account(a) for a in account_ids) if info is not None]
+        with transaction(self.sessions) as s:
+            for info in found:
+                apply_account_info(s, info)
+
     def _settlements_first(self, page: ChangePage) -> None:
         """An invoice paid while one of Settle's payments waited for the bank: that payment is
         recorded first (as the admin's, and its modal moves on), then the feed's "paid" finds it so."""
@@ -195,13 +117,6 @@ class Poller:
         for payment_id in waiting:
             if payment_id:
                 self.hooks.payment_updated(payment_id)
-
-    def pushed(self, page: ChangePage) -> CycleReport:
-        """Changes a webhook brought: recorded (once, whoever gets there first) and sent now."""
-        report = CycleReport()
-        self.apply(page, report, pushed=True)
-        report.delivery = self.deliverer.deliver_all()
-        return report
 
     def _new_accounts(self, page: ChangePage) -> list[AccountInfo]:
         """The provider's name and routing for accounts not yet read from it (once each; an account
@@ -247,7 +162,7 @@ class Poller:
                 .values(cursor=after, updated_at=datetime.now(UTC))
             )
 
-    def _record(self, s: Session, f: PaymentFailure, invoice: Invoice | None, report: CycleReport) -> None:
+    def _record(self, s: Session, f: PaymentFailure, invoice: Invoice | None, report: IngestReport) -> None:
         decline_id = insert_ignore(
             s,
             Decline,
@@ -346,8 +261,8 @@ class Poller:
                 "post_attempts": 0,
                 "created_at": now,
                 "updated_at": now,
-                "remind_at": now + self.follow_up.remind_after if self.follow_up else None,
-                "escalate_at": now + self.follow_up.escalate_after if self.follow_up else None,
+                "remind_at": now + self.remind_after if self.remind_after else None,
+                "escalate_at": now + self.escalate_after if self.escalate_after else None,
             },
             ["account_id"],
             where=text(ALERT_IS_OPEN_SQL),
@@ -364,13 +279,13 @@ class Poller:
     @staticmethod
     def _declined_again(s: Session, alert: Alert, decline_id: int) -> None:
         alert.latest_decline_id, alert.decline_count = decline_id, alert.decline_count + 1
-        alert.note, alert.note_by = None, None  # the renewal is now the latest attempt
+        clear_attempt(alert)  # the renewal is now the latest attempt
         s.flush()
         s.expire(alert, ["latest_decline"])
         sync_state(s, alert)
 
     @staticmethod
-    def _closed(s: Session, closed: InvoiceClosed, report: CycleReport) -> None:
+    def _closed(s: Session, closed: InvoiceClosed, report: IngestReport) -> None:
         """An invoice was paid, voided or written off at the provider (outside Settle, or after a bank
         step): its alert says so."""
         ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == closed.invoice_id).with_for_update())

@@ -3,21 +3,47 @@ sandbox YAML) and from `settle accounts map`, which an operator sets and the pro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.billing.base import AccountInfo
-from bot.delivery.outbox import bump
+from bot.balances.lifecycle import bump
 from bot.domain.errors import SettleError
+from bot.domain.records import AccountInfo
 from bot.domain.slack_ids import is_channel, is_team, is_user_or_group
 from bot.domain.states import ALERT_DONE
 from bot.i18n import available, language
 from storage import audit
-from storage.models import Account, AccountAdmin, Alert
+from storage.models import Account, AccountAdmin, Alert, WorkspaceSetting
 
 MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where an account's alerts go and who may settle it, as the provider's metadata says."""
+
+    channel: str | None
+    team: str | None
+    admins: tuple[str, ...]
+
+
+def routing_of(info: AccountInfo) -> Routing | None:
+    """Settle's keys in the customer's metadata (settle_channel, settle_admins, settle_team); None when
+    the provider keeps no metadata. Ids that are not Slack's are left out."""
+    if info.metadata is None:
+        return None
+    meta = info.metadata
+    channel = str(meta.get("settle_channel") or "").strip()
+    team = str(meta.get("settle_team") or "").strip()
+    admins = (a.strip() for a in str(meta.get("settle_admins") or "").split(","))
+    return Routing(
+        channel=channel if is_channel(channel) else None,
+        team=team if is_team(team) else None,
+        admins=tuple(a for a in dict.fromkeys(admins) if a and is_user_or_group(a)),
+    )
 
 
 def apply_account_info(s: Session, info: AccountInfo) -> bool:
@@ -34,14 +60,13 @@ def apply_account_info(s: Session, info: AccountInfo) -> bool:
         account.currency = info.currency.upper()
     if info.locale:
         account.locale = language(info.locale)
-    if info.channel is not None or info.admins is not None:
+    routing = routing_of(info)
+    if routing is not None:
         # the provider routes: what it says now replaces what it said before (bad ids are ignored)
-        account.slack_channel = info.channel if info.channel and is_channel(info.channel) else None
-        account.slack_team = info.team if info.team and is_team(info.team) else None
-        wanted = [a for a in dict.fromkeys(info.admins or ()) if is_user_or_group(a)]
+        account.slack_channel, account.slack_team = routing.channel, routing.team
         manual = {a.slack_id for a in account.admins if a.source == "manual"}
         account.admins = [a for a in account.admins if a.source == "manual"] + [
-            AccountAdmin(slack_id=a, source="provider") for a in wanted if a not in manual
+            AccountAdmin(slack_id=a, source="provider") for a in routing.admins if a not in manual
         ]
     s.flush()
     if changed:
@@ -113,3 +138,27 @@ def map_account(
         replaced=replace,
     )
     return account
+
+
+def default_channel(s: Session, team_id: str | None, fallback: str | None) -> str | None:
+    """Where an account without a channel of its own is alerted: its workspace's channel (`settle
+    workspaces channel`), else SETTLE_ALERT_CHANNEL. With many workspaces, a channel of one
+    workspace is no use to another's accounts."""
+    if team_id:
+        chosen = s.scalar(select(WorkspaceSetting.alert_channel).where(WorkspaceSetting.team_id == team_id))
+        if chosen:
+            return str(chosen)
+    return fallback
+
+
+def set_workspace_channel(s: Session, team: str, channel: str) -> None:
+    """`settle workspaces channel`: where `team`'s accounts without a channel of their own are alerted
+    (and escalated)."""
+    if not is_team(team):
+        raise SettleError(f"{team!r} is not a Slack workspace id (T…): `settle workspaces` lists them")
+    if not is_channel(channel):
+        raise SettleError(f"{channel!r} is not a Slack channel id (C…, G…)")
+    row = s.get(WorkspaceSetting, team) or WorkspaceSetting(team_id=team)
+    row.alert_channel, row.updated_at = channel, datetime.now(UTC)
+    s.add(row)
+    audit.record(s, "workspace_channel_set", actor="cli", team_id=team, channel=channel)

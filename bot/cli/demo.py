@@ -1,53 +1,31 @@
-"""`settle demo`: the whole alert loop on a throwaway sandbox, with Slack replaced by the terminal."""
+"""`settle demo`: Settle's alerts in seconds, no Slack workspace or payment account needed."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
 
-from bot.app import build
-from bot.billing.sandbox.loader import load_file
-from bot.billing.sandbox.provider import SandboxProvider
-from bot.cli.preview import builder_link, render_plain
-from bot.cli.text import plural
-from bot.settings import Settings
-from bot.slack.gateway import RecordingGateway
+from bot.cli.common import one_line_errors, settings
 
 EXAMPLE = Path(__file__).parent.parent / "billing" / "sandbox" / "example_accounts.yml"
 
 
-def run_demo(settings: Settings, accounts_file: Path = EXAMPLE, *, builder_links: bool = False) -> None:
-    gateway = RecordingGateway()
-    with tempfile.TemporaryDirectory(prefix="settle-demo-") as tmp:
-        demo_settings = settings.model_copy(
-            update={
-                "database_url": f"sqlite:///{Path(tmp) / 'demo.db'}",
-                "billing_provider": "sandbox",
-                "alert_channel": settings.alert_channel or "#billing-alerts",
-            }
-        )
-        settle = build(demo_settings, gateway=gateway)
-        provider = settle.provider
-        assert isinstance(provider, SandboxProvider)
-        summary = load_file(settle.sessions, accounts_file)
-        attempts = provider.bill()
-        report = settle.poller.run_cycle()
-        settle.close()
+@click.command()
+@click.option(
+    "--accounts",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Accounts YAML to use instead of the bundled example.",
+)
+@click.option("--builder-links", is_flag=True, help="Also print a Block Kit Builder link for each message.")
+@one_line_errors
+def demo(accounts: Path | None, builder_links: bool) -> None:
+    """See Settle's alerts in seconds: bundled example accounts, a throwaway sandbox, no Slack needed."""
+    # the whole app only when it runs: start-up time
+    import logging
 
-    click.secho("Settle demo: no Slack workspace or payment account needed.", bold=True)
-    paid = sum(a.outcome == "succeeded" for a in attempts)
-    click.echo(
-        f"Loaded {plural(summary.accounts, 'sandbox account')} from {accounts_file.name} and ran their renewals "
-        f"({plural(len(attempts), 'charge')}: {paid} paid, {len(attempts) - paid} failed), "
-        f"then one poll cycle: {report.summary()}.\n"
-    )
-    for msg in gateway.messages:
-        click.secho(f"── to {msg.channel} " + "─" * max(0, 60 - len(msg.channel)), fg="cyan")
-        click.echo(render_plain(msg.blocks))
-        click.secho(f"Notification text: {msg.text}", dim=True)
-        if builder_links:
-            click.secho(f"Preview in Block Kit Builder: {builder_link(msg.blocks)}", dim=True)
-        click.echo()
-    click.echo("Next: connect a workspace (README → 'Connect a real workspace') and run `settle serve`.")
+    from bot.cli.demo_run import run_demo
+
+    logging.basicConfig(level=logging.WARNING)
+    run_demo(settings(), accounts or EXAMPLE, builder_links=builder_links)

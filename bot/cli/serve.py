@@ -1,123 +1,65 @@
-"""`settle serve`: waitress for HTTP, Socket Mode when configured, and the poll scheduler."""
+"""`settle serve` and `settle poll`: the long-running processes."""
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import signal
 import sys
-import threading
-import time
-from typing import Any
+from collections.abc import Callable, Iterator
 
-from slack_sdk.errors import SlackApiError
-from waitress import wasyncore
+import click
 
-from bot.app import build, require_slack
-from bot.domain.errors import SettleError
-from bot.settings import Settings
-from bot.slack.workspaces import INSTALL_PATH
-
-log = logging.getLogger(__name__)
-
-# SIGTERM to exit: orchestrators kill after their grace period (Kubernetes' default is 30 s, Docker's
-# 10 s). Requests get most of it; the poll cycle stops starting deliveries at once.
-SHUTDOWN_SECONDS = 10.0
-DRAIN_SECONDS = 6.0
+from bot.cli.common import configure_logging, echo, one_line_errors, settings
 
 
-def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> None:
-    import waitress
+@click.command()
+@click.option("--port", default=3000, show_default=True, help="HTTP port for /slack/events and /healthz.")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--threads", default=16, show_default=True, help="Request worker threads.")
+@click.option("-v", "--verbose", is_flag=True)
+@one_line_errors
+def serve(port: int, host: str, threads: int, verbose: bool) -> None:
+    """Run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the poller."""
+    # the whole app only when it runs: start-up time
+    from bot.cli.serving import serve_forever
 
-    require_slack(settings, signing=True)
-    # A click's path to views.open releases the GIL at every socket and database call; with the
-    # default 5 ms switch interval each re-acquire can wait behind a busy thread (form filling,
-    # polling). 1 ms keeps click latency close to a bare Bolt app's (bench/click_to_modal.py).
-    sys.setswitchinterval(0.001)
-    settle = build(settings, port=port)  # applies pending migrations
-    if settings.oauth:
-        teams = settle.workspaces.installed() or frozenset()
-        log.info(
-            "OAuth: installable into many workspaces at %s%s (installed in %d now)",
-            settle.public_base,
-            INSTALL_PATH,
-            len(teams),
-        )
-    else:
-        try:
-            who = settle.web.auth_test()
-            log.info("connected to Slack as %s in %s", who.get("user"), who.get("team"))
-        except SlackApiError as exc:
-            raise SettleError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
-        except Exception as exc:
-            raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
-
-    app = settle.bolt
-    scheduler = settle.scheduler()
-    scheduler.start()
-    socket_handler = None
-    if settle.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        socket_handler = SocketModeHandler(app, settings.slack_app_token)
-        threading.Thread(target=_connect, args=(socket_handler,), name="socket-mode", daemon=True).start()
-        log.info("Socket Mode: Slack's requests arrive over a WebSocket; /slack/events is not served")
-    else:
-        log.info("Slack requests: POST %s/slack/events (signed requests only)", settle.public_base)
-    pages = (
-        " and the sandbox's card, bank and invoice pages under /sandbox/" if settle.provider.name == "sandbox" else ""
-    )
-    log.info("listening on http://%s:%s: /healthz%s (public URL %s)", host, port, pages, settle.public_base)
-
-    server: Any = waitress.create_server(  # type: ignore[attr-defined]
-        settle.wsgi(), host=host, port=port, threads=threads, ident="settle"
-    )
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    try:
-        while not stopping.is_set():
-            wasyncore.loop(timeout=0.2, map=server._map, count=1)
-        log.info("stopping: finishing the requests, deliveries and charges in progress")
-        settle.deliverer.stop()  # a long fan-out stops after the posts under way are recorded
-        _drain(server, deadline=time.monotonic() + DRAIN_SECONDS)
-    finally:
-        scheduler.shutdown(wait=True)  # a poll cycle under way finishes
-        try:
-            settle.poll_lease.release()  # another replica may poll at once
-        except Exception:
-            log.warning("poll lease not released; it lapses by itself")
-        settle.close(wait=True)  # so do charges and form fills that run after Slack was answered
-        if socket_handler is not None:
-            socket_handler.close()
-        server.close()
-    log.info("stopped")
+    configure_logging(verbose)
+    serve_forever(settings(), host=host, port=port, threads=threads)
 
 
-def _drain(server: Any, deadline: float) -> None:
-    """Stop accepting, then keep serving until every request under way has been answered."""
-    server.accepting = False
-    server.del_channel()
-    server.socket.close()
-    while time.monotonic() < deadline:
-        busy = server.task_dispatcher.active_count or server.task_dispatcher.queue
-        pending = any(
-            getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0) for ch in list(server._map.values())
-        )
-        if not busy and not pending:
-            return
-        wasyncore.loop(timeout=0.05, map=server._map, count=1)
-    log.warning("stopped with requests still unanswered after %.0f s", DRAIN_SECONDS)
+@click.command()
+@click.option("--once", is_flag=True, help="One poll-and-post cycle, then exit.")
+@click.option("-v", "--verbose", is_flag=True)
+@one_line_errors
+def poll(once: bool, verbose: bool) -> None:
+    """Read new payment failures and post (or update) their alerts."""
+    # the whole app only when it runs: start-up time
+    from bot.app import build, require_slack
+
+    configure_logging(verbose)
+    current = settings()
+    require_slack(current)
+    settle = build(current)
+    if once:
+        # SIGTERM waits for the cycle: a post Slack accepted is recorded before the process exits.
+        # The handler stays until the process exits: a SIGTERM just after the cycle is not fatal either.
+        with _deferred_sigterm() as stop_requested:
+            report = settle.poller.run_cycle()
+            echo(report.summary())
+            if report.delivery.failed and not stop_requested():
+                sys.exit(1)
+        return
+    click.echo(f"polling every {current.poll_interval_seconds}s; Ctrl-C to stop", err=True)
+    scheduler = settle.scheduler(blocking=True)
+    # SIGTERM stops the schedule; the cycle under way finishes on its worker thread before exit.
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
 
 
-def _connect(handler: Any) -> None:
-    """Connect Socket Mode in the background, retrying: a start while Slack is unreachable recovers."""
-    delay = 1.0
-    while True:
-        try:
-            handler.connect()
-            log.info("Socket Mode connected")
-            return
-        except Exception as exc:
-            log.warning("Socket Mode connection failed (%s); retrying in %.0f s", type(exc).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 60.0)
+@contextlib.contextmanager
+def _deferred_sigterm() -> Iterator[Callable[[], bool]]:
+    """SIGTERM only noted, for the rest of a process that is about to end anyway (`poll --once`)."""
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    yield lambda: bool(received)

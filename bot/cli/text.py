@@ -1,4 +1,4 @@
-"""Words and characters for a terminal: proper plurals, and outside text made safe to print."""
+"""Outside text made safe to print on a terminal."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ import re
 
 # C0/C1 controls (terminal escapes) and the bidirectional overrides that reorder what a terminal shows
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
 
 
 def printable(text: str) -> str:

@@ -1,190 +1,44 @@
-"""Alert delivery: render an alert from the database and make Slack show exactly that.
+"""One alert's Slack message, made to show exactly what the database says.
 
 Exactly-once posting rests on three things: the alert row is written before anything is posted
 (an outbox), a lease lets one deliverer at a time work on it, and every posted message carries
-metadata naming its invoice, so a deliverer that finds an earlier attempt unfinished (a crash
+metadata naming its alert, so a deliverer that finds an earlier attempt unfinished (a crash
 between Slack's answer and our commit) looks in the channel's history before posting again.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import os
-import socket
-import threading
-import uuid
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.balances.routing import default_channel
 from bot.delivery.ports import AlertRenderer
-from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
-from bot.observe.metrics import ALERTS_POSTED
-from bot.read.model import AlertCard, alert_card
-from bot.slack.gateway import (
+from bot.domain.chat import (
     ALERT_EVENT_TYPE,
     ChannelUnavailable,
     MessageGone,
     SlackAuthError,
     SlackError,
     SlackGateway,
+    Workspaces,
 )
-from bot.slack.pacing import ChannelPacer
-from bot.slack.workspaces import current_workspace, default_channel, in_workspace, workspaces_of
+from bot.observe.metrics import ALERTS_POSTED
+from bot.read.cards import AlertCard, card_of
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, Alert, AlertInvoice, AlertReply, Settlement, WorkspaceSetting
-
-if TYPE_CHECKING:
-    from slack_sdk.models.blocks import Block
+from storage.leases import new_owner, owner_is_dead
+from storage.models import Alert, AlertReply
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
-DELIVERY_CONCURRENCY = 16  # Slack calls in flight at once when delivering many alerts
 HISTORY_SLACK = timedelta(minutes=5)
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _owner_is_dead(owner: str | None) -> bool:
-    """A lease held by a process on this host that no longer exists can be taken over at once."""
-    if not owner:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_s = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_s.isdigit():
-        return False
-    if int(pid_s) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_s), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def bump(session: Session, alert_id: int) -> None:
-    """Mark an alert as changed so the deliverer re-renders it in Slack."""
-    session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
-
-
-def sync_state(session: Session, alert: Alert) -> None:
-    """Derive the alert's state from its invoices and the settlements holding them, and bump it.
-
-    Over once no invoice is open: paid if every one was, closed if some were voided or written off;
-    else waiting for the bank while a verification is pending; else being settled while a charge
-    is in flight; else open."""
-    session.flush()
-    open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
-    if not open_ids and alert.invoices:
-        if alert.state not in ALERT_DONE:
-            paid = [ai for ai in alert.invoices if ai.state == InvoiceState.PAID]
-            done = all(ai.state == InvoiceState.PAID for ai in alert.invoices)
-            alert.state = AlertState.PAID if done else AlertState.CLOSED
-            last = max(paid, key=lambda ai: ai.paid_at or datetime.min.replace(tzinfo=UTC)) if paid else None
-            alert.paid_at = (last.paid_at if last else None) or datetime.now(UTC)
-            alert.paid_by, alert.paid_with = (last.paid_by, last.paid_with) if last else (None, None)
-            alert.pending_by, alert.note, alert.note_by = None, None, None
-            alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
-    else:
-        holders = list(
-            session.execute(
-                select(Settlement.status, Settlement.user_id).where(
-                    Settlement.invoice_id.in_(open_ids),
-                    Settlement.status.in_((SettlementStatus.REQUIRES_ACTION, SettlementStatus.CHARGING)),
-                )
-            )
-        )
-        waiting = [user for status, user in holders if status == SettlementStatus.REQUIRES_ACTION]
-        charging = [user for status, user in holders if status == SettlementStatus.CHARGING]
-        if charging:
-            alert.state, alert.pending_by = AlertState.SETTLING, charging[0]
-        elif waiting:
-            alert.state, alert.pending_by = AlertState.VERIFICATION_PENDING, waiting[0]
-        else:
-            alert.state, alert.pending_by = AlertState.OPEN, None
-    session.flush()
-    bump(session, alert.id)
-
-
-def mark_invoice_paid(
-    session: Session,
-    ai: AlertInvoice,
-    *,
-    source: str,
-    by: str | None = None,
-    card: str | None = None,
-    settlement_id: int | None = None,
-) -> bool:
-    """An invoice of the balance was paid (by a settlement, or outside Settle as the provider says):
-    record it and re-derive the alert. False when it was already recorded."""
-    if ai.state == InvoiceState.PAID:
-        if by and ai.paid_by is None:  # the feed said "paid" first; now we know who paid it
-            ai.paid_by, ai.paid_with = by, card
-            alert = session.get(Alert, ai.alert_id, with_for_update=True)
-            assert alert is not None
-            if alert.state == AlertState.PAID and alert.paid_by is None:
-                alert.paid_by, alert.paid_with = by, card
-            sync_state(session, alert)
-        return False
-    return close_invoice(session, ai, InvoiceState.PAID, source=source, by=by, card=card, settlement_id=settlement_id)
-
-
-def close_invoice(
-    session: Session,
-    ai: AlertInvoice,
-    state: InvoiceState,
-    *,
-    source: str,
-    by: str | None = None,
-    card: str | None = None,
-    settlement_id: int | None = None,
-) -> bool:
-    """An invoice left the balance: paid, voided or written off. False when it already had.
-
-    A payment Settle saw wins over a void the feed reports late (the money moved)."""
-    if ai.state != InvoiceState.OPEN:
-        return False
-    ai.state, ai.paid_at = state, datetime.now(UTC)
-    if state == InvoiceState.PAID:
-        ai.paid_by, ai.paid_with = by, card
-    alert = session.get(Alert, ai.alert_id, with_for_update=True)
-    assert alert is not None
-    if source != "settlement":
-        audit.record(
-            session,
-            "invoice_paid" if state == InvoiceState.PAID else f"invoice_{state.value}",
-            account_id=alert.account_id,
-            invoice_id=ai.invoice_id,
-            amount_minor=ai.amount_minor,
-            currency=ai.currency,
-            source=source,
-            settlement_id=settlement_id,
-        )
-    sync_state(session, alert)
-    return True
-
-
-def add_reply(session: Session, alert_id: int, kind: str, *, broadcast: bool = False, **detail: Any) -> None:
-    """A thread reply under the alert, posted by the deliverer after the alert itself (bumps it)."""
-    session.add(
-        AlertReply(alert_id=alert_id, kind=kind, detail=detail, broadcast=broadcast, created_at=datetime.now(UTC))
-    )
-    session.flush()
-    bump(session, alert_id)
 
 
 @dataclass
@@ -206,109 +60,22 @@ class AlertDeliverer:
         self,
         sessions: sessionmaker[Session],
         gateway: SlackGateway,
+        workspaces: Workspaces,
         renderer: AlertRenderer,
         fallback_channel: str | None,
         owner: str | None = None,
-        *,
-        pacer: ChannelPacer | None = None,
-        concurrency: int = DELIVERY_CONCURRENCY,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
+        self.workspaces = workspaces  # which workspace each alert goes to
         self.renderer = renderer
         self.fallback_channel = fallback_channel
         self.owner = owner or new_owner()
-        # the gateway's own pacer when it has one, so the dispatcher and the posts share one budget
-        self.pacer = pacer or getattr(gateway, "pacer", None) or ChannelPacer()
-        # which workspace each alert goes to, and which can be reached now (the gateway's, if it has one)
-        self.workspaces = workspaces_of(gateway)
-        self.concurrency = max(1, concurrency)
-        self._stopping = threading.Event()
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows
         self.on_change: Callable[[], None] | None = None
 
-    def stop(self) -> None:
-        """Shutting down: deliveries under way finish and are recorded; no new one starts in
-        `deliver_all` (what is left is posted by the next poll, by this replica or another)."""
-        self._stopping.set()
-
-    def _pending_by_channel(self) -> dict[str, deque[int]]:
-        """Alerts whose Slack message is behind, grouped by the channel they are (or will be) in.
-
-        With many workspaces, alerts of a workspace that has no bot token now (it removed Settle)
-        are left for when it installs Settle again: no Slack call is spent on them."""
-        reachable = self.workspaces.installed()
-        waiting = 0
-        with reading(self.sessions) as s:
-            channels = {t: c for t, c in s.execute(select(WorkspaceSetting.team_id, WorkspaceSetting.alert_channel))}
-            rows = s.execute(
-                select(
-                    Alert.id,
-                    Alert.channel,
-                    Account.mapped_channel,
-                    Account.slack_channel,
-                    Alert.team_id,
-                    Account.team,
-                )
-                .outerjoin(Account, Account.id == Alert.account_id)
-                .where(Alert.version > Alert.synced_version)
-                .order_by(Alert.id)
-            )
-            queues: dict[str, deque[int]] = {}
-            for alert_id, posted_in, mapped, from_provider, posted_team, account_team in rows:
-                workspace = self.workspaces.resolve(posted_team or account_team)
-                if reachable is not None and workspace not in reachable:
-                    waiting += 1
-                    continue
-                default = (channels.get(workspace) if workspace else None) or self.fallback_channel
-                where = posted_in or mapped or from_provider or default or ""
-                queues.setdefault(where, deque()).append(alert_id)
-        if waiting:
-            log.info("%d alerts wait for their Slack workspace to install Settle", waiting)
-        return queues
-
-    def deliver_all(self) -> DeliveryReport:
-        """Deliver every pending alert: channels concurrently (at most `concurrency` calls in flight),
-        each channel's alerts one after another at the pace Slack allows it.
-
-        A channel is handed to one worker at a time and comes back into the queue at its next
-        slot, so waiting for one channel's budget never holds a worker other channels could use.
-        Exactly-once is unchanged: each alert is still claimed and recorded on its own."""
-        report = DeliveryReport()
-        queues = self._pending_by_channel()
-        if not queues:
-            return report
-        ready: list[tuple[float, int, str]] = []  # (when the channel may be posted to, tiebreak, channel)
-        order = itertools.count()
-        for channel in queues:
-            heapq.heappush(ready, (self.pacer.ready_at(channel), next(order), channel))
-        running: dict[Future[DeliveryReport], str] = {}
-        fatal: SlackAuthError | None = None
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="deliver") as pool:
-            while (ready and fatal is None and not self._stopping.is_set()) or running:
-                now = self.pacer.clock()
-                go_on = fatal is None and not self._stopping.is_set()
-                while ready and go_on and len(running) < self.concurrency and ready[0][0] <= now:
-                    _, _, channel = heapq.heappop(ready)
-                    running[pool.submit(self._deliver_one, queues[channel].popleft())] = channel
-                timeout = max(ready[0][0] - now, 0.0) if ready and len(running) < self.concurrency else None
-                if not running:
-                    self._stopping.wait(timeout or 0.0)
-                    continue
-                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    channel = running.pop(future)
-                    try:
-                        report.merge(future.result())
-                    except SlackAuthError as exc:
-                        fatal = exc
-                    if queues[channel]:
-                        heapq.heappush(ready, (self.pacer.ready_at(channel), next(order), channel))
-        if fatal is not None:
-            raise fatal
-        return report
-
-    def _deliver_one(self, alert_id: int) -> DeliveryReport:
+    def deliver_one(self, alert_id: int) -> DeliveryReport:
+        """One alert, its failure counted in the report (a revoked token is raised: nothing will work)."""
         report = DeliveryReport()
         try:
             self.deliver(alert_id, report)
@@ -351,7 +118,7 @@ class AlertDeliverer:
             holder = s.execute(
                 select(Alert.claimed_by).where(Alert.id == alert_id, Alert.version > Alert.synced_version)
             ).scalar_one_or_none()
-            if holder is None or not _owner_is_dead(holder):
+            if holder is None or not owner_is_dead(holder):
                 return None
             return self._take(s, alert_id, Alert.claimed_by == holder, now)
 
@@ -386,95 +153,101 @@ class AlertDeliverer:
     def _sync(self, alert_id: int, previous_attempts: int, report: DeliveryReport) -> bool:
         """Returns True when the lease was released with the last record (one transaction less)."""
         with reading(self.sessions) as s:
-            alert = s.get(Alert, alert_id)
-            assert alert is not None
-            account = s.get(Account, alert.account_id)
-            card = alert_card(s, alert)
+            card = card_of(s, alert_id)
+            alert = s.get(Alert, alert_id)  # loaded with the card
+            assert card is not None and alert is not None
+            account = alert.account
             version, channel, ts = alert.version, alert.channel, alert.ts
             created = alert.created_at
+            # its workspace: the one it was posted in, else its account's
             team = self.workspaces.resolve(alert.team_id or (account.team if account else None))
             default = default_channel(s, team, self.fallback_channel)  # its workspace's, else SETTLE_ALERT_CHANNEL
             target = (account.channel if account else None) or default
             waiting = self._waiting_replies(s, alert_id)
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
-        with in_workspace(team):  # its workspace: the one it was posted in, else its account's
-            if ts is not None and channel is not None:
-                try:
-                    self.gateway.update(channel, ts, text, blocks)
-                    self._post_replies(card, channel, ts, waiting)
-                    self._synced(card.account_id, alert_id, version, channel, ts, first=False, release=True)
-                    report.updated += 1
-                    return True
-                except (MessageGone, ChannelUnavailable) as exc:
-                    log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
-                    with transaction(self.sessions) as s:
-                        audit.record(
-                            s,
-                            "alert_message_lost",
-                            account_id=card.account_id,
-                            error=exc.code,
-                            channel=channel,
-                            ts=ts,
-                        )
-                    previous_attempts = 0
-
-            if previous_attempts > 0:
-                oldest = (created - HISTORY_SLACK).timestamp()
-                for where in dict.fromkeys(c for c in (target, default) if c):
-                    found = self.gateway.find_alert(where, alert_id, oldest)
-                    if found is not None:
-                        log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
-                        self.gateway.update(found[0], found[1], text, blocks)  # it may show an older rendering
-                        self._synced(card.account_id, alert_id, 0, found[0], found[1], first=True, recovered=True)
-                        self._post_replies(card, found[0], found[1], waiting)
-                        self._synced(card.account_id, alert_id, version, found[0], found[1], first=False, release=True)
-                        report.recovered += 1
-                        return True
-
-            if target is None:
-                raise SlackError("no_channel_configured")
-            metadata = {
-                "event_type": ALERT_EVENT_TYPE,
-                "event_payload": {"alert_id": alert_id, "account_id": card.account_id},
-            }
-            fallback_reason = None
+        if ts is not None and channel is not None:
             try:
-                posted = self._post_joining(target, text, blocks, metadata)
-            except ChannelUnavailable as exc:
-                if not default or default == target:
-                    raise
-                fallback_reason = exc.code
-                log.warning("alert %s: %s in %s; using the default channel %s", alert_id, exc.code, target, default)
+                self.gateway.update(team, channel, ts, text, blocks)
+                self._post_replies(team, card, channel, ts, waiting)
+                self._synced(team, card.account_id, alert_id, version, channel, ts, first=False, release=True)
+                report.updated += 1
+                return True
+            except (MessageGone, ChannelUnavailable) as exc:
+                log.warning("alert %s message gone (%s); posting it again", alert_id, exc.code)
                 with transaction(self.sessions) as s:
-                    row = s.get(Alert, alert_id)
-                    assert row is not None
-                    row.fallback_reason = exc.code
-                    card = alert_card(s, row)
                     audit.record(
                         s,
-                        "alert_channel_fallback",
+                        "alert_message_lost",
                         account_id=card.account_id,
                         error=exc.code,
-                        channel=target,
-                        fallback=default,
+                        channel=channel,
+                        ts=ts,
                     )
-                text, blocks = self.renderer.text(card), self.renderer.blocks(card)
-                posted = self._post_joining(default, text, blocks, metadata)
-            if waiting:  # its ts first, so a crash while replying never posts the alert again
-                self._synced(card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
-                self._post_replies(card, posted[0], posted[1], waiting)
-            self._synced(
-                card.account_id,
-                alert_id,
-                version,
-                *posted,
-                first=not waiting,
-                fallback_reason=fallback_reason,
-                release=True,
-            )
-            report.posted += 1
-            ALERTS_POSTED.inc()
-            return True
+                previous_attempts = 0
+
+        if previous_attempts > 0:
+            oldest = (created - HISTORY_SLACK).timestamp()
+            for where in dict.fromkeys(c for c in (target, default) if c):
+                found = self.gateway.find_alert(team, where, alert_id, oldest)
+                if found is not None:
+                    log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
+                    self.gateway.update(team, found[0], found[1], text, blocks)  # it may show an older rendering
+                    self._synced(team, card.account_id, alert_id, 0, found[0], found[1], first=True, recovered=True)
+                    self._post_replies(team, card, found[0], found[1], waiting)
+                    self._synced(
+                        team, card.account_id, alert_id, version, found[0], found[1], first=False, release=True
+                    )
+                    report.recovered += 1
+                    return True
+
+        if target is None:
+            raise SlackError("no_channel_configured")
+        metadata = {
+            "event_type": ALERT_EVENT_TYPE,
+            "event_payload": {"alert_id": alert_id, "account_id": card.account_id},
+        }
+        fallback_reason = None
+        try:
+            posted = self._post_joining(team, target, text, blocks, metadata)
+        except ChannelUnavailable as exc:
+            if not default or default == target:
+                raise
+            fallback_reason = exc.code
+            log.warning("alert %s: %s in %s; using the default channel %s", alert_id, exc.code, target, default)
+            with transaction(self.sessions) as s:
+                row = s.get(Alert, alert_id)
+                assert row is not None
+                row.fallback_reason = exc.code
+                s.flush()
+                fresh = card_of(s, alert_id)
+                assert fresh is not None
+                card = fresh
+                audit.record(
+                    s,
+                    "alert_channel_fallback",
+                    account_id=card.account_id,
+                    error=exc.code,
+                    channel=target,
+                    fallback=default,
+                )
+            text, blocks = self.renderer.text(card), self.renderer.blocks(card)
+            posted = self._post_joining(team, default, text, blocks, metadata)
+        if waiting:  # its ts first, so a crash while replying never posts the alert again
+            self._synced(team, card.account_id, alert_id, 0, *posted, first=True, fallback_reason=fallback_reason)
+            self._post_replies(team, card, posted[0], posted[1], waiting)
+        self._synced(
+            team,
+            card.account_id,
+            alert_id,
+            version,
+            *posted,
+            first=not waiting,
+            fallback_reason=fallback_reason,
+            release=True,
+        )
+        report.posted += 1
+        ALERTS_POSTED.inc()
+        return True
 
     @staticmethod
     def _waiting_replies(s: Session, alert_id: int) -> list[AlertReply]:
@@ -486,7 +259,9 @@ class AlertDeliverer:
             )
         )
 
-    def _post_replies(self, card: AlertCard, channel: str, ts: str, waiting: list[AlertReply]) -> None:
+    def _post_replies(
+        self, team: str | None, card: AlertCard, channel: str, ts: str, waiting: list[AlertReply]
+    ) -> None:
         """Thread replies waiting under this alert, oldest first, each recorded once posted.
 
         A reply added after `waiting` was read bumped the alert, so the next delivery posts it."""
@@ -495,27 +270,28 @@ class AlertDeliverer:
             if reply.channel:  # a message of its own elsewhere (an escalation to the alert channel)
                 try:
                     # no alert metadata: after a crash, only the alert itself is found by it
-                    _, reply_ts = self._post_joining(reply.channel, text, [], None)
+                    _, reply_ts = self._post_joining(team, reply.channel, text, [], None)
                 except ChannelUnavailable as exc:
                     log.warning("alert %s: %s not posted to %s: %s", card.alert_id, reply.kind, reply.channel, exc.code)
                     reply_ts = "unposted"
             else:
-                _, reply_ts = self.gateway.post(channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
+                _, reply_ts = self.gateway.post(team, channel, text, [], thread_ts=ts, reply_broadcast=reply.broadcast)
             with transaction(self.sessions) as s:
                 s.execute(update(AlertReply).where(AlertReply.id == reply.id).values(ts=reply_ts))
 
     def _post_joining(
-        self, channel: str, text: str, blocks: list[Block], metadata: dict[str, Any] | None
+        self, team: str | None, channel: str, text: str, blocks: list[Any], metadata: dict[str, Any] | None
     ) -> tuple[str, str]:
         try:
-            return self.gateway.post(channel, text, blocks, metadata)
+            return self.gateway.post(team, channel, text, blocks, metadata)
         except ChannelUnavailable as exc:
-            if exc.code != "not_in_channel" or not self.gateway.join(channel):
+            if exc.code != "not_in_channel" or not self.gateway.join(team, channel):
                 raise
-            return self.gateway.post(channel, text, blocks, metadata)
+            return self.gateway.post(team, channel, text, blocks, metadata)
 
     def _synced(
         self,
+        team: str | None,
         account_id: str,
         alert_id: int,
         version: int,
@@ -532,7 +308,7 @@ class AlertDeliverer:
         values: dict[str, Any] = {
             "channel": channel,
             "ts": ts,
-            "team_id": current_workspace(),
+            "team_id": team,
             "synced_version": case((Alert.synced_version < version, version), else_=Alert.synced_version),
         }
         if release:  # only a lease that is still ours

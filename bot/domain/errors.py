@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from bot.balances.access import Decision
-    from bot.read.model import BatchRecord
+from dataclasses import dataclass
+from typing import Literal
 
 
 class SettleError(Exception):
     """Something the operator must fix; the message says what (the CLI prints it as one line)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """May someone settle an account? `admins` names who may, for the refusal message."""
+
+    allowed: bool
+    account_name: str
+    admins: tuple[str, ...]  # user and group ids that may settle
 
 
 class Refused(Exception):
@@ -24,19 +30,12 @@ class Refused(Exception):
 
 class NotSettleable(Exception):
     """The alert, invoice or settlement is gone, already paid, closed at the provider (voided,
-    written off), or being settled by someone else."""
+    written off), or being settled by someone else (`by`)."""
 
-    def __init__(
-        self,
-        kind: Literal["gone", "paid", "closed", "busy"],
-        batch: BatchRecord | None = None,
-        *,
-        by: str | None = None,
-    ) -> None:
+    def __init__(self, kind: Literal["gone", "paid", "closed", "busy"], *, by: str | None = None) -> None:
         super().__init__(kind)
         self.kind = kind
-        self.batch = batch
-        self.by = by or (batch.user_id if batch else None)
+        self.by = by
 
 
 class ChargeOutcomeUnknown(Exception):
@@ -50,3 +49,17 @@ class ChargeOutcomeUnknown(Exception):
 
 class InvalidChoice(Exception):
     """The chosen payment method is not one of the account's."""
+
+
+class BillingError(Exception):
+    """A request the provider refuses (unknown invoice, paid invoice, foreign card...)."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider did not answer (network, rate limit, its own error, a refused key), after its
+    client's retries. Not a BillingError: for a charge the outcome is unknown, never "declined"."""
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id

@@ -10,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, is_currency
 
+from bot.i18n import number_locale
+
 LOCALE = "en_US"
 _CODE_THEN_DIGIT = re.compile(r"^([A-Z]{2,3})(\d)")
 
@@ -44,8 +46,6 @@ def format_money(minor: int, currency: str) -> str:
     if not known(code):
         return f"{minor} {code}"  # never raise while showing something
     value = Decimal(minor).scaleb(-exponent(code))
-    from bot.i18n import number_locale
-
     shown = str(format_currency(value, code, locale=number_locale(), currency_digits=True))
     return _CODE_THEN_DIGIT.sub(r"\1 \2", shown)
 

@@ -6,6 +6,7 @@ verification token, signatures); the filter rewrites every record before any han
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -75,8 +76,6 @@ class JsonLines(logging.Formatter):
     """One JSON object per line (LOG_FORMAT=json), for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
-        import json
-
         line: dict[str, object] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),

@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session
 
 from bot.domain.money import format_money
 from bot.domain.states import InvoiceState, SettlementStatus
-from storage.models import AlertInvoice, AuditEvent, Settlement
+from bot.domain.workspace import Scope
+from bot.read.scope import visible
+from storage.models import Account, Alert, AlertInvoice, AuditEvent, Settlement
 
 HOW = ("saved card", "new card", "after bank verification")
 
@@ -73,14 +75,21 @@ def previous_month(now: datetime) -> str:
     return f"{last.year:04d}-{last.month:02d}"
 
 
-def build_report(s: Session, month: str) -> MonthReport:
+def build_report(s: Session, month: str, scope: Scope | None = None) -> MonthReport:
+    """Every account's figures, or with a `scope` one workspace's accounts only."""
     start, end = month_bounds(month)
+    accounts = select(Account.id).where(visible(scope, Account.team))
     by_currency: dict[str, CurrencyReport] = {}
 
     def row(currency: str) -> CurrencyReport:
         return by_currency.setdefault(currency, CurrencyReport(currency))
 
-    declined = s.scalars(select(AlertInvoice).where(AlertInvoice.created_at >= start, AlertInvoice.created_at < end))
+    declined = s.scalars(
+        select(AlertInvoice)
+        .join(Alert, Alert.id == AlertInvoice.alert_id)
+        .where(AlertInvoice.created_at >= start, AlertInvoice.created_at < end)
+        .where(_of(scope, Alert.account_id, accounts))
+    )
     for ai in declined:
         r = row(ai.currency)
         r.declined_count += 1
@@ -90,9 +99,11 @@ def build_report(s: Session, month: str) -> MonthReport:
             r.open_minor += ai.amount_minor
 
     settled = s.scalars(
-        select(Settlement).where(
+        select(Settlement)
+        .where(
             Settlement.status == SettlementStatus.SUCCEEDED, Settlement.updated_at >= start, Settlement.updated_at < end
         )
+        .where(_of(scope, Settlement.account_id, accounts))
     ).all()
     verified = _verified(s, [st.id for st in settled], start, end)
     methods = {st.payment_method_id for st in settled}
@@ -103,6 +114,13 @@ def build_report(s: Session, month: str) -> MonthReport:
             )
         )
     )
+    first_declined = dict(
+        s.execute(
+            select(AlertInvoice.invoice_id, AlertInvoice.created_at).where(
+                AlertInvoice.invoice_id.in_({st.invoice_id for st in settled})
+            )
+        ).all()
+    )
     hours: dict[str, list[float]] = defaultdict(list)
     settled_invoices = set()
     for st in settled:
@@ -112,12 +130,14 @@ def build_report(s: Session, month: str) -> MonthReport:
         how = HOW[2] if st.id in verified else HOW[1] if st.payment_method_id in added else HOW[0]
         r.recovered_by[how] += st.amount_minor
         settled_invoices.add(st.invoice_id)
-        first = s.scalar(select(AlertInvoice.created_at).where(AlertInvoice.invoice_id == st.invoice_id))
+        first = first_declined.get(st.invoice_id)
         if first is not None:
             hours[st.currency].append(max(0.0, (st.updated_at - first).total_seconds() / 3600))
 
     elsewhere = s.scalars(
-        select(AuditEvent).where(AuditEvent.action == "invoice_paid", AuditEvent.at >= start, AuditEvent.at < end)
+        select(AuditEvent)
+        .where(AuditEvent.action == "invoice_paid", AuditEvent.at >= start, AuditEvent.at < end)
+        .where(_of(scope, AuditEvent.account_id, accounts))
     )
     for event in elsewhere:
         if event.invoice_id in settled_invoices or event.currency is None:
@@ -129,6 +149,11 @@ def build_report(s: Session, month: str) -> MonthReport:
     for currency, values in hours.items():
         by_currency[currency].median_hours_to_settle = round(statistics.median(values), 1)
     return MonthReport(month, [by_currency[c] for c in sorted(by_currency)])
+
+
+def _of(scope: Scope | None, account_id: Any, accounts: Select[Any]) -> ColumnElement[bool]:
+    """Rows of the scope's accounts (every row without a scope)."""
+    return true() if scope is None else account_id.in_(accounts)
 
 
 def _verified(s: Session, ids: list[int], start: datetime, end: datetime) -> set[int]:
@@ -163,58 +188,3 @@ def report_text(report: MonthReport) -> str:
             f"  median time from decline to settled: {median}",
         ]
     return "\n".join(lines)
-
-
-class ReportPoster:
-    """Posts last month's report to the alert channel once, early in the new month: the poll asks
-    every cycle (one query), one process claims the month, and a failed post is tried again."""
-
-    def __init__(self, sessions: Any, gateway: Any, channel: str | None) -> None:
-        self.sessions = sessions
-        self.gateway = gateway
-        self.channel = channel
-
-    def post_due(self, now: datetime | None = None) -> str | None:
-        """The month posted by this call, if any."""
-        from bot.slack.gateway import SlackError
-        from storage.db import reading, transaction
-        from storage.models import MonthlyReport
-        from storage.upsert import insert_ignore
-
-        if not self.channel:
-            return None
-        now = now or datetime.now(UTC)
-        month = previous_month(now)
-        with reading(self.sessions) as s:
-            if s.get(MonthlyReport, month) is not None:
-                return None
-            first_alert = s.scalar(select(AlertInvoice.created_at).order_by(AlertInvoice.created_at).limit(1))
-        if first_alert is None or first_alert >= month_bounds(month)[1]:
-            return None  # Settle was not running yet that month
-        with transaction(self.sessions) as s:
-            claimed = insert_ignore(s, MonthlyReport, {"month": month, "claimed_at": now}, ["month"])
-            if claimed is None:
-                return None
-            report = build_report(s, month)
-        try:
-            self.post(report)
-        except SlackError as exc:
-            with transaction(self.sessions) as s:
-                s.query(MonthlyReport).filter(MonthlyReport.month == month).delete()
-            raise RuntimeError(f"monthly report {month} not posted: {exc.code}") from exc
-        with transaction(self.sessions) as s:
-            row = s.get(MonthlyReport, month)
-            if row is not None:
-                row.posted_at, row.channel = datetime.now(UTC), self.channel
-            from storage import audit
-
-            audit.record(s, "monthly_report_posted", month=month, channel=self.channel)
-        return month
-
-    def post(self, report: MonthReport, channel: str | None = None) -> None:
-        from bot.read.report_chart import chart_png
-
-        target = channel or self.channel
-        assert target
-        comment = f"📊 Recovered revenue, {report.month}\n```\n{report_text(report)}\n```"
-        self.gateway.upload(target, f"settle-{report.month}.png", chart_png(report), f"Settle {report.month}", comment)

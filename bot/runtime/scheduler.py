@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot.balances.ingest import Poller
 from storage.leases import DbLease
 
 log = logging.getLogger(__name__)
 
 
-def poll_job(poller: Poller, lease: DbLease | None = None) -> None:
+class Summary(Protocol):
+    def summary(self) -> str: ...
+
+
+class Cycle(Protocol):
+    """The poll job (bot/jobs/poll.py): what the schedule runs."""
+
+    def run_cycle(self) -> Summary: ...
+
+
+def poll_job(poller: Cycle, lease: DbLease | None = None) -> None:
     try:
         if lease is not None and not lease.acquire():
             log.debug("poll: another replica holds the poll lease")
@@ -38,7 +48,7 @@ def _missed(event: JobExecutionEvent) -> None:
 
 
 def make_scheduler(
-    poller: Poller, interval_seconds: int, *, blocking: bool = False, lease: DbLease | None = None
+    poller: Cycle, interval_seconds: int, *, blocking: bool = False, lease: DbLease | None = None
 ) -> BaseScheduler:
     scheduler: BaseScheduler = BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
     scheduler.add_job(

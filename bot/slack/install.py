@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.error import BoltError
@@ -28,9 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
 from bot.slack.workspaces import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, InstalledWorkspaces
-from bot.web.pages.install import install_page, installed, not_installed
 from storage import audit
 from storage.db import transaction
 
@@ -90,11 +89,29 @@ class OneTimeStateStore(SQLAlchemyOAuthStateStore):
             return bool(gone.rowcount == 1)
 
 
+@dataclass(frozen=True)
+class InstallPages:
+    """Settle's own pages for the install (bot/web/pages/install.py): the start, success and failure."""
+
+    start: Callable[[str], str]  # the page with the "Add to Slack" link
+    success: Callable[[Any], BoltResponse]
+    failure: Callable[[Any], BoltResponse]
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    client_id: str
+    client_secret: str
+    public_base: str
+
+
 class SettleOAuthFlow(OAuthFlow):
     """Bolt's OAuth flow with Settle's own install page."""
 
+    start_page: Callable[[str], str] = staticmethod(lambda url: url)
+
     def build_install_page_html(self, url: str, request: BoltRequest) -> str:
-        return install_page(url)
+        return self.start_page(url)
 
 
 class CachedAuthorize(Authorize):
@@ -132,27 +149,30 @@ class CachedAuthorize(Authorize):
 
 
 def oauth_flow(
-    settings: Settings, public_base: str, store: InstallationStore, engine: Engine, client: WebClient
+    config: OAuthConfig, pages: InstallPages, store: InstallationStore, engine: Engine, client: WebClient
 ) -> SettleOAuthFlow:
     """The code is exchanged through `client` (its base_url: Slack's API, or a stand-in in tests)."""
-    return SettleOAuthFlow(client=client, logger=log, settings=_oauth_settings(settings, public_base, store, engine))
+    flow = SettleOAuthFlow(client=client, logger=log, settings=_oauth_settings(config, pages, store, engine))
+    flow.start_page = pages.start
+    return flow
 
 
-def _oauth_settings(settings: Settings, public_base: str, store: InstallationStore, engine: Engine) -> OAuthSettings:
-    assert settings.slack_client_id and settings.slack_client_secret
+def _oauth_settings(
+    config: OAuthConfig, pages: InstallPages, store: InstallationStore, engine: Engine
+) -> OAuthSettings:
     return OAuthSettings(
-        client_id=settings.slack_client_id.strip(),
-        client_secret=settings.slack_client_secret.strip(),
+        client_id=config.client_id,
+        client_secret=config.client_secret,
         scopes=list(BOT_SCOPES),
         user_scopes=[],
-        redirect_uri=public_base + REDIRECT_PATH,
+        redirect_uri=config.public_base + REDIRECT_PATH,
         install_path=INSTALL_PATH,
         redirect_uri_path=REDIRECT_PATH,
         installation_store=store,
         installation_store_bot_only=True,
         state_store=OneTimeStateStore(engine),
         state_expiration_seconds=STATE_SECONDS,
-        callback_options=CallbackOptions(success=installed, failure=not_installed),
+        callback_options=CallbackOptions(success=pages.success, failure=pages.failure),
     )
 
 

@@ -7,9 +7,9 @@ import logging
 import threading
 import time
 
+from bot.domain.chat import SlackError, SlackGateway
 from bot.domain.slack_ids import USER
 from bot.i18n import DEFAULT, language
-from bot.slack.gateway import SlackError, SlackGateway
 
 log = logging.getLogger(__name__)
 
@@ -19,24 +19,29 @@ TTL_SECONDS = 3600.0
 class UserLanguages:
     def __init__(self, gateway: SlackGateway) -> None:
         self.gateway = gateway
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[tuple[str | None, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def of(self, user_id: str | None) -> str:
+    def cached(self, user_id: str | None, team: str | None) -> str | None:
+        """The language if it is known without asking Slack (nothing may be asked before an ack)."""
         if not user_id or not USER.match(user_id):
             return DEFAULT
-        now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(user_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+            hit = self._cache.get((team, user_id))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def of(self, user_id: str | None, team: str | None) -> str:
+        found = self.cached(user_id, team)
+        if found is not None:
+            return found
+        assert user_id is not None
         try:
-            found = language(self.gateway.user_locale(user_id))
+            found = language(self.gateway.user_locale(team, user_id))
         except SlackError as exc:
             log.info("users.info %s failed (%s): English", user_id, exc.code)
             found = DEFAULT
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            self._cache[user_id] = (now + TTL_SECONDS, found)
+            self._cache[(team, user_id)] = (time.monotonic() + TTL_SECONDS, found)
         return found

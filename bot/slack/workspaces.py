@@ -1,10 +1,8 @@
-"""Which Slack workspace a call speaks for, and the client holding that workspace's token.
+"""The client holding a workspace's bot token.
 
 With one bot token (the default) every call goes out with it. With OAuth (SLACK_CLIENT_ID and
 SLACK_CLIENT_SECRET set) each workspace that installed Settle has its own bot token in the
-installation store, and the workspace of a call is the one the work belongs to: the team of the
-Slack request being answered, or the team of the account whose alert is being posted. That team is
-carried in a context variable, so the domain code between the two ends needs no team argument.
+installation store. Every call names its workspace (bot/domain/chat.py); nothing is ambient.
 """
 
 from __future__ import annotations
@@ -12,20 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar, copy_context
-from typing import ParamSpec, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bot.slack.gateway import Workspaces, WorkspaceUnavailable
-from storage.models import WorkspaceSetting
+from bot.domain.chat import WorkspaceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,55 +36,6 @@ BOT_SCOPES = (
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 TOKEN_TTL_SECONDS = 60.0  # how long a replica trusts a token it read before reading it again
-
-_current: ContextVar[str | None] = ContextVar("settle_workspace", default=None)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def current_workspace() -> str | None:
-    return _current.get()
-
-
-def enter_workspace(team_id: str | None) -> None:
-    """For a Bolt middleware, which cannot wrap the listener in a `with`: the WSGI router runs each
-    request in a fresh context, so the team set here ends with the request."""
-    _current.set(team_id or None)
-
-
-@contextmanager
-def in_workspace(team_id: str | None) -> Iterator[None]:
-    token = _current.set(team_id or None)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-
-
-def workspaces_of(gateway: object) -> Workspaces:
-    """The gateway's workspaces; one, token-less, for a gateway that has none (the demo's)."""
-    found = getattr(gateway, "workspaces", None)
-    return found if found is not None else SingleWorkspace(None)
-
-
-def default_channel(s: Session, team_id: str | None, fallback: str | None) -> str | None:
-    """Where an account without a channel of its own is alerted: its workspace's channel (`settle
-    workspaces channel`), else SETTLE_ALERT_CHANNEL. With many workspaces, a channel of one
-    workspace is no use to another's accounts."""
-    if team_id:
-        chosen = s.scalar(select(WorkspaceSetting.alert_channel).where(WorkspaceSetting.team_id == team_id))
-        if chosen:
-            return str(chosen)
-    return fallback
-
-
-class ContextPool(ThreadPoolExecutor):
-    """A thread pool whose tasks run in the context they were submitted from, so work a listener
-    hands to the pool still speaks for the listener's workspace."""
-
-    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        return super().submit(copy_context().run, fn, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class SingleWorkspace:

@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
+from bot.observe.metrics import POLL_LAG, REGISTRY, UNDELIVERED
 from bot.slack.workspaces import INSTALL_PATH, REDIRECT_PATH
 from bot.web.guard import MAX_BODY, problem, verified
 from storage.db import ping, unsynced
@@ -83,8 +85,8 @@ class SettleWSGI:
         self.pages = pages
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # each request in a context of its own: the workspace a Slack request sets (bot/workspaces.py)
-        # must not outlive it in the server's thread
+        # each request in a context of its own: the reader's language it sets (bot/i18n.py) must not
+        # outlive it in the server's thread
         return contextvars.Context().run(self._guarded, environ, start_response)
 
     def _guarded(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -125,10 +127,6 @@ class SettleWSGI:
 
     def metrics(self, start_response: StartResponse) -> Iterable[bytes]:
         """Prometheus's text format; the gauges are read now (one query each)."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        from bot.observe.metrics import POLL_LAG, REGISTRY, UNDELIVERED
-
         UNDELIVERED.set(unsynced(self.engine))
         if self.health is not None:
             last = self.health.lease.last_run()

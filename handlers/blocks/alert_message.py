@@ -25,7 +25,7 @@ from bot.domain.decline_reasons import explain, short
 from bot.domain.slack_ids import USER
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState
 from bot.i18n import N_, _, use
-from bot.read.model import AlertCard, InvoiceLine
+from bot.read.cards import AlertCard, Attempt, InvoiceLine
 from handlers.blocks.balance_list import duration
 from handlers.blocks.mrkdwn import (
     CONTEXT,
@@ -155,14 +155,15 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         )
         blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=text)))
     else:
-        why = _("*Why the renewal was declined:*") if card.note else _("*Why:*")
+        attempt = card.last_attempt
+        why = _("*Why the renewal was declined:*") if attempt else _("*Why:*")
         lines = [f"{why} {reason.why}", _("*Next:* {step}").format(step=reason.next_step)]
         if card.bank_message:
             lines.insert(1, _("*The bank said:* “{message}”").format(message=safe(card.bank_message, 300)))
-        if card.note:
-            note = note_text(card.note)
-            if card.note_by:
-                lines.insert(0, _("*Last attempt:* {who}'s {note}").format(who=user(card.note_by), note=note))
+        if attempt:
+            note = attempt_text(attempt)
+            if attempt.by:
+                lines.insert(0, _("*Last attempt:* {who}'s {note}").format(who=user(attempt.by), note=note))
             else:
                 lines.insert(0, _("*Last attempt:* {note}").format(note=note))
         if card.state == AlertState.SETTLING:
@@ -266,16 +267,12 @@ def alert_menu(card: AlertCard) -> OverflowMenuElement:
     return OverflowMenuElement(action_id=ActionId.ALERT_MENU, options=options)
 
 
-def note_text(note: str) -> str:
-    """The last settlement attempt's outcome, stored as a key ("declined|<card>|<reason>") and told
-    in the reader's language; an older free-text note is shown as it is."""
-    kind, _sep, rest = note.partition("|")
-    card, _sep, reason = rest.partition("|")
-    if kind == "declined":
-        return _("payment with {card} was declined: {why}").format(card=safe(card, 100), why=short(reason))
-    if kind == "unverified":
-        return _("payment with {card} was never verified with the bank.").format(card=safe(card, 100))
-    return safe(note, 1000)
+def attempt_text(attempt: Attempt) -> str:
+    """The last settlement attempt's outcome, told in the reader's language."""
+    card = safe(attempt.card or "", 100)
+    if attempt.kind == "unverified":
+        return _("payment with {card} was never verified with the bank.").format(card=card)
+    return _("payment with {card} was declined: {why}").format(card=card, why=short(attempt.reason))
 
 
 def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.states import AlertState
 from bot.i18n import N_, _, ngettext
-from bot.read.model import AlertCard
+from bot.read.cards import AlertCard
 from handlers.blocks.mrkdwn import SECTION, clip, code, safe, user
 from handlers.support.ids import ActionId
 

@@ -26,11 +26,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.billing.base import Invoice, PaymentMethod
 from bot.domain.decline_reasons import explain
+from bot.domain.records import Invoice, PaymentMethod
 from bot.domain.states import SettlementStatus
 from bot.i18n import N_, _, current
-from bot.read.model import BatchRecord, BatchStatus, SettleContext, SettlementRecord, total
+from bot.read.batches import BatchRecord, BatchStatus, SettlementRecord
+from bot.read.cards import total
+from bot.read.context import SettleContext
 from handlers.blocks.alert_message import invoice_list
 from handlers.blocks.mrkdwn import BUTTON, OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
 from handlers.support import refs
@@ -212,7 +214,7 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
         title=_(MODAL_TITLE),
         submit=_("Continue") if ctx.methods else None,
         close=_("Cancel"),
-        private_metadata=refs.encode("alert", alert.alert_id),
+        private_metadata=refs.encode("alert", alert.alert_id, lang=current()),
         blocks=blocks,
     )
 
@@ -250,7 +252,7 @@ def confirm_view(batch: BatchRecord) -> View:
         title=_("Confirm payment"),
         submit=clip(_("Charge {amount}").format(amount=batch.amount), TITLE),
         close=_("Back"),
-        private_metadata=refs.encode("batch", batch.id),
+        private_metadata=refs.encode("batch", batch.id, lang=current()),
         blocks=[
             _md(charge_sentence(batch)),
             InputBlock(
@@ -262,6 +264,34 @@ def confirm_view(batch: BatchRecord) -> View:
             _note(
                 _("Each invoice is charged once, however many times this is submitted. The bank may ask to verify it.")
             ),
+        ],
+    )
+
+
+def checking_view(external_id: str) -> View:
+    """What a submitted card choice shows at once, while the choice is checked with the provider; the
+    confirmation replaces it (by its external_id)."""
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        external_id=external_id,
+        title=_("Confirm payment"),
+        close=_("Back"),
+        blocks=[_md(_("⏳ Checking the card and the invoices…"))],
+    )
+
+
+def charging_view(external_id: str) -> View:
+    """What a submitted confirmation shows at once; the details and the outcome replace it."""
+    return View(
+        type="modal",
+        callback_id=CallbackId.STATUS,
+        external_id=external_id,
+        title=_("Settling"),
+        close=_("Close"),
+        blocks=[
+            _md(_("⏳ Charging…")),
+            _note(_("You can close this; the alert in the channel will show the outcome.")),
         ],
     )
 

@@ -3,23 +3,22 @@ unassign) and its people picker (assign). Each re-checks the clicker's rights on
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.models.blocks import DatePickerElement, InputBlock, MarkdownTextObject, PlainTextObject, SectionBlock
-from slack_sdk.models.views import View
 
-from bot.balances.follow_ups import MAX_SNOOZE, FollowUps
+from bot.balances.follow_ups import MAX_SNOOZE
 from bot.i18n import _
+from handlers.blocks.follow_up import WAKE_AT, snooze_view
 from handlers.blocks.mrkdwn import slack_date, user
 from handlers.support import refs
 from handlers.support.errors import answering, ephemeral
 from handlers.support.ids import ActionId, BlockId, CallbackId
+from handlers.support.services import requester, services
 
 SNOOZE_FOR = {"snooze_1d": timedelta(days=1), "snooze_3d": timedelta(days=3)}
-WAKE_AT = time(9, 0, tzinfo=UTC)  # a snooze "until a date" ends that morning (UTC)
 
 
 def _raw_action(body: dict[str, Any]) -> dict[str, Any]:
@@ -29,27 +28,27 @@ def _raw_action(body: dict[str, Any]) -> dict[str, Any]:
 
 def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
-    follow: FollowUps = context["follow_ups"]
+    follow = services(context).follow_ups
     alert_id = refs.required(context, "alert")
-    user_id = str(context.user_id)
+    who = requester(context)
     option = _raw_action(body).get("selected_option") or {}
     do = refs.action_of(option.get("value"))
     if do in SNOOZE_FOR:
         until = datetime.now(UTC) + SNOOZE_FOR[str(do)]
-        follow.snooze(alert_id, user_id, until)
+        follow.snooze(alert_id, who, until)
         ephemeral(
             client,
             body,
             _("💤 Snoozed until {when}: no reminders or escalation until then.").format(when=slack_date(until)),
         )
     elif do == "snooze_date":
-        follow.settlements.authorize(user_id, alert_id)  # no form for someone who may not use it
+        follow.access.authorize(who, alert_id)  # no form for someone who may not use it
         client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=snooze_view(alert_id))
     elif do == "wake":
-        follow.snooze(alert_id, user_id, None)
+        follow.snooze(alert_id, who, None)
         ephemeral(client, body, _("Snooze ended: reminders are back on."))
     elif do == "unassign":
-        follow.assign(alert_id, user_id, None)
+        follow.assign(alert_id, who, None)
         ephemeral(client, body, _("Unassigned: reminders mention the account's admins again."))
     else:
         raise refs.BadRef(f"unknown menu option {do!r}")
@@ -57,44 +56,20 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
 
 def assign_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
-    follow: FollowUps = context["follow_ups"]
+    follow = services(context).follow_ups
     assignee = _raw_action(body).get("selected_user")
     if not isinstance(assignee, str):
         raise refs.BadRef("no user picked")
     try:
-        follow.assign(refs.required(context, "alert"), str(context.user_id), assignee)
+        follow.assign(refs.required(context, "alert"), requester(context), assignee)
     except ValueError:
         ephemeral(client, body, _("That is not a person Settle can assign. Pick someone from your workspace."))
         return
     ephemeral(client, body, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
 
 
-def snooze_view(alert_id: int) -> View:
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    return View(
-        type="modal",
-        callback_id=CallbackId.SNOOZE,
-        private_metadata=refs.encode("alert", alert_id),
-        title=PlainTextObject(text=_("Snooze this balance")),
-        submit=PlainTextObject(text=_("Snooze")),
-        close=PlainTextObject(text=_("Cancel")),
-        blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=_("No reminders or escalation until the morning of the day you pick (09:00 UTC).")
-                )
-            ),
-            InputBlock(
-                block_id=BlockId.SNOOZE_DATE,
-                label=PlainTextObject(text=_("Snooze until")),
-                element=DatePickerElement(action_id=ActionId.SNOOZE_DATE, initial_date=tomorrow.isoformat()),
-            ),
-        ],
-    )
-
-
 def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    follow: FollowUps = context["follow_ups"]
+    follow = services(context).follow_ups
     view = body["view"]
     values = ((view.get("state") or {}).get("values") or {}).get(BlockId.SNOOZE_DATE) or {}
     picked = (values.get(ActionId.SNOOZE_DATE) or {}).get("selected_date")
@@ -103,7 +78,7 @@ def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context:
     if until is None or not now < until <= now + MAX_SNOOZE:
         ack(response_action="errors", errors={BlockId.SNOOZE_DATE: _("Pick a day after today, within 90 days.")})
         return
-    follow.snooze(refs.required(context, "alert"), str(context.user_id), until)
+    follow.snooze(refs.required(context, "alert"), requester(context), until)
     ack()
 
 

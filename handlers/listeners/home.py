@@ -1,118 +1,23 @@
-"""Settle's App Home tab: a pure function of a HomeSummary, and the app_home_opened listener."""
+"""Settle's App Home tab: published when its viewer opens it (after Slack is answered)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt import App, BoltContext
-from slack_sdk.models.blocks import (
-    Block,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
-from slack_sdk.models.views import View
+from slack_bolt import Ack, App, BoltContext
 
-from bot.delivery.home import HomeService, HomeSummary
 from bot.domain import slack_ids
-from bot.domain.money import format_money
-from bot.domain.states import AlertState, SettlementStatus
-from bot.i18n import _, ngettext
-from bot.read.model import total
-from handlers.blocks.balance_list import SHOWN, balance_line, settle_button
-from handlers.blocks.mrkdwn import SECTION, clip, safe, slack_date, user
-
-log = logging.getLogger(__name__)
+from handlers.support.services import requester, services
 
 
-def _md(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION)))
+def home_opened(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:
+    ack()
+    user_id = event.get("user")
+    if event.get("tab", "home") != "home" or not isinstance(user_id, str) or not slack_ids.USER.match(user_id):
+        return
+    svc = services(context)
+    svc.fill.submit(svc.home.opened, requester(context))
 
 
-def _note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, 2000))])
-
-
-def home_view(summary: HomeSummary) -> View:
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_("Settle: declined payments")))]
-    if summary.every_account:
-        rights = _("You may settle every account's balance (you are one of Settle's admins).")
-    elif summary.count:
-        rights = _("You may settle the balances of the accounts you are a billing admin of.")
-    else:
-        rights = _("You are not a billing admin of any account with an open balance.")
-    if summary.others_open:
-        others = ngettext(
-            "{n} other open balance: not yours to settle.",
-            "{n} other open balances: not yours to settle.",
-            summary.others_open,
-        )
-        rights += " " + others.format(n=summary.others_open)
-    blocks.append(_note(rights))
-
-    blocks.append(DividerBlock())
-    if summary.balances:
-        owed = " · ".join(format_money(minor, currency) for currency, minor in summary.totals)
-        n = summary.count
-        blocks.append(_md(_("*Open balances you may settle: {n}* — {owed} owed").format(n=n, owed=owed)))
-        for card in summary.balances:
-            settling = card.state == AlertState.SETTLING
-            blocks.append(
-                SectionBlock(
-                    text=MarkdownTextObject(text=clip(balance_line(card), SECTION)),
-                    accessory=None if settling else settle_button(card),
-                )
-            )
-        if n > SHOWN:
-            blocks.append(_note(_("…and {n} more: `/settle ACCOUNT` goes straight to one.").format(n=n - SHOWN)))
-    else:
-        blocks.append(_md(_("*Nothing to settle.* 🎉 Declined renewals you may settle will show up here.")))
-
-    waiting = [c for c in summary.balances if c.state == AlertState.VERIFICATION_PENDING]
-    if waiting:
-        blocks.append(DividerBlock())
-        lines = [
-            "• "
-            + _("*{name}* — {amount}, {who}'s payment waits for the bank").format(
-                name=safe(c.account_name, 200), amount=c.owed, who=user(c.pending_by)
-            )
-            for c in waiting[:SHOWN]
-        ]
-        blocks.append(_md(_("*Waiting for bank verification*") + "\n" + "\n".join(lines)))
-
-    blocks.append(DividerBlock())
-    if summary.recent:
-        lines = []
-        for batch in summary.recent:
-            amount = total(batch.with_status(SettlementStatus.SUCCEEDED))
-            when = slack_date(batch.settled_at) if batch.settled_at else ""
-            line = _("*{name}* — {amount} with {card} by {who}").format(
-                name=safe(batch.account_name, 200),
-                amount=amount,
-                card=safe(batch.card_label, 100),
-                who=user(batch.user_id),
-            )
-            lines.append(f"• {line} {when}".rstrip())
-        blocks.append(_md(_("*Settled lately*") + "\n" + "\n".join(lines)))
-    else:
-        blocks.append(_md(_("*Settled lately*") + "\n" + _("Nothing yet.")))
-    blocks.append(_note(_("Type `/settle` in any channel for this list, or `/settle ACCOUNT` to settle one.")))
-    return View(type="home", blocks=blocks)
-
-
-class HomeView:
-    def view(self, summary: HomeSummary) -> View:
-        return home_view(summary)
-
-
-def register(app: App, home: HomeService) -> None:
-    @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any], context: BoltContext) -> None:
-        user_id = event.get("user")
-        if event.get("tab", "home") != "home" or not isinstance(user_id, str) or not slack_ids.USER.match(user_id):
-            return
-        context["background"].submit(home.opened, user_id)
+def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)

@@ -1,5 +1,7 @@
-"""Modal submissions. Validation answers with response_action; the charge runs after the ack.
-Domain errors raised here become the modal's last step through handlers/errors.py."""
+"""Modal submissions. Nothing but reading the submission comes before the answer to Slack: a field
+error when the submission itself is incomplete, else a view that says it is being done (with an
+external_id), which the work that follows replaces. Domain errors raised after the answer replace it
+through handlers/support/errors.py."""
 
 from __future__ import annotations
 
@@ -9,14 +11,21 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.domain.errors import NotSettleable
+from bot.domain.errors import InvalidChoice, NotSettleable, ProviderUnavailable, Refused
 from bot.i18n import _
-from bot.read.model import BatchStatus
-from bot.settlement.service import SettlementService
-from handlers.blocks.settle_modal import MODAL_TITLE, confirm_view, info_view, outcome_view, processing_view
+from handlers.blocks.settle_modal import (
+    MODAL_TITLE,
+    charging_view,
+    checking_view,
+    confirm_view,
+    info_view,
+    processing_view,
+)
 from handlers.support import refs
-from handlers.support.errors import answering, reply_text
+from handlers.support.errors import answering, replace_view, reply_text
 from handlers.support.ids import ActionId, BlockId, CallbackId
+from handlers.support.refs import BadRef
+from handlers.support.services import requester, services
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,7 @@ def _chosen_invoices(view: dict[str, Any]) -> list[str] | None:
 
 
 def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    settle: SettlementService = context["settle"]
+    svc = services(context)
     view = body["view"]
     alert_id = refs.required(context, "alert")
     option = _selected(view, BlockId.METHOD, ActionId.METHOD_CHOICE).get("selected_option")
@@ -58,34 +67,52 @@ def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     if errors:
         ack(response_action="errors", errors=errors)
         return
-    root = view.get("root_view_id") or view.get("id")
-    batch = settle.choose(alert_id, str(context.user_id), str(method_id), invoices, root)
     # The confirmation goes on top of the choice (Back returns to it), unless the choice itself is
     # already on top of another view (after a decline): Slack's stack holds three views at most.
-    action = "update" if view.get("previous_view_id") else "push"
-    ack(response_action=action, view=confirm_view(batch))
+    external_id = svc.modals.new_external_id()
+    ack(response_action="update" if view.get("previous_view_id") else "push", view=checking_view(external_id))
+    context["shown"] = external_id  # an error from here on replaces this view
+    who = requester(context)
+    root = view.get("root_view_id") or view.get("id")
+    try:
+        batch = svc.batches.choose(alert_id, who, str(method_id), invoices)
+    except InvalidChoice:
+        text = _("That card is no longer on the account. Go back, refresh the cards and pick another.")
+        replace_view(client, external_id, info_view(MODAL_TITLE, text))
+        return
+    except (Refused, NotSettleable, ProviderUnavailable, BadRef) as exc:
+        replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
+        return
+    except Exception as exc:  # the pushed view says so; the choice below it stays as it was
+        log.exception("card choice for alert %s failed", alert_id)
+        replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
+        return
+    svc.modals.chosen(batch.id, root, who)
+    replace_view(client, external_id, confirm_view(batch))
 
 
 def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    settle: SettlementService = context["settle"]
+    svc = services(context)
     view = body["view"]
     batch_id = refs.required(context, "batch")
     make_default = bool(_selected(view, BlockId.MAKE_DEFAULT, ActionId.MAKE_DEFAULT).get("selected_options"))
+    view_id = view.get("id") if isinstance(view.get("id"), str) else None
+    external_id = svc.modals.new_external_id(view_id)
+    ack(response_action="update", view=charging_view(external_id))  # at once, however many arrive
+    context["shown"] = external_id  # an error from here on replaces this view
+    who = requester(context)
     root = view.get("root_view_id") or view.get("id")
-    result = settle.confirm(batch_id, str(context.user_id), root, make_default, shown_in=view.get("id"))
+    result = svc.batches.confirm(batch_id, who, make_default, same_session=svc.modals.same_session(batch_id, root))
     if result.outcome == "busy":
-        ack(response_action="update", view=info_view(MODAL_TITLE, reply_text(NotSettleable("busy", result.batch))))
+        busy = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", by=result.batch.user_id)))
+        replace_view(client, external_id, busy)
         return
+    # this modal shows the confirmation's outcome when it is known (now, for a repeated submission)
+    svc.modals.follow(result.batch, who, view_id=view_id, external_id=external_id, owner=result.outcome == "claimed")
     if result.outcome == "duplicate":
-        batch = result.batch
-        ack(response_action="update", view=outcome_view(batch, settle.next_step(batch)))
-        if batch.status in (BatchStatus.CHARGING, BatchStatus.PENDING) and isinstance(view.get("id"), str):
-            # This answer ("Charging…") may reach Slack after the outcome did: show the outcome again
-            # once it is known, so a repeated submission never leaves the modal behind.
-            context["background"].submit(settle.show_when_done, batch.id, view["id"])
         return
-    ack(response_action="update", view=processing_view(result.batch))
-    settle.charge(batch_id)  # after the ack; the outcome reaches the modal through the notifier
+    replace_view(client, external_id, processing_view(result.batch))
+    svc.charger.charge(batch_id)  # the outcome reaches the modal through the tracker
 
 
 def register(app: App) -> None:

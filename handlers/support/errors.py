@@ -5,6 +5,7 @@ for a button on an alert. Refusals are constant messages."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +13,13 @@ from slack_bolt import Ack, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.billing.base import ProviderUnavailable
-from bot.domain.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, Refused
-from bot.i18n import N_, _, use
+from bot.domain.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, ProviderUnavailable, Refused
+from bot.i18n import N_, _, switch, use
 from handlers.blocks.mrkdwn import code, safe, user
 from handlers.blocks.settle_modal import MODAL_TITLE, info_view
 from handlers.support.ids import BlockId
-from handlers.support.refs import BadRef
+from handlers.support.refs import BadRef, Ref
+from handlers.support.services import services
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ def dead_end_text(exc: NotSettleable) -> str:
             "Nothing is owed any more: the invoices were voided or written off in the billing system. "
             "Nothing was charged."
         )
-    if exc.kind == "busy" and exc.batch:
-        return _("{who} is already settling this balance. Nothing was charged.").format(who=user(exc.batch.user_id))
+    if exc.kind == "busy" and exc.by:
+        return _("{who} is already settling this balance. Nothing was charged.").format(who=user(exc.by))
     return _("This alert or its invoice no longer exists. Nothing was charged.")
 
 
@@ -102,11 +103,30 @@ def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
             log.info("ephemeral to %s not sent: %s", user_id, exc.response.get("error"))
 
 
-def answer(client: WebClient, body: dict[str, Any], error: Exception) -> None:
-    """Tell the user after the request was acknowledged: in their modal, or ephemerally."""
+def replace_view(client: WebClient, external_id: str, view: Any, attempts: int = 6) -> bool:
+    """Update a view Settle showed in its answer to Slack, by its external_id: until Slack has shown
+    that answer the id is `not_found`, and the update waits a moment (this runs after the ack)."""
+    view.external_id = external_id
+    for attempt in range(attempts):
+        try:
+            client.views_update(external_id=external_id, view=view)
+            return True
+        except SlackApiError as exc:
+            if exc.response.get("error") != "not_found" or attempt == attempts - 1:
+                log.info("modal %s not updated: %s", external_id, exc.response.get("error"))
+                return False
+            time.sleep(0.05 * 2**attempt)
+    return False
+
+
+def answer(client: WebClient, body: dict[str, Any], error: Exception, shown: str | None = None) -> None:
+    """Tell the user after the request was acknowledged: in their modal (the view the ack showed,
+    `shown`, when it showed one), or ephemerally."""
     text = reply_text(error)
     view_id = _get(body, "view", "id")
-    if isinstance(view_id, str):
+    if shown is not None and replace_view(client, shown, info_view(MODAL_TITLE, text)):
+        return
+    if isinstance(view_id, str) and shown is None:
         try:
             client.views_update(view_id=view_id, view=info_view(MODAL_TITLE, text))
             return
@@ -117,7 +137,7 @@ def answer(client: WebClient, body: dict[str, Any], error: Exception) -> None:
     ephemeral(client, body, text)
 
 
-def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient, shown: str | None = None) -> None:
     """The one place a listener's error becomes a reply. Before the ack the reply is the answer to
     Slack's request itself (a submission's field error or last step); after it, a message on the
     surface the request came from."""
@@ -129,7 +149,7 @@ def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient) 
     else:
         log.error("listener failed (type=%s user=%s): %r", kind, user_id, error, exc_info=error)
     if ack.response is not None:
-        answer(client, body, error)
+        answer(client, body, error, shown)
     elif kind == "view_submission":
         if isinstance(error, InvalidChoice):
             ack(
@@ -149,18 +169,41 @@ def answering(listener: Listener) -> Listener:
     has acked: it would overwrite the ack.)"""
 
     def run(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        # everything this listener says, in the clicker's language (their Slack locale)
-        languages = context.get("languages")
-        lang = languages.of(context.user_id) if languages is not None else None
+        # Everything this listener says is in the clicker's language (their Slack locale). Nothing but
+        # parsing comes before the ack: the language is the one the view was shown in, or one known
+        # already; else it is asked of Slack once Slack has been answered.
+        ref = context.get("ref")
+        languages = services(context).languages
+        lang = (ref.lang if isinstance(ref, Ref) else None) or languages.cached(context.user_id, context.team_id)
         context["language"] = lang
         with use(lang):
+            answer_first: Ack = _LanguageAfterAck(ack, context) if lang is None else ack  # type: ignore[assignment]
             try:
-                listener(ack, body, client, context)
+                listener(answer_first, body, client, context)
             except Exception as exc:
-                handle(exc, ack, body, client)
+                handle(exc, answer_first, body, client, context.get("shown"))
 
     run.__name__ = run.__qualname__ = listener.__name__
     return run
+
+
+class _LanguageAfterAck:
+    """An Ack that, once called, looks up the clicker's language for the rest of the listener."""
+
+    def __init__(self, ack: Ack, context: BoltContext) -> None:
+        self._ack = ack
+        self._context = context
+
+    @property
+    def response(self) -> Any:
+        return self._ack.response
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        answered = self._ack(*args, **kwargs)
+        lang = services(self._context).languages.of(self._context.user_id, self._context.team_id)
+        self._context["language"] = lang
+        switch(lang)
+        return answered
 
 
 def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

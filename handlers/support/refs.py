@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from slack_bolt import BoltContext
 
+from bot.i18n import available
+
 Kind = Literal["alert", "batch"]
 MAX_ID = 2**31 - 1  # ids are int4 columns on PostgreSQL
 MAX_RAW = 200  # a reference is a few dozen characters; anything longer is not ours
@@ -27,13 +29,17 @@ class BadRef(ValueError):
 class Ref:
     kind: Kind
     id: int
+    lang: str | None = None  # the language the view was shown in: its answers need no lookup first
 
 
-def encode(kind: Kind, ident: int, do: str | None = None) -> str:
-    """`do` names what a menu option does to the record (its value is the reference)."""
+def encode(kind: Kind, ident: int, do: str | None = None, *, lang: str | None = None) -> str:
+    """`do` names what a menu option does to the record (its value is the reference); `lang` the
+    language a view is shown in, so a submission is answered in it before anything is asked."""
     data: dict[str, Any] = {"k": kind, "id": ident}
     if do is not None:
         data["do"] = do
+    if lang is not None:
+        data["l"] = lang
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -70,7 +76,8 @@ def decode(raw: Any) -> Ref | None:
     ident = data.get("id")
     if type(ident) is not int or not 0 < ident <= MAX_ID:  # not bool, not float
         return None
-    return Ref(data["k"], ident)
+    lang = data.get("l")
+    return Ref(data["k"], ident, lang if isinstance(lang, str) and lang in available() else None)
 
 
 def raw_ref(body: dict[str, Any]) -> Any:

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.billing.base import PaymentResult
-from bot.billing.sandbox.loader import load_file
+from bot.domain.records import PaymentResult
 from storage.db import transaction
 from storage.models import Alert, Settlement
-from tests.conftest import account, write_accounts
+from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN
 from tests.harness import Harness, eventually, running_server
@@ -36,7 +35,7 @@ def multi(*amounts: str, card: str = "4000000000009995") -> dict[str, Any]:
 
 
 def load(h: Harness, tmp_path: Path, acc: dict[str, Any]) -> None:
-    load_file(h.services.sessions, write_accounts(tmp_path / "accounts.yml", [acc]))
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
     h.sandbox.bill()
     h.services.poller.run_cycle()
 
@@ -152,7 +151,7 @@ def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypa
 
 def test_the_read_model_lists_open_balances(h: Harness, tmp_path: Path) -> None:
     """What App Home, /settle and reminders will read: every open balance with what it owes."""
-    from bot.read.model import open_alerts
+    from bot.read.balances import open_alerts
     from storage.db import reading
 
     load(h, tmp_path, multi("100.00", "250.00"))

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.billing.sandbox.loader import load_file
-from tests.conftest import account, write_accounts
+from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, STRANGER
 from tests.harness import Harness, eventually, running_server
@@ -29,7 +28,7 @@ def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iter
         ]
         accounts[0]["name"] = "Acme Corp <!channel>"
         accounts[1]["name"] = "Acme Parts"
-        load_file(services.sessions, write_accounts(tmp_path / "accounts.yml", accounts))
+        load_accounts(services, write_accounts(tmp_path / "accounts.yml", accounts))
         harness.sandbox.bill()
         services.poller.run_cycle()
         yield harness
@@ -117,7 +116,7 @@ def test_markup_typed_after_settle_is_shown_as_text(h: Harness) -> None:
 
 def test_a_long_list_shows_the_oldest_and_counts_the_rest(h: Harness, tmp_path: Path) -> None:
     many = [account(f"acct{i:02d}", "4000000000000002", channel="C0MANY", admins=[ADMIN]) for i in range(18)]
-    load_file(h.services.sessions, write_accounts(tmp_path / "many.yml", many))
+    load_accounts(h.services, write_accounts(tmp_path / "many.yml", many))
     h.sandbox.bill()
     h.services.poller.run_cycle()
     reply = answer(h, ADMIN)

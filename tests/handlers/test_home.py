@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.billing.sandbox.loader import load_file
-from tests.conftest import account, write_accounts
+from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN, OTHER_ADMIN, STRANGER
 from tests.harness import Harness, eventually, running_server
@@ -34,7 +33,7 @@ def h(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Ha
             ),
         ]
         accounts[0]["name"] = "Acme <!channel>"
-        load_file(services.sessions, write_accounts(tmp_path / "accounts.yml", accounts))
+        load_accounts(services, write_accounts(tmp_path / "accounts.yml", accounts))
         harness.sandbox.bill()
         services.poller.run_cycle()
         yield harness

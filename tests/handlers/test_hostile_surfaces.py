@@ -12,8 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.billing.sandbox.loader import load_file
-from tests.conftest import account, write_accounts
+from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN
 from tests.harness import Harness, eventually, running_server
@@ -41,7 +40,7 @@ def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iter
         acc["payment_methods"][0]["exp"] = "01/20"
         acc["renewal"] = {"on": (datetime.now(UTC) + timedelta(days=5)).date().isoformat(), "amount": "9.99"}
         acc["invoices"] = [{"amount": "12.00", "description": HOSTILE[:1000]}]
-        load_file(services.sessions, write_accounts(tmp_path / "evil.yml", [acc]))
+        load_accounts(services, write_accounts(tmp_path / "evil.yml", [acc]))
         services.provider.set_default_payment_method("evil", "pm_evil_2")  # type: ignore[attr-defined]
         harness.sandbox.bill()
         services.poller.run_cycle()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.billing.sandbox.loader import load_file
 from bot.i18n import _, use
-from tests.conftest import ROOT, account, write_accounts
+from tests.conftest import ROOT, account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN, STRANGER, setup
 from tests.harness import Harness, eventually, running_server
@@ -76,7 +75,7 @@ def test_app_home_in_dutch(h: Harness) -> None:
 def test_an_account_in_dutch_gets_its_alerts_in_dutch(h: Harness, tmp_path: Path) -> None:
     acc = account("bakkerij", "4000000000009995", channel="C0NL", admins=[ADMIN])
     acc["name"], acc["language"] = "Bakkerij de Vries", "nl"
-    load_file(h.services.sessions, write_accounts(tmp_path / "nl.yml", [acc]))
+    load_accounts(h.services, write_accounts(tmp_path / "nl.yml", [acc]))
     h.sandbox.bill()
     h.services.poller.run_cycle()
     (msg,) = [m for m in h.fake.messages("C0NL")]

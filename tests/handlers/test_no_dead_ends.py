@@ -88,11 +88,10 @@ def test_a_card_added_on_the_hosted_page_is_chosen_and_one_card_is_one_option(h:
 
 
 def test_the_expired_test_card_carries_a_past_expiry(h: Harness, tmp_path: Path) -> None:
-    from bot.billing.sandbox.loader import load_file
-    from tests.conftest import account, write_accounts
+    from tests.conftest import account, load_accounts, write_accounts
 
     acc = account("expired", "4000000000000069", channel="C0EXP", admins=[ADMIN], extra_cards=["4242424242424242"])
-    load_file(h.services.sessions, write_accounts(tmp_path / "b.yml", [acc]))
+    load_accounts(h.services, write_accounts(tmp_path / "b.yml", [acc]))
     h.sandbox.bill()
     h.services.poller.run_cycle()
     view_id = h.open_modal(ADMIN, "in_expired_1")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.billing.stripe.provider import STRIPE_API_VERSION
+from bot.billing.stripe.client import STRIPE_API_VERSION
 from storage.db import transaction
 from storage.models import Alert, Decline, PollCursor
 from tests.conftest import STRIPE_WEBHOOK_SECRET

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,17 +12,11 @@ import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.sandbox.cards import classify, fingerprint, parse_expiry
+from bot.billing.sandbox.models import SandboxCustomer, SandboxEvent, SandboxInvoice, SandboxPaymentMethod
 from bot.domain.money import known, to_minor
 from bot.domain.slack_ids import is_channel, is_team, is_user_or_group
 from bot.i18n import available
 from storage.db import transaction
-from storage.models import (
-    Account,
-    AccountAdmin,
-    SandboxCustomer,
-    SandboxInvoice,
-    SandboxPaymentMethod,
-)
 
 
 class LoadError(ValueError):
@@ -47,6 +41,7 @@ class LoadSummary:
     accounts: int = 0
     payment_methods: int = 0
     invoices: int = 0
+    account_ids: list[str] = field(default_factory=list)
 
 
 def parse(text: str, source: str = "<yaml>") -> list[dict[str, Any]]:
@@ -97,31 +92,37 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
     if not known(currency):
         raise LoadError(f"{where(acc)}: currency {currency!r} is not an ISO 4217 code")
 
-    account = s.get(Account, acc_id) or Account(id=acc_id)
-    account.name, account.currency = name, currency
+    meta: dict[str, str] = {}
     lang = acc.get("language")
-    if lang is not None:
-        if str(lang).lower() not in available():
-            raise LoadError(f"{where(acc)}: language must be one of {', '.join(available())}")
-        account.locale = str(lang).lower()
+    if lang is not None and str(lang).lower() not in available():
+        raise LoadError(f"{where(acc)}: language must be one of {', '.join(available())}")
     channel = acc.get("slack_channel") or None
     if channel is not None and not (isinstance(channel, str) and is_channel(channel)):
         raise LoadError(f"{where(acc)}: slack_channel must be a Slack channel id like C0123456789")
-    account.slack_channel = channel
     team = acc.get("slack_team") or None
     if team is not None and not (isinstance(team, str) and is_team(team)):
         raise LoadError(f"{where(acc)}: slack_team must be a Slack workspace id like T0123456789")
-    account.slack_team = team
     admins = acc.get("admins") or []
     if not isinstance(admins, list) or not all(isinstance(a, str) and is_user_or_group(a) for a in admins):
         raise LoadError(f"{where(acc)}: admins must be a list of Slack user (U…) or user-group (S…) ids")
-    account.admins = [AccountAdmin(slack_id=a) for a in dict.fromkeys(admins)]
-    s.add(account)
+    # kept as the customer's metadata, as Stripe would keep it: Settle reads its routing from there
+    meta["settle_admins"] = ",".join(dict.fromkeys(admins))
+    if channel:
+        meta["settle_channel"] = channel
+    if team:
+        meta["settle_team"] = team
 
     customer = s.get(SandboxCustomer, acc_id) or SandboxCustomer(id=acc_id)
-    customer.name, customer.currency = name, currency
+    seen = (customer.name, customer.currency, customer.meta, customer.locale)
+    customer.name, customer.currency, customer.meta = name, currency, meta
+    if lang is not None:
+        customer.locale = str(lang).lower()
     s.add(customer)
+    if (customer.name, customer.currency, customer.meta, customer.locale) != seen:
+        # a customer created or changed: Settle learns of it from the feed, as from Stripe's customer.updated
+        s.add(SandboxEvent(kind="customer_updated", customer_id=acc_id, created_at=datetime.now(UTC)))
     summary.accounts += 1
+    summary.account_ids.append(acc_id)
 
     first_id: str | None = None
     marked_id: str | None = None

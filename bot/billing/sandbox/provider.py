@@ -18,9 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.billing.base import (
+from bot.billing.sandbox.cards import classify, fingerprint
+from bot.billing.sandbox.models import (
+    SandboxAttempt,
+    SandboxCustomer,
+    SandboxEvent,
+    SandboxInvoice,
+    SandboxPaymentMethod,
+    SandboxUsedLink,
+)
+from bot.domain.errors import BillingError
+from bot.domain.money import to_decimal_str
+from bot.domain.records import (
     AccountInfo,
-    BillingError,
     Card,
     ChangePage,
     ClosedAs,
@@ -33,18 +43,8 @@ from bot.billing.base import (
     PaymentResult,
     Renewal,
 )
-from bot.billing.sandbox.cards import classify, fingerprint
-from bot.domain.money import to_decimal_str
 from bot.i18n import N_
 from storage.db import reading, transaction
-from storage.models import (
-    SandboxAttempt,
-    SandboxCustomer,
-    SandboxEvent,
-    SandboxInvoice,
-    SandboxPaymentMethod,
-    SandboxUsedLink,
-)
 from storage.upsert import insert_ignore
 
 _DECLINES = {
@@ -105,15 +105,19 @@ class SandboxProvider:
             events = s.scalars(
                 select(SandboxEvent).where(SandboxEvent.id > after).order_by(SandboxEvent.id).limit(limit)
             ).all()
-            failures, closed = [], []
+            failures, closed, accounts = [], [], {}
             for e in events:
                 attempt = s.get(SandboxAttempt, e.attempt_id) if e.attempt_id is not None else None
                 if e.kind == "payment_failed" and attempt is not None:
                     failures.append(self._failure(s, attempt))
-                elif e.kind in _CLOSING_EVENTS:
+                elif e.kind in _CLOSING_EVENTS and e.invoice_id:
                     closed.append(InvoiceClosed(e.invoice_id, e.created_at, _CLOSING_EVENTS[e.kind]))
+                elif e.kind == "customer_updated" and e.customer_id:
+                    customer = s.get(SandboxCustomer, e.customer_id)
+                    if customer is not None:
+                        accounts[customer.id] = self._account(customer)
         new_cursor = str(events[-1].id) if events else cursor
-        return ChangePage(failures=failures, cursor=new_cursor, closed=closed)
+        return ChangePage(failures=failures, cursor=new_cursor, closed=closed, accounts=list(accounts.values()))
 
     def list_payment_methods(self, account_id: str) -> list[PaymentMethod]:
         with reading(self._sessions) as s:
@@ -162,10 +166,14 @@ class SandboxProvider:
         return found
 
     def get_account(self, account_id: str) -> AccountInfo | None:
-        # routing comes from the sandbox YAML, which writes Settle's accounts itself
         with reading(self._sessions) as s:
             c = s.get(SandboxCustomer, account_id)
-            return AccountInfo(id=c.id, name=c.name, currency=c.currency) if c else None
+            return self._account(c) if c else None
+
+    @staticmethod
+    def _account(c: SandboxCustomer) -> AccountInfo:
+        """As Stripe gives a customer: its name, currency, language and metadata (Settle's routing)."""
+        return AccountInfo(id=c.id, name=c.name, currency=c.currency, metadata=dict(c.meta or {}), locale=c.locale)
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         try:

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
-from bot.billing.base import BillingError, ProviderHooks, card_label
+from bot.billing.base import ProviderHooks
 from bot.billing.sandbox.cards import parse_expiry
 from bot.billing.sandbox.provider import SandboxProvider
 from bot.domain.decline_reasons import short
+from bot.domain.errors import BillingError
 from bot.domain.money import format_money
+from bot.domain.records import card_label
 from bot.i18n import N_, _, language, use
 from bot.web.pages.frame import page as frame
 from bot.web.router import respond

@@ -12,9 +12,11 @@ from urllib.parse import parse_qs
 
 import stripe
 
-from bot.billing.base import BillingError, ChangePage, ProviderUnavailable
 from bot.billing.stripe.provider import StripeProvider
+from bot.domain.errors import BillingError, ProviderUnavailable
+from bot.domain.records import ChangePage
 from bot.i18n import _, language, use
+from bot.runtime.pools import PoolFull
 from bot.web.pages.frame import page
 from bot.web.router import respond
 
@@ -75,7 +77,12 @@ class StripePages:
         if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
             return respond(start_response, "400 Bad Request", "not a Stripe event\n")
         log.info("stripe webhook %s (%s)", data["id"], data["type"])
-        self.background.submit(self._apply_event, data)
+        try:
+            self.background.submit(self._apply_event, data)
+        except PoolFull:
+            # too many events waiting: Stripe sends it again later (and the poll reads it anyway)
+            log.warning("stripe webhook %s refused for now: the webhook queue is full", data["id"])
+            return respond(start_response, "503 Service Unavailable", "busy; send it again later\n")
         return respond(start_response, "200 OK", '{"received": true}', "application/json")
 
     def _apply_event(self, event: dict[str, Any]) -> None:

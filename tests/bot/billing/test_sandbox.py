@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_database
-from bot.billing.base import BillingError
 from bot.billing.sandbox.cards import TEST_CARDS, classify
 from bot.billing.sandbox.loader import LoadError, load_file, parse
 from bot.billing.sandbox.provider import SandboxProvider
+from bot.domain.errors import BillingError
 from tests.conftest import account, write_accounts
 
 OFF_SESSION = {

@@ -12,7 +12,9 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from bot.billing.stripe.provider import StripeProvider, make_client
+from bot.balances.routing import routing_of
+from bot.billing.stripe.client import make_client
+from bot.billing.stripe.provider import StripeProvider
 from storage.db import transaction
 from storage.models import Account
 from tests import localstripe
@@ -62,7 +64,9 @@ def test_a_customer_is_an_account_named_and_routed_by_its_metadata(
     info = provider.get_account(customer.id)
 
     assert info is not None
-    assert (info.name, info.channel, info.admins) == ("Acme <!channel>", "C0ACME", ("U0ADMIN", "S0BILLING"))
+    routing = routing_of(info)  # Settle's routing reads the customer's metadata; the provider passes it on
+    assert routing is not None
+    assert (info.name, routing.channel, routing.admins) == ("Acme <!channel>", "C0ACME", ("U0ADMIN", "S0BILLING"))
     assert provider.get_account("cus_nobody") is None
 
 
@@ -72,7 +76,8 @@ def test_a_customer_without_metadata_has_no_routing_of_its_own(
     customer = ls.v1.customers.create({"email": "ops@globex.example"})
     info = provider.get_account(customer.id)
     assert info is not None and info.name == "ops@globex.example"
-    assert info.channel is None and info.admins == ()
+    routing = routing_of(info)
+    assert routing is not None and routing.channel is None and routing.admins == ()
 
 
 def test_cards_are_listed_with_expiry_and_the_default_marked(ls: stripe.StripeClient, provider: StripeProvider) -> None:
@@ -102,7 +107,7 @@ def test_make_default_sets_the_customers_invoice_default(ls: stripe.StripeClient
 
 
 def test_a_refused_key_is_said_plainly(localstripe_url: str, ls: stripe.StripeClient) -> None:
-    from bot.billing.base import ProviderUnavailable
+    from bot.domain.errors import ProviderUnavailable
 
     customer = ls.v1.customers.create({"name": "Acme"}).id
     wrong = StripeProvider(make_client("not-a-key", localstripe_url), public_base="http://x", link_secret="k" * 32)

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.billing.base import BillingError, ProviderUnavailable
-from bot.billing.stripe.provider import StripeProvider, make_client
+from bot.billing.stripe.client import make_client
+from bot.billing.stripe.provider import StripeProvider
+from bot.domain.errors import BillingError, ProviderUnavailable
 from tests.fake_stripe import API_KEY, FakeStripe
 
 

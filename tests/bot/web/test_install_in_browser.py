@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.bot.test_workspaces import oauth_env  # noqa: F401  (a fixture)
+from tests.bot.slack.test_workspaces import oauth_env  # noqa: F401  (a fixture)
 from tests.bot.web.test_pages_in_browser import browser, shot  # noqa: F401  (browser is a fixture)
 from tests.fake_slack import FakeSlack
 from tests.harness import running_server

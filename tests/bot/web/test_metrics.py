@@ -52,5 +52,5 @@ def test_json_logs_are_one_object_per_line_without_secrets(
     lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is JSON
     assert {"ts", "level", "logger", "message"} <= set(records[0])
-    assert any(r["logger"] == "bot.cli.serve" for r in records)
+    assert any(r["logger"] == "bot.cli.serving" for r in records)
     assert "xoxb-test" not in "\n".join(lines)

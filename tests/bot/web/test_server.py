@@ -16,11 +16,10 @@ import waitress
 from waitress.server import BaseWSGIServer
 
 from bot.app import Settle, build
-from bot.billing.sandbox.loader import load_file
 from bot.billing.sandbox.provider import SandboxProvider
 from bot.settings import Settings
 from storage.db import make_engine
-from tests.conftest import account, run_cli, spawn_cli, write_accounts
+from tests.conftest import account, load_accounts, run_cli, spawn_cli, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import serve_until_closed
 from tests.slack_requests import get, post, signed_headers
@@ -76,7 +75,7 @@ def test_healthz_reports_the_database(server: tuple[str, Settle]) -> None:
 def test_invoice_page(server: tuple[str, Settle], tmp_path: Path) -> None:
     base, services = server
     acc = account("acme", "4000000000009995", extra_cards=["4242424242424242"])
-    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [acc]))
+    load_accounts(services, write_accounts(tmp_path / "a.yml", [acc]))
     sandbox = services.provider
     assert isinstance(sandbox, SandboxProvider)
     sandbox.bill()  # the renewal is declined
@@ -141,7 +140,7 @@ def test_pages_show_outside_text_as_text(server: tuple[str, Settle], tmp_path: P
     acc = account("evil", "4000000000009995")
     acc["name"] = "<script>alert(1)</script>"
     acc["invoices"][0]["description"] = "<img src=x onerror=alert(2)> " + "D" * 900
-    load_file(services.sessions, write_accounts(tmp_path / "a.yml", [acc]))
+    load_accounts(services, write_accounts(tmp_path / "a.yml", [acc]))
     sandbox = services.provider
     assert isinstance(sandbox, SandboxProvider)
     sandbox.bill()

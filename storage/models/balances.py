@@ -1,0 +1,158 @@
+"""The alert aggregate: an account's open balance, its declined invoices, the declines behind
+them, and the thread replies waiting to be posted under it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models.accounts import Account
+from storage.models.base import ALERT_IS_OPEN_SQL, UNSYNCED_SQL, Base, UTCDateTime, utcnow
+
+
+class Decline(Base):
+    """One failed automatic charge, as reported by the provider. Unique per provider failure."""
+
+    __tablename__ = "declines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_failure_id: Mapped[str] = mapped_column(String(128), unique=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))
+    payment_method_id: Mapped[str | None] = mapped_column(String(128))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempt: Mapped[int | None] = mapped_column(Integer)  # the provider's attempt count, when it says
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its next automatic retry
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    message: Mapped[str | None] = mapped_column(String(500))  # the bank's words, as the provider gives them
+
+
+class Alert(Base):
+    """The Slack message for one account's open balance, and its delivery state (an outbox row).
+
+    One alert per account while it has declined, unpaid invoices (the partial unique index); its
+    invoices are AlertInvoice rows. Once every one is paid the alert is settled, and a later decline
+    opens a new one. Every change bumps `version` in the same transaction that makes it; the
+    deliverer sets `synced_version` to the version it rendered once Slack has it, so a change made
+    while a post is in flight is never lost. `claimed_by`/`claimed_until` lease the row to one
+    deliverer at a time.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_account_open",
+            "account_id",
+            unique=True,
+            sqlite_where=text(ALERT_IS_OPEN_SQL),
+            postgresql_where=text(ALERT_IS_OPEN_SQL),
+        ),
+        # the deliverer's "what needs sending" stays cheap however many alerts are open
+        Index("ix_alerts_unsynced", "id", sqlite_where=text(UNSYNCED_SQL), postgresql_where=text(UNSYNCED_SQL)),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
+    decline_count: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(32), default="open", index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))  # the workspace its message is in (with OAuth)
+    fallback_reason: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    synced_version: Mapped[int] = mapped_column(Integer, default=0)
+    post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_by: Mapped[str | None] = mapped_column(String(32))
+    paid_with: Mapped[str | None] = mapped_column(String(64))
+    pending_by: Mapped[str | None] = mapped_column(String(32))
+    # the latest attempt to settle it, when it did not pay: "declined" (with the card and the bank's
+    # reason) or "unverified" (the bank's verification was never finished), and who made it
+    last_attempt: Mapped[str | None] = mapped_column(String(16))
+    last_attempt_card: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_reason: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_by: Mapped[str | None] = mapped_column(String(32))
+    # follow-up: the next reminder and the escalation are due at these times (None: none due); a
+    # poller claims one by moving it with a compare-and-set, so each is sent once
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snoozed_by: Mapped[str | None] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(32))
+    assigned_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    latest_decline: Mapped[Decline] = relationship(lazy="select")
+    invoices: Mapped[list[AlertInvoice]] = relationship(
+        back_populates="alert", lazy="selectin", order_by="AlertInvoice.id"
+    )
+    # the account has no foreign key (a decline may come before the provider names its customer)
+    account: Mapped[Account | None] = relationship(
+        primaryjoin="foreign(Alert.account_id) == Account.id", viewonly=True, lazy="select"
+    )
+
+
+class AlertInvoice(Base):
+    """One declined invoice in an account's open balance. An invoice belongs to one alert, ever."""
+
+    __tablename__ = "alert_invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(500))
+    latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
+    decline_count: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # an InvoiceState
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_by: Mapped[str | None] = mapped_column(String(32))
+    paid_with: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="invoices")
+    latest_decline: Mapped[Decline] = relationship(lazy="select")
+
+
+class AlertReply(Base):
+    """A thread reply under an alert, posted by the deliverer once the alert's message exists
+    (an outbox row too): a later decline, a balance that grew."""
+
+    __tablename__ = "alert_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str | None] = mapped_column(String(32))  # set: a message of its own there, not a reply
+    ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,69 @@
+"""Where money moves: one confirmation (a batch) and a settlement per invoice in it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import HOLDS_INVOICE_SQL, Base, UTCDateTime, utcnow
+
+
+class SettlementBatch(Base):
+    """One confirmation: an admin pays some of an alert's invoices with one card. Each invoice is
+    its own Settlement (own idempotency key); the batch is what the modal shows."""
+
+    __tablename__ = "settlement_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    card_label: Mapped[str] = mapped_column(String(64))
+    make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Settlement(Base):
+    """One admin's intent to pay one invoice with one method: created when the method is chosen,
+    claimed (pending -> charging) exactly once when confirmed. Its idempotency key goes to the
+    provider; the partial unique index lets only one settlement per invoice be in flight or done."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (
+        Index(
+            "uq_settlements_invoice_active",
+            "invoice_id",
+            unique=True,
+            sqlite_where=text(HOLDS_INVOICE_SQL),
+            postgresql_where=text(HOLDS_INVOICE_SQL),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_batches.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(32))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    card_label: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(128))
+    verification_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

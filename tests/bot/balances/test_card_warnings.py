@@ -1,0 +1,136 @@
+"""Warnings before the decline: a renewal coming up on a card that expires first, or was declined
+before, is warned about once in the account's channel with an Update card button; the warning goes
+quiet when the account has another default card. Sandbox and Stripe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from storage.db import transaction
+from storage.models import CardWarning
+from tests.conftest import account, load_accounts, write_accounts
+from tests.fake_slack import FakeSlack
+from tests.fake_stripe import FakeStripe
+from tests.handlers.test_settle_flow import ADMIN, STRANGER, local
+from tests.harness import Harness, eventually, running_server
+from tests.slack_requests import get, post
+
+
+def warnings(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [m for m in fake.messages(channel) if "renewal on" in m.get("text", "")]
+
+
+def soon(days: int = 5) -> date:
+    return (datetime.now(UTC) + timedelta(days=days)).date()
+
+
+@pytest.fixture
+def h(env: dict[str, str], fake_slack: FakeSlack) -> Iterator[Harness]:
+    with running_server() as (base, services):
+        yield Harness(base, fake_slack, services)
+
+
+def load(h: Harness, tmp_path: Path, card: str, *, exp: str | None = None, renews: date | None = None) -> None:
+    acc = account("acme", card, channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["invoices"] = []
+    if exp:
+        acc["payment_methods"][0]["exp"] = exp
+    acc["renewal"] = {"on": (renews or soon()).isoformat(), "amount": "129.00"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+
+
+def test_a_card_expiring_before_the_renewal_is_warned_about_once(h: Harness, tmp_path: Path) -> None:
+    last_month = datetime.now(UTC).replace(day=1) - timedelta(days=1)
+    load(h, tmp_path, "4242424242424242", exp=last_month.strftime("%m/%y"))
+    first = h.services.poller.run_cycle()
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=7), tick=True):
+        again = h.services.poller.run_cycle()  # the next scan: the same card and renewal
+    assert (first.card_warnings, again.card_warnings) == (1, 0)
+    (msg,) = warnings(h.fake, "C0ACME")
+    assert "Acme Corp's renewal on" in msg["text"] and "(€129.00) will be charged to Visa ·· 4242" in msg["text"]
+    assert "expires before then" in msg["text"] and "update_card" in json.dumps(msg["blocks"])
+    assert "card_warning" in h.audit()
+
+
+def test_a_card_declined_before_is_warned_about(h: Harness, tmp_path: Path) -> None:
+    load(h, tmp_path, "4000000000009995")
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["renewal"] = {"on": soon().isoformat(), "amount": "129.00"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()  # declined: insufficient funds
+    h.services.poller.run_cycle()
+    (msg,) = warnings(h.fake, "C0ACME")
+    assert "was declined before" in msg["text"]
+
+
+def test_a_good_card_or_a_far_renewal_is_not_warned_about(h: Harness, tmp_path: Path) -> None:
+    load(h, tmp_path, "4242424242424242")  # valid for years
+    h.services.poller.run_cycle()
+    load(h, tmp_path, "4242424242424242", exp="01/20", renews=soon(40))  # expired, but renews in 40 days
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=7), tick=True):
+        h.services.poller.run_cycle()
+    assert warnings(h.fake, "C0ACME") == []
+
+
+def test_update_card_gives_an_admin_a_fresh_link_and_the_warning_goes_quiet(h: Harness, tmp_path: Path) -> None:
+    load(h, tmp_path, "4242424242424242", exp="01/20")
+    h.services.poller.run_cycle()
+    (msg,) = warnings(h.fake, "C0ACME")
+    warning_id = next(e["value"] for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"])
+    action = {"action_id": "update_card", "block_id": "card_warning_actions", "type": "button", "value": warning_id}
+
+    def click(user: str) -> None:
+        h.message_action(user, action, {**msg, "channel": "C0ACME"})
+
+    click(STRANGER)
+    click(ADMIN)
+    eventually(lambda: len(h.fake.calls_to("chat.postEphemeral")) == 2)
+    stranger, admin = sorted((c.params for c in h.fake.calls_to("chat.postEphemeral")), key=lambda p: p["user"])[::-1]
+    assert stranger["user"] == STRANGER and stranger["text"].startswith("You can't settle Acme Corp's balance")
+    link = admin["text"].split("<", 1)[1].split("|", 1)[0]
+    assert get(local(h, link))[0] == 200  # the sandbox's add-card page
+    post(
+        local(h, link),
+        "number=5555555555554444&exp=12%2F30&default=on",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=7), tick=True):
+        h.services.poller.run_cycle()
+    assert len(warnings(h.fake, "C0ACME")) == 1
+    eventually(lambda: warnings(h.fake, "C0ACME")[0]["text"].startswith("✅ Acme Corp has a new default card"))
+    assert "update_card" not in json.dumps(warnings(h.fake, "C0ACME")[0]["blocks"])
+    with transaction(h.services.sessions) as s:
+        assert s.scalars(select(CardWarning)).one().resolved_at is not None
+
+
+def test_stripe_renewals_are_read_from_subscriptions(
+    stripe_sqlite_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe
+) -> None:
+    cus = fake_stripe.add_customer("Acme Corp", channel="C0ACME", admins=ADMIN)
+    card = fake_stripe.add_card(cus, "4242424242424242", default=True, exp=(1, 2021))
+    fake_stripe.add_subscription(cus, 12900, int((datetime.now(UTC) + timedelta(days=4)).timestamp()))
+    fine = fake_stripe.add_customer("Globex", channel="C0GLOBEX", admins=ADMIN)
+    good = fake_stripe.add_card(fine, "4242424242424242", default=True)
+    fake_stripe.add_subscription(fine, 5000, int((datetime.now(UTC) + timedelta(days=4)).timestamp()), card=good)
+    with running_server() as (_base, services):
+        from bot.balances.routing import apply_account_info
+
+        with transaction(services.sessions) as s:
+            for c in (cus, fine):
+                info = services.provider.get_account(c)
+                assert info is not None
+                apply_account_info(s, info)
+        report = services.poller.run_cycle()
+    assert report.card_warnings == 1 and card
+    (msg,) = warnings(fake_slack, "C0ACME")
+    assert "Visa ·· 4242" in msg["text"] and "expires before then" in msg["text"]
+    assert warnings(fake_slack, "C0GLOBEX") == []
