@@ -75,16 +75,6 @@ def apply_account_info(s: Session, info: AccountInfo) -> bool:
     return changed
 
 
-def matches(query: str, account_id: str, name: str) -> int:
-    """How well a typed account matches: 2 exactly (id or name, any case), 1 in part, 0 not at all."""
-    q = " ".join(query.casefold().split())
-    if not q:
-        return 0
-    if q in (account_id.casefold(), " ".join(name.casefold().split())):
-        return 2
-    return 1 if q in account_id.casefold() or q in name.casefold() else 0
-
-
 def map_account(
     s: Session,
     account_id: str,

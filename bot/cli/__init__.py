@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import accounts, audit, db, demo, poll, report, sandbox, serve, workspaces
+from bot.cli import accounts, audit, db, demo, report, sandbox, serve, workspaces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +19,7 @@ def main() -> None:
 
 for command in (
     serve.serve,
-    poll.poll,
+    serve.poll,
     db.db,
     sandbox.sandbox,
     demo.demo,

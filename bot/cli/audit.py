@@ -20,9 +20,9 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
     # the database layer only when it runs: start-up time
     from bot.domain.errors import SettleError
     from bot.domain.money import format_money
+    from bot.read.accounts import known
     from storage.audit import list_events
     from storage.db import reading
-    from bot.read.accounts import known
 
     with database() as sessions, reading(sessions) as s:
         if account is not None and not known(s, account):

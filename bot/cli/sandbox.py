@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -75,9 +75,7 @@ def sandbox_bill() -> None:
 @one_line_errors
 def sandbox_void(invoice: str) -> None:
     """Void an open INVOICE, as a billing admin would in Stripe: its alert closes at the next poll."""
-    with _sandbox() as (_, provider):
-        provider.close_invoice(invoice, "voided")
-    echo(f"{invoice}: voided")
+    _close(invoice, "voided", "voided")
 
 
 @sandbox.command("write-off")
@@ -85,9 +83,13 @@ def sandbox_void(invoice: str) -> None:
 @one_line_errors
 def sandbox_write_off(invoice: str) -> None:
     """Mark an open INVOICE uncollectible (written off): its alert closes at the next poll."""
+    _close(invoice, "uncollectible", "written off (uncollectible)")
+
+
+def _close(invoice: str, state: Literal["voided", "uncollectible"], said: str) -> None:
     with _sandbox() as (_, provider):
-        provider.close_invoice(invoice, "uncollectible")
-    echo(f"{invoice}: written off (uncollectible)")
+        provider.close_invoice(invoice, state)
+    echo(f"{invoice}: {said}")
 
 
 @sandbox.command("status")

@@ -20,16 +20,3 @@ class SettlementEvents(Protocol):
     def actor_of(self, ref: str) -> str | None:
         """Who the add-card link with `ref` was issued to (the page itself knows no person)."""
         ...
-
-
-class NoEvents:
-    """For processes with no Slack side (the CLI): nobody is looking."""
-
-    def batch_changed(self, batch: BatchRecord) -> None:
-        pass
-
-    def card_added(self, account_id: str, ref: str, method_id: str | None) -> None:
-        pass
-
-    def actor_of(self, ref: str) -> str | None:
-        return None

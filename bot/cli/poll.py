@@ -1,5 +1,0 @@
-"""`settle poll` lives with `settle serve` (bot/cli/serve.py): both run the poll cycle."""
-
-from bot.cli.serve import poll
-
-__all__ = ["poll"]
