@@ -179,28 +179,30 @@ def _oauth_settings(
 def register_uninstall(
     app: App, store: InstallationStore, sessions: sessionmaker[Session], forget: Callable[[str | None], None]
 ) -> None:
-    """Bolt's own clean-up (the tokens deleted from the store), then Settle's: this replica forgets
-    the token now (others within a minute, or at Slack's first `token_revoked`), and an audit row.
+    """An audit row, Bolt's own clean-up (the tokens deleted from the store), then this replica forgets
+    the token (others within a minute, or at Slack's first `token_revoked`).
     The workspace's alerts are kept: they are posted if it installs Settle again."""
     builtin = TokenRevocationListeners(store)
 
     def uninstalled(context: BoltContext) -> None:
+        _audited(sessions, "workspace_uninstalled", context.team_id)
         builtin.handle_app_uninstalled_events(context)
-        _removed(sessions, forget, "workspace_uninstalled", context.team_id)
+        forget(context.team_id)
 
     def revoked(event: dict[str, Any], context: BoltContext) -> None:
+        bot = bool((event.get("tokens") or {}).get("bot"))
+        if bot:
+            _audited(sessions, "workspace_token_revoked", context.team_id)
         builtin.handle_tokens_revoked_events(event, context)
-        if (event.get("tokens") or {}).get("bot"):
-            _removed(sessions, forget, "workspace_token_revoked", context.team_id)
+        if bot:
+            forget(context.team_id)
 
     app.event("app_uninstalled")(uninstalled)
     app.event("tokens_revoked")(revoked)
 
 
-def _removed(
-    sessions: sessionmaker[Session], forget: Callable[[str | None], None], action: str, team: str | None
-) -> None:
-    forget(team)
+def _audited(sessions: sessionmaker[Session], action: str, team: str | None) -> None:
+    """Recorded before the token goes, so whoever sees it gone finds why."""
     with transaction(sessions) as s:
         audit.record(s, action, team_id=team)
     log.warning("workspace %s: %s; its alerts wait until it installs Settle again", team, action.split("_", 1)[1])
