@@ -9,6 +9,7 @@ implementations.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -28,10 +29,13 @@ from bot.balances.follow_ups import FollowUps
 from bot.balances.ingest import Ingest
 from bot.billing.base import BillingProvider
 from bot.billing.registry import ProviderDeps, make_provider
+from bot.delivery.courier import Courier
 from bot.delivery.fanout import FanOut
 from bot.delivery.home import HomePublisher
+from bot.delivery.messages import MessageDeliverer
 from bot.delivery.outbox import AlertDeliverer
 from bot.delivery.report import ReportPoster
+from bot.delivery.storms import Storms
 from bot.domain.chat import SlackGateway
 from bot.domain.errors import SettleError
 from bot.jobs.poll import PollCycle
@@ -62,6 +66,7 @@ from bot.web.router import PollHealth, SettleWSGI, WSGIApp
 from handlers.adapters.modals import ModalTracker
 from handlers.blocks.alert_message import AlertMessage
 from handlers.blocks.card_warning import CardWarningMessage
+from handlers.blocks.digest import DigestMessage
 from handlers.blocks.home import HomeView
 from handlers.support.priority import OpenGate
 from handlers.support.services import Services
@@ -87,6 +92,7 @@ class Pools:
     """Every pool of background work a process has, each bounded; shutdown joins them."""
 
     listeners: BoundedPool  # Bolt's listeners (the work after each ack)
+    courier: BoundedPool  # the one thread that posts (bot/delivery/courier.py)
     fill: BoundedPool  # settle forms filled after their loading view opened, Homes opened
     delivery: BoundedPool  # Slack posts, a channel at a time, up to 16 channels at once
     webhooks: BoundedPool  # Stripe events applied after the webhook was answered
@@ -97,7 +103,7 @@ class Pools:
         self.timers = Timers(self.later)
 
     def all(self) -> list[BoundedPool]:
-        return [self.listeners, self.fill, self.delivery, self.webhooks, self.later]
+        return [self.listeners, self.courier, self.fill, self.delivery, self.webhooks, self.later]
 
     def shutdown(self, *, wait: bool, cancel: bool) -> None:
         self.timers.shutdown()
@@ -109,9 +115,11 @@ def make_pools() -> Pools:
     return Pools(
         # enough workers that a burst of clicks never queues behind slow Slack or provider calls
         listeners=BoundedPool("settle-listener", workers=32, queue=512),
+        courier=BoundedPool("settle-courier", workers=1, queue=0),
         fill=BoundedPool("settle-fill", workers=4, queue=256),
         delivery=BoundedPool("settle-deliver", workers=16, queue=1024),
-        webhooks=BoundedPool("settle-webhook", workers=4, queue=1000),
+        # each webhook is applied after it was answered: a burst is read from Stripe side by side
+        webhooks=BoundedPool("settle-webhook", workers=16, queue=2000),
         later=BoundedPool("settle-later", workers=2, queue=1000),
     )
 
@@ -132,6 +140,7 @@ class Settle:
     access: Authorizer
     deliverer: AlertDeliverer
     fanout: FanOut
+    courier: Courier
     forms: SettleForms
     batches: Batches
     charger: Charger
@@ -145,6 +154,7 @@ class Settle:
     reports: ReportPoster
     languages: UserLanguages
     modals: ModalTracker
+    _delivering: bool = False
 
     @cached_property
     def bolt(self) -> App:
@@ -195,7 +205,15 @@ class Settle:
     def socket_mode(self) -> bool:
         return bool(self.settings.slack_app_token)
 
+    def start_delivery(self) -> None:
+        """The courier's loop on its own thread: a served process posts what it records as it records it.
+        A one-shot command (`settle poll --once`) does not start it; it drains instead."""
+        if not self._delivering:
+            self._delivering = True
+            self.pools.courier.submit(self.courier.run)
+
     def wsgi(self) -> SettleWSGI:
+        self.start_delivery()  # what a webhook or a click records is posted without waiting for a poll
         pages: WSGIApp | None = None
         if self.settings.billing_provider == "sandbox":
             # each provider's pages are imported only when it is the one in use: start-up time
@@ -235,12 +253,13 @@ class Settle:
         return DbLease(self.sessions, "poll", new_owner(), ttl)
 
     def stop(self) -> None:
-        """Shutting down: a fan-out stops after the posts under way are recorded."""
-        self.fanout.stop()
+        """Shutting down: a delivery round stops after the posts under way are recorded."""
+        self.courier.stop()
 
     def close(self, *, wait: bool = False, cancel: bool = False) -> None:
         """Release the pools and the database; with `wait`, after the work under way has finished;
         with `cancel`, work queued but not started is dropped."""
+        self.courier.stop()
         self.pools.shutdown(wait=wait, cancel=cancel)
         self.engine.dispose()
 
@@ -266,10 +285,18 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     gateway = gateway or WebSlackGateway(workspaces, pacer)
     pools = make_pools()
     access = Authorizer(engine, sessions, gateway, workspaces, settings.admins)
-    deliverer = AlertDeliverer(sessions, gateway, workspaces, AlertMessage(), settings.alert_channel, new_owner())
-    fanout = FanOut(deliverer, pools.delivery, getattr(gateway, "pacer", pacer))
+    owner = new_owner()
+    storms = Storms(sessions, after=settings.digest_after, window=settings.digest_window)
+    deliverer = AlertDeliverer(
+        sessions, gateway, workspaces, AlertMessage(), settings.alert_channel, owner, storms=storms
+    )
+    messages = MessageDeliverer(
+        sessions, gateway, workspaces, AlertMessage(), CardWarningMessage(), DigestMessage(), owner
+    )
+    fanout = FanOut(deliverer, messages, pools.delivery, getattr(gateway, "pacer", pacer))
+    courier = Courier(fanout, pools.timers)
     languages = UserLanguages(gateway)
-    forms = SettleForms(sessions, provider, access, deliverer)
+    forms = SettleForms(sessions, provider, access, courier)
     batches = Batches(sessions, provider, access, forms)
     modals = ModalTracker(sessions, gateway, languages, pools.timers, forms)
     events: SettlementEvents = modals
@@ -286,28 +313,31 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     follow_ups = FollowUps(
         sessions,
         access,
-        deliverer,
+        courier,
         remind_after=settings.remind_after,
         escalate_after=settings.escalate_after,
         escalation_channel=settings.alert_channel,
     )
-    reports = ReportPoster(sessions, gateway, workspaces, settings.alert_channel)
+    reports = ReportPoster(sessions, workspaces, settings.alert_channel)
     card_warnings = CardWarnings(
         sessions, provider, gateway, workspaces, access, CardWarningMessage(), settings.alert_channel
     )
     ingest = Ingest(
         sessions, provider, hooks, remind_after=settings.remind_after, escalate_after=settings.escalate_after
     )
+    for told in (follow_ups, card_warnings, reports):  # each records, and wakes the courier
+        told.wake = courier.wake
+    ingest.recorded = courier.wake
     poller = PollCycle(
         ingest,
-        fanout,
+        courier,
         reconcile=recovery.reconcile,
         follow_ups=follow_ups,
         reports=reports,
         card_warnings=card_warnings,
     )
     home = HomePublisher(sessions, access, gateway, HomeView(), languages, pools.timers)
-    deliverer.on_change = home.changed
+    deliverer.on_change = _both(home.changed, courier.wake)  # App Home follows; replies may wait on it
     return Settle(
         settings=settings,
         engine=engine,
@@ -321,6 +351,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         access=access,
         deliverer=deliverer,
         fanout=fanout,
+        courier=courier,
         forms=forms,
         batches=batches,
         charger=charger,
@@ -335,6 +366,14 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         languages=languages,
         modals=modals,
     )
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        second()
+
+    return both
 
 
 def _workspaces(

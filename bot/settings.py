@@ -38,13 +38,16 @@ class Settings(BaseSettings):
     link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
     remind_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=24), alias="SETTLE_REMIND_AFTER")
     escalate_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=72), alias="SETTLE_ESCALATE_AFTER")
+    # a storm: more than this many new alerts in one channel within the window become one digest (0: off)
+    digest_after: int = Field(default=10, ge=0, alias="SETTLE_DIGEST_AFTER")
+    digest_window: Annotated[timedelta, NoDecode] = Field(default=timedelta(minutes=5), alias="SETTLE_DIGEST_WINDOW")
     stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
     # on first start, how far back Stripe's events are read (never alert on ancient history)
     stripe_first_start_days: float = Field(default=3, gt=0, le=30, alias="STRIPE_FIRST_START_DAYS")
 
-    @field_validator("remind_after", "escalate_after", mode="before")
+    @field_validator("remind_after", "escalate_after", "digest_window", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         """ "24h", "90m", "3d", "45s" or plain seconds."""

@@ -319,6 +319,21 @@ class FakeSlack:
                 m.pop("metadata", None)
         return {"ok": True, "messages": msgs, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
+    def api_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent and every reply, oldest first (metadata only when asked for)."""
+        with self.lock:
+            ch = self.channels.get(p["channel"])
+            if ch is None or not ch.exists:
+                return {"ok": False, "error": "channel_not_found"}
+            parent = str(p.get("ts") or "")
+            msgs = [dict(m) for m in ch.messages if m["ts"] == parent or m.get("thread_ts") == parent]
+        if not msgs:
+            return {"ok": False, "error": "thread_not_found"}
+        if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for m in msgs:
+                m.pop("metadata", None)
+        return {"ok": True, "messages": msgs, "has_more": False, "response_metadata": {"next_cursor": ""}}
+
     def api_conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             ch = self.channels.get(p["channel"])
@@ -469,6 +484,18 @@ class FakeSlack:
                 }
                 self.files.append(entry)
                 shared.append({"id": f["id"], "title": f.get("title")})
+            channel = self.channel(str(p["channel_id"])) if p.get("channel_id") else None
+            if channel is not None and channel.exists:  # Slack shares the files as a message in the channel
+                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                channel.messages.append(
+                    {
+                        "ts": ts,
+                        "text": p.get("initial_comment") or "",
+                        "files": shared,
+                        "blocks": None,
+                        "team": p.get("_team"),
+                    }
+                )
         return {"ok": True, "files": shared}
 
     def home(self, user: str) -> dict[str, Any] | None:

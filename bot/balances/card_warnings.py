@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -20,15 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.balances.access import Authorizer
 from bot.balances.routing import default_channel
 from bot.billing.base import BillingProvider
-from bot.domain.chat import SlackError, SlackGateway, Workspaces
+from bot.domain.chat import SlackGateway, Workspaces
 from bot.domain.errors import Refused
 from bot.domain.records import PaymentMethod, Renewal
 from bot.domain.workspace import Requester
 from bot.read.balances import admins_of
-from bot.read.warnings import WarningCard, warning_card
+from bot.read.warnings import WarningCard
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, CardWarning, Decline, ScanClaim
+from storage.models import Account, CardWarning, Decline, Message, ScanClaim
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -75,21 +75,23 @@ class CardWarnings:
         self.access = access
         self.every = every
         self.horizon = horizon
+        self.wake: Callable[[], None] | None = None  # the courier: warnings written, to be posted
 
     def run(self, now: datetime | None = None) -> int:
-        """Scan if the scan is due (this replica claimed it); warnings posted."""
+        """Scan if the scan is due (this replica claimed it); warnings written (the courier posts them)."""
         now = now or datetime.now(UTC)
         if not self._claim(now):
             return 0
         renewals = self.provider.upcoming_renewals(now + self.horizon)
-        posted = 0
+        written = 0
         for renewal in renewals:
             reason = self._reason(renewal)
             if reason is not None and renewal.method is not None:
-                posted += self._warn(renewal, renewal.method, reason)
+                written += self._warn(renewal, renewal.method, reason)
         self._resolve(renewals)
-        posted += self._retry_unposted()
-        return posted
+        if self.wake is not None:
+            self.wake()
+        return written
 
     def _claim(self, now: datetime) -> bool:
         with reading(self.sessions) as s:  # most polls: not due, and nothing written
@@ -125,6 +127,7 @@ class CardWarnings:
         return "declined_before" if declined is not None else None
 
     def _warn(self, renewal: Renewal, method: PaymentMethod, reason: str) -> int:
+        """The warning and its message, in one transaction: the courier posts it once."""
         with transaction(self.sessions) as s:
             new_id = insert_ignore(
                 s,
@@ -143,6 +146,13 @@ class CardWarnings:
             )
             if new_id is None:
                 return 0  # warned before about this card and renewal
+            account = s.get(Account, renewal.account_id)
+            team = self.workspaces.resolve(account.team if account else None)
+            target = (account.channel if account else None) or default_channel(s, team, self.fallback_channel)
+            if not target:
+                log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", new_id)
+                return 0
+            s.add(Message(kind="card_warning", warning_id=int(new_id), team_id=team, channel=target))
             audit.record(
                 s,
                 "card_warning",
@@ -152,71 +162,17 @@ class CardWarnings:
                 reason=reason,
                 renews_on=renewal.renews_at.date().isoformat(),
             )
-        return 1 if self._post(int(new_id)) else 0
-
-    def _post(self, warning_id: int) -> bool:
-        with reading(self.sessions) as s:
-            warning = s.get(CardWarning, warning_id)
-            assert warning is not None
-            account = s.get(Account, warning.account_id)
-            card = warning_card(s, warning, account)
-            team = self.workspaces.resolve(account.team if account else None)
-            target = (account.channel if account else None) or default_channel(s, team, self.fallback_channel)
-        if not target:
-            log.warning("card warning %s: no channel (set SETTLE_ALERT_CHANNEL)", warning_id)
-            return False
-        try:
-            channel, ts = self.gateway.post(team, target, self.renderer.text(card), self.renderer.blocks(card))
-        except SlackError as exc:
-            log.warning("card warning %s not posted: %s", warning_id, exc.code)
-            return False
-        with transaction(self.sessions) as s:
-            s.execute(update(CardWarning).where(CardWarning.id == warning_id).values(channel=channel, ts=ts))
-        return True
-
-    def _retry_unposted(self) -> int:
-        with reading(self.sessions) as s:
-            waiting = list(
-                s.scalars(select(CardWarning.id).where(CardWarning.ts.is_(None), CardWarning.resolved_at.is_(None)))
-            )
-        return sum(1 for warning_id in waiting if self._post(warning_id))
+        return 1
 
     def _resolve(self, renewals: list[Renewal]) -> None:
         """A warning whose account now renews on another card is over: its message says so."""
         current = {r.account_id: (r.method.id if r.method else None) for r in renewals}
-        with reading(self.sessions) as s:
-            open_ones = list(
-                s.scalars(
-                    select(CardWarning).where(
-                        CardWarning.resolved_at.is_(None), CardWarning.account_id.in_(list(current))
-                    )
-                )
-            )
-            accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(list(current))))}
-            shown = {w.id: warning_card(s, w, accounts.get(w.account_id)) for w in open_ones}
-            for w in open_ones:
-                s.expunge(w)
-        for warning in open_ones:
-            if current.get(warning.account_id) == warning.payment_method_id:
-                continue
-            warning.resolved_at = datetime.now(UTC)
-            with transaction(self.sessions) as s:
-                s.execute(
-                    update(CardWarning).where(CardWarning.id == warning.id).values(resolved_at=warning.resolved_at)
-                )
-                audit.record(
-                    s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id
-                )
-            if warning.channel and warning.ts:
-                account = accounts.get(warning.account_id)
-                team = self.workspaces.resolve(account.team if account else None)
-                card = replace(shown[warning.id], resolved_at=warning.resolved_at)
-                try:
-                    self.gateway.update(
-                        team, warning.channel, warning.ts, self.renderer.text(card), self.renderer.blocks(card)
-                    )
-                except SlackError as exc:
-                    log.info("card warning %s not updated: %s", warning.id, exc.code)
+        with transaction(self.sessions) as s:
+            for warning in s.scalars(
+                select(CardWarning).where(CardWarning.resolved_at.is_(None), CardWarning.account_id.in_(list(current)))
+            ):
+                if current.get(warning.account_id) != warning.payment_method_id:
+                    resolve(s, warning)
 
     def update_link(self, warning_id: int, who: Requester) -> str | None:
         """A card warning's Update card: a fresh add-card link, for the account's admins only."""
@@ -238,3 +194,15 @@ class CardWarnings:
                 s, "card_update_link", actor=who.user_id or "unknown", account_id=account_id, warning_id=warning_id
             )
         return self.provider.add_method_url(account_id, f"warning:{warning_id}")
+
+
+def resolve(s: Session, warning: CardWarning) -> None:
+    """The warning is over (its account has another default card): its message is edited to say so."""
+    warning.resolved_at = datetime.now(UTC)
+    s.execute(
+        update(Message)
+        .where(Message.kind == "card_warning", Message.warning_id == warning.id)
+        .values(version=Message.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id)

@@ -10,6 +10,7 @@ when the balance is over (sync_state clears them)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -27,7 +28,7 @@ from bot.domain.states import ALERT_DONE, AlertState
 from bot.domain.workspace import Requester
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import AccountAdmin, Alert, AlertReply
+from storage.models import AccountAdmin, Alert, Message
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class FollowUps:
         self.remind_after = remind_after
         self.escalate_after = escalate_after
         self.escalation_channel = escalation_channel
+        self.wake: Callable[[], None] | None = None  # the courier: follow-ups written, to be posted
 
     # --- the poll's part ----------------------------------------------------------------------------
 
@@ -60,9 +62,36 @@ class FollowUps:
         with reading(self.sessions) as s:
             remind = list(s.scalars(select(Alert.id).where(Alert.remind_at <= now)))
             escalate = list(s.scalars(select(Alert.id).where(Alert.escalate_at <= now)))
-        reminded = sum(self._remind(alert_id, now) for alert_id in remind)
-        escalated = sum(self._escalate(alert_id, now) for alert_id in escalate)
+        storms: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        reminded = sum(self._remind(alert_id, now, storms) for alert_id in remind)
+        escalated = sum(self._escalate(alert_id, now, storms) for alert_id in escalate)
+        if storms:
+            self._tell_digests(storms)
+        if self.wake is not None and (reminded or escalated):
+            self.wake()
         return reminded, escalated
+
+    def _tell_digests(self, storms: dict[tuple[str, int], list[dict[str, Any]]]) -> None:
+        """Balances told in a digest have no thread of their own: their follow-ups of one run are one
+        reply in the digest's thread (a storm's 300 reminders would otherwise flood it)."""
+        now = datetime.now(UTC)
+        with transaction(self.sessions) as s:
+            for (kind, digest_id), due in storms.items():
+                mentions = list(dict.fromkeys(m for d in due for m in d["mention"]))
+                s.add(
+                    Message(
+                        kind="reply",
+                        digest_id=digest_id,
+                        broadcast=kind == "escalated",
+                        detail={
+                            "kind": f"digest_{kind}",
+                            "alerts": [d["alert_id"] for d in due],
+                            "mention": mentions,
+                            "open_for": max(d["open_for"] for d in due),
+                        },
+                        created_at=now,
+                    )
+                )
 
     def _claim(self, s: Session, alert_id: int, column: Any, now: datetime, moved_to: datetime | None) -> bool:
         """Move a due time on, if it is still due: the poller whose update matched sends it. (A
@@ -78,7 +107,7 @@ class FollowUps:
         ).rowcount
         return won == 1
 
-    def _remind(self, alert_id: int, now: datetime) -> bool:
+    def _remind(self, alert_id: int, now: datetime, storms: dict[tuple[str, int], list[dict[str, Any]]]) -> bool:
         with transaction(self.sessions) as s:
             if not self._claim(s, alert_id, Alert.remind_at, now, now + self.remind_after):
                 return False  # another poller sent it, or the balance is over
@@ -86,19 +115,18 @@ class FollowUps:
             assert alert is not None
             alert.reminders_sent += 1
             mention = self._who(s, alert)
-            add_reply(
-                s,
-                alert_id,
-                "reminder",
-                mention=mention,
-                open_for=int((now - alert.created_at).total_seconds()),
-                number=alert.reminders_sent,
-            )
+            open_for = int((now - alert.created_at).total_seconds())
+            if alert.digest_id is not None and alert.ts is None:
+                storms.setdefault(("reminder", alert.digest_id), []).append(
+                    {"alert_id": alert_id, "mention": mention, "open_for": open_for}
+                )
+            else:
+                add_reply(s, alert_id, "reminder", mention=mention, open_for=open_for, number=alert.reminders_sent)
             audit.record(s, "reminder_due", account_id=alert.account_id, alert_id=alert_id, mention=mention)
         log.info("alert %s: reminder written", alert_id)
         return True
 
-    def _escalate(self, alert_id: int, now: datetime) -> bool:
+    def _escalate(self, alert_id: int, now: datetime, storms: dict[tuple[str, int], list[dict[str, Any]]]) -> bool:
         with transaction(self.sessions) as s:
             if not self._claim(s, alert_id, Alert.escalate_at, now, None):
                 return False
@@ -106,14 +134,19 @@ class FollowUps:
             assert alert is not None
             alert.escalated_at = now
             detail = {"open_for": int((now - alert.created_at).total_seconds()), "mention": self._who(s, alert)}
+            if alert.digest_id is not None and alert.ts is None:
+                storms.setdefault(("escalated", alert.digest_id), []).append({"alert_id": alert_id, **detail})
+                audit.record(s, "alert_escalated", account_id=alert.account_id, alert_id=alert_id, channel=None)
+                return True
             add_reply(s, alert_id, "escalated", broadcast=True, **detail)
             target = default_channel(s, alert.team_id, self.escalation_channel)  # in the alert's workspace
             if target and target != alert.channel:
                 # a message of its own in the alert channel, pointing at the alert
                 s.add(
-                    AlertReply(
+                    Message(
+                        kind="escalation",
                         alert_id=alert_id,
-                        kind="escalated_elsewhere",
+                        team_id=alert.team_id,
                         detail={**detail, "alert_channel": alert.channel},
                         channel=target,
                         created_at=now,

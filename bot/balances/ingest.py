@@ -9,6 +9,7 @@ the deliverer brings Slack up to date from what was recorded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,7 @@ class Ingest:
         self.hooks = hooks  # a card added, a payment the bank answered: the settlement service's
         self.remind_after = remind_after  # a new alert's first reminder and escalation are due then
         self.escalate_after = escalate_after
+        self.recorded: Callable[[], None] | None = None  # told after each page: the courier posts it
 
     def read_feed(self, report: IngestReport) -> None:
         """Every change since the stored cursor, a page at a time."""
@@ -87,6 +89,8 @@ class Ingest:
             record_applied(s, self.provider.name, page.event_ids)
             if not pushed and page.cursor is not None and page.cursor != move_cursor_from:
                 self._advance(s, move_cursor_from, page.cursor)
+        if self.recorded is not None and (page.failures or page.closed or page.accounts):
+            self.recorded()
         if self.hooks is not None:
             for added in page.methods_added:
                 self.hooks.method_added(added.account_id, added.ref, added.method_id)

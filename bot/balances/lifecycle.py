@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
-from storage.models import Alert, AlertInvoice, AlertReply, Settlement
+from storage.models import Alert, AlertInvoice, Message, Settlement
 
 AttemptKind = Literal["declined", "unverified"]
 
@@ -132,9 +132,14 @@ def close_invoice(
 
 
 def add_reply(session: Session, alert_id: int, kind: str, *, broadcast: bool = False, **detail: Any) -> None:
-    """A thread reply under the alert, posted by the deliverer after the alert itself (bumps it)."""
+    """A thread reply under the alert (or its digest's), written to the outbox: posted once the alert's
+    own message is in Slack."""
     session.add(
-        AlertReply(alert_id=alert_id, kind=kind, detail=detail, broadcast=broadcast, created_at=datetime.now(UTC))
+        Message(
+            kind="reply",
+            alert_id=alert_id,
+            detail={"kind": kind, **detail},
+            broadcast=broadcast,
+            created_at=datetime.now(UTC),
+        )
     )
-    session.flush()
-    bump(session, alert_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bot.read.cards import AlertCard
+from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
 
 
@@ -24,3 +25,13 @@ class AlertRenderer(Protocol):
 
 class HomeRenderer(Protocol):
     def view(self, summary: HomeSummary) -> Any: ...
+
+
+class DigestRenderer(Protocol):
+    """A storm's digest in its channel, and the replies under it (a reminder for its balances)."""
+
+    def text(self, digest: DigestCard) -> str: ...
+
+    def blocks(self, digest: DigestCard) -> list[Any]: ...
+
+    def reply(self, digest: DigestCard, kind: str, detail: dict[str, Any]) -> str: ...

@@ -66,6 +66,24 @@ class SlackGateway(Protocol):
 
     def find_alert(self, team: str | None, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None: ...
 
+    def find_message(
+        self,
+        team: str | None,
+        channel: str,
+        event_type: str,
+        key: str,
+        value: object,
+        oldest: float,
+        *,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """The ts of a message Settle posted with this metadata (in `thread_ts`'s thread, if given)."""
+        ...
+
+    def find_file(self, team: str | None, channel: str, title: str, oldest: float) -> bool:
+        """Whether a file with this title was shared in the channel since `oldest`."""
+        ...
+
     def join(self, team: str | None, channel: str) -> bool: ...
 
     def update_view(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
 from bot.balances.ingest import Ingest, IngestReport
-from bot.delivery.fanout import FanOut
+from bot.delivery.courier import Courier
 from bot.delivery.outbox import DeliveryReport
 from bot.delivery.report import ReportPoster
 from bot.domain.errors import ProviderUnavailable
@@ -83,7 +83,7 @@ class PollCycle:
     def __init__(
         self,
         ingest: Ingest,
-        fanout: FanOut,
+        courier: Courier,
         *,
         reconcile: Callable[[], int] | None = None,
         follow_ups: FollowUps | None = None,
@@ -91,17 +91,25 @@ class PollCycle:
         card_warnings: CardWarnings | None = None,
     ) -> None:
         self.ingest = ingest
-        self.fanout = fanout
+        self.courier = courier
         self.reconcile = reconcile
         self.follow_ups = follow_ups
         self.reports = reports
         self.card_warnings = card_warnings
 
-    def run_cycle(self) -> CycleReport:
+    def run_cycle(self, *, drain: bool = True) -> CycleReport:
+        """Record what changed; the courier posts it as each page is recorded. With `drain` (a
+        `settle poll --once`, a test) the cycle also waits until Slack has it all; the schedule does
+        not, so a long renewal day never holds up the next poll."""
         with POLL_SECONDS.time():
             report = self._cycle()
+            if drain:
+                report.delivery = self.courier.drain()
         DECLINES.inc(report.new_declines)
         return report
+
+    def scheduled(self) -> CycleReport:
+        return self.run_cycle(drain=False)
 
     def _cycle(self) -> CycleReport:
         report = CycleReport()
@@ -124,12 +132,12 @@ class PollCycle:
         if self.reports is not None:
             for posted in self.reports.post_due():
                 report.monthly_reports.append(f"{posted.month}" + (f" in {posted.team}" if posted.team else ""))
-        report.delivery = self.fanout.deliver_all()
+        self.courier.wake()
         return report
 
     def pushed(self, page: ChangePage) -> CycleReport:
-        """Changes a webhook brought: recorded (once, whoever gets there first) and sent now."""
+        """Changes a webhook brought: recorded (once, whoever gets there first); the courier posts them."""
         report = CycleReport()
         self.ingest.apply(page, report.ingest, pushed=True)
-        report.delivery = self.fanout.deliver_all()
+        self.courier.wake()
         return report

@@ -22,8 +22,6 @@ class WarningCard:
     amount_minor: int
     currency: str
     resolved_at: datetime | None
-    channel: str | None
-    ts: str | None
 
 
 def warning_card(s: Session, warning: CardWarning, account: Account | None = None) -> WarningCard:
@@ -39,6 +37,4 @@ def warning_card(s: Session, warning: CardWarning, account: Account | None = Non
         amount_minor=warning.amount_minor,
         currency=warning.currency,
         resolved_at=warning.resolved_at,
-        channel=warning.channel,
-        ts=warning.ts,
     )

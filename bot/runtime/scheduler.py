@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
-from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -24,7 +24,7 @@ class Summary(Protocol):
 class Cycle(Protocol):
     """The poll job (bot/jobs/poll.py): what the schedule runs."""
 
-    def run_cycle(self) -> Summary: ...
+    def scheduled(self) -> Summary: ...
 
 
 def poll_job(poller: Cycle, lease: DbLease | None = None) -> None:
@@ -32,7 +32,7 @@ def poll_job(poller: Cycle, lease: DbLease | None = None) -> None:
         if lease is not None and not lease.acquire():
             log.debug("poll: another replica holds the poll lease")
             return
-        report = poller.run_cycle()
+        report = poller.scheduled()
         if lease is not None:
             lease.ran()
         log.info("poll: %s", report.summary())
@@ -42,9 +42,22 @@ def poll_job(poller: Cycle, lease: DbLease | None = None) -> None:
 
 
 def _missed(event: JobExecutionEvent) -> None:
-    log.warning(
-        "poll run due at %s was missed (the previous one ran long, or the process was busy)", event.scheduled_run_time
+    log.info(
+        "poll run due at %s was missed (the process was busy); the next one reads it all", event.scheduled_run_time
     )
+
+
+def _still_running(event: JobEvent) -> None:
+    # a renewal day's long read: the next tick is skipped, nothing is lost (the cursor resumes)
+    log.info("poll: the previous cycle is still reading the feed; this tick is skipped")
+
+
+class _SkippedTicks(logging.Filter):
+    """APScheduler warns of every tick skipped behind a long cycle; that is expected, and said once as
+    `_still_running` at INFO instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
 
 
 def make_scheduler(
@@ -64,4 +77,8 @@ def make_scheduler(
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_listener(_missed, EVENT_JOB_MISSED)
+    scheduler.add_listener(_still_running, EVENT_JOB_MAX_INSTANCES)
+    apscheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTicks) for f in apscheduler_log.filters):
+        apscheduler_log.addFilter(_SkippedTicks())
     return scheduler

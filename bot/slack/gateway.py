@@ -110,6 +110,59 @@ class WebSlackGateway:
         except ChannelUnavailable:
             return None  # nothing of ours can be there
 
+    def find_message(
+        self,
+        team: str | None,
+        channel: str,
+        event_type: str,
+        key: str,
+        value: object,
+        oldest: float,
+        *,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """A message Settle posted before a crash, found by the metadata it carries: in the channel's
+        history, or for a reply in its thread."""
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        cursor: str | None = None
+        try:
+            with self._calling(team, method) as client:
+                while True:
+                    page: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+                    if cursor:
+                        page["cursor"] = cursor
+                    if thread_ts:
+                        resp = client.conversations_replies(ts=thread_ts, **page)
+                    else:
+                        resp = client.conversations_history(oldest=f"{oldest:.6f}", **page)
+                    for msg in resp.get("messages") or []:
+                        meta = msg.get("metadata") or {}
+                        if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
+                            return str(msg["ts"])
+                    cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+                    if not cursor:
+                        return None
+        except ChannelUnavailable:
+            return None
+
+    def find_file(self, team: str | None, channel: str, title: str, oldest: float) -> bool:
+        """A file shared in the channel (a report) whose title is this one."""
+        cursor: str | None = None
+        try:
+            with self._calling(team, "conversations.history") as client:
+                while True:
+                    resp = client.conversations_history(
+                        channel=channel, oldest=f"{oldest:.6f}", limit=200, cursor=cursor
+                    )
+                    for msg in resp.get("messages") or []:
+                        if any((f or {}).get("title") == title for f in msg.get("files") or []):
+                            return True
+                    cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+                    if not cursor:
+                        return False
+        except ChannelUnavailable:
+            return False
+
     def join(self, team: str | None, channel: str) -> bool:
         try:
             with self._calling(team, "conversations.join") as client:

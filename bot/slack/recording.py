@@ -55,6 +55,27 @@ class RecordingGateway:
                 return channel, msg.ts
         return None
 
+    def find_message(
+        self,
+        team: str | None,
+        channel: str,
+        event_type: str,
+        key: str,
+        value: object,
+        oldest: float,
+        *,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        for msg in self.messages:
+            meta = msg.metadata or {}
+            found = meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value
+            if msg.channel == channel and found:
+                return msg.ts
+        return None
+
+    def find_file(self, team: str | None, channel: str, title: str, oldest: float) -> bool:
+        return False
+
     def join(self, team: str | None, channel: str) -> bool:
         return True
 

@@ -276,7 +276,15 @@ def attempt_text(attempt: Attempt) -> str:
 
 
 def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
-    """The thread replies under an alert: a later decline, a balance that grew, a settlement."""
+    """The thread replies under an alert: a later decline, a balance that grew, a settlement. In a
+    digest's thread (`in_digest`) they say whose balance they are about."""
+    said = _reply_text(card, kind, detail)
+    if detail.get("in_digest"):
+        return clip(f"*{safe(card.account_name, 200)}* · {said}", MESSAGE_TEXT)
+    return said
+
+
+def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
     invoice = code(str(detail.get("invoice_id", "")))
     line = next((i for i in card.invoices if i.invoice_id == detail.get("invoice_id")), None)
     amount = f" ({line.amount})" if line else ""

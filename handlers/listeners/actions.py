@@ -42,11 +42,19 @@ def settle_clicked(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         str(body.get("trigger_id") or ""),
         alert_id,
         reply=lambda text: ephemeral(client, body, text),
+        on_top=isinstance(body.get("view"), dict),
     )
 
 
 def open_settle_modal(
-    context: BoltContext, client: WebClient, who: Requester, trigger_id: str, alert_id: int, reply: Reply
+    context: BoltContext,
+    client: WebClient,
+    who: Requester,
+    trigger_id: str,
+    alert_id: int,
+    reply: Reply,
+    *,
+    on_top: bool = False,
 ) -> None:
     """Authorise, open the loading view while the trigger is fresh, then fill it in the background.
 
@@ -61,7 +69,9 @@ def open_settle_modal(
             reply(reply_text(exc))
             return
         try:
-            opened = client.views_open(trigger_id=trigger_id, view=loading_view())
+            # from a modal (a digest's list) the form goes on top of it; else it opens its own
+            show = client.views_push if on_top else client.views_open
+            opened = show(trigger_id=trigger_id, view=loading_view())
         except SlackApiError as exc:
             log.warning("views.open failed for alert %s: %s", alert_id, exc.response.get("error"))
             reply(_(TRIGGER_EXPIRED))

@@ -13,6 +13,7 @@ from bot.balances.follow_ups import MAX_SNOOZE
 from bot.i18n import _
 from handlers.blocks.follow_up import WAKE_AT, snooze_view
 from handlers.blocks.mrkdwn import slack_date, user
+from handlers.listeners.digest import refresh_list
 from handlers.support import refs
 from handlers.support.errors import answering, ephemeral
 from handlers.support.ids import ActionId, BlockId, CallbackId
@@ -26,6 +27,12 @@ def _raw_action(body: dict[str, Any]) -> dict[str, Any]:
     return actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
 
 
+def _tell(client: WebClient, body: dict[str, Any], context: BoltContext, text: str) -> None:
+    """What was done, where it was asked: the digest's list again (saying so), else ephemerally."""
+    if not refresh_list(client, body, context, text):
+        ephemeral(client, body, text)
+
+
 def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     follow = services(context).follow_ups
@@ -36,20 +43,25 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     if do in SNOOZE_FOR:
         until = datetime.now(UTC) + SNOOZE_FOR[str(do)]
         follow.snooze(alert_id, who, until)
-        ephemeral(
+        _tell(
             client,
             body,
+            context,
             _("💤 Snoozed until {when}: no reminders or escalation until then.").format(when=slack_date(until)),
         )
     elif do == "snooze_date":
         follow.access.authorize(who, alert_id)  # no form for someone who may not use it
-        client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=snooze_view(alert_id))
+        trigger = str(body.get("trigger_id") or "")
+        if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
+            client.views_push(trigger_id=trigger, view=snooze_view(alert_id))
+        else:
+            client.views_open(trigger_id=trigger, view=snooze_view(alert_id))
     elif do == "wake":
         follow.snooze(alert_id, who, None)
-        ephemeral(client, body, _("Snooze ended: reminders are back on."))
+        _tell(client, body, context, _("Snooze ended: reminders are back on."))
     elif do == "unassign":
         follow.assign(alert_id, who, None)
-        ephemeral(client, body, _("Unassigned: reminders mention the account's admins again."))
+        _tell(client, body, context, _("Unassigned: reminders mention the account's admins again."))
     else:
         raise refs.BadRef(f"unknown menu option {do!r}")
 
@@ -63,9 +75,9 @@ def assign_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     try:
         follow.assign(refs.required(context, "alert"), requester(context), assignee)
     except ValueError:
-        ephemeral(client, body, _("That is not a person Settle can assign. Pick someone from your workspace."))
+        _tell(client, body, context, _("That is not a person Settle can assign. Pick someone from your workspace."))
         return
-    ephemeral(client, body, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
+    _tell(client, body, context, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
 
 
 def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

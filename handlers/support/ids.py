@@ -19,7 +19,15 @@ class ActionId(StrEnum):
     ALERT_MENU = "alert_menu"  # the alert's overflow: snooze for a while, until a date, wake up
     ASSIGN = "assign"
     SNOOZE_DATE = "snooze_date"
+    DIGEST_HEADER = "digest_header"
+    DIGEST_FACTS = "digest_facts"
+    DIGEST_REASONS = "digest_reasons"
+    DIGEST_ACTIONS = "digest_actions"
+    DIGEST_FOOTER = "digest_footer"
+    DIGEST_NAV = "digest_nav"
     UPDATE_CARD = "update_card"
+    DIGEST_LIST = "digest_list"  # a storm's digest: the list of every balance it tells of
+    DIGEST_PAGE = "digest_page"
 
 
 class CallbackId(StrEnum):
@@ -29,6 +37,7 @@ class CallbackId(StrEnum):
     CONFIRM = "settle_confirm"
     STATUS = "settle_status"
     SNOOZE = "settle_snooze"
+    DIGEST_LIST = "settle_digest_list"
 
 
 class BlockId(StrEnum):
@@ -43,3 +52,9 @@ class BlockId(StrEnum):
     MAKE_DEFAULT = "make_default"
     MODAL_ACTIONS = "modal_actions"
     SNOOZE_DATE = "snooze_date"
+    DIGEST_HEADER = "digest_header"
+    DIGEST_FACTS = "digest_facts"
+    DIGEST_REASONS = "digest_reasons"
+    DIGEST_ACTIONS = "digest_actions"
+    DIGEST_FOOTER = "digest_footer"
+    DIGEST_NAV = "digest_nav"

@@ -5,7 +5,7 @@ Importing this package registers every Settle table on `Base.metadata`, as the m
 
 from storage.models.accounts import Account, AccountAdmin
 from storage.models.audit import AuditEvent
-from storage.models.balances import Alert, AlertInvoice, AlertReply, Decline
+from storage.models.balances import Alert, AlertInvoice, Decline
 from storage.models.base import (
     ALERT_DONE_STATES,
     ALERT_IS_OPEN_SQL,
@@ -17,6 +17,7 @@ from storage.models.base import (
 )
 from storage.models.feed import PollCursor, ProviderEvent
 from storage.models.ops import AppSecret, Lease, MonthlyReport, ScanClaim
+from storage.models.outbox import Digest, Message
 from storage.models.settlements import Settlement, SettlementBatch
 from storage.models.slack_ui import HomeViewer, ModalView
 from storage.models.warnings import CardWarning
@@ -31,14 +32,15 @@ __all__ = [
     "AccountAdmin",
     "Alert",
     "AlertInvoice",
-    "AlertReply",
     "AppSecret",
     "AuditEvent",
     "Base",
     "CardWarning",
     "Decline",
+    "Digest",
     "HomeViewer",
     "Lease",
+    "Message",
     "ModalView",
     "MonthlyReport",
     "PollCursor",

@@ -4,10 +4,8 @@ them, and the thread replies waiting to be posted under it."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -79,6 +77,9 @@ class Alert(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))
     team_id: Mapped[str | None] = mapped_column(String(32))  # the workspace its message is in (with OAuth)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when its message was first posted
+    # in a storm: the digest that tells of it instead of a message of its own (messages.kind "digest")
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"), index=True)
     fallback_reason: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     synced_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -140,19 +141,3 @@ class AlertInvoice(Base):
 
     alert: Mapped[Alert] = relationship(back_populates="invoices")
     latest_decline: Mapped[Decline] = relationship(lazy="select")
-
-
-class AlertReply(Base):
-    """A thread reply under an alert, posted by the deliverer once the alert's message exists
-    (an outbox row too): a later decline, a balance that grew."""
-
-    __tablename__ = "alert_replies"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
-    channel: Mapped[str | None] = mapped_column(String(32))  # set: a message of its own there, not a reply
-    ts: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -24,8 +24,7 @@ class ScanClaim(Base):
 
 class MonthlyReport(Base):
     """A month's recovered-revenue post in one workspace (its own accounts, its own channel): claimed by
-    one process, posted once. `team_id` is "" with a single bot token. A failed post waits until
-    `retry_at` before the report is built and posted again."""
+    one process, which writes its message to the outbox. `team_id` is "" with a single bot token."""
 
     __tablename__ = "monthly_reports"
 
@@ -34,7 +33,6 @@ class MonthlyReport(Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     channel: Mapped[str | None] = mapped_column(String(32))
-    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Lease(Base):

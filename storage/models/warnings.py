@@ -30,8 +30,6 @@ class CardWarning(Base):
     card_label: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    channel: Mapped[str | None] = mapped_column(String(32))
-    ts: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -5,7 +5,7 @@ per workspace, the sandbox's customers with their routing as metadata
   last_attempt_card, last_attempt_reason and last_attempt_by;
 - batch_views, settlement_batches.view_id and settlements.view_id move to modal_views (the handlers'
   modal tracker), so the money service keeps no Slack view ids;
-- monthly_reports is keyed by month and workspace (team_id; "" with one bot token), with retry_at;
+- monthly_reports is keyed by month and workspace (team_id; "" with one bot token);
 - sandbox_customers keep their routing as metadata (meta) and a language, as Stripe's customers do,
   and the sandbox's feed reports customer changes (sandbox_events.customer_id).
 
@@ -109,7 +109,6 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("channel", sa.String(length=32), nullable=True),
-        sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("month", "team_id"),
     )
     conn.execute(

@@ -44,7 +44,11 @@ def posted_invoices(fake: FakeSlack) -> Counter[str]:
 def assert_recorded_exactly_once(env: dict[str, str], fake: FakeSlack, accounts: list[str]) -> None:
     counts = posted_invoices(fake)
     assert counts == Counter(accounts), f"alerts posted per account: {counts}"
-    by_account = {m["metadata"]["event_payload"]["account_id"]: m["ts"] for m in fake.messages() if m.get("metadata")}
+    by_account = {
+        m["metadata"]["event_payload"]["account_id"]: m["ts"]
+        for m in fake.messages()
+        if (m.get("metadata") or {}).get("event_type") == "settle_alert"
+    }
     engine, sessions = open_database(env["DATABASE_URL"], migrate=False)
     with transaction(sessions) as s:
         alerts = s.scalars(select(Alert)).all()

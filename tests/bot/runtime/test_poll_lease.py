@@ -42,7 +42,7 @@ class Counting:
         self.cycles = 0
         self.inner = settle.poller
 
-    def run_cycle(self) -> object:
+    def scheduled(self) -> object:
         self.cycles += 1
         return self.inner.run_cycle()
 

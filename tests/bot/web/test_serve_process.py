@@ -210,7 +210,12 @@ def test_sigterm_mid_fan_out_exits_within_ten_seconds(
 
     load(sqlite_env, tmp_path, *[account(f"acct{i:02d}", "4000000000000002", channel="C0ONE") for i in range(12)])
     log = tmp_path / "serve.log"
-    paced = {**sqlite_env, "POLL_INTERVAL_SECONDS": "1", "SLACK_CHANNEL_INTERVAL_SECONDS": "1"}
+    paced = {
+        **sqlite_env,
+        "POLL_INTERVAL_SECONDS": "1",
+        "SLACK_CHANNEL_INTERVAL_SECONDS": "1",
+        "SETTLE_DIGEST_AFTER": "0",  # twelve alerts, each its own message (no digest)
+    }
     with serve_process(paced, log) as (_base, proc):
         eventually(lambda: len(fake_slack.messages("C0ONE")) >= 2, timeout=30)
         stopped_at = time.monotonic()
@@ -220,7 +225,7 @@ def test_sigterm_mid_fan_out_exits_within_ten_seconds(
     assert took < 10, f"took {took:.1f} s to stop"
     posted_before = len(fake_slack.messages("C0ONE"))
     assert posted_before < 12
-    run_cli(sqlite_env, "poll", "--once")
+    run_cli({**sqlite_env, "SETTLE_DIGEST_AFTER": "0"}, "poll", "--once")
     per_alert = Counter(m["metadata"]["event_payload"]["alert_id"] for m in fake_slack.messages("C0ONE"))
     assert len(per_alert) == 12 and set(per_alert.values()) == {1}
     assert "Traceback" not in log.read_text()
