@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import build
 from bot.settings import Settings
-from bot.slack.gateway import RecordingGateway
+from bot.slack.recording import RecordingGateway
 from storage.db import transaction
 from storage.models import Account, Alert, AlertInvoice, Decline
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
-from bot.balances.routing import apply_account_info
+from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
 from bot.domain.records import AccountInfo, ChangePage, Invoice, InvoiceClosed, PaymentFailure
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
@@ -25,7 +25,7 @@ from storage import audit
 from storage.db import reading, transaction
 from storage.events import record_applied
 from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor, Settlement
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,8 @@ class Ingest:
         invoices = self._new_invoices(page.failures)
         accounts = self._new_accounts(page)
         with transaction(self.sessions) as s:
-            for info in [*accounts, *page.accounts]:
-                apply_account_info(s, info)
-            for failure in page.failures:
-                self._record(s, failure, invoices.get(failure.invoice_id), report)
+            apply_accounts(s, [*accounts, *page.accounts])
+            self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
                 self._closed(s, closed, report)
             record_applied(s, self.provider.name, page.event_ids)
@@ -99,8 +97,7 @@ class Ingest:
         """Read these customers from the provider now (after `settle sandbox load`, say)."""
         found = [info for info in (self.provider.get_account(a) for a in account_ids) if info is not None]
         with transaction(self.sessions) as s:
-            for info in found:
-                apply_account_info(s, info)
+            apply_accounts(s, found)
 
     def _settlements_first(self, page: ChangePage) -> None:
         """An invoice paid while one of Settle's payments waited for the bank: that payment is
@@ -139,7 +136,7 @@ class Ingest:
         """Invoice details for failures that will open a new alert; a repeat decline needs none.
 
         Read before the write transaction, never inside it (SQLite has one writer)."""
-        wanted = {f.invoice_id for f in failures}
+        wanted = {f.invoice_id for f in failures if f.invoice is None}
         if not wanted:
             return {}
         with reading(self.sessions) as s:
@@ -166,63 +163,79 @@ class Ingest:
                 .values(cursor=after, updated_at=datetime.now(UTC))
             )
 
-    def _record(self, s: Session, f: PaymentFailure, invoice: Invoice | None, report: IngestReport) -> None:
-        decline_id = insert_ignore(
+    def _record_all(
+        self, s: Session, failures: list[PaymentFailure], invoices: dict[str, Invoice | None], report: IngestReport
+    ) -> None:
+        """A page's declines, set-wise: one statement per table, not one per decline.
+
+        Rows are inserted and locked in a fixed order (failure id, account id, row id), so two
+        pollers on the same page (or a webhook beside the poll) queue behind each other instead of
+        deadlocking, and the second finds every decline already there."""
+        unique = list({f.id: f for f in failures}.values())
+        if not unique:
+            return
+        inserted = insert_ignore_many(
             s,
             Decline,
-            {
-                "provider_failure_id": f.id,
-                "account_id": f.account_id,
-                "invoice_id": f.invoice_id,
-                "amount_minor": f.amount_minor,
-                "currency": f.currency,
-                "outcome": f.outcome,
-                "reason": f.reason,
-                "payment_method_id": f.payment_method_id,
-                "card_brand": f.card.brand if f.card else None,
-                "card_last4": f.card.last4 if f.card else None,
-                "failed_at": f.at,
-                "seen_at": datetime.now(UTC),
-                "attempt": f.attempt,
-                "next_attempt_at": f.next_attempt_at,
-                "test_mode": f.test_mode,
-                "message": f.message[:500] if f.message else None,
-            },
+            [self._decline_row(f) for f in sorted(unique, key=lambda f: f.id)],
             ["provider_failure_id"],
+            returning=(Decline.id, Decline.provider_failure_id),
         )
-        if decline_id is None:
-            return  # seen before (a re-read page, or another poller got here first)
-        report.new_declines += 1
-        if s.get(Account, f.account_id) is None:
-            # never drop a decline for an account Settle was not told about: alert the default channel
-            s.add(Account(id=f.account_id, name=f.account_id, currency=f.currency))
-            s.flush()
-        audit.record(
-            s,
-            "decline_recorded",
-            account_id=f.account_id,
-            invoice_id=f.invoice_id,
-            amount_minor=f.amount_minor,
-            currency=f.currency,
-            payment_method=f.card.label if f.card else None,
-            provider_ref=f.id,
-            reason=f.reason,
-            outcome=f.outcome,
-        )
-        known = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == f.invoice_id).with_for_update())
-        if known is not None:
-            if known.state != InvoiceState.OPEN:
-                return
-            alert = s.get(Alert, known.alert_id, with_for_update=True)
-            assert alert is not None
-            known.latest_decline_id, known.decline_count = decline_id, known.decline_count + 1
-            self._declined_again(s, alert, decline_id)
-            if alert.ts is not None:
-                add_reply(s, alert.id, "declined_again", invoice_id=f.invoice_id, decline_id=decline_id)
+        ids: dict[str, int] = {failure_id: decline_id for decline_id, failure_id in inserted}
+        new = [f for f in unique if f.id in ids]  # in the feed's order; the rest were seen before
+        if not new:
             return
-        alert, created = self._open_alert(s, f.account_id, decline_id)
-        s.add(
-            AlertInvoice(
+        report.new_declines += len(new)
+        accounts = sorted({f.account_id for f in new})
+        known_accounts = set(s.scalars(select(Account.id).where(Account.id.in_(accounts))))
+        for f in new:
+            if f.account_id not in known_accounts:
+                # never drop a decline for an account Settle was not told about: alert the default channel
+                s.add(Account(id=f.account_id, name=f.account_id, currency=f.currency))
+                known_accounts.add(f.account_id)
+            audit.record(
+                s,
+                "decline_recorded",
+                account_id=f.account_id,
+                invoice_id=f.invoice_id,
+                amount_minor=f.amount_minor,
+                currency=f.currency,
+                payment_method=f.card.label if f.card else None,
+                provider_ref=f.id,
+                reason=f.reason,
+                outcome=f.outcome,
+            )
+        s.flush()
+        known = {
+            ai.invoice_id: ai
+            for ai in s.scalars(
+                select(AlertInvoice)
+                .where(AlertInvoice.invoice_id.in_({f.invoice_id for f in new}))
+                .order_by(AlertInvoice.id)
+                .with_for_update()
+            )
+        }
+        created = self._open_alerts(s, [f for f in new if f.invoice_id not in known], ids)
+        report.new_alerts += len(created)
+        alerts = self._locked_alerts(s, accounts, {ai.alert_id for ai in known.values()})
+        open_alerts = {a.account_id: a for a in alerts.values() if a.state not in ALERT_DONE}
+        touched: dict[int, Alert] = {}
+        now = datetime.now(UTC)
+        for f in new:
+            decline_id = ids[f.id]
+            ai = known.get(f.invoice_id)
+            if ai is not None:  # declined again (the provider's retry, or twice in this page)
+                if ai.state != InvoiceState.OPEN:
+                    continue
+                alert = alerts[ai.alert_id]
+                ai.latest_decline_id, ai.decline_count = decline_id, ai.decline_count + 1
+                self._declined_again(alert, decline_id, touched)
+                if alert.ts is not None:
+                    add_reply(s, alert.id, "declined_again", invoice_id=f.invoice_id, decline_id=decline_id)
+                continue
+            alert = open_alerts[f.account_id]
+            invoice = invoices.get(f.invoice_id) or f.invoice
+            ai = AlertInvoice(
                 alert_id=alert.id,
                 invoice_id=f.invoice_id,
                 amount_minor=invoice.amount_minor if invoice else f.amount_minor,
@@ -232,32 +245,33 @@ class Ingest:
                 latest_decline_id=decline_id,
                 decline_count=1,
                 state=InvoiceState.OPEN,
-                created_at=datetime.now(UTC),
+                created_at=now,
             )
-        )
+            s.add(ai)
+            known[f.invoice_id] = ai
+            if created.get(alert.id) == decline_id:
+                continue  # the decline that opened it
+            self._declined_again(alert, decline_id, touched)
+            if alert.ts is not None:  # already in the channel: say it grew, where everyone sees it
+                add_reply(s, alert.id, "balance_grew", broadcast=True, invoice_id=f.invoice_id, decline_id=decline_id)
         s.flush()
-        if created:
-            report.new_alerts += 1
-            return
-        self._declined_again(s, alert, decline_id)
-        s.refresh(alert, ["invoices"])
-        if alert.ts is not None:  # already in the channel: say it grew, where everyone sees it
-            add_reply(s, alert.id, "balance_grew", broadcast=True, invoice_id=f.invoice_id, decline_id=decline_id)
+        for alert in touched.values():
+            s.expire(alert, ["latest_decline", "invoices"])
+            sync_state(s, alert)
 
-    def _open_alert(self, s: Session, account_id: str, decline_id: int) -> tuple[Alert, bool]:
-        """The account's open alert, or a new one (one per account: a concurrent poller's wins)."""
-        alert = s.scalar(
-            select(Alert).where(Alert.account_id == account_id, Alert.state.not_in(ALERT_DONE)).with_for_update()
-        )
-        if alert is not None:
-            return alert, False
+    def _open_alerts(self, s: Session, opening: list[PaymentFailure], ids: dict[str, int]) -> dict[int, int]:
+        """A new alert for each account among `opening` without an open one (one per account: a
+        concurrent poller's wins); {alert id: the decline that opened it} of those made here."""
+        first: dict[str, PaymentFailure] = {}
+        for f in opening:
+            first.setdefault(f.account_id, f)
+        if not first:
+            return {}
         now = datetime.now(UTC)
-        new_id = insert_ignore(
-            s,
-            Alert,
+        rows = [
             {
                 "account_id": account_id,
-                "latest_decline_id": decline_id,
+                "latest_decline_id": ids[first[account_id].id],
                 "decline_count": 1,
                 "state": AlertState.OPEN,
                 "version": 1,
@@ -267,26 +281,51 @@ class Ingest:
                 "updated_at": now,
                 "remind_at": now + self.remind_after if self.remind_after else None,
                 "escalate_at": now + self.escalate_after if self.escalate_after else None,
-            },
-            ["account_id"],
-            where=text(ALERT_IS_OPEN_SQL),
+            }
+            for account_id in sorted(first)
+        ]
+        made = insert_ignore_many(
+            s, Alert, rows, ["account_id"], returning=(Alert.id, Alert.latest_decline_id), where=text(ALERT_IS_OPEN_SQL)
         )
-        alert = s.get(Alert, new_id) if new_id is not None else None
-        if alert is None:
-            alert = s.scalar(
-                select(Alert).where(Alert.account_id == account_id, Alert.state.not_in(ALERT_DONE)).with_for_update()
-            )
-            assert alert is not None
-            return alert, False
-        return alert, True
+        return {alert_id: decline_id for alert_id, decline_id in made}
 
     @staticmethod
-    def _declined_again(s: Session, alert: Alert, decline_id: int) -> None:
+    def _locked_alerts(s: Session, accounts: list[str], alert_ids: set[int]) -> dict[int, Alert]:
+        """The accounts' open alerts and those holding the page's known invoices, locked, by id."""
+        found = s.scalars(
+            select(Alert)
+            .where(or_(and_(Alert.account_id.in_(accounts), Alert.state.not_in(ALERT_DONE)), Alert.id.in_(alert_ids)))
+            .order_by(Alert.id)
+            .with_for_update()
+        )
+        return {a.id: a for a in found}
+
+    @staticmethod
+    def _decline_row(f: PaymentFailure) -> dict[str, object]:
+        return {
+            "provider_failure_id": f.id,
+            "account_id": f.account_id,
+            "invoice_id": f.invoice_id,
+            "amount_minor": f.amount_minor,
+            "currency": f.currency,
+            "outcome": f.outcome,
+            "reason": f.reason,
+            "payment_method_id": f.payment_method_id,
+            "card_brand": f.card.brand if f.card else None,
+            "card_last4": f.card.last4 if f.card else None,
+            "failed_at": f.at,
+            "seen_at": datetime.now(UTC),
+            "attempt": f.attempt,
+            "next_attempt_at": f.next_attempt_at,
+            "test_mode": f.test_mode,
+            "message": f.message[:500] if f.message else None,
+        }
+
+    @staticmethod
+    def _declined_again(alert: Alert, decline_id: int, touched: dict[int, Alert]) -> None:
         alert.latest_decline_id, alert.decline_count = decline_id, alert.decline_count + 1
         clear_attempt(alert)  # the renewal is now the latest attempt
-        s.flush()
-        s.expire(alert, ["latest_decline"])
-        sync_state(s, alert)
+        touched[alert.id] = alert
 
     @staticmethod
     def _closed(s: Session, closed: InvoiceClosed, report: IngestReport) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
 
-from bot.balances.lifecycle import bump
 from bot.domain.errors import SettleError
 from bot.domain.records import AccountInfo
 from bot.domain.slack_ids import is_channel, is_team, is_user_or_group
@@ -48,30 +47,51 @@ def routing_of(info: AccountInfo) -> Routing | None:
 
 def apply_account_info(s: Session, info: AccountInfo) -> bool:
     """Record the provider's view of a customer. True when something an alert shows changed."""
-    account = s.get(Account, info.id)
-    if account is None:
-        account = Account(id=info.id, name=info.id, currency=(info.currency or "USD").upper())
-        s.add(account)
-    name = (info.name or info.id)[:MAX_NAME]
-    changed = account.name != name
-    account.name = name
-    account.provider_synced_at = datetime.now(UTC)
-    if info.currency:
-        account.currency = info.currency.upper()
-    if info.locale:
-        account.locale = language(info.locale)
-    routing = routing_of(info)
-    if routing is not None:
-        # the provider routes: what it says now replaces what it said before (bad ids are ignored)
-        account.slack_channel, account.slack_team = routing.channel, routing.team
-        manual = {a.slack_id for a in account.admins if a.source == "manual"}
-        account.admins = [a for a in account.admins if a.source == "manual"] + [
-            AccountAdmin(slack_id=a, source="provider") for a in routing.admins if a not in manual
-        ]
+    return bool(apply_accounts(s, [info]))
+
+
+def apply_accounts(s: Session, infos: list[AccountInfo]) -> set[str]:
+    """Record the provider's view of many customers at once (a page of the feed): the accounts and
+    their admins read in one query, the open alerts of renamed accounts bumped in one statement.
+    The ids of accounts whose name changed (what an alert shows)."""
+    latest = {info.id: info for info in infos}  # the feed's last word on each
+    if not latest:
+        return set()
+    found = {
+        a.id: a for a in s.scalars(select(Account).where(Account.id.in_(latest)).options(selectinload(Account.admins)))
+    }
+    changed: set[str] = set()
+    now = datetime.now(UTC)
+    for info in latest.values():
+        account = found.get(info.id)
+        if account is None:
+            account = Account(id=info.id, name=info.id, currency=(info.currency or "USD").upper(), admins=[])
+            s.add(account)
+        name = (info.name or info.id)[:MAX_NAME]
+        if account.name != name:
+            changed.add(info.id)
+        account.name = name
+        account.provider_synced_at = now
+        if info.currency:
+            account.currency = info.currency.upper()
+        if info.locale:
+            account.locale = language(info.locale)
+        routing = routing_of(info)
+        if routing is not None:
+            # the provider routes: what it says now replaces what it said before (bad ids are ignored)
+            account.slack_channel, account.slack_team = routing.channel, routing.team
+            manual = {a.slack_id for a in account.admins if a.source == "manual"}
+            account.admins = [a for a in account.admins if a.source == "manual"] + [
+                AccountAdmin(slack_id=a, source="provider") for a in routing.admins if a not in manual
+            ]
     s.flush()
     if changed:
-        for alert_id in s.scalars(select(Alert.id).where(Alert.account_id == info.id, Alert.state.not_in(ALERT_DONE))):
-            bump(s, alert_id)
+        s.execute(
+            update(Alert)
+            .where(Alert.account_id.in_(changed), Alert.state.not_in(ALERT_DONE))
+            .values(version=Alert.version + 1)
+            .execution_options(synchronize_session="fetch")
+        )
     return changed
 
 

@@ -46,6 +46,7 @@ class PaymentFailure:
     next_attempt_at: datetime | None = None  # the provider's next automatic retry; None: none left
     test_mode: bool = False  # a test-mode event (Stripe's livemode: false), never a live incident
     message: str | None = None  # the bank's (the provider's) own words for the decline
+    invoice: Invoice | None = None  # the invoice as the feed brought it (Settle reads it otherwise)
 
 
 @dataclass(frozen=True)

@@ -481,6 +481,7 @@ class SandboxProvider:
             payment_method_id=a.payment_method_id,
             card=Card(a.brand, a.last4),
             at=a.created_at,
+            invoice=self._invoice(inv),
         )
 
     def _invoice(self, inv: SandboxInvoice) -> Invoice:
