@@ -96,6 +96,7 @@ class Pools:
     fill: BoundedPool  # settle forms filled after their loading view opened, Homes opened
     delivery: BoundedPool  # Slack posts, a channel at a time, up to 16 channels at once
     webhooks: BoundedPool  # Stripe events applied after the webhook was answered
+    reads: BoundedPool  # the provider's reads of a page side by side (under its rate limiter)
     later: BoundedPool  # delayed work (a modal updated once Slack has shown it, Homes republished)
     timers: Timers = field(init=False)
 
@@ -103,7 +104,7 @@ class Pools:
         self.timers = Timers(self.later)
 
     def all(self) -> list[BoundedPool]:
-        return [self.listeners, self.courier, self.fill, self.delivery, self.webhooks, self.later]
+        return [self.listeners, self.courier, self.fill, self.delivery, self.webhooks, self.reads, self.later]
 
     def shutdown(self, *, wait: bool, cancel: bool) -> None:
         self.timers.shutdown()
@@ -120,6 +121,7 @@ def make_pools() -> Pools:
         delivery=BoundedPool("settle-deliver", workers=16, queue=1024),
         # each webhook is applied after it was answered: a burst is read from Stripe side by side
         webhooks=BoundedPool("settle-webhook", workers=16, queue=2000),
+        reads=BoundedPool("settle-reads", workers=16, queue=1000),
         later=BoundedPool("settle-later", workers=2, queue=1000),
     )
 
@@ -267,6 +269,7 @@ class Settle:
 def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None = None, migrate: bool = True) -> Settle:
     engine, sessions = open_database(settings.database_url, migrate=migrate)
     public_base = settings.public_base(port)
+    pools = make_pools()
     provider = make_provider(
         ProviderDeps(
             name=settings.billing_provider,
@@ -276,6 +279,8 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
             stripe_api_key=settings.stripe_api_key,
             stripe_api_base=settings.stripe_api_base,
             stripe_first_start_days=settings.stripe_first_start_days,
+            stripe_max_per_second=settings.stripe_max_requests_per_second,
+            reads=pools.reads,
         )
     )
     # with OAuth each workspace's token comes from the installation store: the template client has none
@@ -283,7 +288,6 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     workspaces = _workspaces(settings, engine, sessions, web)
     pacer = ChannelPacer(settings.slack_channel_interval)
     gateway = gateway or WebSlackGateway(workspaces, pacer)
-    pools = make_pools()
     access = Authorizer(engine, sessions, gateway, workspaces, settings.admins)
     owner = new_owner()
     storms = Storms(sessions, after=settings.digest_after, window=settings.digest_window)

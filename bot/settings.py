@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
     # on first start, how far back Stripe's events are read (never alert on ancient history)
     stripe_first_start_days: float = Field(default=3, gt=0, le=30, alias="STRIPE_FIRST_START_DAYS")
+    # requests a second to Stripe from this process (default 90 with a live key, 20 with a test key:
+    # below Stripe's 100 and 25); several replicas on one account share Stripe's limit, so divide it
+    stripe_max_requests_per_second: float | None = Field(default=None, gt=0, alias="STRIPE_MAX_REQUESTS_PER_SECOND")
 
     @field_validator("remind_after", "escalate_after", "digest_window", mode="before")
     @classmethod

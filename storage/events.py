@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import reading
-from storage.models import ProviderEvent
+from storage.models import Decline, ProviderEvent
 from storage.upsert import insert_ignore
 
 # Stripe keeps events 30 days: an id older than that can never come again
@@ -26,6 +26,14 @@ def applied_events(sessions: sessionmaker[Session], provider: str, ids: list[str
                 )
             )
         )
+
+
+def recorded_failures(sessions: sessionmaker[Session], ids: list[str]) -> set[str]:
+    """Which of these provider failure ids are recorded declines already."""
+    if not ids:
+        return set()
+    with reading(sessions) as s:
+        return set(s.scalars(select(Decline.provider_failure_id).where(Decline.provider_failure_id.in_(ids))))
 
 
 def record_applied(s: Session, provider: str, ids: list[str]) -> None:

@@ -72,6 +72,16 @@ BaseClient.api_call = _guarded_api_call  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
+def stand_ins_without_stripes_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Stripe stand-ins take requests as fast as they come: a test key's default pace (20 a second,
+    under Stripe's test-mode 25) would only slow the suite. The limiter's own tests set a pace."""
+    from bot.billing.stripe import client
+
+    monkeypatch.setattr(client, "TEST_PER_SECOND", 10_000.0)
+    monkeypatch.setenv("STRIPE_MAX_REQUESTS_PER_SECOND", "10000")  # for `settle` in a process of its own
+
+
+@pytest.fixture(autouse=True)
 def no_slack_call_inside_a_transaction() -> Iterator[None]:
     _slack_in_transaction.clear()
     yield

@@ -87,6 +87,12 @@ class FakeStripe:
     faults: list[Fault] = field(default_factory=list)
     livemode: bool = False
     url: str = ""
+    # Stripe renders an event at the account's (or the webhook endpoint's) API version: an account
+    # still on 2024-06-20 by default (old invoice shape); the pinned version when set to it
+    event_version: str = "2024-06-20"
+    latency: float = 0.0  # seconds each answer takes (Stripe's own time), spent outside the lock
+    max_per_second: int | None = None  # Stripe's rate limit: more requests in a second answer 429
+    webhook_endpoints: list[dict[str, Any]] = field(default_factory=list)
     on_acted: Callable[[Request], None] | None = None  # runs after Stripe acted, before it answers
 
     def __post_init__(self) -> None:
@@ -95,6 +101,8 @@ class FakeStripe:
         self._replays: dict[str, tuple[str, int, dict[str, Any]]] = {}
         self._server: _Server | None = None
         self.clock = int(time.time())
+        self._window: list[float] = []  # when the requests of the last second arrived
+        self.limited = 0  # requests answered 429 by the rate limit
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -413,18 +421,34 @@ class FakeStripe:
 
     def _invoice(self, inv: dict[str, Any], expand: list[str]) -> dict[str, Any]:
         """An invoice at the pinned version: no payment_intent/charge/paid; `payments` when expanded
-        (Stripe: an includable list, absent unless expand[]=payments)."""
+        (Stripe: an includable list, absent unless expanded). Stripe expands nested paths too
+        (up to four levels): `customer`, `payments.data.payment.payment_intent` and its
+        `.payment_method` are the ones Settle asks for."""
         out = self._public(inv)
-        if "payments" in expand:
-            data = sorted(inv["_payments"], key=lambda p: -p["created"])
+        if any(e == "payments" or e.startswith("payments.") for e in expand):
+            data = sorted(self._public_list(inv["_payments"]), key=lambda p: -p["created"])
+            if any(e.startswith("payments.data.payment.payment_intent") for e in expand):
+                for payment in data:
+                    intent = self._public(self.intents[payment["payment"]["payment_intent"]])
+                    if "payments.data.payment.payment_intent.payment_method" in expand and intent.get("payment_method"):
+                        intent["payment_method"] = self._public(self.methods[intent["payment_method"]])
+                    payment["payment"]["payment_intent"] = intent
             out["payments"] = {"object": "list", "data": data, "has_more": False}
+        if "customer" in expand:
+            out["customer"] = self._public(self.customers[inv["customer"]])
         return out
+
+    def _public_list(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._public(x) for x in items]
 
     def _old_shape(self, inv: dict[str, Any], intent: dict[str, Any] | None) -> dict[str, Any]:
         """An event payload is rendered at the account's API version, not Settle's: here an older
         one, with `payment_intent` and `paid` on the invoice and no `payments`, as Stripe does for an
-        account still on 2024-06-20. Settle must read what it needs from retrieved objects."""
+        account still on 2024-06-20. Settle must read what it needs from retrieved objects. At the
+        pinned version the payload is the invoice as a retrieval would give it (unexpanded)."""
         out = self._public(inv)
+        if self.event_version != "2024-06-20":
+            return out
         out["paid"] = inv["status"] == "paid"
         out["payment_intent"] = intent["id"] if intent else None
         return out
@@ -441,7 +465,7 @@ class FakeStripe:
             "id": self.new_id("evt"),
             "object": "event",
             "type": kind,
-            "api_version": "2024-06-20",
+            "api_version": self.event_version,
             "created": self.tick(),
             "livemode": self.livemode,
             "data": data,
@@ -474,7 +498,12 @@ class FakeStripe:
         params = _nested(parse_qsl(split.query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True))
         key = handler.headers.get("Idempotency-Key")
         request = Request(method, split.path, params, handler.headers.get("Stripe-Version"), key)
+        if self.latency:
+            time.sleep(self.latency)  # Stripe's own time to answer: requests in flight overlap
         with self._lock:
+            if self._over_limit():
+                self.limited += 1
+                return _send(handler, 429, _error("rate_limit_error", "Too many requests hit the API too quickly."))
             self.requests.append(request)
             fault = next((f for f in self.faults if f.times > 0 and re.search(f.path, f"{method} {split.path}")), None)
             if fault is not None:
@@ -511,6 +540,17 @@ class FakeStripe:
         if fault is not None:
             return self._fault(handler, fault)
         _send(handler, status, answer)
+
+    def _over_limit(self) -> bool:
+        """Stripe's rate limit (100 a second live, 25 in test mode), as a sliding one-second window."""
+        if self.max_per_second is None:
+            return False
+        now = time.monotonic()
+        self._window = [t for t in self._window if now - t < 1.0]
+        if len(self._window) >= self.max_per_second:
+            return True
+        self._window.append(now)
+        return False
 
     def _fault(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
         if fault.status == 0:  # the connection drops before any answer
@@ -579,6 +619,21 @@ class FakeStripe:
                 return 200, self._public(self.methods[pmid])
             case "GET", ["setup_intents", sid]:
                 return 200, dict(self.setup_intents[sid])
+            case "POST", ["webhook_endpoints"]:
+                # Stripe: an endpoint renders its events at `api_version` (the account's when not
+                # given); its signing secret is shown only in this answer
+                endpoint = {
+                    "id": self.new_id("we"),
+                    "object": "webhook_endpoint",
+                    "url": p.get("url"),
+                    "api_version": p.get("api_version"),
+                    "enabled_events": list(p.get("enabled_events") or []),
+                    "status": "enabled",
+                    "secret": "whsec_" + self.new_id("secret"),
+                    "livemode": self.livemode,
+                }
+                self.webhook_endpoints.append(endpoint)
+                return 200, dict(endpoint)
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path})")
 
     def _list_events(self, p: dict[str, Any]) -> dict[str, Any]:

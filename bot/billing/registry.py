@@ -4,6 +4,7 @@ registered fails when the settings load, not later."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.billing.base import BillingProvider
 from bot.domain.errors import SettleError
-from storage.events import applied_events
+from storage.events import applied_events, recorded_failures
 from storage.secrets import stored_secret
 
 
@@ -26,6 +27,8 @@ class ProviderDeps:
     stripe_api_key: str | None = None
     stripe_api_base: str | None = None
     stripe_first_start_days: float = 3
+    stripe_max_per_second: float | None = None
+    reads: Executor | None = None  # where a provider reads side by side (a page's invoices)
 
 
 ProviderFactory = Callable[[ProviderDeps], BillingProvider]
@@ -69,11 +72,13 @@ def _stripe(deps: ProviderDeps) -> BillingProvider:
         )
     secret = deps.link_secret or stored_secret(deps.sessions, "stripe_link_key")
     return StripeProvider(
-        make_client(deps.stripe_api_key, deps.stripe_api_base),
+        make_client(deps.stripe_api_key, deps.stripe_api_base, per_second=deps.stripe_max_per_second),
         public_base=deps.public_base,
         link_secret=secret,
         first_window=timedelta(days=deps.stripe_first_start_days),
         applied=lambda ids: applied_events(deps.sessions, "stripe", ids),
+        recorded=lambda ids: recorded_failures(deps.sessions, ids),
+        pool=deps.reads,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import accounts, audit, db, demo, report, sandbox, serve, workspaces
+from bot.cli import accounts, audit, db, demo, report, sandbox, serve, stripe, workspaces
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,5 +27,6 @@ for command in (
     workspaces.workspaces,
     report.report,
     audit.audit,
+    stripe.stripe,
 ):
     main.add_command(command)

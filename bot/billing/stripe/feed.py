@@ -1,22 +1,28 @@
 """Stripe's change feed: its Events, read oldest first from a stored cursor, and each event turned into
 Settle's changes. An event's payload is shaped by the account's (or the webhook endpoint's) API
-version, not ours: only its type, ids and a few version-stable fields are read from it; whatever else
-is needed is retrieved at the pinned version."""
+version, not ours: an event rendered at the pinned version is used as it is; from any other only its
+type, ids and a few version-stable fields are read, and the rest is retrieved at the pinned version.
+
+Cost per declined renewal: one invoice retrieval, which brings its customer and its PaymentIntents
+(with the declined card) by `expand`; none for an attempt Settle has recorded already. The
+retrievals of a page run side by side, under the client's rate limiter."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import stripe
 
+from bot.billing.stripe.client import STRIPE_API_VERSION
 from bot.billing.stripe.convert import at, card_of, id_of, plain
 from bot.billing.stripe.errors import calling
-from bot.billing.stripe.reads import StripeReads
+from bot.billing.stripe.reads import StripeReads, account_info, invoice_of
 from bot.domain.errors import BillingError
-from bot.domain.records import ChangePage, ClosedAs, InvoiceClosed, MethodAdded, PaymentFailure
+from bot.domain.records import AccountInfo, ChangePage, ClosedAs, InvoiceClosed, MethodAdded, PaymentFailure
 
 # What the poll asks for (and what a webhook endpoint should be sent).
 EVENT_TYPES = (
@@ -37,7 +43,10 @@ _CLOSED: dict[str, ClosedAs] = {
     "invoice.marked_uncollectible": "uncollectible",
 }
 # A customer.updated event matters only when one of these changed.
-_ACCOUNT_FIELDS = {"name", "metadata", "currency"}
+_ACCOUNT_FIELDS = {"name", "metadata", "currency", "preferred_locales"}
+# One retrieval brings what a decline alert shows: the customer (name, routing) and the PaymentIntent
+# of each payment, with its card (last_payment_error.payment_method is a full PaymentMethod anyway).
+_INVOICE_EXPAND = ["customer", "payments", "payments.data.payment.payment_intent.payment_method"]
 
 
 class EventFeed:
@@ -48,6 +57,8 @@ class EventFeed:
         *,
         first_window: timedelta,
         applied: Callable[[list[str]], set[str]],
+        recorded: Callable[[list[str]], set[str]] | None = None,
+        pool: Executor | None = None,
     ) -> None:
         self._client = client
         self._reads = reads
@@ -55,6 +66,10 @@ class EventFeed:
         # which of these event ids Settle has recorded already (a webhook brought them): those are
         # skipped without asking Stripe anything more
         self._applied = applied
+        # which of these failure ids ("in_…#attempt") Settle has recorded: the second event of one
+        # attempt (payment_failed, then payment_action_required) costs no retrieval
+        self._recorded = recorded or (lambda ids: set())
+        self._pool = pool  # where a page's retrievals run side by side; inline without one
 
     def changes(self, cursor: str | None, limit: int = 100) -> ChangePage:
         """Events newer than the cursor, oldest first. The cursor is "evt_id:created"; when its event
@@ -99,36 +114,66 @@ class EventFeed:
     def _page(self, events: list[dict[str, Any]]) -> ChangePage:
         page = ChangePage(failures=[], cursor=f"{events[-1]['id']}:{events[-1].get('created', 0)}")
         done = self._applied([e["id"] for e in events])
-        for event in events:
-            if event["id"] not in done:
-                self._translate(event, page)
+        self._translate_all([e for e in events if e["id"] not in done], page)
         return page
 
     def event_changes(self, event: dict[str, Any]) -> ChangePage:
         """One event a webhook delivered, as changes (no cursor: the poll's cursor is its own)."""
         page = ChangePage(failures=[], cursor=None)
         if event["id"] not in self._applied([event["id"]]):
-            self._translate(event, page)
+            self._translate_all([event], page)
         return page
 
-    def _translate(self, event: dict[str, Any], page: ChangePage) -> None:
-        page.event_ids.append(event["id"])
-        kind = event.get("type")
-        obj = (event.get("data") or {}).get("object") or {}
-        when = at(event.get("created")) or datetime.now(UTC)
-        if kind in _FAILED and obj.get("id"):
-            if obj.get("attempt_count") and f"{obj['id']}#{obj['attempt_count']}" in {f.id for f in page.failures}:
-                return  # payment_failed and payment_action_required of one attempt: read once
-            failure = self._failure(event, obj, when)
-            if failure is not None:
+    def _translate_all(self, events: list[dict[str, Any]], page: ChangePage) -> None:
+        """The events as changes; the invoices of the declines among them read side by side."""
+        failing: dict[str, tuple[dict[str, Any], dict[str, Any], datetime]] = {}
+        for event in events:
+            page.event_ids.append(event["id"])
+            obj = (event.get("data") or {}).get("object") or {}
+            if event.get("type") in _FAILED and obj.get("id"):
+                # payment_failed and payment_action_required of one attempt: read once
+                key = f"{obj['id']}#{obj['attempt_count']}" if obj.get("attempt_count") else event["id"]
+                previous = failing.get(key)
+                if previous is None or event.get("type") == "invoice.payment_action_required":
+                    failing[key] = (event, obj, at(event.get("created")) or datetime.now(UTC))
+            else:
+                self._translate(event, obj, page)
+        known = self._recorded([k for k in failing if "#" in k])
+        jobs = [job for key, job in failing.items() if key not in known]
+        accounts: dict[str, AccountInfo] = {}
+        for found in self._side_by_side(jobs):
+            if found is not None:
+                failure, account = found
                 page.failures.append(failure)
-        elif kind in _CLOSED and obj.get("id"):
+                if account is not None:
+                    accounts[account.id] = account
+        page.accounts.extend(a for a in accounts.values() if a.id not in {x.id for x in page.accounts})
+
+    def _side_by_side(
+        self, jobs: list[tuple[dict[str, Any], dict[str, Any], datetime]]
+    ) -> list[tuple[PaymentFailure, AccountInfo | None] | None]:
+        if self._pool is None or len(jobs) < 2:
+            return [self._failure(*job) for job in jobs]
+        futures: list[Future[tuple[PaymentFailure, AccountInfo | None] | None] | None] = []
+        for job in jobs:
+            try:
+                futures.append(self._pool.submit(self._failure, *job))
+            except RuntimeError:  # the pool is full (or shutting down): read this one here
+                futures.append(None)
+        return [f.result() if f is not None else self._failure(*job) for f, job in zip(futures, jobs, strict=True)]
+
+    def _translate(self, event: dict[str, Any], obj: dict[str, Any], page: ChangePage) -> None:
+        kind = event.get("type")
+        when = at(event.get("created")) or datetime.now(UTC)
+        if kind in _CLOSED and obj.get("id"):
             page.closed.append(InvoiceClosed(obj["id"], when, _CLOSED[kind]))
         elif kind == "customer.updated" and obj.get("id"):
             changed = (event.get("data") or {}).get("previous_attributes")
             # Stripe names what changed; without that list (another sender), read the customer again
             if not isinstance(changed, dict) or set(changed) & _ACCOUNT_FIELDS:
-                info = self._reads.get_account(obj["id"])
+                # at the pinned version the event's customer is the customer: no retrieval
+                pinned = event.get("api_version") == STRIPE_API_VERSION and not obj.get("deleted")
+                info = account_info(obj) if pinned else self._reads.get_account(obj["id"])
                 if info is not None:
                     page.accounts.append(info)
         elif kind == "checkout.session.completed" and obj.get("mode") == "setup":
@@ -138,13 +183,18 @@ class EventFeed:
                 method = self._setup_method(id_of(obj.get("setup_intent")))
                 page.methods_added.append(MethodAdded(customer, ref, method))
 
-    def _failure(self, event: dict[str, Any], payload: dict[str, Any], when: datetime) -> PaymentFailure | None:
-        """A failed (or verification-blocked) invoice payment, read at the pinned version."""
+    def _failure(
+        self, event: dict[str, Any], payload: dict[str, Any], when: datetime
+    ) -> tuple[PaymentFailure, AccountInfo | None] | None:
+        """A failed (or verification-blocked) invoice payment, read at the pinned version in one
+        request, and its customer as that request brought it."""
         with calling("invoices.retrieve"):
-            invoice = plain(self._client.v1.invoices.retrieve(payload["id"], {"expand": ["payments"]}))
+            invoice = plain(self._client.v1.invoices.retrieve(payload["id"], {"expand": _INVOICE_EXPAND}))
         customer = id_of(invoice.get("customer"))
         if not customer or invoice.get("status") != "open":
             return None  # paid, voided or drafted since: its own event says so
+        expanded = invoice.get("customer")
+        account = account_info(expanded) if isinstance(expanded, dict) and not expanded.get("deleted") else None
         intent = self._latest_intent(invoice)
         error = intent.get("last_payment_error") or {}
         reason = error.get("decline_code") or error.get("code") or "generic_decline"
@@ -159,7 +209,7 @@ class EventFeed:
         # The attempt number as of the event (its payload keeps it whatever its version), so a late
         # read of attempt 1 is not taken for attempt 2; both events of one attempt are one failure.
         attempt = payload.get("attempt_count") or invoice.get("attempt_count") or 1
-        return PaymentFailure(
+        failure = PaymentFailure(
             id=f"{invoice['id']}#{attempt}",
             account_id=customer,
             invoice_id=invoice["id"],
@@ -174,7 +224,9 @@ class EventFeed:
             next_attempt_at=at(invoice.get("next_payment_attempt")),
             test_mode=not event.get("livemode", invoice.get("livemode", False)),
             message=error.get("message"),
+            invoice=invoice_of(invoice),
         )
+        return failure, account
 
     def _latest_intent(self, invoice: dict[str, Any]) -> dict[str, Any]:
         """The invoice's current PaymentIntent (the default InvoicePayment, else the newest)."""
@@ -182,7 +234,10 @@ class EventFeed:
         chosen = next((p for p in payments if p.get("is_default")), None) or (
             max(payments, key=lambda p: p.get("created") or 0) if payments else None
         )
-        intent_id = id_of(((chosen or {}).get("payment") or {}).get("payment_intent"))
+        intent = ((chosen or {}).get("payment") or {}).get("payment_intent")
+        if isinstance(intent, dict):
+            return intent  # expanded with the invoice
+        intent_id = id_of(intent)
         if not intent_id:
             return {}
         with calling("payment_intents.retrieve"):

@@ -5,6 +5,7 @@ the one interface Settle talks to. Money moves only in `pay_invoice`, with Settl
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,11 +29,20 @@ class StripeProvider:
         link_secret: str,
         first_window: timedelta = timedelta(days=3),
         applied: Callable[[list[str]], set[str]] | None = None,
+        recorded: Callable[[list[str]], set[str]] | None = None,
+        pool: Executor | None = None,
     ) -> None:
         self.reads = StripeReads(client)
         self.payments = StripePayments(client)
         self.links = AddCardLinks(client, public_base, link_secret)
-        self.feed = EventFeed(client, self.reads, first_window=first_window, applied=applied or (lambda ids: set()))
+        self.feed = EventFeed(
+            client,
+            self.reads,
+            first_window=first_window,
+            applied=applied or (lambda ids: set()),
+            recorded=recorded,
+            pool=pool,
+        )
 
     # --- the feed ---------------------------------------------------------------------------------
 

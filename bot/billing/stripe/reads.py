@@ -13,6 +13,31 @@ from bot.domain.errors import BillingError
 from bot.domain.records import AccountInfo, Invoice, PaymentMethod, Renewal
 
 
+def account_info(customer: dict[str, Any]) -> AccountInfo:
+    """A customer object (retrieved, expanded or an event's at the pinned version) as Settle keeps it."""
+    meta = customer.get("metadata") or {}
+    return AccountInfo(
+        id=customer["id"],
+        name=customer.get("name") or customer.get("email") or customer["id"],
+        currency=customer.get("currency"),
+        metadata={str(k): str(v) for k, v in meta.items() if v is not None},
+        locale=(customer.get("preferred_locales") or [None])[0],
+    )
+
+
+def invoice_of(inv: dict[str, Any]) -> Invoice:
+    lines = ((inv.get("lines") or {}).get("data") or [{}])[0]
+    return Invoice(
+        id=inv["id"],
+        account_id=id_of(inv.get("customer")) or "",
+        amount_minor=int(inv.get("amount_remaining") or inv.get("amount_due") or 0),
+        currency=str(inv.get("currency") or "usd").upper(),
+        description=str(inv.get("description") or lines.get("description") or inv.get("number") or ""),
+        status=STATUS.get(str(inv.get("status")), "open"),
+        url=inv.get("hosted_invoice_url"),
+    )
+
+
 class StripeReads:
     def __init__(self, client: stripe.StripeClient) -> None:
         self._client = client
@@ -21,16 +46,7 @@ class StripeReads:
         """The customer's name, language and metadata (Settle's routing reads settle_channel,
         settle_admins and settle_team from it)."""
         customer = self.customer(account_id)
-        if customer is None:
-            return None
-        meta = customer.get("metadata") or {}
-        return AccountInfo(
-            id=account_id,
-            name=customer.get("name") or customer.get("email") or account_id,
-            currency=customer.get("currency"),
-            metadata={str(k): str(v) for k, v in meta.items() if v is not None},
-            locale=(customer.get("preferred_locales") or [None])[0],
-        )
+        return None if customer is None else account_info(customer)
 
     def customer(self, account_id: str) -> dict[str, Any] | None:
         try:
@@ -56,16 +72,7 @@ class StripeReads:
                 inv = plain(self._client.v1.invoices.retrieve(invoice_id))
         except BillingError:
             return None
-        lines = ((inv.get("lines") or {}).get("data") or [{}])[0]
-        return Invoice(
-            id=inv["id"],
-            account_id=id_of(inv.get("customer")) or "",
-            amount_minor=int(inv.get("amount_remaining") or inv.get("amount_due") or 0),
-            currency=str(inv.get("currency") or "usd").upper(),
-            description=str(inv.get("description") or lines.get("description") or inv.get("number") or ""),
-            status=STATUS.get(str(inv.get("status")), "open"),
-            url=inv.get("hosted_invoice_url"),
-        )
+        return invoice_of(inv)
 
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None:
         with calling("customers.update"):

@@ -4,11 +4,12 @@ maps Stripe's errors and declines, and pays."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
-from bot.billing.stripe.client import make_client
+from bot.billing.stripe.client import STRIPE_API_VERSION, RateLimiter, make_client
 from bot.billing.stripe.provider import StripeProvider
 from bot.domain.errors import BillingError, ProviderUnavailable
 from tests.fake_stripe import API_KEY, FakeStripe
@@ -115,7 +116,88 @@ def test_events_are_read_as_retrieved_objects_not_as_their_payload(
     (failure,) = provider.event_changes(event).failures
 
     assert failure.reason == "insufficient_funds" and failure.card and failure.card.last4 == "9995"
-    assert any(r.path.startswith("/v1/invoices/") and r.params.get("expand") == ["payments"] for r in stripe.requests)
+    # one request, at the pinned version: the invoice with its customer and its PaymentIntents
+    (read,) = [r for r in stripe.requests if r.method == "GET"]
+    assert read.path == f"/v1/invoices/{invoice}" and read.version == STRIPE_API_VERSION
+    assert set(read.params["expand"]) >= {"customer", "payments.data.payment.payment_intent.payment_method"}
+    assert failure.invoice is not None and failure.invoice.description == "Pro plan, monthly"
+
+
+def test_a_renewal_day_costs_one_request_per_decline_read_side_by_side(stripe: FakeStripe) -> None:
+    """40 renewals declined at once, some needing the bank (two events for one attempt): one invoice
+    retrieval per decline, the customers come with them, and the retrievals overlap."""
+    for i in range(40):
+        cus = stripe.add_customer(f"Customer {i}", channel="C0RENEW")
+        stripe.add_card(cus, "4000002500003155" if i % 4 == 0 else "4000000000009995", default=True)
+        stripe.renew(stripe.add_invoice(cus, 12900))
+    stripe.latency = 0.05
+    with ThreadPoolExecutor(16) as pool:
+        provider = StripeProvider(
+            make_client(API_KEY, stripe.url), public_base="http://x", link_secret="k" * 32, pool=pool
+        )
+        before = len(stripe.requests)
+        page = provider.changes("", limit=100)
+        while page.cursor and len(page.failures) < 40:
+            page = provider.changes(page.cursor, limit=100)
+    retrievals = [r for r in stripe.requests[before:] if r.path.startswith("/v1/invoices/")]
+    assert len(page.failures) == 40 and len(retrievals) == 40
+    assert not [r for r in stripe.requests[before:] if r.path.startswith(("/v1/customers", "/v1/payment_intents"))]
+    assert {a.name for a in page.accounts} == {f"Customer {i}" for i in range(40)}
+    assert {a.metadata["settle_channel"] for a in page.accounts if a.metadata} == {"C0RENEW"}
+    assert sum(f.outcome == "requires_action" for f in page.failures) == 10
+
+
+def test_an_attempt_already_recorded_costs_no_request(stripe: FakeStripe) -> None:
+    """The second event of one attempt, delivered by itself (a webhook), after the first was recorded."""
+    _, invoice = customer_with(stripe, "4000002760003184")
+    stripe.renew(invoice)
+    recorded = {f"{invoice}#1"}
+    provider = StripeProvider(
+        make_client(API_KEY, stripe.url),
+        public_base="http://x",
+        link_secret="k" * 32,
+        recorded=lambda ids: recorded & set(ids),
+    )
+    action = next(e for e in stripe.events if e["type"] == "invoice.payment_action_required")
+    before = len(stripe.requests)
+    page = provider.event_changes(action)
+    assert page.failures == [] and page.event_ids == [action["id"]] and len(stripe.requests) == before
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_a_customer_update_at_the_pinned_version_is_read_from_the_event(
+    stripe: FakeStripe, provider: StripeProvider, pinned: bool
+) -> None:
+    if pinned:
+        stripe.event_version = STRIPE_API_VERSION
+    cus = stripe.add_customer("Acme")
+    stripe.update_customer(cus, name="Acme <!channel> Ltd", metadata={"settle_channel": "C0NEW"})
+    event = stripe.events[-1]
+    before = len(stripe.requests)
+    (info,) = provider.event_changes(event).accounts
+    assert info.name == "Acme <!channel> Ltd" and info.metadata == {"settle_channel": "C0NEW"}
+    retrieved = [r for r in stripe.requests[before:] if r.path == f"/v1/customers/{cus}"]
+    assert len(retrieved) == (0 if pinned else 1)  # another version's payload is not trusted
+
+
+def test_the_client_keeps_under_stripes_rate_limit(stripe: FakeStripe) -> None:
+    """Stripe's limit (here 10 a second) is never hit by one process: its limiter waits instead."""
+    stripe.max_per_second = 10
+    cus = stripe.add_customer("Acme")
+    client = make_client(API_KEY, stripe.url, per_second=8)
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(lambda _: client.v1.customers.retrieve(cus).name, range(16)))
+    assert names == ["Acme"] * 16 and stripe.limited == 0
+
+
+def test_a_429_is_retried_and_slows_the_client(stripe: FakeStripe) -> None:
+    """Another process spends the same limit: the 429 is retried, and the limiter halves its rate."""
+    cus = stripe.add_customer("Acme")
+    limiter = RateLimiter(50)
+    client = make_client(API_KEY, stripe.url, limiter=limiter)
+    stripe.fail(f"GET /v1/customers/{cus}", 429)
+    assert client.v1.customers.retrieve(cus).name == "Acme"
+    assert len(stripe.calls(f"GET /v1/customers/{cus}")) == 2 and limiter.rate == 25
 
 
 def test_a_failure_read_after_the_invoice_was_paid_is_no_failure(stripe: FakeStripe, provider: StripeProvider) -> None:

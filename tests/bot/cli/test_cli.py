@@ -161,3 +161,22 @@ def test_printable_strips_escapes_and_bidi_controls() -> None:
     from bot.cli.text import printable
 
     assert printable("a\x1b[31mb\x07c\x9bd\u2066e\nf") == "a\ufffd[31mb\ufffdc\ufffdd\ufffde\nf"
+
+
+def test_stripe_webhook_endpoint_is_created_at_the_pinned_version(sqlite_env: dict[str, str]) -> None:
+    from bot.billing.stripe.client import STRIPE_API_VERSION
+    from bot.billing.stripe.feed import EVENT_TYPES
+    from tests.fake_stripe import API_KEY, FakeStripe
+
+    stripe = FakeStripe().start()
+    try:
+        env = {**sqlite_env, "BILLING_PROVIDER": "stripe", "STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": stripe.url}
+        out = run_cli({**env, "PUBLIC_URL": "https://settle.example.com"}, "stripe", "webhook").stdout
+        (endpoint,) = stripe.webhook_endpoints
+        assert endpoint["url"] == "https://settle.example.com/stripe/webhook"
+        assert endpoint["api_version"] == STRIPE_API_VERSION and endpoint["enabled_events"] == list(EVENT_TYPES)
+        assert f"STRIPE_WEBHOOK_SECRET={endpoint['secret']}" in out
+        refused = run_cli({**env, "PUBLIC_URL": "http://localhost:3000"}, "stripe", "webhook", check=False)
+        assert refused.returncode == 1 and "only to https://" in refused.stderr and len(stripe.webhook_endpoints) == 1
+    finally:
+        stripe.stop()
