@@ -130,8 +130,7 @@ def main() -> None:
         started, cpu = time.monotonic(), time.process_time()
         report = services.fanout.deliver_all()
         ours, cpu = time.monotonic() - started, time.process_time() - cpu
-        services.home.stop()
-        services.engine.dispose()
+        services.close()
 
     here.send("stop")
     posted, all_throttled = here.recv()
