@@ -89,7 +89,7 @@ class Courier:
         report is everything delivered since the last drain, by this thread's rounds or the courier's."""
         for i in range(20):  # a round can leave work: replies whose alert it just posted, a digest to edit
             found = self.fanout.deliver_all(backing_off=i > 0)  # what failed is tried once more, not 20 times
-            if not (found.posted or found.messages or found.recovered or found.digested):
+            if not (found.posted or found.updated or found.messages or found.recovered or found.digested):
                 if not self.fanout.deferred:
                     break
                 time.sleep(DIGEST_UPDATE_EVERY.total_seconds())

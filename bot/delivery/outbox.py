@@ -148,6 +148,7 @@ class AlertDeliverer:
         previous_attempts = claimed.previous_attempts
         if ts is None and digest_id is not None:  # told in its channel's digest: that one moves on
             self._in_digest(alert_id, digest_id, version, claimed.token, first=False)
+            report.updated += 1  # a round that moved a digest on leaves its edit for the next round
             return True
         text, blocks = self.renderer.text(card), self.renderer.blocks(card)
         if ts is not None and channel is not None:

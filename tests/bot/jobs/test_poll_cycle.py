@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -363,3 +364,34 @@ def test_voiding_a_paid_invoice_is_refused(services: Settle, tmp_path: Path) -> 
     sandbox(services).bill()
     with pytest.raises(BillingError, match="is paid, not open"):
         sandbox(services).close_invoice("in_acme_1", "voided")
+
+
+def test_a_storm_in_one_channel_becomes_one_digest_that_updates_when_a_balance_ends(
+    services: Settle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """15 renewals declined at once into one channel (digests after 10, the default): ten alerts,
+    then one digest for the other five, edited in place when one of its balances ends (voided)."""
+    accounts = [account(f"storm{i:02d}", "4000002500003155", channel="C0STORM") for i in range(15)]
+    load(services, tmp_path, *accounts)
+    sandbox(services).bill()
+    services.poller.run_cycle()
+
+    assert len(alert_messages(fake_slack, "C0STORM")) == 10
+    messages = [
+        m for m in fake_slack.messages("C0STORM") if (m.get("metadata") or {}).get("event_type") == "settle_message"
+    ]
+    (digest,) = messages
+    text = json.dumps(digest["blocks"])
+    assert "5" in digest["text"] and "Settle balance" in text
+    with transaction(services.sessions) as s:
+        members = list(s.scalars(select(Alert).where(Alert.digest_id.is_not(None)).order_by(Alert.id)))
+        assert len(members) == 5 and all(a.ts is None for a in members)  # no message of their own
+        voided = next(iter(members[0].invoices)).invoice_id
+    sandbox(services).close_invoice(voided, "voided")
+    services.poller.run_cycle()
+
+    (edited,) = [
+        m for m in fake_slack.messages("C0STORM") if (m.get("metadata") or {}).get("event_type") == "settle_message"
+    ]
+    assert edited.get("edits", 0) >= 1 and json.dumps(edited["blocks"]) != text
+    assert len(alert_messages(fake_slack, "C0STORM")) == 10  # still one message for the five
