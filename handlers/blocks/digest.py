@@ -55,7 +55,8 @@ def digest_text(digest: DigestCard) -> str:
 def digest_blocks(digest: DigestCard) -> list[Block]:
     n = digest.count
     header = ngettext("🌩️ {n} renewal declined", "🌩️ {n} renewals declined", n).format(n=n)
-    reasons = " · ".join(f"{count} {short(reason)}" for reason, count in digest.reasons[:6])
+    # "needs bank verification (5)": the labels are phrased for one card, so the count goes after
+    reasons = " · ".join(f"{short(reason)} ({count})" for reason, count in digest.reasons[:6])
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.DIGEST_HEADER, text=PlainTextObject(text=clip(header, HEADER), emoji=True)),
         SectionBlock(
