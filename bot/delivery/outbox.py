@@ -168,12 +168,20 @@ class AlertDeliverer:
         if previous_attempts > 0:
             oldest = (created - HISTORY_SLACK).timestamp()
             for where in dict.fromkeys(c for c in (target, default) if c):
-                found = self.gateway.find_alert(team, where, alert_id, oldest)
+                found = self.gateway.find_message(team, where, ALERT_EVENT_TYPE, "alert_id", alert_id, oldest)
                 if found is not None:
-                    log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, *found)
-                    self.gateway.update(team, found[0], found[1], text, blocks)  # it may show an older rendering
+                    log.info("alert %s was already posted (%s %s): recorded, not re-posted", alert_id, where, found)
+                    self.gateway.update(team, where, found, text, blocks)  # it may show an older rendering
                     self._synced(
-                        team, card.account_id, alert_id, version, *found, claimed.token, first=True, recovered=True
+                        team,
+                        card.account_id,
+                        alert_id,
+                        version,
+                        where,
+                        found,
+                        claimed.token,
+                        first=True,
+                        recovered=True,
                     )
                     report.recovered += 1
                     return True

@@ -64,8 +64,6 @@ class SlackGateway(Protocol):
 
     def update(self, team: str | None, channel: str, ts: str, text: str, blocks: list[Any]) -> None: ...
 
-    def find_alert(self, team: str | None, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None: ...
-
     def find_message(
         self,
         team: str | None,

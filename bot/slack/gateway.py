@@ -12,7 +12,6 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.domain.chat import (
-    ALERT_EVENT_TYPE,
     ChannelUnavailable,
     RateLimited,
     SlackAuthError,
@@ -90,26 +89,6 @@ class WebSlackGateway:
         with self._calling(team, "chat.update") as client:
             client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
-    def find_alert(self, team: str | None, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
-        """Look for an alert we may have posted before a crash, by the metadata it carries."""
-        cursor: str | None = None
-        try:
-            with self._calling(team, "conversations.history") as client:
-                while True:
-                    resp = client.conversations_history(
-                        channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
-                    )
-                    for msg in resp.get("messages") or []:
-                        meta = msg.get("metadata") or {}
-                        payload = meta.get("event_payload") or {}
-                        if meta.get("event_type") == ALERT_EVENT_TYPE and payload.get("alert_id") == alert_id:
-                            return channel, str(msg["ts"])
-                    cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
-                    if not cursor:
-                        return None
-        except ChannelUnavailable:
-            return None  # nothing of ours can be there
-
     def find_message(
         self,
         team: str | None,
@@ -123,45 +102,45 @@ class WebSlackGateway:
     ) -> str | None:
         """A message Settle posted before a crash, found by the metadata it carries: in the channel's
         history, or for a reply in its thread."""
+        for msg in self._history(team, channel, oldest, thread_ts=thread_ts, metadata=True):
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
+                return str(msg["ts"])
+        return None
+
+    def find_file(self, team: str | None, channel: str, title: str, oldest: float) -> bool:
+        """A file shared in the channel (a report) whose title is this one."""
+        return any(
+            (f or {}).get("title") == title
+            for msg in self._history(team, channel, oldest)
+            for f in msg.get("files") or []
+        )
+
+    def _history(
+        self, team: str | None, channel: str, oldest: float, *, thread_ts: str | None = None, metadata: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """The channel's messages since `oldest` (or a thread's), page by page until the caller has
+        what it looks for; none from a channel Settle cannot read (nothing of ours can be there)."""
         method = "conversations.replies" if thread_ts else "conversations.history"
         cursor: str | None = None
         try:
             with self._calling(team, method) as client:
                 while True:
-                    page: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+                    page: dict[str, Any] = {"channel": channel, "limit": 200}
+                    if metadata:
+                        page["include_all_metadata"] = True
                     if cursor:
                         page["cursor"] = cursor
                     if thread_ts:
                         resp = client.conversations_replies(ts=thread_ts, **page)
                     else:
                         resp = client.conversations_history(oldest=f"{oldest:.6f}", **page)
-                    for msg in resp.get("messages") or []:
-                        meta = msg.get("metadata") or {}
-                        if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
-                            return str(msg["ts"])
+                    yield from resp.get("messages") or []
                     cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
                     if not cursor:
-                        return None
+                        return
         except ChannelUnavailable:
-            return None
-
-    def find_file(self, team: str | None, channel: str, title: str, oldest: float) -> bool:
-        """A file shared in the channel (a report) whose title is this one."""
-        cursor: str | None = None
-        try:
-            with self._calling(team, "conversations.history") as client:
-                while True:
-                    resp = client.conversations_history(
-                        channel=channel, oldest=f"{oldest:.6f}", limit=200, cursor=cursor
-                    )
-                    for msg in resp.get("messages") or []:
-                        if any((f or {}).get("title") == title for f in msg.get("files") or []):
-                            return True
-                    cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
-                    if not cursor:
-                        return False
-        except ChannelUnavailable:
-            return False
+            return
 
     def join(self, team: str | None, channel: str) -> bool:
         try:

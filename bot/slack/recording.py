@@ -49,12 +49,6 @@ class RecordingGateway:
                 return
         raise MessageGone("message_not_found")
 
-    def find_alert(self, team: str | None, channel: str, alert_id: int, oldest: float) -> tuple[str, str] | None:
-        for msg in self.messages:
-            if msg.channel == channel and (msg.metadata or {}).get("event_payload", {}).get("alert_id") == alert_id:
-                return channel, msg.ts
-        return None
-
     def find_message(
         self,
         team: str | None,

@@ -147,7 +147,8 @@ class EventFeed:
                 page.failures.append(failure)
                 if account is not None:
                     accounts[account.id] = account
-        page.accounts.extend(a for a in accounts.values() if a.id not in {x.id for x in page.accounts})
+        told = {a.id for a in page.accounts}  # a customer.updated in this page already said
+        page.accounts.extend(a for a in accounts.values() if a.id not in told)
 
     def _side_by_side(
         self, jobs: list[tuple[dict[str, Any], dict[str, Any], datetime]]
