@@ -9,11 +9,15 @@ retrievals of a page run side by side, under the client's rate limiter."""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import quote
 
 import stripe
 
@@ -21,7 +25,7 @@ from bot.billing.stripe.client import STRIPE_API_VERSION
 from bot.billing.stripe.convert import at, card_of, id_of, plain
 from bot.billing.stripe.errors import calling
 from bot.billing.stripe.reads import StripeReads, account_info, invoice_of
-from bot.domain.errors import BillingError
+from bot.domain.errors import BillingError, ProviderUnavailable
 from bot.domain.records import AccountInfo, ChangePage, ClosedAs, InvoiceClosed, MethodAdded, PaymentFailure
 
 # What the poll asks for (and what a webhook endpoint should be sent).
@@ -36,6 +40,8 @@ EVENT_TYPES = (
     "customer.updated",
     "checkout.session.completed",
 )
+log = logging.getLogger(__name__)
+
 _FAILED = ("invoice.payment_failed", "invoice.payment_action_required")
 _CLOSED: dict[str, ClosedAs] = {
     "invoice.paid": "paid",
@@ -70,27 +76,44 @@ class EventFeed:
         # attempt (payment_failed, then payment_action_required) costs no retrieval
         self._recorded = recorded or (lambda ids: set())
         self._pool = pool  # where a page's retrievals run side by side; inline without one
+        # on renewal day the next pages are read while this one is recorded and delivered
+        self._ahead = ReadAhead(pool, self._after)
 
     def changes(self, cursor: str | None, limit: int = 100) -> ChangePage:
         """Events newer than the cursor, oldest first. The cursor is "evt_id:created"; when its event
         has expired (Stripe keeps 30 days) or on first start, reading restarts from a time."""
         if not cursor:
             return self._oldest_since(int(time.time() - self.first_window.total_seconds()), None)
+        ahead = self._ahead.take(cursor)
+        read = ahead.result() if ahead is not None else None
+        return read if read is not None else self._after(cursor, limit)
+
+    def _after(self, cursor: str, limit: int) -> ChangePage:
         event_id, _, created = cursor.partition(":")
         try:
             with calling("events.list"):
-                page = self._client.v1.events.list(
-                    {"ending_before": event_id, "limit": limit, "types": list(EVENT_TYPES)}
-                )
+                page = self._get("/v1/events", ending_before=event_id, limit=limit, types=list(EVENT_TYPES))
         except BillingError:
             # the cursor's event is gone: read again from its time (changes are idempotent)
             since = int(created) if created.isdigit() else int(time.time() - self.first_window.total_seconds())
             return self._oldest_since(since, cursor)
         # Stripe lists newest first; ending_before gives the `limit` events just after the cursor
-        events = [plain(e) for e in reversed(page.data)]
+        events = list(reversed(page.get("data") or []))
         if not events:
             return ChangePage(failures=[], cursor=cursor)
+        if len(events) == limit:  # a full page: more are waiting, and the next page's list can go now
+            self._ahead.listed(_cursor_of(events[-1]), limit)
         return self._page(events)
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET at the pinned version, its JSON as plain dicts: renewal day reads a thousand
+        expanded invoices, and building StripeObjects only to turn them back into dicts was a
+        tenth of Settle's CPU. Errors are raised as the SDK raises them (and mapped by `calling`)."""
+        body = self._client.raw_request("get", path, **params).body
+        found = json.loads(body)
+        if not isinstance(found, dict):
+            raise BillingError("Stripe's answer was not an object")
+        return found
 
     def _oldest_since(self, since: int, cursor: str | None) -> ChangePage:
         """The oldest event created at or after `since`: walk back from the newest. After it the
@@ -112,7 +135,7 @@ class EventFeed:
         return self._page([oldest])
 
     def _page(self, events: list[dict[str, Any]]) -> ChangePage:
-        page = ChangePage(failures=[], cursor=f"{events[-1]['id']}:{events[-1].get('created', 0)}")
+        page = ChangePage(failures=[], cursor=_cursor_of(events[-1]))
         done = self._applied([e["id"] for e in events])
         self._translate_all([e for e in events if e["id"] not in done], page)
         return page
@@ -190,7 +213,7 @@ class EventFeed:
         """A failed (or verification-blocked) invoice payment, read at the pinned version in one
         request, and its customer as that request brought it."""
         with calling("invoices.retrieve"):
-            invoice = plain(self._client.v1.invoices.retrieve(payload["id"], {"expand": _INVOICE_EXPAND}))
+            invoice = self._get(f"/v1/invoices/{quote(payload['id'], safe='')}", expand=_INVOICE_EXPAND)
         customer = id_of(invoice.get("customer"))
         if not customer or invoice.get("status") != "open":
             return None  # paid, voided or drafted since: its own event says so
@@ -249,3 +272,63 @@ class EventFeed:
             return None
         with calling("setup_intents.retrieve"):
             return id_of(plain(self._client.v1.setup_intents.retrieve(setup_intent_id)).get("payment_method"))
+
+
+def _cursor_of(event: dict[str, Any]) -> str:
+    return f"{event['id']}:{event.get('created', 0)}"
+
+
+class ReadAhead:
+    """The pages after a full page, read before the poll asks for them: their lists and retrievals
+    queue behind the current page's on the reads pool, so the rate limiter never idles between
+    pages and a page's recording overlaps the next one's reading. At most DEPTH pages ahead; pages
+    nobody asked for within STALE seconds (the poll stopped, another replica moved the cursor) are
+    dropped, and what they read is read again when asked (changes are idempotent)."""
+
+    DEPTH = 2
+    STALE = 30.0
+
+    def __init__(self, pool: Executor | None, read: Callable[[str, int], ChangePage]) -> None:
+        self._pool = pool
+        self._read = read
+        self._lock = threading.Lock()
+        # cursor -> (the page after it, when it was started), in reading order
+        self._pages: dict[str, tuple[Future[ChangePage | None], float]] = {}
+        self._waiting: tuple[str, int] | None = None  # a page that may be read once there is room
+
+    def listed(self, following: str, limit: int) -> None:
+        """A full page ends at `following`: the page after it can be read now."""
+        with self._lock:
+            if not self._start(following, limit):
+                self._waiting = (following, limit)
+
+    def take(self, cursor: str) -> Future[ChangePage | None] | None:
+        with self._lock:
+            found = self._pages.pop(cursor, None)
+            if found is None or time.monotonic() - found[1] > self.STALE:
+                self._pages.clear()  # asked for another place in the feed: what was read ahead is moot
+                self._waiting = None
+                return None
+            if self._waiting is not None and self._start(*self._waiting):
+                self._waiting = None
+            return found[0]
+
+    def _start(self, cursor: str, limit: int) -> bool:
+        if self._pool is None or len(self._pages) >= self.DEPTH:
+            return False
+        if cursor in self._pages:
+            return True
+        try:
+            future = self._pool.submit(self._quietly, cursor, limit)
+        except RuntimeError:  # the pool is full or shutting down: the poll reads it when it gets there
+            return True  # not waiting either
+        self._pages[cursor] = (future, time.monotonic())
+        return True
+
+    def _quietly(self, cursor: str, limit: int) -> ChangePage | None:
+        """A page read ahead, or None when Stripe failed: the poll reads it again and meets the error."""
+        try:
+            return self._read(cursor, limit)
+        except (BillingError, ProviderUnavailable) as exc:
+            log.debug("reading ahead stopped: %s", exc)
+            return None
