@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import transaction
+from storage.db import grouped
 from storage.leases import owner_is_dead
 
 LEASE = timedelta(seconds=60)
@@ -22,6 +22,8 @@ LEASE = timedelta(seconds=60)
 class Claim:
     token: str  # this attempt's lease: "host:pid:process-nonce#attempt-nonce"
     previous_attempts: int  # posts tried before this one (an unfinished one may already be in Slack)
+    version: int | None = None  # the row's, as claimed
+    ts: str | None = None  # its message's, as claimed
 
 
 def claim(sessions: sessionmaker[Session], model: Any, row_id: int, owner: str) -> Claim | None:
@@ -32,20 +34,22 @@ def claim(sessions: sessionmaker[Session], model: Any, row_id: int, owner: str) 
     now = datetime.now(UTC)
     token = f"{owner}#{uuid.uuid4().hex[:8]}"
     free = or_(model.claimed_by.is_(None), model.claimed_until <= now)
-    with transaction(sessions) as s:
+
+    def take(s: Session) -> Claim | None:
         won = _take(s, model, row_id, free, token, now)
         if won is not None:
-            return Claim(token, won)
+            return won
         holder = s.execute(
             select(model.claimed_by).where(model.id == row_id, model.version > model.synced_version)
         ).scalar_one_or_none()
         if holder is None or not owner_is_dead(holder):
             return None
-        won = _take(s, model, row_id, model.claimed_by == holder, token, now)
-        return Claim(token, won) if won is not None else None
+        return _take(s, model, row_id, model.claimed_by == holder, token, now)
+
+    return grouped(sessions, take)  # committed with the other deliverers' claims and records
 
 
-def _take(s: Session, model: Any, row_id: int, free: Any, token: str, now: datetime) -> int | None:
+def _take(s: Session, model: Any, row_id: int, free: Any, token: str, now: datetime) -> Claim | None:
     row = s.execute(
         update(model)
         .where(model.id == row_id, model.version > model.synced_version, free)
@@ -54,23 +58,25 @@ def _take(s: Session, model: Any, row_id: int, free: Any, token: str, now: datet
             claimed_until=now + LEASE,
             post_attempts=model.post_attempts + case((model.ts.is_(None), 1), else_=0),
         )
-        .returning(model.post_attempts, model.ts)
+        .returning(model.post_attempts, model.ts, model.version)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None:
         return None
-    attempts, ts = row
-    return int(attempts) - (1 if ts is None else 0)
+    attempts, ts, version = row
+    return Claim(token, int(attempts) - (1 if ts is None else 0), int(version), ts)
 
 
 def release(sessions: sessionmaker[Session], model: Any, row_id: int, token: str) -> None:
-    with transaction(sessions) as s:
-        s.execute(
+    grouped(
+        sessions,
+        lambda s: s.execute(
             update(model)
             .where(model.id == row_id, model.claimed_by == token)
             .values(claimed_by=None, claimed_until=None)
             .execution_options(synchronize_session=False)
-        )
+        ),
+    )
 
 
 def synced_values(model: Any, version: int, token: str, *, release: bool) -> dict[str, Any]:
