@@ -94,7 +94,7 @@ class Pools:
     listeners: BoundedPool  # Bolt's listeners (the work after each ack)
     courier: BoundedPool  # the one thread that posts (bot/delivery/courier.py)
     fill: BoundedPool  # settle forms filled after their loading view opened, Homes opened
-    delivery: BoundedPool  # Slack posts, a channel at a time, up to 16 channels at once
+    delivery: BoundedPool  # Slack posts, a channel at a time, up to 32 channels at once
     webhooks: BoundedPool  # Stripe events applied after the webhook was answered
     reads: BoundedPool  # the provider's reads of a page side by side (under its rate limiter)
     later: BoundedPool  # delayed work (a modal updated once Slack has shown it, Homes republished)
@@ -118,7 +118,7 @@ def make_pools() -> Pools:
         listeners=BoundedPool("settle-listener", workers=32, queue=512),
         courier=BoundedPool("settle-courier", workers=1, queue=0),
         fill=BoundedPool("settle-fill", workers=4, queue=256),
-        delivery=BoundedPool("settle-deliver", workers=16, queue=1024),
+        delivery=BoundedPool("settle-deliver", workers=32, queue=1024),
         # each webhook is applied after it was answered: a burst is read from Stripe side by side
         webhooks=BoundedPool("settle-webhook", workers=16, queue=2000),
         reads=BoundedPool("settle-reads", workers=16, queue=1000),

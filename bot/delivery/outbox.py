@@ -10,6 +10,7 @@ alert joins its channel's digest instead of getting a message of its own (storms
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,9 +33,9 @@ from bot.domain.chat import (
     Workspaces,
 )
 from bot.observe.metrics import ALERTS_POSTED
-from bot.read.cards import card_of
+from bot.read.cards import AlertCard, card_of, cards
 from storage import audit
-from storage.db import reading, transaction
+from storage.db import grouped, reading, transaction
 from storage.leases import new_owner
 from storage.models import Alert
 
@@ -79,6 +80,21 @@ def post_joining(
         return gateway.post(team, channel, text, blocks, metadata, **thread)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a delivery needs to know of its alert, read before it was claimed or after."""
+
+    card: AlertCard
+    version: int
+    channel: str | None
+    ts: str | None
+    digest_id: int | None
+    created: datetime
+    team: str | None
+    default: str | None  # its workspace's alert channel, else SETTLE_ALERT_CHANNEL
+    target: str | None  # its account's channel, else the default
+
+
 class AlertDeliverer:
     def __init__(
         self,
@@ -101,6 +117,8 @@ class AlertDeliverer:
         # told after an alert changed in Slack (a decline, a payment, a settlement): App Home follows,
         # and the courier (its replies may wait for the alert's message)
         self.on_change: Callable[[], None] | None = None
+        self._prepared: dict[int, Snapshot] = {}
+        self._prepared_lock = threading.Lock()
 
     def deliver_one(self, alert_id: int) -> DeliveryReport:
         """One alert, its failure counted in the report (a revoked token is raised: nothing will work)."""
@@ -132,19 +150,54 @@ class AlertDeliverer:
 
     # --- sync ----------------------------------------------------------------------------------
 
-    def _sync(self, alert_id: int, claimed: Claim, report: DeliveryReport) -> bool:
-        """Returns True when the lease was released with the last record (one transaction less)."""
+    def prepare(self, alert_ids: list[int]) -> None:
+        """Read these alerts as they are now, all at once (a few queries for a page of a renewal
+        day, not a few for each): a delivery that finds its alert unchanged since uses this reading."""
+        if not alert_ids:
+            return
+        with reading(self.sessions) as s:
+            defaults: dict[str | None, str | None] = {}
+            for card in cards(s, alert_ids):
+                alert = s.get(Alert, card.alert_id)  # loaded with the card
+                assert alert is not None
+                snap = self._snap(s, card, alert, defaults)
+                with self._prepared_lock:
+                    self._prepared[card.alert_id] = snap
+
+    def forget_prepared(self) -> None:
+        with self._prepared_lock:
+            self._prepared.clear()
+
+    def _snap(self, s: Session, card: AlertCard, alert: Alert, defaults: dict[str | None, str | None]) -> Snapshot:
+        account = alert.account
+        # its workspace: the one it was posted in, else its account's
+        team = self.workspaces.resolve(alert.team_id or (account.team if account else None))
+        if team not in defaults:  # its workspace's, else SETTLE_ALERT_CHANNEL
+            defaults[team] = default_channel(s, team, self.fallback_channel)
+        default = defaults[team]
+        target = (account.channel if account else None) or default
+        return Snapshot(
+            card, alert.version, alert.channel, alert.ts, alert.digest_id, alert.created_at, team, default, target
+        )
+
+    def _snapshot(self, alert_id: int, claimed: Claim) -> Snapshot:
+        """The alert as prepared, if nothing changed since (same version, no message recorded: the
+        lease holder is the only writer of those), else read now."""
+        with self._prepared_lock:
+            snap = self._prepared.pop(alert_id, None)
+        if snap is not None and snap.version == claimed.version and snap.ts == claimed.ts:
+            return snap
         with reading(self.sessions) as s:
             card = card_of(s, alert_id)
             alert = s.get(Alert, alert_id)  # loaded with the card
             assert card is not None and alert is not None
-            account = alert.account
-            version, channel, ts, digest_id = alert.version, alert.channel, alert.ts, alert.digest_id
-            created = alert.created_at
-            # its workspace: the one it was posted in, else its account's
-            team = self.workspaces.resolve(alert.team_id or (account.team if account else None))
-            default = default_channel(s, team, self.fallback_channel)  # its workspace's, else SETTLE_ALERT_CHANNEL
-            target = (account.channel if account else None) or default
+            return self._snap(s, card, alert, {})
+
+    def _sync(self, alert_id: int, claimed: Claim, report: DeliveryReport) -> bool:
+        """Returns True when the lease was released with the last record (one transaction less)."""
+        snap = self._snapshot(alert_id, claimed)
+        card, version, channel, ts, digest_id = snap.card, snap.version, snap.channel, snap.ts, snap.digest_id
+        created, team, default, target = snap.created, snap.team, snap.default, snap.target
         previous_attempts = claimed.previous_attempts
         if ts is None and digest_id is not None:  # told in its channel's digest: that one moves on
             self._in_digest(alert_id, digest_id, version, claimed.token, first=False)
@@ -261,7 +314,8 @@ class AlertDeliverer:
         }
         if first:
             values["posted_at"] = datetime.now(UTC)
-        with transaction(self.sessions) as s:
+
+        def record(s: Session) -> None:
             s.execute(
                 update(Alert).where(Alert.id == alert_id).values(**values).execution_options(synchronize_session=False)
             )
@@ -275,6 +329,8 @@ class AlertDeliverer:
                     ts=ts,
                     fallback=fallback_reason,
                 )
+
+        grouped(self.sessions, record)  # with the other deliverers' records: one commit for many
 
     def _in_digest(self, alert_id: int, digest_id: int, version: int, token: str, *, first: bool) -> None:
         """The alert is told in its digest: recorded as shown, and the digest's message moves on."""
