@@ -9,6 +9,7 @@ the deliverer brings Slack up to date from what was recorded.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,9 @@ class Ingest:
         self.remind_after = remind_after  # a new alert's first reminder and escalation are due then
         self.escalate_after = escalate_after
         self.recorded: Callable[[], None] | None = None  # told after each page: the courier posts it
+        self._pushed: list[ChangePage] = []  # webhooks' pages waiting to be recorded (see `push`)
+        self._push_lock = threading.Lock()
+        self._pushing = threading.Lock()
 
     def read_feed(self, report: IngestReport) -> None:
         """Every change since the stored cursor, a page at a time."""
@@ -79,7 +83,8 @@ class Ingest:
         self._settlements_first(page)
         invoices = self._new_invoices(page.failures)
         accounts = self._new_accounts(page)
-        with transaction(self.sessions) as s:
+
+        def record(s: Session) -> None:
             apply_accounts(s, [*accounts, *page.accounts])
             self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
@@ -87,11 +92,52 @@ class Ingest:
             record_applied(s, self.provider.name, page.event_ids)
             if not pushed and page.cursor is not None and page.cursor != move_cursor_from:
                 self._advance(s, move_cursor_from, page.cursor)
+
+        with transaction(self.sessions) as s:
+            record(s)
         if self.recorded is not None and (page.failures or page.closed or page.accounts):
             self.recorded()
         if self.hooks is not None:
             for added in page.methods_added:
                 self.hooks.method_added(added.account_id, added.ref, added.method_id)
+
+    def push(self, page: ChangePage, report: IngestReport) -> None:
+        """A webhook's changes, recorded together with those of the webhooks that arrived beside it:
+        on renewal day a thousand events come at once, and one set-wise page of many costs far less
+        than many pages of one. The webhook was answered already, so nobody waits here: whoever
+        finds nobody recording records every waiting page (the counts go to its report) until none
+        is left; the others go back to reading. If a batch fails, each page is recorded on its own,
+        so one bad event never loses another's (and the poll reads them all again anyway)."""
+        with self._push_lock:
+            self._pushed.append(page)
+        while self._pushing.acquire(blocking=False):
+            try:
+                while True:
+                    with self._push_lock:
+                        batch, self._pushed = self._pushed, []
+                    if not batch:
+                        break
+                    self._record_pushed(batch, report)
+            finally:
+                self._pushing.release()
+            with self._push_lock:
+                if not self._pushed:  # nothing came in between the last look and the release
+                    return
+
+    def _record_pushed(self, batch: list[ChangePage], report: IngestReport) -> None:
+        try:
+            self.apply(merged(batch), report, pushed=True)
+            return
+        except Exception:
+            if len(batch) == 1:
+                log.exception("a pushed page could not be recorded; the poll reads it again")
+                return
+            log.exception("%d pushed pages failed together; recording each on its own", len(batch))
+        for one in batch:
+            try:
+                self.apply(one, report, pushed=True)
+            except Exception:
+                log.exception("a pushed page could not be recorded; the poll reads it again")
 
     def refresh_accounts(self, account_ids: list[str]) -> None:
         """Read these customers from the provider now (after `settle sandbox load`, say)."""
@@ -339,3 +385,22 @@ class Ingest:
                 report.paid += 1
         elif close_invoice(s, ai, InvoiceState(closed.state), source="poll"):
             report.closed += 1
+
+
+def merged(pages: list[ChangePage]) -> ChangePage:
+    """Pushed pages as one (none has a cursor: webhooks never move the poll's)."""
+    if len(pages) == 1:
+        return pages[0]
+    failures: dict[str, PaymentFailure] = {}
+    for page in pages:
+        for failure in page.failures:  # both events of one attempt: the one that asks for the bank wins
+            if failure.id not in failures or failure.outcome == "requires_action":
+                failures[failure.id] = failure
+    return ChangePage(
+        failures=list(failures.values()),
+        cursor=None,
+        closed=[c for p in pages for c in p.closed],
+        accounts=[a for p in pages for a in p.accounts],
+        methods_added=[m for p in pages for m in p.methods_added],
+        event_ids=[e for p in pages for e in p.event_ids],
+    )

@@ -138,6 +138,6 @@ class PollCycle:
     def pushed(self, page: ChangePage) -> CycleReport:
         """Changes a webhook brought: recorded (once, whoever gets there first); the courier posts them."""
         report = CycleReport()
-        self.ingest.apply(page, report.ingest, pushed=True)
+        self.ingest.push(page, report.ingest)
         self.courier.wake()
         return report
