@@ -90,6 +90,7 @@ class FakeSlack:
         self.failing: dict[str, str] = {}  # method -> error code to answer every time (until removed)
         self.lose_answer: dict[str, int] = {}  # method -> how many times to act, then answer 500 anyway
         self.on_post: Callable[[dict[str, Any]], None] | None = None
+        self.on_upload: Callable[[dict[str, Any]], None] | None = None  # a file shared, before the answer
         self.usergroups: dict[str, list[str]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, list[dict[str, Any]]] = {}  # user -> every Home published, newest last
@@ -496,6 +497,9 @@ class FakeSlack:
                         "team": p.get("_team"),
                     }
                 )
+        if self.on_upload:
+            for f in shared:
+                self.on_upload(f)
         return {"ok": True, "files": shared}
 
     def home(self, user: str) -> dict[str, Any] | None:

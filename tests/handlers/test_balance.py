@@ -113,13 +113,13 @@ def test_unticked_invoices_stay_owed(h: Harness, tmp_path: Path) -> None:
     eventually(lambda: "Paid." in h.view_text(view_id))
 
     assert h.attempts("in_multi_1") == [] and len(h.attempts("in_multi_2")) == 1
-    eventually(lambda: "✅ paid by" in json.dumps(alerts(h)[0]["blocks"], ensure_ascii=False), message="alert not edited")
+    eventually(lambda: "✅ paid by" in json.dumps(alerts(h)[0]["blocks"], ensure_ascii=False), message="no edit")
     (alert,) = alerts(h)
     blocks = json.dumps(alert["blocks"], ensure_ascii=False)
     assert "*Owed*\\nCHF 100.00" in blocks and "Settle balance" in blocks
     assert "~`in_multi_2` Renewal 2 — CHF 250.00~ ✅ paid by <@U0ADMIN>" in blocks
     # the thread reply goes through the outbox a moment after the alert's edit
-    eventually(lambda: any("Still owed: *CHF 100.00*" in r["text"] for r in h.replies("in_multi_1")), message="no reply")
+    eventually(lambda: any("Still owed: *CHF 100.00*" in r["text"] for r in h.replies("in_multi_1")), message="reply")
     again = h.open_modal(ADMIN, "in_multi_1")  # one invoice left: nothing to tick
     assert not any(b.get("block_id") == "invoices" for b in h.view(again)["blocks"])
     assert "owes *CHF 100.00* for Renewal 1" in h.view_text(again)
@@ -144,12 +144,12 @@ def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypa
     assert "✅ *CHF 100.00 paid* with Visa ·· 4242 (`in_multi_1`)." in text
     assert "❌ `in_multi_2` (CHF 250.00): Visa ·· 4242 was declined. The card has insufficient funds." in text
     assert "*Still owed: CHF 250.00.*" in text and h.view(view_id)["callback_id"] == "settle_pick"
-    eventually(lambda: "✅ paid by" in json.dumps(alerts(h)[0]["blocks"], ensure_ascii=False), message="alert not edited")
+    eventually(lambda: "✅ paid by" in json.dumps(alerts(h)[0]["blocks"], ensure_ascii=False), message="no edit")
     (alert,) = alerts(h)
     blocks = json.dumps(alert["blocks"], ensure_ascii=False)
     assert "*Owed*\\nCHF 250.00" in blocks and "✅ paid by <@U0ADMIN>" in blocks and "Settle balance" in blocks
     assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 4242 was declined" in blocks
-    eventually(lambda: any("Still owed: *CHF 250.00*" in r["text"] for r in h.replies("in_multi_1")), message="no reply")
+    eventually(lambda: any("Still owed: *CHF 250.00*" in r["text"] for r in h.replies("in_multi_1")), message="reply")
 
 
 def test_the_read_model_lists_open_balances(h: Harness, tmp_path: Path) -> None:
