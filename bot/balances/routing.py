@@ -16,6 +16,7 @@ from bot.domain.states import ALERT_DONE
 from bot.i18n import available, language
 from storage import audit
 from storage.models import Account, AccountAdmin, Alert, WorkspaceSetting
+from storage.upsert import insert_ignore_many
 
 MAX_NAME = 200
 
@@ -57,16 +58,22 @@ def apply_accounts(s: Session, infos: list[AccountInfo]) -> set[str]:
     latest = {info.id: info for info in infos}  # the feed's last word on each
     if not latest:
         return set()
+    known = set(s.scalars(select(Account.id).where(Account.id.in_(latest))))
+    # new customers inserted set-wise, never twice: a webhook and a poll in another process may
+    # bring the same new customer at the same moment (the later insert waits and skips)
+    new = [
+        {"id": i.id, "name": i.id, "currency": (i.currency or "USD").upper()}
+        for i in latest.values()
+        if i.id not in known
+    ]
+    insert_ignore_many(s, Account, new, ["id"], (Account.id,))
     found = {
         a.id: a for a in s.scalars(select(Account).where(Account.id.in_(latest)).options(selectinload(Account.admins)))
     }
     changed: set[str] = set()
     now = datetime.now(UTC)
     for info in latest.values():
-        account = found.get(info.id)
-        if account is None:
-            account = Account(id=info.id, name=info.id, currency=(info.currency or "USD").upper(), admins=[])
-            s.add(account)
+        account = found[info.id]
         name = (info.name or info.id)[:MAX_NAME]
         if account.name != name:
             changed.add(info.id)
