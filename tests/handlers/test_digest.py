@@ -23,7 +23,12 @@ ADMIN = "U0ADMIN"
 def h(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Harness]:
     with running_server() as (base, services):
         harness = Harness(base, fake_slack, services)
-        accounts = [account(f"storm{i:02d}", "4000000000009995", channel="C0STORM", admins=[ADMIN]) for i in range(25)]
+        accounts = [
+            account(
+                f"storm{i:02d}", "4000000000009995", channel="C0STORM", admins=[ADMIN], extra_cards=["4242424242424242"]
+            )
+            for i in range(25)
+        ]
         for i, acc in enumerate(accounts):
             acc["name"] = f"Storm {i} <!channel>"
         load_accounts(services, write_accounts(tmp_path / "storm.yml", accounts))
@@ -34,7 +39,9 @@ def h(env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Ha
 
 def digest_message(h: Harness) -> dict[str, Any]:
     (found,) = [
-        m for m in h.fake.messages("C0STORM") if (m.get("metadata") or {}).get("event_type") == "settle_message"
+        m
+        for m in h.fake.messages("C0STORM")
+        if (m.get("metadata") or {}).get("event_type") == "settle_message" and not m.get("thread_ts")
     ]
     return {"channel": "C0STORM", **found}
 
@@ -64,6 +71,38 @@ def test_every_balance_of_a_storm_is_two_clicks_from_its_digest(h: Harness) -> N
         lambda: json.dumps(h.view(view["id"])["blocks"]) if h.view(view["id"])["blocks"] != view["blocks"] else None
     )
     assert {n for n in names if n + " " in second or n + "*" in second} == names - on_first
+
+
+def fact(digest: dict[str, Any], label: str) -> str:
+    facts = next(b for b in digest["blocks"] if b.get("block_id") == "digest_facts")["fields"]
+    return next(f["text"].split("\n", 1)[1] for f in facts if f["text"].startswith(f"*{label}*"))
+
+
+def test_a_balance_settled_from_the_digest_moves_the_digest_on(h: Harness) -> None:
+    digest = digest_message(h)
+    assert (fact(digest, "Still open"), fact(digest, "Settled since")) == ("15", "0")
+    button = next(b["accessory"] for b in digest["blocks"] if (b.get("accessory") or {}).get("type") == "button")
+    trigger = h.fake.new_trigger()
+    assert h.message_action(ADMIN, {"block_id": "digest", **button}, digest, trigger).status == 200
+    view_id = eventually(lambda: h.fake.view_by_trigger.get(trigger), message="no modal from the digest")
+    eventually(lambda: h.view(view_id).get("callback_id") == "settle_pick", message="no card choice")
+    choice = next(b for b in h.view(view_id)["blocks"] if b.get("block_id") == "method")["element"]
+    visa = next(o["value"] for o in choice["options"] if "4242" in json.dumps(o))
+    h.choose(view_id, ADMIN, visa)
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Paid." in h.view_text(view_id), message=h.view_text(view_id))
+
+    def moved_on() -> dict[str, Any] | None:
+        now = digest_message(h)
+        return now if fact(now, "Settled since") == "1" else None
+
+    edited = eventually(moved_on, timeout=15, message="the digest never moved on")
+    assert fact(edited, "Still open") == "14" and edited["ts"] == digest["ts"]  # edited in place
+    # and its thread says who settled what
+    replies = eventually(lambda: [m for m in h.fake.messages("C0STORM") if m.get("thread_ts") == digest["ts"]])
+    assert "<@U0ADMIN>" in replies[-1]["text"] and "<!channel>" not in replies[-1]["text"]
+    actions = h.audit()
+    assert actions.count("charge_succeeded") == 1 and "method_chosen" in actions  # audited as an alert's is
 
 
 def test_a_dutch_storm_with_long_names_and_amounts_fits_slack_and_pings_nobody(
