@@ -1,6 +1,6 @@
 """Renewal day on Stripe: many renewals declined at once, from the provider to Slack.
 
-    python bench/renewal_day.py [--declines 1000 --channels 100] [--path poll|webhooks]
+    python bench/renewal_day.py [--declines 1000 --channels 100] [--path poll|webhooks] [--digests]
                                 [--stripe-latency-ms 100 --stripe-limit 100] [--postgres [URL]]
 
 The Stripe stand-in (tests/fake_stripe.py) and the fake Slack (tests/fake_slack.py) each run in a
@@ -13,6 +13,8 @@ with the courier delivering in the background.
 Figures: time to the first alert in Slack, time to the last, against Slack's floor (the per-channel
 count less one, in seconds); Stripe requests per decline; 429s; alerts lost or posted twice.
 Targets (issue 18): the last alert within 1.5x the floor, the first within 5 s, none lost or doubled.
+With --digests (try --channels 5): messages per channel, and the time until every balance is shown
+(its own alert, or its channel's digest up to date).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from bench.pg import DEFAULT_PG, fresh_schema  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.db import reading  # noqa: E402
-from storage.models import Alert  # noqa: E402
+from storage.models import Alert, Message  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.fake_stripe import API_KEY, FakeStripe  # noqa: E402
 
@@ -57,7 +59,16 @@ def serve_slack(conn: Connection) -> None:
         for m in fake.messages()
         if (m.get("metadata") or {}).get("event_type") == "settle_alert"
     )
-    conn.send((dict(posted), dict(fake.throttled)))
+    top_level: Counter[str] = Counter()
+    digests: dict[str, tuple[str, int]] = {}  # channel -> (its digest's text, its edits)
+    for channel_id, channel in fake.channels.items():
+        for m in channel.messages:
+            if m.get("thread_ts"):
+                continue
+            top_level[channel_id] += 1
+            if (m.get("metadata") or {}).get("event_type") == "settle_message":
+                digests[channel_id] = (m["text"], int(m.get("edits", 0)))
+    conn.send((dict(posted), dict(fake.throttled), dict(top_level), digests))
     fake.stop()
 
 
@@ -90,6 +101,7 @@ def main() -> None:
     parser.add_argument("--path", choices=("poll", "webhooks"), default="poll")
     parser.add_argument("--stripe-latency-ms", type=float, default=100.0)
     parser.add_argument("--stripe-limit", type=int, default=100, help="Stripe's requests a second (live: 100)")
+    parser.add_argument("--digests", action="store_true", help="digests on (after 10 a channel), as by default")
     parser.add_argument("--timeline", action="store_true", help="print what is recorded and posted each second")
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG, default=None, metavar="URL")
     args = parser.parse_args()
@@ -120,7 +132,8 @@ def main() -> None:
             STRIPE_API_BASE=stripe_url,
             # as with a live key: 90 a second, below Stripe's 100 (a test key's default is 20)
             STRIPE_MAX_REQUESTS_PER_SECOND=str(args.stripe_limit * 0.9),
-            SETTLE_DIGEST_AFTER="0",  # one message per alert: the worst case for Slack's pace
+            # digests off: one message per alert, the worst case for Slack's pace; on: the defaults
+            SETTLE_DIGEST_AFTER="10" if args.digests else "0",
         )
         settle = build(settings)
         settle.start_delivery()
@@ -146,7 +159,19 @@ def main() -> None:
         shown = started
         while time.monotonic() - started < 600:
             with reading(settle.sessions) as s:
-                posted = s.scalar(select(func.count()).select_from(Alert).where(Alert.ts.is_not(None))) or 0
+                if args.digests:  # told: posted, or told in a digest whose message is up to date
+                    told = (
+                        s.scalar(select(func.count()).select_from(Alert).where(Alert.version <= Alert.synced_version))
+                        or 0
+                    )
+                    behind = s.scalar(
+                        select(func.count())
+                        .select_from(Message)
+                        .where(Message.kind == "digest", Message.version > Message.synced_version)
+                    )
+                    posted = told if not behind else min(told, args.declines - 1)
+                else:
+                    posted = s.scalar(select(func.count()).select_from(Alert).where(Alert.ts.is_not(None))) or 0
             if posted and first is None:
                 first = time.monotonic() - started
             if args.timeline and time.monotonic() - shown >= 1.0:
@@ -164,7 +189,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     slack_conn.send("stop")
-    by_alert, throttled = slack_conn.recv()
+    by_alert, throttled, top_level, digests = slack_conn.recv()
     stripe_conn.send("stop")
     requests, limited = stripe_conn.recv()
     slack.join()
@@ -176,6 +201,22 @@ def main() -> None:
         f"{args.declines} declines across {args.channels} channels by {args.path}; Stripe {args.stripe_latency_ms:.0f}"
         f" ms, {args.stripe_limit}/s; {'PostgreSQL' if args.postgres else 'SQLite'}"
     )
+    if args.digests:
+        per = sorted(top_level.values())
+        print(f"messages per channel: {per[0]}..{per[-1]} ({sum(per)} in {len(per)} channels)")
+        for channel, (text, edits) in sorted(digests.items())[:2]:
+            print(f"  {channel}'s digest, edited {edits} times: {text[:110]}")
+        shown = f"{last:.2f} s" if last else "NOT within 600 s"
+        print(f"first alert in Slack: {first if first is not None else float('nan'):.2f} s")
+        print(f"every balance shown (its alert, or its digest up to date): {shown}")
+        print(f"Stripe from the storm on: {requests} requests, {requests / args.declines:.2f} per decline")
+        in_digests = sum(int(text.split(" ", 1)[0]) for text, _ in digests.values() if text.split(" ", 1)[0].isdigit())
+        doubles = sum(1 for n in by_alert.values() if n > 1)
+        print(f"alerts of their own: {len(by_alert)} (posted twice: {doubles}); told in digests: {in_digests}")
+        ok = last is not None and len(digests) == len(top_level) and doubles == 0
+        ok = ok and len(by_alert) + in_digests == args.declines
+        print("digests met" if ok else "DIGESTS MISSED")
+        sys.exit(0 if ok else 1)
     print(f"Slack's floor ({per_channel} per channel at 1/s): {floor:.1f} s")
     print(f"the stand-in declined every renewal in {declined:.2f} s")
     print(f"first alert in Slack: {first if first is not None else float('nan'):.2f} s (target <= 5)")
