@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 _read_only: ContextVar[bool] = ContextVar("settle_read_only", default=False)
 _writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-# who commits the waiting small units of work (see `grouped`): SQLite's writer lock, or one of its own
+# who commits the waiting small units of work (see `grouped`): SQLite's writer lock
 _committers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
@@ -47,9 +47,9 @@ def make_engine(url: str) -> Engine:
 
         _writers[engine] = _committers[engine] = threading.RLock()
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    _committers[engine] = threading.RLock()
-    return engine
+    # PostgreSQL takes concurrent writers as they come: its small units of work are not grouped
+    # (measured on renewal day: no faster, and a batch of leases would couple unrelated rows' locks)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -91,9 +91,9 @@ _queues_lock = threading.Lock()
 def grouped(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """A small unit of work (a lease taken, a delivery recorded), committed together with the others
     waiting for the write lock at the same moment: on SQLite, whoever gets the lock commits every
-    queued one in one transaction, so thirty delivery threads cost a few commits, not thirty
-    (PostgreSQL alike: a few round trips and commits instead of thirty). If the batch fails, each is
-    run again in a transaction of its own, and only its own error reaches it."""
+    queued one in one transaction, so thirty delivery threads cost a few commits, not thirty. If the
+    batch fails, each is run again in a transaction of its own, and only its own error reaches it.
+    Elsewhere (PostgreSQL) it is one transaction, as `transaction` is."""
     engine = factory.kw.get("bind")
     writers = _committers.get(engine)  # type: ignore[arg-type]
     if writers is None:

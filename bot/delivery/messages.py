@@ -18,14 +18,14 @@ from bot.delivery.outbox import DeliveryReport, post_joining
 from bot.delivery.ports import AlertRenderer, DigestRenderer
 from bot.domain.chat import ChannelUnavailable, MessageGone, SlackAuthError, SlackError, SlackGateway, Workspaces
 from bot.domain.workspace import Scope
-from bot.read.cards import card_of
+from bot.read.cards import card_of, cards_and_rows
 from bot.read.digests import digest_card
 from bot.read.report import build_report, report_text
 from bot.read.warnings import warning_card
 from storage import audit
 from storage.db import reading, transaction
 from storage.leases import new_owner
-from storage.models import Alert, CardWarning, Message, MonthlyReport
+from storage.models import CardWarning, Message, MonthlyReport
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ class MessageDeliverer:
     def _render(self, s: Session, msg: Message) -> Rendered:
         detail = dict(msg.detail or {})
         if msg.kind == "reply" and msg.alert_id is not None:
-            card = card_of(s, msg.alert_id)
-            alert = s.get(Alert, msg.alert_id)
-            assert card is not None and alert is not None
+            ((card, alert),) = cards_and_rows(s, [msg.alert_id])
             channel, thread = alert.channel, alert.ts
             if thread is None and alert.digest_id is not None:  # told in a digest: its thread, named
                 channel, thread = self._digest_message(s, alert.digest_id)
@@ -151,10 +149,10 @@ class MessageDeliverer:
             text = self.digests.reply(digest, str(detail.pop("kind", "")), detail)
             return Rendered(self._team(msg.team_id), channel, thread, text, [])
         if msg.kind == "escalation" and msg.alert_id is not None:
-            card = card_of(s, msg.alert_id)
-            assert card is not None and msg.channel is not None
-            text = self.alerts.reply(card, "escalated_elsewhere", detail)
-            return Rendered(self._team(msg.team_id or card.team_id), msg.channel, None, text, [])
+            escalated = card_of(s, msg.alert_id)
+            assert escalated is not None and msg.channel is not None
+            text = self.alerts.reply(escalated, "escalated_elsewhere", detail)
+            return Rendered(self._team(msg.team_id or escalated.team_id), msg.channel, None, text, [])
         if msg.kind == "card_warning" and msg.warning_id is not None:
             warning = s.get(CardWarning, msg.warning_id)
             assert warning is not None and msg.channel is not None

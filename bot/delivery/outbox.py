@@ -33,7 +33,7 @@ from bot.domain.chat import (
     Workspaces,
 )
 from bot.observe.metrics import ALERTS_POSTED
-from bot.read.cards import AlertCard, card_of, cards
+from bot.read.cards import AlertCard, card_of, cards_and_rows
 from storage import audit
 from storage.db import grouped, reading, transaction
 from storage.leases import new_owner
@@ -157,9 +157,7 @@ class AlertDeliverer:
             return
         with reading(self.sessions) as s:
             defaults: dict[str | None, str | None] = {}
-            for card in cards(s, alert_ids):
-                alert = s.get(Alert, card.alert_id)  # loaded with the card
-                assert alert is not None
+            for card, alert in cards_and_rows(s, alert_ids):
                 snap = self._snap(s, card, alert, defaults)
                 with self._prepared_lock:
                     self._prepared[card.alert_id] = snap
@@ -188,9 +186,7 @@ class AlertDeliverer:
         if snap is not None and snap.version == claimed.version and snap.ts == claimed.ts:
             return snap
         with reading(self.sessions) as s:
-            card = card_of(s, alert_id)
-            alert = s.get(Alert, alert_id)  # loaded with the card
-            assert card is not None and alert is not None
+            ((card, alert),) = cards_and_rows(s, [alert_id])
             return self._snap(s, card, alert, {})
 
     def _sync(self, alert_id: int, claimed: Claim, report: DeliveryReport) -> bool:

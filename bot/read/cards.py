@@ -204,10 +204,16 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
 
 def cards(session: Session, alert_ids: Sequence[int]) -> list[AlertCard]:
     """The cards of these alerts, in the order given: a constant number of queries for any number."""
+    return [card for card, _ in cards_and_rows(session, alert_ids)]
+
+
+def cards_and_rows(session: Session, alert_ids: Sequence[int]) -> list[tuple[AlertCard, Alert]]:
+    """`cards`, each with its alert's row (held here: the session's identity map keeps rows only
+    while someone does, and a row looked up again after it was let go costs a query)."""
     if not alert_ids:
         return []
     found = {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_(list(alert_ids))).options(*CARD_LOAD))}
-    return [alert_card(session, found[i]) for i in alert_ids if i in found]
+    return [(alert_card(session, found[i]), found[i]) for i in alert_ids if i in found]
 
 
 def card_of(session: Session, alert_id: int) -> AlertCard | None:
