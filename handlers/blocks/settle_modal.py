@@ -250,7 +250,7 @@ def confirm_view(batch: BatchRecord) -> View:
         type="modal",
         callback_id=CallbackId.CONFIRM,
         title=_("Confirm payment"),
-        submit=clip(_("Charge {amount}").format(amount=batch.amount), TITLE),
+        submit=charge_label(batch.amount),
         close=_("Back"),
         private_metadata=refs.encode("batch", batch.id, lang=current()),
         blocks=[
@@ -402,3 +402,10 @@ def outcome_view(batch: BatchRecord, next_step: SettleContext | None) -> View:
     if next_step is not None:
         return pick_view(next_step, failed=batch)
     return info_view(MODAL_TITLE, outcome_lines(batch) or _("Nothing was charged."))
+
+
+def charge_label(amount: str) -> str:
+    """The Charge button names the amount when it fits Slack's 24 characters, else says only the
+    verb (the amount is in the modal just above it): never a clipped verb."""
+    label = _("Charge {amount}").format(amount=amount)
+    return label if len(label) <= TITLE else _("Charge")
