@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
+import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -37,17 +39,53 @@ _OBJECTS = ("team", "user", "enterprise", "channel", "container", "view", "messa
 
 def verified(secret: str, raw: bytes, timestamp: str | None, signature: str | None, now: float | None = None) -> bool:
     """Slack's v0 signature over the exact bytes received; False for anything malformed."""
-    if not secret or not timestamp or not signature:
-        return False
+    return refusal(secret, raw, timestamp, signature, now) is None
+
+
+def refusal(
+    secret: str, raw: bytes, timestamp: str | None, signature: str | None, now: float | None = None
+) -> str | None:
+    """Why a request's signature does not hold, in words an operator can act on (never a secret or
+    the signature itself); None when it holds."""
+    if not secret:
+        return "no signing secret is configured"
+    if not timestamp or not signature:
+        return "no Slack signature headers (not sent by Slack)"
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        return False
+        return "a malformed X-Slack-Request-Timestamp"
     if not _SIGNATURE.match(signature):
-        return False
-    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW_SECONDS:
-        return False
+        return "a malformed X-Slack-Signature"
+    skew = (time.time() if now is None else now) - int(timestamp)
+    if abs(skew) > MAX_SKEW_SECONDS:
+        return f"a stale timestamp ({abs(skew):.0f} s off; a replay, or this machine's clock is wrong)"
     base = b"v0:" + timestamp.encode() + b":" + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    if not hmac.compare_digest(expected, signature):
+        return "a signature that does not match (is SLACK_SIGNING_SECRET the app's Signing Secret?)"
+    return None
+
+
+class RefusalLog:
+    """Refused requests logged with their reason, each reason at most once a minute (a flood of
+    forged requests must not flood the log), with how many were refused meanwhile."""
+
+    EVERY = 60.0
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # reason -> (when last logged, refused since)
+
+    def refused(self, reason: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last, since = self._last.get(reason, (float("-inf"), 0))
+            if now - last < self.EVERY:
+                self._last[reason] = (last, since + 1)
+                return
+            self._last[reason] = (now, 0)
+        more = f" ({since} more since the last such line)" if since else ""
+        self._log.warning("Slack request refused (401): %s%s", reason, more)
 
 
 def problem(body: str, content_type: str) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from bot.observe.metrics import POLL_LAG, REGISTRY, UNDELIVERED
 from bot.slack.workspaces import INSTALL_PATH, REDIRECT_PATH
-from bot.web.guard import MAX_BODY, problem, verified
+from bot.web.guard import MAX_BODY, RefusalLog, problem, refusal
 from storage.db import ping, unsynced
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class SettleWSGI:
         self.signing_secret = signing_secret
         self.slack = SlackRequestHandler(bolt_app, path="/slack/events") if bolt_app and signing_secret else None
         self.pages = pages
+        self._refusals = RefusalLog(log)  # why a request got 401, at most once a minute per reason
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # each request in a context of its own: the reader's language it sets (bot/i18n.py) must not
@@ -141,12 +142,14 @@ class SettleWSGI:
         if not 0 <= length <= MAX_BODY:
             return respond(start_response, "413 Content Too Large", "body too large\n")
         raw = environ["wsgi.input"].read(length) if length else b""
-        if not verified(
+        refused = refusal(
             self.signing_secret,
             raw,
             environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
             environ.get("HTTP_X_SLACK_SIGNATURE"),
-        ):
+        )
+        if refused is not None:
+            self._refusals.refused(refused)
             return respond(start_response, "401 Unauthorized", "invalid request signature\n")
         try:
             body = raw.decode("utf-8")

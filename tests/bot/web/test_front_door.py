@@ -144,3 +144,23 @@ def test_sandbox_links_with_any_token_are_just_invalid(h: Harness, token: str) -
     assert get(f"{h.base}/sandbox/verify/1?token={q}")[0] == 403
     assert get(f"{h.base}/sandbox/cards/new?account=acme&ref=1%3AV1%3AU0ADMIN&token={q}")[0] == 403
     assert get(f"{h.base}/sandbox/verify/99999999999999?token={q}")[0] == 404  # beyond any id: not a page
+
+
+def test_an_operator_is_told_why_requests_are_refused_once_a_minute(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong SLACK_SIGNING_SECRET makes every click a 401: the log says so, without the secret or
+    the signature, and a flood of them is one line a minute per reason."""
+    body = interactive_body(click_payload())
+    wrong = signed_headers(body, secret="not-the-apps-secret")
+    stale = signed_headers(body, timestamp=int(time.time()) - 3600)
+    with caplog.at_level("WARNING", logger="bot.web.router"):
+        for _ in range(20):
+            assert send(h, body, wrong) == 401
+        assert send(h, body, stale) == 401
+    lines = [r.getMessage() for r in caplog.records if "refused (401)" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "does not match (is SLACK_SIGNING_SECRET the app's Signing Secret?)" in lines[0]
+    assert "a stale timestamp (360" in lines[1] and "clock is wrong" in lines[1]
+    text = caplog.text
+    assert "not-the-apps-secret" not in text and wrong["X-Slack-Signature"] not in text
