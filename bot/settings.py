@@ -4,7 +4,8 @@ root and the CLI read it; every room below is given the values it needs."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_ADMINS")
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    # text lines, or one JSON object per line for log shippers (read by bot/observe/logs.py)
+    log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
     # Slack's pace for messages in one channel (about one a second); lower only against a stand-in of Slack
     slack_channel_interval: float = Field(default=1.0, ge=0, le=60, alias="SLACK_CHANNEL_INTERVAL_SECONDS")
     # a charge whose answer was lost (a crash, a timeout) is asked about again, with its key, after this
@@ -88,6 +91,24 @@ class Settings(BaseSettings):
         if value is not None and not is_channel(value):
             raise ValueError(f"not a Slack channel id (C…, G… or D…): {value!r}")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """Slack and browsers are sent here: it must be an absolute http(s) address."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an address like https://settle.example.com, not {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"must be the server's base address, without ?query or #fragment: {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() or "text" if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod

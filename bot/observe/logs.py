@@ -56,6 +56,7 @@ def configure(verbose: bool) -> None:
             formatter.converter = time.gmtime
             handler.setFormatter(formatter)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl." at every start
     logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per request at INFO
 
 
