@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from bot.observe.metrics import POLL_LAG, REGISTRY, UNDELIVERED
 from bot.slack.workspaces import INSTALL_PATH, REDIRECT_PATH
 from bot.web.guard import MAX_BODY, RefusalLog, problem, refusal
+from bot.web.pages.install import front_page
 from storage.db import ping, unsynced
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class SettleWSGI:
             ok = db_ok and poll_ok
             body = json.dumps({"ok": ok, **report})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
+        if path == "/" and method in ("GET", "HEAD"):
+            return respond(start_response, "200 OK", front_page(self.oauth), "text/html; charset=utf-8")
         if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")

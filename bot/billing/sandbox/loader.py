@@ -51,6 +51,10 @@ def parse(text: str, source: str = "<yaml>") -> list[dict[str, Any]]:
         mark = exc.problem_mark
         line = f"line {mark.line + 1}" if mark else "unknown line"
         raise LoadError(f"{source}, {line}: {exc.problem}") from None
+    try:
+        doc = _whole_characters(doc)
+    except UnicodeError:
+        raise LoadError(f"{source}: a \\u escape names half a character (a lone surrogate)") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), list):
         raise LoadError(f"{source}, line 1: expected a top-level 'accounts:' list")
     accounts = doc["accounts"]
@@ -58,6 +62,20 @@ def parse(text: str, source: str = "<yaml>") -> list[dict[str, Any]]:
         if not isinstance(acc, dict):
             raise LoadError(f"{source}: each account must be a mapping")
     return accounts
+
+
+def _whole_characters(value: Any) -> Any:
+    """YAML reads "\\ud83d\\ude42" (JSON's way to write 🙂) as two halves of a character, which no
+    database will store: pairs are joined into the character, a lone half raises UnicodeError."""
+    if isinstance(value, str):
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        return value
+    if isinstance(value, dict):
+        return {k: _whole_characters(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_characters(v) for v in value]
+    return value
 
 
 def _need(item: dict[str, Any], key: str, source: str) -> Any:
@@ -149,10 +167,12 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
         customer.default_payment_method_id = marked_id or first_id
     renewal = acc.get("renewal")
     if renewal is not None:
-        if not isinstance(renewal, dict) or "on" not in renewal:
+        # YAML 1.1 reads a bare `on:` key as true: `{on: 2026-12-05}` is what the README writes
+        when = renewal.get("on", renewal.get(True)) if isinstance(renewal, dict) else None
+        if when is None:
             raise LoadError(f"{where(acc)}: renewal must be a mapping like {{on: 2026-12-05, amount: '129.00'}}")
         try:
-            on = renewal["on"] if isinstance(renewal["on"], date) else date.fromisoformat(str(renewal["on"]))
+            on = when if isinstance(when, date) else date.fromisoformat(str(when))
             customer.renewal_amount_minor = to_minor(renewal.get("amount", "0"), currency)
         except ValueError as exc:
             raise LoadError(f"{where(renewal)}: renewal: {exc}") from None

@@ -44,6 +44,23 @@ def install_page(url: str) -> str:
     )
 
 
+def front_page(oauth: bool) -> str:
+    """What PUBLIC_URL answers: what this server is, and where to go from here."""
+    install = (
+        f'<p><a class=button href="{INSTALL_PATH}">Add Settle to Slack</a></p>'
+        if oauth
+        else "<p class=muted>It serves one Slack workspace, with the bot token it was given.</p>"
+    )
+    return page(
+        "Settle",
+        "<h1>Settle</h1>"
+        "<p>This server runs Settle: it warns your billing channels in Slack when a subscription payment "
+        "is declined, and lets your billing admins settle the balance from Slack.</p>"
+        f"{install}"
+        '<p class=muted>Operators: <a href="/healthz">health</a></p>',
+    )
+
+
 def installed(args: SuccessArgs) -> BoltResponse:
     inst = args.installation
     e = html.escape

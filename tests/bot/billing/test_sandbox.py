@@ -194,3 +194,41 @@ def test_link_key_is_random_stored_and_never_the_slack_secret(
 )
 def test_every_brand_a_user_may_type_is_known_with_its_brand(number: str, brand: str) -> None:
     assert classify(number)[0] == brand
+
+
+def test_the_readmes_renewal_example_loads_as_written(provider: SandboxProvider, tmp_path: Path) -> None:
+    """The README writes `renewal: {on: …}`; YAML 1.1 reads a bare `on` as true, and it must still load."""
+    import re
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from bot.billing.sandbox.models import SandboxCustomer
+    from storage.db import reading
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    example = re.search(r"`(renewal: \{[^`]+\})`", readme)
+    assert example is not None, "the README no longer shows a renewal"
+    cards = "[{card: '4242424242424242'}]"
+    text = f"accounts:\n  - id: acme\n    name: Acme\n    payment_methods: {cards}\n    {example[1]}\n"
+    (tmp_path / "readme.yml").write_text(text)
+    load_file(provider._sessions, tmp_path / "readme.yml")
+    with reading(provider._sessions) as s:
+        acme = s.scalars(select(SandboxCustomer).where(SandboxCustomer.id == "acme")).one()
+        assert isinstance(acme.renews_on, date) and acme.renewal_amount_minor and acme.renewal_amount_minor > 0
+
+
+def test_an_escaped_emoji_loads_and_half_of_one_is_one_line(provider: SandboxProvider, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from bot.billing.sandbox.models import SandboxCustomer
+    from storage.db import reading
+
+    whole = 'accounts:\n  - id: acme\n    name: "Acme \\ud83d\\ude42"\n'
+    (tmp_path / "emoji.yml").write_text(whole)
+    load_file(provider._sessions, tmp_path / "emoji.yml")
+    with reading(provider._sessions) as s:
+        assert s.scalars(select(SandboxCustomer.name).where(SandboxCustomer.id == "acme")).one() == "Acme 🙂"
+    (tmp_path / "half.yml").write_text(whole.replace("\\ude42", ""))
+    with pytest.raises(LoadError, match="half a character"):
+        load_file(provider._sessions, tmp_path / "half.yml")

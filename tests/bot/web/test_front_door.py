@@ -164,3 +164,10 @@ def test_an_operator_is_told_why_requests_are_refused_once_a_minute(
     assert "a stale timestamp (360" in lines[1] and "clock is wrong" in lines[1]
     text = caplog.text
     assert "not-the-apps-secret" not in text and wrong["X-Slack-Signature"] not in text
+
+
+def test_the_public_url_says_what_it_is(h: Harness) -> None:
+    status, page = get(h.base + "/")
+    assert status == 200 and "<h1>Settle</h1>" in page and 'href="/healthz"' in page
+    assert "Add Settle to Slack" not in page  # one bot token: nothing to install here
+    assert get(h.base + "/nowhere")[0] == 404
