@@ -51,6 +51,14 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
         except Exception as exc:
             raise SettleError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
 
+    try:  # bind first: a port in use is one line, before anything has started or been said
+        server: Any = waitress.create_server(  # type: ignore[attr-defined]
+            settle.wsgi(), host=host, port=port, threads=threads, ident="settle"
+        )
+    except OSError as exc:
+        settle.close(wait=False)
+        raise SettleError(f"cannot listen on {host}:{port}: {exc.strerror} (another settle serve?)") from None
+
     app = settle.bolt
     scheduler = settle.scheduler()
     scheduler.start()
@@ -68,10 +76,6 @@ def serve_forever(settings: Settings, *, host: str, port: int, threads: int) -> 
         " and the sandbox's card, bank and invoice pages under /sandbox/" if settle.provider.name == "sandbox" else ""
     )
     log.info("listening on http://%s:%s: /healthz%s (public URL %s)", host, port, pages, settle.public_base)
-
-    server: Any = waitress.create_server(  # type: ignore[attr-defined]
-        settle.wsgi(), host=host, port=port, threads=threads, ident="settle"
-    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

@@ -229,3 +229,16 @@ def test_sigterm_mid_fan_out_exits_within_ten_seconds(
     per_alert = Counter(m["metadata"]["event_payload"]["alert_id"] for m in fake_slack.messages("C0ONE"))
     assert len(per_alert) == 12 and set(per_alert.values()) == {1}
     assert "Traceback" not in log.read_text()
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(sqlite_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(sqlite_env, "serve", "--host", "127.0.0.1", "--port", str(port), check=False, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    assert "listening on" not in done.stderr and "poll" not in done.stderr.lower()
