@@ -119,8 +119,9 @@ class Authorizer:
         """One of SETTLE_ADMINS (directly or by group)."""
         return self.decide(who, "", self.global_admins).allowed
 
-    def authorize(self, who: Requester, alert_id: int, *, max_age: float = 0.0) -> Decision:
-        """May this user settle this alert's account? `max_age` only for the click's loading view."""
+    def authorize(self, who: Requester, alert_id: int, *, max_age: float = 0.0, action: str = "settle") -> Decision:
+        """May this user settle (or snooze, assign: `action`) this alert's account? `max_age` only for
+        the click's loading view."""
         scope = self.scope(who.team_id)
         found = self.for_alert(alert_id, scope, max_age=max_age)
         if found is None:
@@ -130,13 +131,18 @@ class Authorizer:
         if not decision.allowed and max_age > 0:
             # a recent answer may only ever let the loading view open sooner, never refuse someone
             # whose rights were just granted (Stripe metadata, `settle accounts map`)
-            return self.authorize(who, alert_id)
+            return self.authorize(who, alert_id, action=action)
         if not decision.allowed:
             with transaction(self.sessions) as s:
                 audit.record(
-                    s, "settle_refused", actor=who.user_id or "unknown", account_id=account_id, alert_id=alert_id
+                    s,
+                    "settle_refused",
+                    actor=who.user_id or "unknown",
+                    account_id=account_id,
+                    alert_id=alert_id,
+                    refused=action,
                 )
-            raise Refused(decision)
+            raise Refused(decision, action=action)
         return decision
 
     def group_members(self, team: str | None, group_id: str) -> frozenset[str]:

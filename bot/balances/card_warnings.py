@@ -188,7 +188,7 @@ class CardWarnings:
             admins = self.access.with_global(admins_of(s, [account_id])[account_id])
         decision = self.access.decide(who, account.name if account else account_id, admins)
         if not decision.allowed:
-            raise Refused(decision)
+            raise Refused(decision, action="update_card")
         with transaction(self.sessions) as s:
             audit.record(
                 s, "card_update_link", actor=who.user_id or "unknown", account_id=account_id, warning_id=warning_id

@@ -166,7 +166,7 @@ class FollowUps:
 
     def snooze(self, alert_id: int, who: Requester, until: datetime | None) -> None:
         """Postpone reminders and escalation until `until`; None wakes the alert up again."""
-        self.access.authorize(who, alert_id)
+        self.access.authorize(who, alert_id, action="snooze")
         now = datetime.now(UTC)
         if until is not None and not now < until <= now + MAX_SNOOZE:
             raise ValueError("a snooze ends in the future, within 90 days")
@@ -189,7 +189,7 @@ class FollowUps:
         self._deliver(alert_id)
 
     def assign(self, alert_id: int, who: Requester, assignee: str | None) -> None:
-        self.access.authorize(who, alert_id)
+        self.access.authorize(who, alert_id, action="assign")
         if assignee is not None and not USER.match(assignee):
             raise ValueError("not a Slack user id")
         with transaction(self.sessions) as s:

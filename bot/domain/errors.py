@@ -20,12 +20,14 @@ class Decision:
 
 
 class Refused(Exception):
-    """The user may not do this; `decision` names who may."""
+    """The user may not do this; `decision` names who may, `action` what was refused (settle,
+    snooze, assign, update_card), so the answer names what they tried."""
 
-    def __init__(self, decision: Decision | None, message: str | None = None) -> None:
+    def __init__(self, decision: Decision | None, message: str | None = None, *, action: str = "settle") -> None:
         super().__init__(message or "not allowed")
         self.decision = decision
         self.message = message
+        self.action = action
 
 
 class NotSettleable(Exception):

@@ -50,7 +50,7 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
             _("💤 Snoozed until {when}: no reminders or escalation until then.").format(when=slack_date(until)),
         )
     elif do == "snooze_date":
-        follow.access.authorize(who, alert_id)  # no form for someone who may not use it
+        follow.access.authorize(who, alert_id, action="snooze")  # no form for someone who may not use it
         trigger = str(body.get("trigger_id") or "")
         if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
             client.views_push(trigger_id=trigger, view=snooze_view(alert_id))

@@ -34,13 +34,28 @@ Reply = Callable[[str], None]
 Listener = Callable[[Ack, dict[str, Any], WebClient, BoltContext], None]
 
 
+# what was refused, in the words of the refusal (one whole sentence each, for the translators)
+_REFUSED_THIS = {
+    "settle": N_("You can't settle this balance."),
+    "snooze": N_("You can't snooze this balance."),
+    "assign": N_("You can't assign this balance."),
+    "update_card": N_("You can't update this account's card."),
+}
+_REFUSED_NAMED = {
+    "settle": N_("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them."),
+    "snooze": N_("You can't snooze {name}'s balance: only its billing admins can ({who}). Ask one of them."),
+    "assign": N_("You can't assign {name}'s balance: only its billing admins can ({who}). Ask one of them."),
+    "update_card": N_("You can't update {name}'s card: only its billing admins can ({who}). Ask one of them."),
+}
+
+
 def refusal_text(exc: Refused) -> str:
     if exc.message:
         return exc.message
     d = exc.decision
     if d is None:
-        return _("You can't settle this balance.")
-    return _("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them.").format(
+        return _(_REFUSED_THIS.get(exc.action, _REFUSED_THIS["settle"]))
+    return _(_REFUSED_NAMED.get(exc.action, _REFUSED_NAMED["settle"])).format(
         name=safe(d.account_name, 300), who=who(d.admins)
     )
 

@@ -94,7 +94,7 @@ def test_update_card_gives_an_admin_a_fresh_link_and_the_warning_goes_quiet(h: H
     click(ADMIN)
     eventually(lambda: len(h.fake.calls_to("chat.postEphemeral")) == 2)
     stranger, admin = sorted((c.params for c in h.fake.calls_to("chat.postEphemeral")), key=lambda p: p["user"])[::-1]
-    assert stranger["user"] == STRANGER and stranger["text"].startswith("You can't settle Acme Corp's balance")
+    assert stranger["user"] == STRANGER and stranger["text"].startswith("You can't update Acme Corp's card")
     link = admin["text"].split("<", 1)[1].split("|", 1)[0]
     assert get(local(h, link))[0] == 200  # the sandbox's add-card page
     post(
