@@ -204,6 +204,9 @@ class FollowUps:
                 alert_id=alert_id,
                 assignee=assignee,
             )
+            if assignee is not None and assignee != who.user_id:
+                # an edited message notifies nobody: a reply that mentions them does
+                add_reply(s, alert_id, "assigned", assignee=assignee, by=who.user_id)
         self._deliver(alert_id)
 
     def _deliver(self, alert_id: int) -> None:

@@ -298,6 +298,14 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         )
     if kind in ("reminder", "escalated", "escalated_elsewhere"):
         return _follow_up(card, kind, detail)
+    if kind == "assigned":
+        text = _("👤 {assignee}, {who} assigned this balance of *{owed}* to you: settle, snooze or reassign it here.")
+        return clip(
+            text.format(
+                assignee=user(str(detail.get("assignee") or "")), who=user(str(detail.get("by") or "")), owed=card.owed
+            ),
+            MESSAGE_TEXT,
+        )
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
         text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(

@@ -127,6 +127,18 @@ def test_assign_shows_on_the_alert_and_reminders_mention_the_assignee(h: Harness
     eventually(lambda: "Assigned to" not in json.dumps(h.alert()["blocks"]))
 
 
+def test_the_assignee_is_told_in_the_thread(h: Harness) -> None:
+    """A mention in an edited message notifies nobody: assigning posts a reply that mentions them."""
+    h.assign(ADMIN, "U0CAROL")
+    told = eventually(lambda: [t for t in thread(h) if t.startswith("👤")], message="nobody was told")
+    assert told == [
+        "👤 <@U0CAROL>, <@U0ADMIN> assigned this balance of *€129.00* to you: settle, snooze or reassign it here."
+    ]
+    h.assign(ADMIN, ADMIN)  # taking it oneself tells nobody
+    eventually(lambda: "Assigned to* <@U0ADMIN>" in json.dumps(h.alert()["blocks"]))
+    assert len([t for t in thread(h) if t.startswith("👤")]) == 1
+
+
 def test_strangers_can_neither_snooze_nor_assign(h: Harness) -> None:
     h.menu(STRANGER, "snooze_1d")
     h.assign(STRANGER, STRANGER)
