@@ -63,8 +63,10 @@ class FollowUps:
             remind = list(s.scalars(select(Alert.id).where(Alert.remind_at <= now)))
             escalate = list(s.scalars(select(Alert.id).where(Alert.escalate_at <= now)))
         storms: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        reminded = sum(self._remind(alert_id, now, storms) for alert_id in remind)
-        escalated = sum(self._escalate(alert_id, now, storms) for alert_id in escalate)
+        escalated_now = {alert_id for alert_id in escalate if self._escalate(alert_id, now, storms)}
+        # escalated this moment: the escalation says it all, its reminder is not sent beside it
+        reminded = sum(self._remind(alert_id, now, storms, quiet=alert_id in escalated_now) for alert_id in remind)
+        escalated = len(escalated_now)
         if storms:
             self._tell_digests(storms)
         if self.wake is not None and (reminded or escalated):
@@ -107,10 +109,15 @@ class FollowUps:
         ).rowcount
         return won == 1
 
-    def _remind(self, alert_id: int, now: datetime, storms: dict[tuple[str, int], list[dict[str, Any]]]) -> bool:
+    def _remind(
+        self, alert_id: int, now: datetime, storms: dict[tuple[str, int], list[dict[str, Any]]], *, quiet: bool = False
+    ) -> bool:
+        """Send a due reminder; `quiet` only moves it on (the alert was escalated this moment)."""
         with transaction(self.sessions) as s:
             if not self._claim(s, alert_id, Alert.remind_at, now, now + self.remind_after):
                 return False  # another poller sent it, or the balance is over
+            if quiet:
+                return False
             alert = s.get(Alert, alert_id)
             assert alert is not None
             alert.reminders_sent += 1

@@ -67,6 +67,18 @@ def test_after_three_days_it_is_escalated_to_the_alert_channel(h: Harness) -> No
     assert "alert_escalated" in h.audit()
 
 
+def test_the_escalation_comes_alone_not_beside_a_reminder(h: Harness) -> None:
+    """72 h is a multiple of 24 h: at the escalation time a reminder is due too, and only the
+    escalation is said; the next day's reminder still comes."""
+    with later(73):
+        report = h.services.poller.run_cycle()
+    assert (report.reminders, report.escalations) == (0, 1)
+    assert [t.split(":")[0] for t in thread(h) if t.startswith(("⏰", "🚨"))] == ["🚨 Escalated"]
+    with later(98):
+        h.services.poller.run_cycle()
+    assert len(reminders(h)) == 1
+
+
 def test_a_paid_balance_is_never_reminded(h: Harness) -> None:
     h.settle_with(ADMIN, "pm_acme_2", "Paid.")
     with later(80):
@@ -87,7 +99,8 @@ def test_snoozing_postpones_reminders_and_escalation_and_shows_on_the_alert(h: H
     assert reminders(h) == []
     with later(73):
         report = h.services.poller.run_cycle()
-    assert report.reminders == 1  # the snooze is over: due again
+    # the snooze is over: both were due again, and the escalation comes alone
+    assert (report.reminders, report.escalations) == (0, 1)
     assert "alert_snoozed" in h.audit()
 
     h.menu(ADMIN, "wake")
