@@ -78,12 +78,15 @@ class RefusalLog:
 
     def refused(self, reason: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        # counted by its kind, not its words: a stale timestamp's says how far off it is, and a
+        # flood of replays with a timestamp each must be one line a minute and one entry here
+        kind = reason.split(" (", 1)[0]
         with self._lock:
-            last, since = self._last.get(reason, (float("-inf"), 0))
+            last, since = self._last.get(kind, (float("-inf"), 0))
             if now - last < self.EVERY:
-                self._last[reason] = (last, since + 1)
+                self._last[kind] = (last, since + 1)
                 return
-            self._last[reason] = (now, 0)
+            self._last[kind] = (now, 0)
         more = f" ({since} more since the last such line)" if since else ""
         self._log.warning("Slack request refused (401): %s%s", reason, more)
 

@@ -158,6 +158,8 @@ def test_an_operator_is_told_why_requests_are_refused_once_a_minute(
         for _ in range(20):
             assert send(h, body, wrong) == 401
         assert send(h, body, stale) == 401
+        for minutes in range(10, 30):  # replays, each a different distance off: still one line
+            assert send(h, body, signed_headers(body, timestamp=int(time.time()) - 60 * minutes)) == 401
     lines = [r.getMessage() for r in caplog.records if "refused (401)" in r.getMessage()]
     assert len(lines) == 2, lines
     assert "does not match (is SLACK_SIGNING_SECRET the app's Signing Secret?)" in lines[0]
