@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, value: object) -> object:
-        return value.strip().lower() or "text" if isinstance(value, str) else value
+        return (value.strip().lower() or "text") if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -83,8 +83,7 @@ class Ingest:
         self._settlements_first(page)
         invoices = self._new_invoices(page.failures)
         accounts = self._new_accounts(page)
-
-        def record(s: Session) -> None:
+        with transaction(self.sessions) as s:
             apply_accounts(s, [*accounts, *page.accounts])
             self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
@@ -92,9 +91,6 @@ class Ingest:
             record_applied(s, self.provider.name, page.event_ids)
             if not pushed and page.cursor is not None and page.cursor != move_cursor_from:
                 self._advance(s, move_cursor_from, page.cursor)
-
-        with transaction(self.sessions) as s:
-            record(s)
         if self.recorded is not None and (page.failures or page.closed or page.accounts):
             self.recorded()
         if self.hooks is not None:

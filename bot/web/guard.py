@@ -37,16 +37,11 @@ _INTERACTIVE_WITH_USER = {
 _OBJECTS = ("team", "user", "enterprise", "channel", "container", "view", "message", "event", "authorizations")
 
 
-def verified(secret: str, raw: bytes, timestamp: str | None, signature: str | None, now: float | None = None) -> bool:
-    """Slack's v0 signature over the exact bytes received; False for anything malformed."""
-    return refusal(secret, raw, timestamp, signature, now) is None
-
-
 def refusal(
     secret: str, raw: bytes, timestamp: str | None, signature: str | None, now: float | None = None
 ) -> str | None:
-    """Why a request's signature does not hold, in words an operator can act on (never a secret or
-    the signature itself); None when it holds."""
+    """Slack's v0 signature over the exact bytes received: None when it holds, else why not, in words
+    an operator can act on (never a secret or the signature itself)."""
     if not secret:
         return "no signing secret is configured"
     if not timestamp or not signature:

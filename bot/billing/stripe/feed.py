@@ -28,6 +28,8 @@ from bot.billing.stripe.reads import StripeReads, account_info, invoice_of
 from bot.domain.errors import BillingError, ProviderUnavailable
 from bot.domain.records import AccountInfo, ChangePage, ClosedAs, InvoiceClosed, MethodAdded, PaymentFailure
 
+log = logging.getLogger(__name__)
+
 # What the poll asks for (and what a webhook endpoint should be sent).
 EVENT_TYPES = (
     "invoice.payment_failed",
@@ -40,8 +42,6 @@ EVENT_TYPES = (
     "customer.updated",
     "checkout.session.completed",
 )
-log = logging.getLogger(__name__)
-
 _FAILED = ("invoice.payment_failed", "invoice.payment_action_required")
 _CLOSED: dict[str, ClosedAs] = {
     "invoice.paid": "paid",
