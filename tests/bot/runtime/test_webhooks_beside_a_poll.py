@@ -12,11 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from bot.app import open_database
-from storage.db import reading
-from storage.models import Alert
+from tests.bot.delivery.test_crash_safety import assert_recorded_exactly_once, posted_invoices
 from tests.conftest import STRIPE_WEBHOOK_SECRET, spawn_cli
 from tests.fake_slack import FakeSlack
 from tests.fake_stripe import FakeStripe
@@ -31,14 +27,6 @@ def signed(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
     t = int(time.time())
     sig = hmac.new(STRIPE_WEBHOOK_SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
     return body, {"Stripe-Signature": f"t={t},v1={sig}"}
-
-
-def alerts_in_slack(fake: FakeSlack) -> Counter[str]:
-    return Counter(
-        m["metadata"]["event_payload"]["account_id"]
-        for m in fake.messages()
-        if (m.get("metadata") or {}).get("event_type") == "settle_alert"
-    )
 
 
 def test_a_webhook_burst_beside_a_cli_poll_posts_one_alert_per_balance(
@@ -71,20 +59,10 @@ def test_a_webhook_burst_beside_a_cli_poll_posts_one_alert_per_balance(
         _, err = poll.communicate(timeout=120)
         assert poll.returncode == 0 and "Traceback" not in err, err
         ids = [cus for cus, _ in customers]
-        eventually(lambda: sum(alerts_in_slack(fake_slack).values()) >= RENEWALS, timeout=60, message="alerts")
+        eventually(lambda: sum(posted_invoices(fake_slack).values()) >= RENEWALS, timeout=60, message="alerts")
         time.sleep(1.0)  # anything still in flight in either process lands (a double would show now)
 
-    assert alerts_in_slack(fake_slack) == Counter(ids), "a balance was alerted twice, or not at all"
-    engine, sessions = open_database(env["DATABASE_URL"], migrate=False)
-    with reading(sessions) as s:
-        rows = list(s.scalars(select(Alert)))
-    engine.dispose()
-    by_account = {
-        m["metadata"]["event_payload"]["account_id"]: m["ts"]
-        for m in fake_slack.messages()
-        if (m.get("metadata") or {}).get("event_type") == "settle_alert"
-    }
-    assert sorted(a.account_id for a in rows) == sorted(ids)
-    assert all(a.ts == by_account[a.account_id] for a in rows), "the database and Slack disagree"
+    assert posted_invoices(fake_slack) == Counter(ids), "a balance was alerted twice, or not at all"
+    assert_recorded_exactly_once(env, fake_slack, ids)  # and the database says what Slack shows
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log
