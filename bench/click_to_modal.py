@@ -83,6 +83,12 @@ def seed(env: dict[str, str], accounts: int) -> list[int]:
     return list(range(1, accounts + 1))
 
 
+def new_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
 def installed(database_url: str, fake: FakeSlack) -> None:
     """Workspace T1 installed Settle (its row in the installation store); the fake Slack now knows
     each token's workspace, the bare app's included."""
@@ -185,7 +191,9 @@ def main() -> None:
         if args.oauth:
             settle_env = {k: v for k, v in full.items() if k != "SLACK_BOT_TOKEN"}
             settle_env.update(
-                SLACK_CLIENT_ID=fake.client_credentials[0], SLACK_CLIENT_SECRET=fake.client_credentials[1]
+                SLACK_CLIENT_ID=fake.client_credentials[0],
+                SLACK_CLIENT_SECRET=fake.client_credentials[1],
+                SETTLE_TOKEN_KEYS=new_key(),  # the row below is stored plain, as before encryption: still read
             )
             installed(env["DATABASE_URL"], fake)
         servers = {

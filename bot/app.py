@@ -73,6 +73,7 @@ from handlers.support.services import Services
 from storage.db import make_engine, make_session_factory
 from storage.leases import DbLease, new_owner
 from storage.migrate import upgrade
+from storage.token_cipher import TokenCipher
 
 
 class _DropTokenWarning(logging.Filter):
@@ -91,7 +92,8 @@ _BOLT_LOG.addFilter(_DropTokenWarning())
 class Pools:
     """Every pool of background work a process has, each bounded; shutdown joins them."""
 
-    listeners: BoundedPool  # Bolt's listeners (the work after each ack)
+    listeners: BoundedPool  # Bolt's listeners (parse, ack, and the quick work after)
+    submissions: BoundedPool  # a submission's work after its ack (confirming, charging): never ahead of an ack
     courier: BoundedPool  # the one thread that posts (bot/delivery/courier.py)
     fill: BoundedPool  # settle forms filled after their loading view opened, Homes opened
     delivery: BoundedPool  # Slack posts, a channel at a time, up to 32 channels at once
@@ -104,7 +106,16 @@ class Pools:
         self.timers = Timers(self.later)
 
     def all(self) -> list[BoundedPool]:
-        return [self.listeners, self.courier, self.fill, self.delivery, self.webhooks, self.reads, self.later]
+        return [
+            self.listeners,
+            self.submissions,
+            self.courier,
+            self.fill,
+            self.delivery,
+            self.webhooks,
+            self.reads,
+            self.later,
+        ]
 
     def shutdown(self, *, wait: bool, cancel: bool) -> None:
         self.timers.shutdown()
@@ -116,6 +127,7 @@ def make_pools() -> Pools:
     return Pools(
         # enough workers that a burst of clicks never queues behind slow Slack or provider calls
         listeners=BoundedPool("settle-listener", workers=32, queue=512),
+        submissions=BoundedPool("settle-submission", workers=16, queue=2000),
         courier=BoundedPool("settle-courier", workers=1, queue=0),
         fill=BoundedPool("settle-fill", workers=4, queue=256),
         delivery=BoundedPool("settle-deliver", workers=32, queue=1024),
@@ -198,6 +210,7 @@ class Settle:
                 languages=self.languages,
                 modals=self.modals,
                 fill=self.pools.fill,
+                submissions=self.pools.submissions,
                 open_gate=OpenGate(),
             ),
         )
@@ -241,6 +254,7 @@ class Settle:
             pages,
             health=PollHealth(self.poll_lease, self.settings.poll_interval_seconds),
             oauth=isinstance(self.workspaces, InstalledWorkspaces),
+            metrics_token=self.settings.metrics_token,
         )
 
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
@@ -385,7 +399,9 @@ def _workspaces(
 ) -> SingleWorkspace | InstalledWorkspaces:
     if not settings.oauth:
         return SingleWorkspace(web)
-    store = AuditedInstallationStore((settings.slack_client_id or "").strip(), engine, sessions)
+    store = AuditedInstallationStore(
+        (settings.slack_client_id or "").strip(), engine, sessions, TokenCipher(settings.token_keys)
+    )
     workspaces = InstalledWorkspaces(store, web)
     store.saved = workspaces.forget  # a new token is used at once on the replica that took the install
     return workspaces

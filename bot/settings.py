@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     slack_channel_interval: float = Field(default=1.0, ge=0, le=60, alias="SLACK_CHANNEL_INTERVAL_SECONDS")
     # a charge whose answer was lost (a crash, a timeout) is asked about again, with its key, after this
     charge_unknown_after: float = Field(default=60, ge=1, alias="SETTLE_CHARGE_UNKNOWN_AFTER_SECONDS")
+    # Fernet keys that encrypt workspaces' bot tokens at rest (OAuth): the first encrypts, all decrypt
+    token_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_TOKEN_KEYS")
+    # GET /metrics wants `Authorization: Bearer <this>` when set: the port faces Slack and the internet
+    metrics_token: str | None = Field(default=None, min_length=16, alias="METRICS_TOKEN")
     link_secret: str | None = Field(default=None, min_length=16, alias="SETTLE_LINK_SECRET")
     remind_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=24), alias="SETTLE_REMIND_AFTER")
     escalate_after: Annotated[timedelta, NoDecode] = Field(default=timedelta(hours=72), alias="SETTLE_ESCALATE_AFTER")
@@ -75,6 +79,24 @@ class Settings(BaseSettings):
     def _split_admins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("token_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("token_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[str]) -> list[str]:
+        from storage.token_cipher import valid_key  # cryptography only when keys are set: start-up time
+
+        if not all(valid_key(k) for k in value):
+            raise ValueError(
+                "each key must be a Fernet key (32 url-safe base64 bytes): make one with `settle workspaces new-key`"
+            )
         return value
 
     @field_validator("admins")
@@ -141,6 +163,11 @@ class Settings(BaseSettings):
             )
         if self.oauth and self.slack_app_token:
             raise ValueError("OAuth install needs HTTP mode: unset SLACK_APP_TOKEN (Socket Mode) or the client id")
+        if self.oauth and not self.token_keys:
+            raise ValueError(
+                "SETTLE_TOKEN_KEYS is not set: with OAuth each workspace's bot token is stored encrypted "
+                "with it (make a key with `settle workspaces new-key`, keep it out of the database's backups)"
+            )
         return self
 
     @property

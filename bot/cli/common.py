@@ -47,10 +47,11 @@ def one_line_errors(fn: F) -> F:
         from bot.billing.sandbox.loader import LoadError
         from bot.domain.chat import SlackError
         from bot.domain.errors import BillingError, SettleError
+        from storage.token_cipher import TokenKeyError
 
         try:
             return fn(*args, **kwargs)
-        except (SettleError, LoadError, BillingError) as exc:
+        except (SettleError, LoadError, BillingError, TokenKeyError) as exc:
             raise click.ClickException(str(exc)) from None
         except SlackError as exc:
             raise click.ClickException(f"Slack refused the request: {exc.code}") from None

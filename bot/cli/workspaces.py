@@ -68,3 +68,32 @@ def workspaces_channel(team: str, channel: str) -> None:
     with database() as sessions, transaction(sessions) as s:
         set_workspace_channel(s, team, channel)
     echo(f"{team}: accounts without a channel of their own are alerted in {channel}")
+
+
+@workspaces.command("new-key")
+def workspaces_new_key() -> None:
+    """Print a new key for SETTLE_TOKEN_KEYS (the bot tokens' encryption at rest)."""
+    from storage.token_cipher import new_key
+
+    click.echo(new_key())
+
+
+@workspaces.command("rotate-key")
+@one_line_errors
+def workspaces_rotate_key() -> None:
+    """Encrypt every stored bot token with the first of SETTLE_TOKEN_KEYS (after putting a new key
+    first; drop the old one once this has run). Tokens stored before encryption are encrypted too."""
+    from bot.slack.install import AuditedInstallationStore
+    from storage.token_cipher import TokenCipher
+
+    current = settings()
+    if not current.oauth:
+        echo("one workspace: SLACK_BOT_TOKEN is not stored, so there is nothing to encrypt")
+        return
+    with database() as sessions:
+        assert sessions.kw["bind"] is not None
+        store = AuditedInstallationStore(
+            (current.slack_client_id or "").strip(), sessions.kw["bind"], sessions, TokenCipher(current.token_keys)
+        )
+        changed = store.rotate()
+    echo(f"{changed} stored token rows encrypted with the first key of SETTLE_TOKEN_KEYS")

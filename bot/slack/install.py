@@ -4,6 +4,7 @@ workspace removes Settle. Only used with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -21,17 +22,18 @@ from slack_bolt.oauth.callback_options import CallbackOptions
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import Installation, InstallationStore
+from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.workspaces import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH, InstalledWorkspaces
 from storage import audit
 from storage.db import transaction
+from storage.token_cipher import TokenCipher
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +41,60 @@ NAME_LENGTH = 200  # slack_sdk's team_name and enterprise_name columns
 STATE_SECONDS = 600  # an install started must be finished within ten minutes
 
 
-class AuditedInstallationStore(SQLAlchemyInstallationStore):
-    """slack_sdk's store; each install is audited and drops this replica's cached token at once."""
+_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+_BOT_TOKEN_FIELDS = ("bot_token", "bot_refresh_token")
 
-    def __init__(self, client_id: str, engine: Engine, sessions: sessionmaker[Session]) -> None:
+
+class AuditedInstallationStore(SQLAlchemyInstallationStore):
+    """slack_sdk's store with its tokens encrypted at rest (storage/token_cipher.py); each install is
+    audited and drops this replica's cached token at once."""
+
+    def __init__(self, client_id: str, engine: Engine, sessions: sessionmaker[Session], cipher: TokenCipher) -> None:
         super().__init__(client_id=client_id, engine=engine, logger=log)
         self.sessions = sessions
+        self.cipher = cipher
         self.saved: Callable[[str | None], None] = lambda team: None  # told the team just installed
+
+    def save_bot(self, bot: Bot) -> None:
+        sealed = copy.copy(bot)
+        sealed.bot_token = self.cipher.seal(bot.bot_token) or ""
+        sealed.bot_refresh_token = self.cipher.seal(bot.bot_refresh_token)
+        super().save_bot(sealed)
+
+    def build_bot_entity(self, row: Any) -> Bot:  # type: ignore[override]
+        bot = super().build_bot_entity(row)
+        bot.bot_token = self.cipher.open(bot.bot_token) or ""
+        bot.bot_refresh_token = self.cipher.open(bot.bot_refresh_token)
+        return bot
+
+    def build_installation_entity(self, row: Any) -> Installation:  # type: ignore[override]
+        found = super().build_installation_entity(row)
+        for field in _TOKEN_FIELDS:
+            setattr(found, field, self.cipher.open(getattr(found, field)))
+        return found
+
+    def rotate(self) -> int:
+        """Every stored token sealed again with the first key (or sealed, if stored before encryption);
+        how many rows changed. One transaction: a key missing for any row changes nothing."""
+        changed = 0
+        with self.engine.begin() as conn:
+            for table, fields in ((self.installations, _TOKEN_FIELDS), (self.bots, _BOT_TOKEN_FIELDS)):
+                for row in conn.execute(select(table.c.id, *(table.c[f] for f in fields))).mappings():
+                    values = {f: self.cipher.reseal(row[f]) for f in fields}
+                    if any(values[f] != row[f] for f in fields):
+                        conn.execute(update(table).where(table.c.id == row["id"]).values(**values))
+                        changed += 1
+        return changed
 
     def save(self, installation: Installation) -> None:
         # names are for showing: clipped to slack_sdk's columns rather than refused (PostgreSQL would)
         installation.team_name = (installation.team_name or "")[:NAME_LENGTH] or None
         installation.enterprise_name = (installation.enterprise_name or "")[:NAME_LENGTH] or None
+        sealed = copy.copy(installation)
+        for field in _TOKEN_FIELDS:
+            setattr(sealed, field, self.cipher.seal(getattr(installation, field)))
         try:
-            super().save(installation)
+            super().save(sealed)  # and its bot, through save_bot (sealing twice leaves it as it is)
         except SQLAlchemyError as exc:  # Bolt shows its failure page only for a BoltError
             log.error("install of workspace %s not saved: %s", installation.team_id, type(exc).__name__)
             raise BoltError("storage_error") from exc

@@ -17,6 +17,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import select
 
 from bot.domain.chat import WorkspaceUnavailable
+from storage.token_cipher import TokenKeyError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,11 @@ class InstalledWorkspaces:
         with self._lock:
             hit = self._clients.get(team)
         if hit is None or hit[0] <= now:
-            bot = self.store.find_bot(enterprise_id=None, team_id=team)
+            try:
+                bot = self.store.find_bot(enterprise_id=None, team_id=team)
+            except TokenKeyError:
+                log.error("workspace %s: its bot token opens with none of SETTLE_TOKEN_KEYS", team)
+                bot = None
             found = None
             if bot is not None and bot.bot_token:
                 t = self.template

@@ -66,8 +66,9 @@ class RefusalLog:
 
     EVERY = 60.0
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, what: str = "Slack request refused (401)") -> None:
         self._log = logger
+        self._what = what
         self._lock = threading.Lock()
         self._last: dict[str, tuple[float, int]] = {}  # reason -> (when last logged, refused since)
 
@@ -83,7 +84,7 @@ class RefusalLog:
                 return
             self._last[kind] = (now, 0)
         more = f" ({since} more since the last such line)" if since else ""
-        self._log.warning("Slack request refused (401): %s%s", reason, more)
+        self._log.warning("%s: %s%s", self._what, reason, more)
 
 
 def problem(body: str, content_type: str) -> str | None:
@@ -103,7 +104,7 @@ def problem(body: str, content_type: str) -> str | None:
                 return "not a Slack request body"
     except (ValueError, TypeError, RecursionError):
         return "body is not valid JSON or form data"
-    if _depth(data) > MAX_DEPTH:
+    if nested_deeper_than(data, MAX_DEPTH):
         return "payload is nested too deeply"
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return "payload has no type"
@@ -121,6 +122,10 @@ def problem(body: str, content_type: str) -> str | None:
     if isinstance(team, dict) and team.get("id") is not None and not _is_id(team.get("id"), _TEAM_ID):
         return "payload has a malformed team id"
     kind = data["type"]
+    if kind == "event_callback":
+        why = _event_problem(data.get("event"))
+        if why is not None:
+            return why
     if kind in _INTERACTIVE_WITH_USER and not _is_id((data.get("user") or {}).get("id"), _USER_ID):
         return "payload has no well-formed user"
     if kind == "block_actions":
@@ -140,16 +145,33 @@ def problem(body: str, content_type: str) -> str | None:
     return None
 
 
+# Fields of an event Bolt reads ids from (a string, or an object with an `id`) and Settle reads as words.
+_EVENT_REFS = ("user", "channel", "team", "user_team", "source_team", "item_user")
+_EVENT_WORDS = ("type", "tab", "channel_type", "event_ts")
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return "event_callback without an event"
+    for key in _EVENT_REFS:
+        value = event.get(key)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if value is not None and not isinstance(value, str):
+            return f"event field {key!r} is not an id"
+    for key in _EVENT_WORDS:
+        if key in event and not isinstance(event[key], str):
+            return f"event field {key!r} is not a string"
+    return None
+
+
 def _is_id(value: Any, pattern: re.Pattern[str]) -> bool:
     return isinstance(value, str) and pattern.match(value) is not None
 
 
-def _depth(data: Any, level: int = 0) -> int:
-    """How deeply `data` nests, stopping as soon as it passes MAX_DEPTH."""
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(data, dict):
-        return max((_depth(v, level + 1) for v in data.values()), default=level)
-    if isinstance(data, list):
-        return max((_depth(v, level + 1) for v in data), default=level)
-    return level
+def nested_deeper_than(data: Any, limit: int, level: int = 0) -> bool:
+    """Whether `data` nests past `limit`, stopping as soon as it does (parsed JSON from outside)."""
+    if level > limit:
+        return True
+    children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    return any(nested_deeper_than(v, limit, level + 1) for v in children)

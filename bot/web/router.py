@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hmac
 import io
 import json
 import logging
@@ -77,7 +78,9 @@ class SettleWSGI:
         health: PollHealth | None = None,
         *,
         oauth: bool = False,
+        metrics_token: str | None = None,
     ) -> None:
+        self.metrics_token = metrics_token
         self.health = health
         self.oauth = oauth and bolt_app is not None and signing_secret is not None
         self.engine = engine
@@ -112,7 +115,18 @@ class SettleWSGI:
                 return respond(start_response, "405 Method Not Allowed", "GET only\n", headers=[("Allow", "GET")])
             assert self.slack is not None
             return self.slack(environ, start_response)  # Bolt's OAuth flow: state checked, code exchanged
+        if path in ("/metrics", "/healthz", "/") and method not in ("GET", "HEAD"):
+            return respond(start_response, "405 Method Not Allowed", "GET only\n", headers=[("Allow", "GET, HEAD")])
         if path == "/metrics":
+            if self.metrics_token and not hmac.compare_digest(
+                environ.get("HTTP_AUTHORIZATION", "").encode(), b"Bearer " + self.metrics_token.encode()
+            ):
+                return respond(
+                    start_response,
+                    "401 Unauthorized",
+                    "a bearer token is needed (METRICS_TOKEN)\n",
+                    headers=[("WWW-Authenticate", 'Bearer realm="metrics"')],
+                )
             return self.metrics(start_response)
         if path == "/healthz":
             db_ok = ping(self.engine)
@@ -123,7 +137,7 @@ class SettleWSGI:
             ok = db_ok and poll_ok
             body = json.dumps({"ok": ok, **report})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
-        if path == "/" and method in ("GET", "HEAD"):
+        if path == "/":
             return respond(start_response, "200 OK", front_page(self.oauth), "text/html; charset=utf-8")
         if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)

@@ -22,7 +22,7 @@ from handlers.blocks.settle_modal import (
     processing_view,
 )
 from handlers.support import refs
-from handlers.support.errors import answering, replace_view, reply_text
+from handlers.support.errors import after_ack, answering, replace_view, reply_text
 from handlers.support.ids import ActionId, BlockId, CallbackId
 from handlers.support.refs import BadRef
 from handlers.support.services import requester, services
@@ -74,21 +74,25 @@ def pick_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     context["shown"] = external_id  # an error from here on replaces this view
     who = requester(context)
     root = view.get("root_view_id") or view.get("id")
-    try:
-        batch = svc.batches.choose(alert_id, who, str(method_id), invoices)
-    except InvalidChoice:
-        text = _("That card is no longer on the account. Go back, refresh the cards and pick another.")
-        replace_view(client, external_id, info_view(MODAL_TITLE, text))
-        return
-    except (Refused, NotSettleable, ProviderUnavailable, BadRef) as exc:
-        replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
-        return
-    except Exception as exc:  # the pushed view says so; the choice below it stays as it was
-        log.exception("card choice for alert %s failed", alert_id)
-        replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
-        return
-    svc.modals.chosen(batch.id, root, who)
-    replace_view(client, external_id, confirm_view(batch))
+
+    def choose() -> None:
+        try:
+            batch = svc.batches.choose(alert_id, who, str(method_id), invoices)
+        except InvalidChoice:
+            text = _("That card is no longer on the account. Go back, refresh the cards and pick another.")
+            replace_view(client, external_id, info_view(MODAL_TITLE, text))
+            return
+        except (Refused, NotSettleable, ProviderUnavailable, BadRef) as exc:
+            replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
+            return
+        except Exception as exc:  # the pushed view says so; the choice below it stays as it was
+            log.exception("card choice for alert %s failed", alert_id)
+            replace_view(client, external_id, info_view(MODAL_TITLE, reply_text(exc)))
+            return
+        svc.modals.chosen(batch.id, root, who)
+        replace_view(client, external_id, confirm_view(batch))
+
+    after_ack(ack, body, client, context, choose)
 
 
 def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -102,17 +106,23 @@ def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context
     context["shown"] = external_id  # an error from here on replaces this view
     who = requester(context)
     root = view.get("root_view_id") or view.get("id")
-    result = svc.batches.confirm(batch_id, who, make_default, same_session=svc.modals.same_session(batch_id, root))
-    if result.outcome == "busy":
-        busy = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", by=result.batch.user_id)))
-        replace_view(client, external_id, busy)
-        return
-    # this modal shows the confirmation's outcome when it is known (now, for a repeated submission)
-    svc.modals.follow(result.batch, who, view_id=view_id, external_id=external_id, owner=result.outcome == "claimed")
-    if result.outcome == "duplicate":
-        return
-    replace_view(client, external_id, processing_view(result.batch))
-    svc.charger.charge(batch_id)  # the outcome reaches the modal through the tracker
+
+    def confirm() -> None:
+        same = svc.modals.same_session(batch_id, root)
+        result = svc.batches.confirm(batch_id, who, make_default, same_session=same)
+        if result.outcome == "busy":
+            busy = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", by=result.batch.user_id)))
+            replace_view(client, external_id, busy)
+            return
+        # this modal shows the confirmation's outcome when it is known (now, for a repeated submission)
+        owner = result.outcome == "claimed"
+        svc.modals.follow(result.batch, who, view_id=view_id, external_id=external_id, owner=owner)
+        if result.outcome == "duplicate":
+            return
+        replace_view(client, external_id, processing_view(result.batch))
+        svc.charger.charge(batch_id)  # the outcome reaches the modal through the tracker
+
+    after_ack(ack, body, client, context, confirm)
 
 
 def register(app: App) -> None:

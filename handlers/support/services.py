@@ -37,6 +37,7 @@ class Services:
     languages: UserLanguages
     modals: ModalTracker
     fill: Executor  # fills a modal after its loading view opened (waits while other clicks open theirs)
+    submissions: Executor  # a submission's work after its ack, off the pool that acks the next one
     open_gate: OpenGate
 
 

@@ -4,6 +4,7 @@ markup and 5,000-character strings in every outside field they show, unsigned an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,4 +90,20 @@ def test_unsigned_and_malformed_commands_and_events_are_refused(h: Harness) -> N
     event = json.dumps({"type": "event_callback", "event": {"type": "app_home_opened", "user": ADMIN}})
     assert post(h.base + "/slack/events", event, {"Content-Type": "application/json"})[0] == 401
     assert h.event({"type": "app_home_opened", "user": HOSTILE, "tab": "home"}).status == 200
+    assert h.fake.homes == {}
+
+
+def test_signed_events_with_fields_of_the_wrong_type_are_400_without_a_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    for event in (
+        {"type": "app_home_opened", "user": 12345, "tab": "home"},
+        {"type": "app_home_opened", "user": ["U0ADMIN"], "tab": "home"},
+        {"type": 7, "user": ADMIN},
+        {"type": "app_home_opened", "user": ADMIN, "tab": {"home": 1}},
+        {"type": "app_home_opened", "user": ADMIN, "channel": 5},
+    ):
+        assert h.event(event).status == 400, event
+    time.sleep(0.3)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     assert h.fake.homes == {}

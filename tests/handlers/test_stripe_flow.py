@@ -140,6 +140,57 @@ def test_an_event_pushed_first_then_polled_is_one_alert_sent_at_once(h1: Harness
     assert not [r for r in fake_stripe.requests[before:] if "/v1/invoices/" in r.path]
 
 
+def signed_post(h: Harness, payload: str, *, t: int | None = None) -> tuple[int, str]:
+    t = int(time.time()) if t is None else t
+    sig = hmac.new(STRIPE_WEBHOOK_SECRET.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return post(
+        h.base + "/stripe/webhook", payload, {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}
+    )
+
+
+def test_signed_webhooks_that_are_not_events_or_not_now_are_400_without_a_traceback(
+    h1: Harness, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signed with the right secret, so only the shape and the clock can refuse them: a body that is
+    not an event, an event whose data is not an object, and timestamps an hour old or a year ahead."""
+    h = h1
+    acme = Acme(fake_stripe)
+    fake_stripe.renew(acme.invoice)
+    good = last_event(fake_stripe, "invoice.payment_failed")
+    hostile = [
+        "[1]",
+        "null",
+        '"an event"',
+        "[" * 5000 + "]" * 5000,
+        json.dumps({"id": "evt_1", "type": "invoice.payment_failed", "data": {"object": nested(100)}}),
+        json.dumps({**good, "data": "an invoice"}),
+        json.dumps({**good, "data": {"object": ["in_1"]}}),
+        json.dumps({**good, "id": 7}),
+    ]
+    for payload in hostile:
+        status, body = signed_post(h, payload)
+        assert status == 400, (payload[:40], status, body)
+    year_ahead, hour_old = int(time.time()) + 365 * 86400, int(time.time()) - 3600
+    status, body = signed_post(h, json.dumps(good), t=year_ahead)
+    assert status == 400 and "ahead" in body
+    status, body = signed_post(h, json.dumps(good), t=hour_old)
+    assert status == 400 and "old" in body
+    time.sleep(0.3)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+    assert any("Stripe webhook refused (400)" in r.getMessage() for r in caplog.records)
+    with transaction(h.services.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Decline)) == 0
+    assert alerts(h.fake, "C0ACME") == []
+    assert signed_post(h, json.dumps(good))[0] == 200  # and the real one, now, still goes through
+
+
+def nested(depth: int) -> Any:
+    inner: Any = {}
+    for _ in range(depth):
+        inner = {"x": inner}
+    return inner
+
+
 def test_webhook_with_a_bad_or_missing_signature_is_400_and_records_nothing(
     h1: Harness, fake_stripe: FakeStripe
 ) -> None:

@@ -10,15 +10,15 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import stripe
-
 from bot.billing.stripe.provider import StripeProvider
 from bot.domain.errors import BillingError, ProviderUnavailable
 from bot.domain.records import ChangePage
 from bot.i18n import _, language, use
 from bot.runtime.pools import PoolFull
+from bot.web.guard import RefusalLog
 from bot.web.pages.frame import page
 from bot.web.router import respond
+from bot.web.stripe_guard import webhook_event
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -40,6 +40,7 @@ class StripePages:
         self.webhook_secret = webhook_secret
         self.apply = apply  # records one event's changes (the poller's apply, idempotent)
         self.background = background
+        self._refusals = RefusalLog(log, "Stripe webhook refused (400)")  # once a minute per reason
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -67,15 +68,10 @@ class StripePages:
         if not 0 <= length <= MAX_WEBHOOK_BODY:
             return respond(start_response, "413 Content Too Large", "body too large\n")
         raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            event = stripe.Webhook.construct_event(raw, environ.get("HTTP_STRIPE_SIGNATURE"), self.webhook_secret)
-        except stripe.SignatureVerificationError:
-            return respond(start_response, "400 Bad Request", "invalid signature\n")
-        except (ValueError, UnicodeDecodeError):
-            return respond(start_response, "400 Bad Request", "not a Stripe event\n")
-        data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
-        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
-            return respond(start_response, "400 Bad Request", "not a Stripe event\n")
+        data, why = webhook_event(raw, environ.get("HTTP_STRIPE_SIGNATURE"), self.webhook_secret)
+        if data is None:
+            self._refusals.refused(why)
+            return respond(start_response, "400 Bad Request", why + "\n")
         log.info("stripe webhook %s (%s)", data["id"], data["type"])
         try:
             self.background.submit(self._apply_event, data)

@@ -23,12 +23,15 @@ from bot.settings import Settings
 from bot.slack.workspaces import BOT_SCOPES
 from storage.db import reading
 from storage.models import Alert, AuditEvent
+from storage.models.workspaces import slack_bots, slack_installations
+from storage.token_cipher import new_key
 from tests.conftest import ROOT, account, load_accounts, run_cli, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, eventually, running_server, serve_process
 from tests.slack_requests import post, signed_headers
 
 STATE_COOKIE = "slack-app-oauth-state"
+TOKEN_KEY = new_key()
 ADMIN2, ADMIN3 = "U0ADMIN2", "U0ADMIN3"
 
 
@@ -40,7 +43,8 @@ def oauth_env(env: dict[str, str], fake_slack: FakeSlack, monkeypatch: pytest.Mo
     monkeypatch.setenv("SLACK_CLIENT_SECRET", secret)
     fake_slack.install_codes = {"code-T2": "T2", "code-T3": "T3"}
     monkeypatch.setenv("SETTLE_ADMINS", "")  # each workspace's own admins only
-    return {**env, "SLACK_CLIENT_ID": client_id, "SLACK_CLIENT_SECRET": secret}
+    monkeypatch.setenv("SETTLE_TOKEN_KEYS", TOKEN_KEY)
+    return {**env, "SLACK_CLIENT_ID": client_id, "SLACK_CLIENT_SECRET": secret, "SETTLE_TOKEN_KEYS": TOKEN_KEY}
 
 
 @pytest.fixture
@@ -164,6 +168,53 @@ def test_a_hostile_workspace_name_is_shown_as_text(h: Harness, oauth_env: dict[s
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt;" in page
     listed = run_cli(oauth_env, "workspaces").stdout
     assert "T2  <script>alert(1)</script> <!channel>" in listed  # a terminal shows text as text
+
+
+def stored_tokens(h: Harness) -> list[str]:
+    with h.services.engine.connect() as conn:
+        return [
+            t
+            for table in (slack_bots, slack_installations)
+            for t in conn.execute(select(table.c.bot_token)).scalars()
+            if t
+        ]
+
+
+def test_bot_tokens_are_stored_encrypted_and_rotate_to_a_new_key(
+    h: Harness, oauth_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(h, "code-T2")
+    stored = stored_tokens(h)
+    assert stored and all(t.startswith("enc1:") and "xoxb" not in t for t in stored)
+    issued = [t for t, team in h.fake.tokens.items() if team == "T2"]
+    assert issued and not any(i in t for i in issued for t in stored)
+    # an install from before encryption: its token is read as it was stored, then sealed by rotate-key
+    with h.services.engine.begin() as conn:
+        conn.execute(slack_bots.update().values(bot_token=issued[0]))
+
+    new = new_key()
+    rotated = {**oauth_env, "SETTLE_TOKEN_KEYS": f"{new},{TOKEN_KEY}"}
+    assert "rows encrypted" in run_cli(rotated, "workspaces", "rotate-key").stdout
+    after = stored_tokens(h)
+    assert all(t.startswith("enc1:") for t in after) and after != stored
+    # the old key dropped: Settle still posts with the token, opened with the new key alone
+    monkeypatch.setenv("SETTLE_TOKEN_KEYS", new)
+    with running_server() as (_base, services):
+        assert services.workspaces.client("T2").token == issued[0]
+    # and with neither key, nothing opens: one line from the CLI, no traceback
+    failed = run_cli({**oauth_env, "SETTLE_TOKEN_KEYS": new_key()}, "workspaces", "rotate-key", check=False)
+    assert failed.returncode == 1 and "none of SETTLE_TOKEN_KEYS" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_oauth_without_a_token_key_is_refused_at_start(
+    oauth_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SETTLE_TOKEN_KEYS")
+    with pytest.raises(ValueError, match="SETTLE_TOKEN_KEYS is not set"):
+        Settings()
+    monkeypatch.setenv("SETTLE_TOKEN_KEYS", "not-a-key")
+    with pytest.raises(ValueError, match="Fernet key"):
+        Settings()
 
 
 def test_each_workspace_gets_its_own_alerts_with_its_own_token(h: Harness, tmp_path: Path) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN
-from tests.harness import Harness, serve_process
+from tests.harness import Harness, running_server, serve_process
 from tests.slack_requests import get
 
 
@@ -54,3 +57,34 @@ def test_json_logs_are_one_object_per_line_without_secrets(
     assert {"ts", "level", "logger", "message"} <= set(records[0])
     assert any(r["logger"] == "bot.cli.serving" for r in records)
     assert "xoxb-test" not in "\n".join(lines)
+
+
+def call(url: str, method: str, headers: dict[str, str] | None = None) -> int:
+    req = urllib.request.Request(
+        url, data=b"x" if method in ("POST", "PUT") else None, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_metrics_health_and_front_page_answer_only_get(sqlite_env: dict[str, str]) -> None:
+    with running_server() as (base, _services):
+        for path in ("/metrics", "/healthz", "/"):
+            assert call(base + path, "GET") == 200
+            assert call(base + path, "HEAD") == 200
+            for method in ("POST", "PUT", "DELETE", "PATCH"):
+                assert call(base + path, method) == 405, (path, method)
+
+
+def test_metrics_want_the_token_when_one_is_set(sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "m" * 24
+    monkeypatch.setenv("METRICS_TOKEN", token)
+    with running_server() as (base, _services):
+        assert call(base + "/metrics", "GET") == 401
+        assert call(base + "/metrics", "GET", {"Authorization": "Bearer " + "x" * 24}) == 401
+        assert call(base + "/metrics", "GET", {"Authorization": token}) == 401
+        assert call(base + "/metrics", "GET", {"Authorization": "Bearer " + token}) == 200
+        assert call(base + "/healthz", "GET") == 200  # a load balancer's check needs no token
