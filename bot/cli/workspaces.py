@@ -73,7 +73,7 @@ def workspaces_channel(team: str, channel: str) -> None:
 @workspaces.command("new-key")
 def workspaces_new_key() -> None:
     """Print a new key for SETTLE_TOKEN_KEYS (the bot tokens' encryption at rest)."""
-    from storage.token_cipher import new_key
+    from storage.token_cipher import new_key  # cryptography only when it runs: start-up time
 
     click.echo(new_key())
 
@@ -83,6 +83,7 @@ def workspaces_new_key() -> None:
 def workspaces_rotate_key() -> None:
     """Encrypt every stored bot token with the first of SETTLE_TOKEN_KEYS (after putting a new key
     first; drop the old one once this has run). Tokens stored before encryption are encrypted too."""
+    # the Slack and storage layers only when it runs: start-up time
     from bot.slack.install import AuditedInstallationStore
     from storage.token_cipher import TokenCipher
 
