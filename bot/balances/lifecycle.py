@@ -26,11 +26,13 @@ def record_attempt(alert: Alert, kind: AttemptKind, card: str | None, reason: st
     """The latest settlement attempt, when it did not pay: declined, or never verified with the bank."""
     alert.last_attempt, alert.last_attempt_card = kind, card
     alert.last_attempt_reason, alert.last_attempt_by = reason, by
+    alert.last_attempt_at = datetime.now(UTC)
 
 
 def clear_attempt(alert: Alert) -> None:
     """A new attempt (or a new decline of the renewal) replaces the last one."""
     alert.last_attempt = alert.last_attempt_card = alert.last_attempt_reason = alert.last_attempt_by = None
+    alert.last_attempt_at = None
 
 
 def sync_state(session: Session, alert: Alert) -> None:

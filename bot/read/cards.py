@@ -96,6 +96,7 @@ class AlertCard:
     attempt_card: str | None = None
     attempt_reason: str | None = None
     attempt_by: str | None = None
+    attempt_at: datetime | None = None
     attempt: int | None = None  # the provider's attempt count of the latest decline
     next_attempt_at: datetime | None = None  # the provider's next automatic retry, if any
     retries_known: bool = False  # the provider says when it retries (Stripe): None then means "no more"
@@ -113,6 +114,23 @@ class AlertCard:
         if self.attempt_kind is None:
             return None
         return Attempt(self.attempt_kind, self.attempt_card, self.attempt_reason, self.attempt_by)
+
+    @property
+    def last_declined_at(self) -> datetime:
+        """The renewal's decline, or a later declined attempt to settle it."""
+        if self.attempt_kind == "declined" and self.attempt_at and self.attempt_at > self.declined_at:
+            return self.attempt_at
+        return self.declined_at
+
+    @property
+    def paid_groups(self) -> list[tuple[str | None, str | None, str]]:
+        """How a settled balance was paid: (who, with which card, how much) for each way it was, in
+        the order the invoices are listed: one entry when one admin paid it all with one card."""
+        groups: dict[tuple[str | None, str | None], list[InvoiceLine]] = {}
+        for line in self.invoices:
+            if line.state == InvoiceState.PAID:
+                groups.setdefault((line.paid_by, line.paid_with), []).append(line)
+        return [(by, with_, total(lines)) for (by, with_), lines in groups.items()]
 
     @property
     def open_invoices(self) -> tuple[InvoiceLine, ...]:
@@ -188,6 +206,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         attempt_card=alert.last_attempt_card,
         attempt_reason=alert.last_attempt_reason,
         attempt_by=alert.last_attempt_by,
+        attempt_at=alert.last_attempt_at,
         attempt=decline.attempt,
         next_attempt_at=decline.next_attempt_at,
         retries_known=decline.attempt is not None,

@@ -51,9 +51,10 @@ def alert_text(card: AlertCard) -> str:
     name = safe(card.account_name, 200)
     test = _("[Test mode] ") if card.test_mode else ""
     if card.state == AlertState.PAID:
-        if card.paid_by:
-            return test + _("Settled: {name} paid {amount} by {who}.").format(
-                name=name, amount=card.amount, who=user(card.paid_by)
+        payers = {by for by, _with, _amount in card.paid_groups if by}
+        if len(payers) == 1:
+            return test + _("Settled by {who}: {name} paid {amount}.").format(
+                name=name, amount=card.amount, who=user(payers.pop())
             )
         return test + _("Settled: {name} paid {amount}.").format(name=name, amount=card.amount)
     if card.state == AlertState.CLOSED:
@@ -106,7 +107,8 @@ def invoice_line(line: InvoiceLine) -> str:
     desc = f" {safe(line.description, 200)}" if line.description else ""
     if line.state == InvoiceState.PAID:
         by = " " + _("by {who}").format(who=user(line.paid_by)) if line.paid_by else ""
-        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ " + _("paid") + by
+        with_ = " " + _("with {card}").format(card=safe(line.paid_with, 100)) if line.paid_with else ""
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ " + _("paid") + by + with_
     if line.state != InvoiceState.OPEN:
         how = _("{how} in the billing system").format(how=_(_CLOSED_WORDS[line.state]))
         return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ {how}"
@@ -121,17 +123,32 @@ def invoice_list(lines: tuple[InvoiceLine, ...], limit: int = SHOWN_INVOICES) ->
     return clip("\n".join(shown), SECTION)
 
 
+def paid_how(card: AlertCard) -> str:
+    """ "€178.00 paid by @ana with Visa ·· 4242", or each part when it was paid in parts: who paid what
+    with which card (a part paid outside Settle, by the customer or the provider's retry, names no one)."""
+    parts = []
+    for by, with_, amount in card.paid_groups:
+        part = amount
+        if by:
+            part += " " + _("by {who}").format(who=user(by))
+        if with_:
+            part += " " + _("with {card}").format(card=safe(with_, 100))
+        parts.append(part)
+    return "; ".join(parts) or card.amount
+
+
 def alert_blocks(card: AlertCard) -> list[Block]:
+    if card.state in ALERT_DONE:
+        return _done_blocks(card)
     reason = explain(card.reason)
     declined = safe(card.card_label, 100) if card.card_label else _("the default payment method")
-    owed_label = {AlertState.PAID: _("Paid"), AlertState.CLOSED: _("Was owed")}.get(card.state, _("Owed"))
     count = len(card.invoices)
     blocks: list[Block] = [
         HeaderBlock(block_id=BlockId.ALERT_HEADER, text=PlainTextObject(text=clip(_header(card), HEADER), emoji=True)),
         SectionBlock(
             block_id=BlockId.ALERT_FACTS,
             fields=[
-                MarkdownTextObject(text=f"*{owed_label}*\n{card.amount}"),
+                MarkdownTextObject(text="*" + _("Owed") + f"*\n{card.amount}"),
                 MarkdownTextObject(text="*" + _("Account") + f"*\n{safe(card.account_name, FIELD - 20)}"),
                 MarkdownTextObject(text="*" + _("Declined card") + f"*\n{declined}"),
                 MarkdownTextObject(
@@ -141,44 +158,29 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         ),
         SectionBlock(block_id=BlockId.ALERT_INVOICES, text=MarkdownTextObject(text=invoice_list(card.invoices))),
     ]
-    if card.state == AlertState.PAID:
-        paid = _("Paid")
-        if card.paid_by:
-            paid += " " + _("by {who}").format(who=user(card.paid_by))
-        if card.paid_with:
-            paid += " " + _("with {card}").format(card=safe(card.paid_with, 100))
-        when = f", {slack_date(card.paid_at)}" if card.paid_at else ""
-        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=f"*{paid}*{when}.")))
-    elif card.state == AlertState.CLOSED:
-        text = _("*Nothing is owed any more:* {how}. Nobody needs to settle this balance.").format(
-            how=_closed_how(card)
-        )
-        blocks.append(SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=text)))
-    else:
-        attempt = card.last_attempt
-        why = _("*Why the renewal was declined:*") if attempt else _("*Why:*")
-        lines = [f"{why} {reason.why}", _("*Next:* {step}").format(step=reason.next_step)]
-        if card.bank_message:
-            lines.insert(1, _("*The bank said:* “{message}”").format(message=safe(card.bank_message, 300)))
-        if attempt:
-            note = attempt_text(attempt)
-            if attempt.by:
-                lines.insert(0, _("*Last attempt:* {who}'s {note}").format(who=user(attempt.by), note=note))
-            else:
-                lines.insert(0, _("*Last attempt:* {note}").format(note=note))
-        if card.state == AlertState.SETTLING:
-            lines.insert(0, _("*{who} is settling this balance now.*").format(who=user(card.pending_by)))
-        if card.state == AlertState.VERIFICATION_PENDING:
-            if card.pending_by:
-                waiting = _("*Bank verification pending:* {who}'s payment is waiting for the bank's approval.")
-                lines.insert(0, waiting.format(who=user(card.pending_by)))
-            else:
-                lines.insert(0, _("*Bank verification pending:* A payment is waiting for the bank's approval."))
-        lines += follow_up_lines(card)
-        blocks.append(
-            SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
-        )
-
+    attempt = card.last_attempt
+    why = _("*Why the renewal was declined:*") if attempt else _("*Why:*")
+    lines = [f"{why} {reason.why}", _("*Next:* {step}").format(step=reason.next_step)]
+    if card.bank_message:
+        lines.insert(1, _("*The bank said:* “{message}”").format(message=safe(card.bank_message, 300)))
+    if attempt:
+        note = attempt_text(attempt)
+        if attempt.by:
+            lines.insert(0, _("*Last attempt:* {who}'s {note}").format(who=user(attempt.by), note=note))
+        else:
+            lines.insert(0, _("*Last attempt:* {note}").format(note=note))
+    if card.state == AlertState.SETTLING:
+        lines.insert(0, _("*{who} is settling this balance now.*").format(who=user(card.pending_by)))
+    if card.state == AlertState.VERIFICATION_PENDING:
+        if card.pending_by:
+            waiting = _("*Bank verification pending:* {who}'s payment is waiting for the bank's approval.")
+            lines.insert(0, waiting.format(who=user(card.pending_by)))
+        else:
+            lines.insert(0, _("*Bank verification pending:* a payment is waiting for the bank's approval."))
+    lines += follow_up_lines(card)
+    blocks.append(
+        SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
+    )
     buttons: list[ButtonElement | OverflowMenuElement] = []
     if card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
         buttons.append(
@@ -206,8 +208,8 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         )
         blocks.append(ActionsBlock(block_id=f"{ASSIGN_BLOCK}{card.alert_id}", elements=[picker]))
 
-    footer = _("Last declined {when}").format(when=slack_date(card.declined_at))
-    if card.attempt:
+    footer = _("Last declined {when}").format(when=slack_date(card.last_declined_at))
+    if card.attempt and card.last_declined_at == card.declined_at:  # the provider's count, of its own tries
         footer += " " + _("(attempt {n})").format(n=card.attempt)
     if card.decline_count > 1:
         footer += " · " + _("{n} declines so far").format(n=card.decline_count)
@@ -227,6 +229,38 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         DividerBlock(),
         ContextBlock(block_id=BlockId.ALERT_FOOTER, elements=[MarkdownTextObject(text=clip(footer, CONTEXT))]),
     ]
+    return blocks
+
+
+def _done_blocks(card: AlertCard) -> list[Block]:
+    """A settled or closed balance, collapsed to what a reader needs: who, what, when, how. The decline
+    that opened it is history; the invoices stay, each with how it ended."""
+    if card.state == AlertState.PAID:
+        story = _("*{name}* paid {how}, {when}.").format(
+            name=safe(card.account_name, 200), how=paid_how(card), when=slack_date(card.paid_at or card.declined_at)
+        )
+    else:
+        story = _("*Nothing is owed any more:* {how}. Nobody needs to settle this balance.").format(
+            how=_closed_how(card)
+        )
+    blocks: list[Block] = [
+        HeaderBlock(block_id=BlockId.ALERT_HEADER, text=PlainTextObject(text=clip(_header(card), HEADER), emoji=True)),
+        SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip(story, SECTION))),
+        SectionBlock(block_id=BlockId.ALERT_INVOICES, text=MarkdownTextObject(text=invoice_list(card.invoices))),
+    ]
+    if card.invoice_url:
+        label = _("View invoice") if len(card.invoices) == 1 else _("View first invoice")
+        button = ButtonElement(text=PlainTextObject(text=label), action_id=ActionId.VIEW_INVOICE, url=card.invoice_url)
+        blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=[button]))
+    opened = card.opened_at or card.declined_at
+    footer = _("Declined {when}").format(when=slack_date(opened))
+    if card.decline_count > 1:
+        footer += " · " + _("{n} declines").format(n=card.decline_count)
+    if card.test_mode:
+        footer += " · " + _("test mode: no real money")
+    blocks.append(
+        ContextBlock(block_id=BlockId.ALERT_FOOTER, elements=[MarkdownTextObject(text=clip(footer, CONTEXT))])
+    )
     return blocks
 
 
@@ -272,7 +306,7 @@ def attempt_text(attempt: Attempt) -> str:
     card = safe(attempt.card or "", 100)
     if attempt.kind == "unverified":
         return _("payment with {card} was never verified with the bank.").format(card=card)
-    return _("payment with {card} was declined: {why}").format(card=card, why=short(attempt.reason))
+    return _("payment with {card} did not go through: {why}.").format(card=card, why=short(attempt.reason))
 
 
 def reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
@@ -308,14 +342,17 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         )
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
-        text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(
-            who=user(str(detail.get("user_id") or "")),
-            amount=detail.get("amount"),
-            card=safe(str(detail.get("card") or ""), 100),
-            invoices=invoices,
-        )
-        if detail.get("still_owed"):
+        facts = {
+            "who": user(str(detail.get("user_id") or "")),
+            "amount": detail.get("amount"),
+            "card": safe(str(detail.get("card") or ""), 100),
+            "invoices": invoices,
+        }
+        if detail.get("still_owed"):  # a part of the balance: it is not settled yet
+            text = _("💳 Partly paid by {who}: {amount} charged to {card} ({invoices}).").format(**facts)
             text += " " + _("Still owed: *{owed}*.").format(owed=detail["still_owed"])
+        else:
+            text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(**facts)
         return clip(text, MESSAGE_TEXT)
     return clip(_("Update on this balance: {kind}.").format(kind=safe(kind, 50)), MESSAGE_TEXT)
 

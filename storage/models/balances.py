@@ -96,6 +96,7 @@ class Alert(Base):
     last_attempt_card: Mapped[str | None] = mapped_column(String(64))
     last_attempt_reason: Mapped[str | None] = mapped_column(String(64))
     last_attempt_by: Mapped[str | None] = mapped_column(String(32))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # follow-up: the next reminder and the escalation are due at these times (None: none due); a
     # poller claims one by moving it with a compare-and-set, so each is sent once
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

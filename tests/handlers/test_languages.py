@@ -45,7 +45,7 @@ def test_a_dutch_admin_settles_in_dutch(h: Harness) -> None:
         lambda: "✅ *Betaald.* €\xa0129,00 is afgeschreven" in h.view_text(view_id), message=h.view_text(view_id)
     )
     # the channel's alert stays in the account's language (English here)
-    assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00")
+    assert h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
 
 
 def test_refusals_and_slash_commands_follow_the_reader(h: Harness) -> None:

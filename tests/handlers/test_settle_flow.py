@@ -81,9 +81,9 @@ def test_admin_settles_with_visa_4242(h: Harness, tmp_path: Path) -> None:
     assert next(m for m in h.sandbox.list_payment_methods("acme") if m.is_default).id == "pm_acme_2"
 
     alert = h.alert()
-    assert alert["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    assert alert["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
     blocks = json.dumps(alert["blocks"], ensure_ascii=False)
-    assert "Settle balance" not in blocks and "Paid by <@U0ADMIN> with Visa ·· 4242" in blocks
+    assert "Settle balance" not in blocks and "*Acme Corp* paid €129.00 by <@U0ADMIN> with Visa ·· 4242" in blocks
     replies = [m for m in h.fake.messages("C0ACME") if m.get("thread_ts") == alert["ts"]]
     assert len(replies) == 1 and "Settled by <@U0ADMIN>" in replies[0]["text"]
 
@@ -129,7 +129,7 @@ def test_verification_finished_elsewhere_is_picked_up_by_the_next_poll(h1: Harne
     report = h.services.poller.run_cycle()
 
     assert report.settlements == 1
-    assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    assert h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
     assert "Paid." in h.view_text(view_id)
 
 
@@ -158,7 +158,7 @@ def test_declined_card_explains_and_invoice_stays_open(h: Harness, tmp_path: Pat
     eventually(lambda: "Visa ·· 0002 was declined" in h.view_text(view_id))
     alert_text = json.dumps(h.alert()["blocks"], ensure_ascii=False)
     assert alert_text.count("The bank declined the card without giving a reason") <= 1  # no sentence twice
-    assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 0002 was declined: declined by the bank" in alert_text
+    assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 0002 did not go through: declined by the bank." in alert_text
     declined = [a for a in h.attempts(on_session=False) + h.attempts() if a.outcome == "declined"]
     assert f"{len(declined)} declines so far" in alert_text  # the renewal's and the admin's
     assert h.view(view_id)["callback_id"] == "settle_pick"
@@ -380,7 +380,7 @@ def test_closed_modal_still_learns_the_outcome(h1: Harness, tmp_path: Path) -> N
     h.confirm(view_id, ADMIN)
     eph = eventually(lambda: [c for c in h.fake.calls_to("chat.postEphemeral") if "Paid" in c.params["text"]])
     assert eph[0].params["user"] == ADMIN
-    assert h.alert()["text"].startswith("Settled:")
+    assert h.alert()["text"].startswith("Settled by <@U0ADMIN>:")
 
 
 def _age(h: Harness, status: str, minutes: float) -> None:
@@ -437,6 +437,6 @@ def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness
 
     assert report.settlements == 1
     assert len(h.attempts()) == 1
-    assert h.alert()["text"].startswith("Settled: Acme Corp paid €129.00 by <@U0ADMIN>")
+    assert h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
     # the poller that finished the charge also told the admin's modal, which said "Charging…"
     assert "Paid." in h.view_text(view_id)

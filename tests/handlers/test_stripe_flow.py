@@ -289,7 +289,9 @@ def test_admin_settles_with_another_saved_card_and_the_invoice_is_paid_once(
     assert pay.params["payment_method"] == acme.mastercard and pay.params["off_session"] == "false"
     assert pay.idempotency_key and pay.idempotency_key.startswith("settle-")
     assert fake_stripe.customers[acme.customer]["invoice_settings"]["default_payment_method"] == acme.mastercard
-    eventually(lambda: h.alert(acme.invoice)["text"].startswith("[Test mode] Settled: Acme Corp paid €129.00"))
+    eventually(
+        lambda: h.alert(acme.invoice)["text"].startswith("[Test mode] Settled by <@U0ADMIN>: Acme Corp paid €129.00")
+    )
     # the invoice.paid event that follows changes nothing
     h.services.poller.run_cycle()
     assert "charge_succeeded" in h.audit() and h.audit().count("invoice_paid") == 0

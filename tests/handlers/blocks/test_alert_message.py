@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
-from bot.domain.states import AlertState
+from bot.domain.states import AlertState, InvoiceState
 from bot.read.cards import AlertCard, InvoiceLine
 from handlers.blocks.alert_message import alert_blocks, alert_text, reply_text
 from handlers.support.ids import ActionId as Action
@@ -110,15 +110,70 @@ def test_paid_alert_has_no_settle_button() -> None:
     paid = replace(
         CARD,
         state=AlertState.PAID,
-        invoices=(replace(LINE, paid=True, paid_by="U0ADMIN"),),
+        invoices=(replace(LINE, paid=True, paid_by="U0ADMIN", paid_with="Visa ·· 4242"),),
         paid_by="U0ADMIN",
         paid_with="Visa ·· 4242",
         paid_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
     )
     blocks = alert_blocks(paid)
     assert Action.SETTLE_OPEN not in buttons(blocks) and Action.VIEW_INVOICE in buttons(blocks)
-    assert "Paid by <@U0ADMIN> with Visa ·· 4242" in dump(blocks)
-    assert alert_text(paid) == "Settled: Acme &lt;Corp&gt; &amp; Co paid €129.00 by <@U0ADMIN>."
+    assert "*Acme &lt;Corp&gt; &amp; Co* paid €129.00 by <@U0ADMIN> with Visa ·· 4242, <!date^" in dump(blocks)
+    assert alert_text(paid) == "Settled by <@U0ADMIN>: Acme &lt;Corp&gt; &amp; Co paid €129.00."
+
+
+def test_a_settled_alert_is_collapsed_to_who_what_when_how() -> None:
+    """The decline's facts (card, reason, next step, retries) are history once it is settled."""
+    paid = replace(
+        CARD,
+        state=AlertState.PAID,
+        invoices=(replace(LINE, paid=True, paid_by="U0ADMIN", paid_with="Visa ·· 4242"),),
+        bank_message="Do not honour",
+        decline_count=3,
+        paid_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+    )
+    text = dump(alert_blocks(paid))
+    for gone in ("Declined card", "Why", "Next:", "The bank said", "Do not honour", "Assign", "retry"):
+        assert gone not in text, gone
+    assert "✅ Settled: Acme" in text and "3 declines" in text and "Declined <!date^" in text
+    closed = replace(CARD, state=AlertState.CLOSED, invoices=(replace(LINE, state=InvoiceState.VOIDED),))
+    text = dump(alert_blocks(closed))
+    assert "*Nothing is owed any more:* 1 voided." in text and "Declined card" not in text and "Why" not in text
+
+
+def test_a_balance_paid_with_two_cards_says_what_each_paid() -> None:
+    two = replace(
+        BALANCE,
+        state=AlertState.PAID,
+        invoices=(
+            replace(BALANCE.invoices[0], paid=True, paid_by="U0ADMIN", paid_with="Visa ·· 3184"),
+            replace(BALANCE.invoices[1], paid=True, paid_by="U0ANA", paid_with="Visa ·· 4242"),
+        ),
+        paid_by="U0ANA",
+        paid_with="Visa ·· 4242",
+        paid_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+    )
+    text = dump(alert_blocks(two))
+    assert "paid CHF 100.00 by <@U0ADMIN> with Visa ·· 3184; CHF 250.00 by <@U0ANA> with Visa ·· 4242" in text
+    assert alert_text(two) == "Settled: Multi AG paid CHF 350.00."  # two admins paid it: neither alone
+
+
+def test_last_declined_is_the_latest_declined_attempt_not_the_renewal() -> None:
+    later = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    card = replace(
+        CARD,
+        attempt=2,
+        attempt_kind="declined",
+        attempt_card="Visa ·· 4242",
+        attempt_reason="card_declined",
+        attempt_by="U0ADMIN",
+        attempt_at=later,
+    )
+    text = dump(alert_blocks(card))
+    assert f"Last declined <!date^{int(later.timestamp())}^" in text and "(attempt 2)" not in text
+    assert "payment with Visa ·· 4242 did not go through: declined by the bank." in text
+    assert "was declined: declined" not in text
+    renewal = dump(alert_blocks(replace(CARD, attempt=2)))
+    assert f"Last declined <!date^{int(CARD.declined_at.timestamp())}^" in renewal and "(attempt 2)" in renewal
 
 
 def test_no_invoice_link_when_the_provider_has_none() -> None:
@@ -167,4 +222,11 @@ def test_thread_replies_say_what_changed() -> None:
             "still_owed": "CHF 250.00",
         },
     )
-    assert settled == "✅ Settled by <@U0ADMIN>: CHF 100.00 charged to Visa ·· 4242 (`in_a`). Still owed: *CHF 250.00*."
+    assert (
+        settled
+        == "💳 Partly paid by <@U0ADMIN>: CHF 100.00 charged to Visa ·· 4242 (`in_a`). Still owed: *CHF 250.00*."
+    )
+    whole = reply_text(
+        BALANCE, "settled", {"user_id": "U0ADMIN", "card": "Visa ·· 4242", "invoices": ["in_a"], "amount": "CHF 100.00"}
+    )
+    assert whole == "✅ Settled by <@U0ADMIN>: CHF 100.00 charged to Visa ·· 4242 (`in_a`)."
