@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from babel.dates import format_timedelta
 from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
@@ -14,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.states import AlertState
-from bot.i18n import N_, _, ngettext
+from bot.i18n import N_, _, ngettext, number_locale
 from bot.read.cards import AlertCard
 from handlers.blocks.mrkdwn import SECTION, clip, code, safe, user
 from handlers.support.ids import ActionId
@@ -28,14 +29,13 @@ def age(since: datetime, now: datetime | None = None) -> str:
 
 
 def duration(seconds: int) -> str:
-    seconds = max(0, seconds)
-    if seconds >= 86400:
-        return ngettext("{n} day", "{n} days", seconds // 86400).format(n=seconds // 86400)
-    if seconds >= 3600:
-        return ngettext("{n} hour", "{n} hours", seconds // 3600).format(n=seconds // 3600)
-    if seconds >= 60:
-        return ngettext("{n} minute", "{n} minutes", seconds // 60).format(n=seconds // 60)
-    return _("just now")
+    """ "3 days", "5 hours", "drie dagen" is Babel's (CLDR's words and plurals for every language);
+    counted in whole units, never rounded up (59 minutes are not "1 hour", 36 hours not "2 days")."""
+    if seconds < 60:
+        return _("just now")
+    unit = next(u for u in (86400, 3600, 60) if seconds >= u)
+    whole = timedelta(seconds=seconds // unit * unit)
+    return format_timedelta(whole, threshold=1, granularity="minute", locale=number_locale())
 
 
 def balance_line(card: AlertCard) -> str:

@@ -6,9 +6,12 @@ markup: `<!channel>` in an account name must reach Slack as text, not as a menti
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from babel.dates import format_datetime
 
 from bot.domain import slack_ids
+from bot.i18n import _, number_locale
 
 # Slack's published limits for the fields the builders fill.
 HEADER = 150
@@ -67,6 +70,8 @@ def code(text: str) -> str:
 
 
 def slack_date(at: datetime) -> str:
-    """A date Slack renders in each reader's own time zone, with a UTC fallback."""
-    fallback = at.strftime("%d %b %Y %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    """A date Slack renders in each reader's own time zone (its words in the message's language: Slack
+    fills in the tokens, the rest is ours), with a UTC fallback in that language too."""
+    fallback = format_datetime(at, "d MMM yyyy HH:mm", tzinfo=UTC, locale=number_locale()) + " UTC"
+    tokens = _("{date_short_pretty} at {time}")
+    return f"<!date^{int(at.timestamp())}^{tokens}|{fallback}>"

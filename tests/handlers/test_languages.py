@@ -32,18 +32,17 @@ def test_a_dutch_admin_settles_in_dutch(h: Harness) -> None:
     view_id = h.open_modal(ADMIN)
     view = h.view(view_id)
     text = h.view_text(view_id)
-    assert view["title"]["text"] == "Saldo vereffenen" and view["submit"]["text"] == "Doorgaan"
-    assert "*Acme Corp* is *€\xa0129,00* verschuldigd" in text and "Betalen met" in text
+    assert view["title"]["text"] == "Saldo voldoen" and view["submit"]["text"] == "Doorgaan"
+    assert "*Acme Corp* heeft *€\xa0129,00* openstaan" in text and "Betalen met" in text
     assert "Verloopt 12/" in text and "Nieuwe kaart toevoegen" in text
     assert "Het saldo op de kaart is onvoldoende." in text  # the decline's reason, in Dutch
 
     h.choose(view_id, ADMIN, "pm_acme_2")
     assert h.view(view_id)["title"]["text"] == "Betaling bevestigen"
-    assert "*€\xa0129,00* afschrijven van *Visa ·· 4242*" in h.view_text(view_id)
+    assert "*€\xa0129,00* betalen met *Visa ·· 4242*" in h.view_text(view_id)
     h.confirm(view_id, ADMIN)
-    eventually(
-        lambda: "✅ *Betaald.* €\xa0129,00 is afgeschreven" in h.view_text(view_id), message=h.view_text(view_id)
-    )
+    paid = "✅ *Betaald.* €\xa0129,00 is in rekening gebracht op Visa ·· 4242"
+    eventually(lambda: paid in h.view_text(view_id), message=h.view_text(view_id))
     # the channel's alert stays in the account's language (English here)
     assert h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
 
@@ -55,21 +54,21 @@ def test_refusals_and_slash_commands_follow_the_reader(h: Harness) -> None:
     assert (
         h.fake.calls_to("chat.postEphemeral")[-1]
         .params["text"]
-        .startswith("Je kunt het saldo van Acme Corp niet vereffenen")
+        .startswith("Je kunt het saldo van Acme Corp niet voldoen")
     )
     resp, _trigger = h.command(STRANGER, "help")
     assert resp.json()["text"] == "Zo gebruik je /settle"
     h.fake.locales[ADMIN] = "nl-NL"
     resp, _trigger = h.command(ADMIN)
     listed = json.dumps(resp.json(), ensure_ascii=False)
-    assert "1 open saldo dat je mag vereffenen." in listed and "€\xa0129,00 verschuldigd" in listed
+    assert "1 open saldo dat je mag voldoen." in listed and "€\xa0129,00 openstaand" in listed
 
 
 def test_app_home_in_dutch(h: Harness) -> None:
     h.fake.locales[ADMIN] = "nl-NL"
     home = json.dumps(h.open_home(ADMIN)["blocks"], ensure_ascii=False)
-    assert "Settle: geweigerde betalingen" in home and "Open saldi die je mag vereffenen: 1*" in home
-    assert "Saldo vereffenen" in home
+    assert "Settle: geweigerde betalingen" in home and "Open saldi die je mag voldoen: 1*" in home
+    assert "Saldo voldoen" in home
 
 
 def test_an_account_in_dutch_gets_its_alerts_in_dutch(h: Harness, tmp_path: Path) -> None:
@@ -79,9 +78,9 @@ def test_an_account_in_dutch_gets_its_alerts_in_dutch(h: Harness, tmp_path: Path
     h.sandbox.bill()
     h.services.poller.run_cycle()
     (msg,) = [m for m in h.fake.messages("C0NL")]
-    assert msg["text"].startswith("Betaling geweigerd: Bakkerij de Vries is €\xa0129,00 verschuldigd op Visa ·· 9995.")
+    assert msg["text"].startswith("Betaling met Visa ·· 9995 geweigerd: Bakkerij de Vries heeft €\xa0129,00 openstaan.")
     blocks = json.dumps(msg["blocks"], ensure_ascii=False)
-    assert "⚠️ Betaling geweigerd: Bakkerij de Vries" in blocks and "Saldo vereffenen" in blocks
+    assert "⚠️ Betaling geweigerd: Bakkerij de Vries" in blocks and "Saldo voldoen" in blocks
     assert "1 dag sluimeren" in blocks and "Toewijzen aan…" in blocks
 
 

@@ -158,7 +158,8 @@ def test_declined_card_explains_and_invoice_stays_open(h: Harness, tmp_path: Pat
     eventually(lambda: "Visa ·· 0002 was declined" in h.view_text(view_id))
     alert_text = json.dumps(h.alert()["blocks"], ensure_ascii=False)
     assert alert_text.count("The bank declined the card without giving a reason") <= 1  # no sentence twice
-    assert "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 0002 did not go through: declined by the bank." in alert_text
+    last = "*Last attempt:* <@U0ADMIN>'s payment with Visa ·· 0002 did not go through: declined by the bank."
+    assert last in alert_text
     declined = [a for a in h.attempts(on_session=False) + h.attempts() if a.outcome == "declined"]
     assert f"{len(declined)} declines so far" in alert_text  # the renewal's and the admin's
     assert h.view(view_id)["callback_id"] == "settle_pick"

@@ -679,7 +679,9 @@ def test_a_customers_preferred_language_is_its_alerts_language(h1: Harness, fake
     fake_stripe.renew(acme.invoice)
     h.services.poller.run_cycle()
     (msg,) = alerts(h.fake, "C0ACME")
-    assert msg["text"].startswith("[Testmodus] Betaling geweigerd: Acme Corp is €\xa0129,00 verschuldigd")
+    assert msg["text"].startswith(
+        "[Testmodus] Betaling met Visa ·· 9995 geweigerd: Acme Corp heeft €\xa0129,00 openstaan."
+    )
 
 
 def test_accounts_map_sets_an_accounts_language(stripe_env: dict[str, str], fake_stripe: FakeStripe) -> None:

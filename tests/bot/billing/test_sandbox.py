@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from bot.app import open_database
 from bot.billing.sandbox.cards import TEST_CARDS, classify
 from bot.billing.sandbox.loader import LoadError, load_file, parse
-from bot.billing.sandbox.provider import SandboxProvider
+from bot.billing.sandbox.provider import LINK_TTLS, SandboxProvider
 from bot.domain.errors import BillingError
 from tests.conftest import account, write_accounts
 
@@ -126,6 +128,12 @@ def test_verification_round_trip(provider: SandboxProvider, tmp_path: Path) -> N
     token = result.verification_url.split("token=")[1] if result.verification_url else ""
     assert provider.check_token("verify", str(attempt_id), token)
     assert not provider.check_token("verify", str(attempt_id + 1), token)
+    assert not provider.check_token("invoice", str(attempt_id), token)  # a token opens its own page only
+    assert not provider.check_token("verify", str(attempt_id), token[:-2] + "xx")
+    for hostile in ("", "é" * 10, "x" * 5000, "\x00.\x00"):
+        assert not provider.check_token("verify", str(attempt_id), hostile)
+    with time_machine.travel(time.time() + LINK_TTLS["verify"] + 5):  # a quarter of an hour on: expired
+        assert not provider.check_token("verify", str(attempt_id), token)
     provider.complete_verification(attempt_id, approved=True)
     inv = provider.get_invoice("in_acme_1")
     assert inv is not None and inv.status == "paid"

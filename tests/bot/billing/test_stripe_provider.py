@@ -3,13 +3,16 @@ maps Stripe's errors and declines, and pays."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import time_machine
 
 from bot.billing.stripe.client import STRIPE_API_VERSION, RateLimiter, make_client
+from bot.billing.stripe.links import ADD_CARD_LINK_TTL
 from bot.billing.stripe.provider import StripeProvider
 from bot.domain.errors import BillingError, ProviderUnavailable
 from tests.fake_stripe import API_KEY, FakeStripe
@@ -292,5 +295,8 @@ def test_add_card_links_are_signed_and_expire(provider: StripeProvider) -> None:
     query = dict(parse_qsl(urlsplit(link).query))
     assert provider.check_add_card_link(query)
     assert not provider.check_add_card_link({**query, "account": "cus_2"})
-    assert not provider.check_add_card_link({**query, "exp": "1000"})
+    assert not provider.check_add_card_link({**query, "ref": "1:V1:U2"})
+    assert not provider.check_add_card_link({**query, "sig": query["sig"][:-2] + "xx"})
+    with time_machine.travel(time.time() + ADD_CARD_LINK_TTL + 5):  # an hour on: expired
+        assert not provider.check_add_card_link(query)
     assert not provider.check_add_card_link({k: v for k, v in query.items() if k != "sig"})
