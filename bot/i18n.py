@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import gettext
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 DEFAULT = "en"
 CATALOGUES = Path(__file__).parent / "locale"
@@ -43,15 +39,12 @@ def language(tag: str | None) -> str:
 
 @cache
 def _translations(lang: str) -> gettext.NullTranslations:
-    path = CATALOGUES / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    # compiled from the .po by tools/catalogue.py (a test keeps the two in step): read, not parsed
+    path = CATALOGUES / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
     if lang == DEFAULT or not path.exists():
         return gettext.NullTranslations()
     with path.open("rb") as f:
-        catalogue = read_po(f, locale=lang)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalogue)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+        return gettext.GNUTranslations(f)
 
 
 def current() -> str:

@@ -17,6 +17,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
+from bot.i18n import language, use
 from bot.observe.metrics import POLL_LAG, REGISTRY, UNDELIVERED
 from bot.slack.workspaces import INSTALL_PATH, REDIRECT_PATH
 from bot.web.guard import MAX_BODY, RefusalLog, problem, refusal
@@ -114,7 +115,8 @@ class SettleWSGI:
             if method != "GET":
                 return respond(start_response, "405 Method Not Allowed", "GET only\n", headers=[("Allow", "GET")])
             assert self.slack is not None
-            return self.slack(environ, start_response)  # Bolt's OAuth flow: state checked, code exchanged
+            with use(language(environ.get("HTTP_ACCEPT_LANGUAGE"))):  # its pages in the reader's language
+                return self.slack(environ, start_response)  # Bolt's OAuth flow: state checked, code exchanged
         if path in ("/metrics", "/healthz", "/") and method not in ("GET", "HEAD"):
             return respond(start_response, "405 Method Not Allowed", "GET only\n", headers=[("Allow", "GET, HEAD")])
         if path == "/metrics":
@@ -138,7 +140,9 @@ class SettleWSGI:
             body = json.dumps({"ok": ok, **report})
             return respond(start_response, "200 OK" if ok else "503 Service Unavailable", body, "application/json")
         if path == "/":
-            return respond(start_response, "200 OK", front_page(self.oauth), "text/html; charset=utf-8")
+            with use(language(environ.get("HTTP_ACCEPT_LANGUAGE"))):
+                page = front_page(self.oauth)
+            return respond(start_response, "200 OK", page, "text/html; charset=utf-8")
         if path.startswith(("/sandbox/", "/stripe/")) and self.pages is not None:
             return self.pages(environ, start_response)
         return respond(start_response, "404 Not Found", "not found\n")

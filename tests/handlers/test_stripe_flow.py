@@ -668,7 +668,7 @@ def test_settles_own_stripe_pages_speak_the_browsers_language(h1: Harness) -> No
     req = urllib.request.Request(h1.base + "/stripe/card-added", headers={"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.8"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         page = resp.read().decode()
-    assert "Kaart opgeslagen bij Stripe" in page and "<html lang=nl>" in page
+    assert "Kaart opgeslagen bij Stripe" in page and '<html lang="nl">' in page
     assert "Card saved with Stripe" in _get_no_redirect(h1.base + "/stripe/card-added")[2]
 
 

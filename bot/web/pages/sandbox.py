@@ -3,7 +3,6 @@ verification page. What happens on them reaches Settle through ProviderHooks, as
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -17,7 +16,7 @@ from bot.domain.errors import BillingError
 from bot.domain.money import format_money
 from bot.domain.records import card_label
 from bot.i18n import N_, _, language, use
-from bot.web.pages.frame import page as frame
+from bot.web.pages.frame import Para, message_page, render, tm
 from bot.web.router import respond
 
 if TYPE_CHECKING:
@@ -44,9 +43,13 @@ td.succeeded{color:#1b5e20} td.declined{color:#b00020}
 """
 
 
-def page(title: str, body: str) -> str:
-    footer = html.escape(_("Settle sandbox: a stand-in for your payment provider. No real money moves."))
-    return frame(title, body, site="Settle sandbox", style=STYLE, footer=footer)
+def _frame() -> dict[str, str]:
+    footer = _("Settle sandbox: a stand-in for your payment provider. No real money moves.")
+    return {"site": "Settle sandbox", "style": STYLE, "footer": footer}
+
+
+def _message(title: str, heading: str, *paragraphs: str | Para) -> str:
+    return message_page(title, heading, *paragraphs, **_frame())
 
 
 class SandboxPages:
@@ -70,7 +73,7 @@ class SandboxPages:
         if path == "/sandbox/cards/new" and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
             return self.add_card(query, form, start_response)
-        return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('Not found')}</h1>"))
+        return _html(start_response, "404 Not Found", _message(_("Not found"), _("Not found")))
 
     # --- the bank's verification page (3-D Secure stand-in) ------------------------------------
 
@@ -78,40 +81,38 @@ class SandboxPages:
         self, attempt_id: int, token: str, form: dict[str, str], start_response: StartResponse
     ) -> Iterable[bytes]:
         if not self.provider.check_token("verify", str(attempt_id), token):
-            body = page(
+            body = _message(
                 _("Link expired"),
-                f"<h1>{_('This verification link has expired')}</h1>"
-                f"<p class=muted>{_('Start the payment again from Slack.')}</p>",
+                _("This verification link has expired"),
+                Para(_("Start the payment again from Slack."), muted=True),
             )
             return _html(start_response, "403 Forbidden", body)
         attempt = self.provider.get_attempt(attempt_id)
         if attempt is None:
-            return _html(start_response, "404 Not Found", page(_("Not found"), f"<h1>{_('No such payment')}</h1>"))
-        amount = html.escape(format_money(attempt.amount_minor, attempt.currency))
-        card = html.escape(card_label(attempt.brand, attempt.last4))
+            return _html(start_response, "404 Not Found", _message(_("Not found"), _("No such payment")))
+        amount = format_money(attempt.amount_minor, attempt.currency)
+        card = card_label(attempt.brand, attempt.last4)
         if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
             attempt = self.provider.complete_verification(attempt_id, form["decision"] == "approve")
             if self.hooks is not None:
                 self.hooks.payment_updated(f"sbx_att_{attempt_id}")
         if attempt.outcome != "requires_action":
             approved = attempt.outcome == "succeeded"
-            body = page(
+            body = _message(
                 _("Verification approved") if approved else _("Verification declined"),
-                f"<h1>{_('Payment approved') if approved else _('Payment declined')}</h1>"
-                f"<p>{_('{amount} with {card}.').format(amount=amount, card=card)}</p>"
-                f"<p class=muted>{_('You can close this tab and return to Slack.')}</p>",
+                _("Payment approved") if approved else _("Payment declined"),
+                _("{amount} with {card}.").format(amount=amount, card=card),
+                Para(_("You can close this tab and return to Slack."), muted=True),
             )
             return _html(start_response, "200 OK", body)
-        token_attr = html.escape(token, quote=True)
-        body = page(
-            _("Verify your payment"),
-            f"<h1>{_('Verify your payment')}</h1>"
-            f"<p class=muted>{_('Sandbox Bank · Strong Customer Authentication')}</p>"
-            f"<dl><dt>{_('Amount')}</dt><dd>{amount}</dd><dt>{_('Card')}</dt><dd>{card}</dd>"
-            f"<dt>{_('Invoice')}</dt><dd>{html.escape(attempt.invoice_id)}</dd></dl>"
-            f"<form method=post action='/sandbox/verify/{attempt_id}?token={token_attr}'>"
-            f"<button class=primary name=decision value=approve>{_('Approve')}</button>"
-            f"<button name=decision value=decline>{_('Decline')}</button></form>",
+        body = render(
+            "sandbox_verify.html",
+            title=_("Verify your payment"),
+            amount=amount,
+            card=card,
+            invoice=attempt.invoice_id,
+            action=f"/sandbox/verify/{attempt_id}?{urlencode({'token': token})}",
+            **_frame(),
         )
         return _html(start_response, "200 OK", body)
 
@@ -120,18 +121,17 @@ class SandboxPages:
     def add_card(self, query: dict[str, str], form: dict[str, str], start_response: StartResponse) -> Iterable[bytes]:
         account_id, ref, token = query.get("account", ""), query.get("ref", ""), query.get("token", "")
         if not self.provider.check_token("add_card", f"{account_id}:{ref}", token):
-            body = page(
+            body = _message(
                 _("Link expired"),
-                f"<h1>{_('This link has expired')}</h1>"
-                f"<p class=muted>{_('Click <b>Add a new card</b> in Slack again.')}</p>",
+                _("This link has expired"),
+                Para(tm("Click <b>Add a new card</b> in Slack again."), muted=True),
             )
             return _html(start_response, "403 Forbidden", body)
         if self.provider.link_used(token):
-            body = page(
+            body = _message(
                 _("Link used"),
-                f"<h1>{_('This link was already used')}</h1><p class=muted>"
-                + _("Each link adds one card. Click <b>Add a new card</b> in Slack for another.")
-                + "</p>",
+                _("This link was already used"),
+                Para(tm("Each link adds one card. Click <b>Add a new card</b> in Slack for another."), muted=True),
             )
             return _html(start_response, "410 Gone", body)
         error = ""
@@ -155,83 +155,60 @@ class SandboxPages:
                 else:
                     if self.hooks is not None:
                         self.hooks.method_added(account_id, ref, pm.id)
-                    body = page(
+                    saved = _("{card} is saved as the default.") if pm.is_default else _("{card} is saved.")
+                    body = _message(
                         _("Card added"),
-                        f"<h1>{_('Card added')}</h1><p>"
-                        + (_("{card} is saved as the default.") if pm.is_default else _("{card} is saved.")).format(
-                            card=html.escape(pm.card.label)
-                        )
-                        + f"</p><p class=muted>{_('Return to Slack: it is in the list now.')}</p>",
+                        _("Card added"),
+                        saved.format(card=pm.card.label),
+                        Para(_("Return to Slack: it is in the list now."), muted=True),
                     )
                     return _html(start_response, "200 OK", body)
-        q = html.escape(urlencode({"account": account_id, "ref": ref, "token": token}), quote=True)
-        name = self.provider.customer_name(account_id) or account_id
-        err = f"<p class=error>{html.escape(error)}</p>" if error else ""
-        body = page(
-            "Add a card",
-            f"<h1>Add a card</h1><p class=muted>for {html.escape(name)}</p>{err}"
-            f"<form method=post action='/sandbox/cards/new?{q}' autocomplete=off>"
-            f"<label>{_('Card number')}"
-            "<input name=number inputmode=numeric placeholder='4242 4242 4242 4242' required></label>"
-            f"<label>{_('Expiry (MM/YY)')}<input name=exp placeholder='12/29' required></label>"
-            "<label><input type=checkbox name=default style='width:auto'> "
-            + _("Make this the default for renewals")
-            + f"</label><p><button class=primary>{_('Save card')}</button></p></form>"
-            f"<p class=muted>{_('Sandbox: use a Stripe test card, e.g. 4242 4242 4242 4242.')}</p>",
+        body = render(
+            "sandbox_add_card.html",
+            title=_("Add a card"),
+            name=self.provider.customer_name(account_id) or account_id,
+            error=error,
+            action="/sandbox/cards/new?" + urlencode({"account": account_id, "ref": ref, "token": token}),
+            **_frame(),
         )
         return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
 
     def invoice(self, invoice_id: str, token: str, start_response: StartResponse) -> Iterable[bytes]:
         if not self.provider.check_token("invoice", invoice_id, token):
-            body = page(
-                _("Link not valid"),
-                f"<h1>{_('This invoice link is not valid')}</h1><p class=muted>{_('Open it from Slack.')}</p>",
+            body = _message(
+                _("Link not valid"), _("This invoice link is not valid"), Para(_("Open it from Slack."), muted=True)
             )
             return _html(start_response, "403 Forbidden", body)
         inv = self.provider.invoice_page(invoice_id)
         if inv is None:
-            body = page(
-                _("No such invoice"),
-                f"<h1>{_('No such invoice')}</h1><p class=muted>{_('It may have been removed.')}</p>",
+            body = _message(
+                _("No such invoice"), _("No such invoice"), Para(_("It may have been removed."), muted=True)
             )
             return _html(start_response, "404 Not Found", body)
-        amount = html.escape(format_money(inv["amount_minor"], inv["currency"]))
         status = "paid" if inv["status"] == "paid" else "open"
-        rows = "".join(
-            "<tr>"
-            f"<td>{html.escape(a['at'][:16].replace('T', ' '))} UTC</td>"
-            f"<td>{_('Renewal') if a['off_session'] else _('By hand')}</td>"
-            f"<td>{html.escape(card_label(a['payment_method']['brand'], a['payment_method']['last4']))}</td>"
-            f"<td class='{html.escape(a['outcome'])}'>{html.escape(_outcome(a['outcome'], a['reason']))}</td>"
-            "</tr>"
+        attempts = [
+            {
+                "when": a["at"][:16].replace("T", " "),
+                "how": _("Renewal") if a["off_session"] else _("By hand"),
+                "card": card_label(a["payment_method"]["brand"], a["payment_method"]["last4"]),
+                "outcome": a["outcome"],
+                "shown": _outcome(a["outcome"], a["reason"]),
+            }
             for a in inv["attempts"]
+        ]
+        paid = next((a for a in reversed(attempts) if a["outcome"] == "succeeded"), None)
+        body = render(
+            "sandbox_invoice.html",
+            title=_("Invoice {id}").format(id=inv["id"]),
+            invoice=inv,
+            status=status,
+            status_word=_(STATUS_WORDS.get(status, status)),
+            amount=format_money(inv["amount_minor"], inv["currency"]),
+            paid=paid,
+            attempts=attempts,
+            **_frame(),
         )
-        paid = next((a for a in reversed(inv["attempts"]) if a["outcome"] == "succeeded"), None)
-        paid_line = ""
-        if paid is not None:
-            pm = paid["payment_method"]
-            paid_line = (
-                f"<dt>{_('Paid')}</dt><dd>"
-                + _("{when} UTC with {card}").format(
-                    when=html.escape(paid["at"][:16].replace("T", " ")),
-                    card=html.escape(card_label(pm["brand"], pm["last4"])),
-                )
-                + "</dd>"
-            )
-        attempts = (
-            f"<h2>{_('Payment attempts')}</h2><table><tr><th>{_('When')}</th><th>{_('How')}</th>"
-            f"<th>{_('Card')}</th><th>{_('Outcome')}</th></tr>{rows}</table>"
-            if rows
-            else f"<p class=muted>{_('No payment attempts yet.')}</p>"
-        )
-        body = (
-            f"<h1>{_('Invoice {id}').format(id=html.escape(inv['id']))} "
-            f"<span class='badge {status}'>{_(STATUS_WORDS.get(status, status))}</span></h1>"
-            f"<p class=muted>{html.escape(inv['description'])}</p>"
-            f"<dl><dt>{_('Customer')}</dt><dd>{html.escape(inv['customer'])}</dd>"
-            f"<dt>{_('Amount')}</dt><dd>{amount}</dd>{paid_line}</dl>{attempts}"
-        )
-        return _html(start_response, "200 OK", page(_("Invoice {id}").format(id=inv["id"]), body))
+        return _html(start_response, "200 OK", body)
 
 
 STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}

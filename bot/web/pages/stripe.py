@@ -3,7 +3,6 @@ page, and the page Stripe sends the admin back to."""
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -16,7 +15,7 @@ from bot.domain.records import ChangePage
 from bot.i18n import _, language, use
 from bot.runtime.pools import PoolFull
 from bot.web.guard import RefusalLog
-from bot.web.pages.frame import page
+from bot.web.pages.frame import Para, message_page, tm
 from bot.web.router import respond
 from bot.web.stripe_guard import webhook_event
 
@@ -94,29 +93,25 @@ class StripePages:
     def add_card(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10).items()}
         if not self.provider.check_add_card_link(query):
-            body = page(
+            body = message_page(
                 _("Link expired"),
-                "<h1 class=error>"
-                + _("This link has expired")
-                + "</h1><p>"
-                + _(
+                _("This link has expired"),
+                tm(
                     "Links to add a card work for an hour. In Slack, open <b>Settle balance</b> on the alert again "
                     "and use <b>Add a new card</b> there."
-                )
-                + "</p>",
+                ),
+                tone="error",
             )
             return respond(start_response, "403 Forbidden", body, "text/html; charset=utf-8")
         try:
             url = self.provider.open_add_card_session(query["account"], query["ref"])
         except (ProviderUnavailable, BillingError) as exc:
             log.warning("no Checkout session for %s: %s", query["account"], exc)
-            body = page(
+            body = message_page(
                 _("Stripe is not answering"),
-                "<h1 class=error>"
-                + _("Stripe's card page could not be opened")
-                + f"</h1><p>{html.escape(str(exc))}. "
-                + _("Try the link again in a minute.")
-                + "</p>",
+                _("Stripe's card page could not be opened"),
+                f"{exc}. " + _("Try the link again in a minute."),
+                tone="error",
             )
             return respond(start_response, "503 Service Unavailable", body, "text/html; charset=utf-8")
         return respond(start_response, "303 See Other", "", headers=[("Location", url), ("Cache-Control", "no-store")])
@@ -124,26 +119,22 @@ class StripePages:
     def card_added(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cancelled = "cancelled=1" in environ.get("QUERY_STRING", "")
         if cancelled:
-            body = page(
+            body = message_page(
                 _("No card added"),
-                "<h1>"
-                + _("No card was added")
-                + "</h1><p class=muted>"
-                + _("You can close this tab and go back to Slack: the Settle form is where you left it.")
-                + "</p>",
+                _("No card was added"),
+                Para(
+                    _("You can close this tab and go back to Slack: the Settle form is where you left it."), muted=True
+                ),
             )
         else:
-            body = page(
+            body = message_page(
                 _("Card saved"),
-                "<h1 class=ok>✓ "
-                + _("Card saved with Stripe")
-                + "</h1><p>"
-                + _(
+                "✓ " + _("Card saved with Stripe"),
+                _(
                     "Go back to Slack: the Settle form now offers the new card, already selected. Review and "
                     "confirm the payment there."
-                )
-                + "</p><p class=muted>"
-                + _("Card numbers go to Stripe only; Settle and Slack never see them.")
-                + "</p>",
+                ),
+                Para(_("Card numbers go to Stripe only; Settle and Slack never see them."), muted=True),
+                tone="ok",
             )
         return respond(start_response, "200 OK", body, "text/html; charset=utf-8")

@@ -48,3 +48,26 @@ def test_install_in_the_browser(browser: Any, base: tuple[str, Any], fake_slack:
     assert page.get_attribute("a.button", "href") == "/slack/install"
     shot(page, tmp_path, "install-replayed")
     assert len(fake_slack.calls_to("oauth.v2.access")) == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_install_in_dutch(browser: Any, base: tuple[str, Any], fake_slack: FakeSlack, tmp_path: Path) -> None:  # noqa: F811
+    url, _services = base
+    context = browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    page = context.new_page()
+    page.goto(url + "/slack/install")
+    assert (
+        page.title() == "Settle aan Slack toevoegen · Settle" and page.inner_text("a.button") == "Aan Slack toevoegen"
+    )
+    assert "Kaartnummers gaan nooit via Slack" in page.inner_text("main")
+    shot(page, tmp_path, "install-nl")
+    state = parse_qs(urlsplit(page.get_attribute("a.button", "href") or "").query)["state"][0]
+    page.goto(url + "/slack/oauth_redirect?" + urlencode({"code": "code-T2", "state": state}))
+    assert page.inner_text("h1") == "Settle is geïnstalleerd in Team T2"
+    assert "<code>" not in page.inner_text("main") and page.inner_text("code") == "T2"
+    shot(page, tmp_path, "installed-nl")
+    page.goto(url + "/slack/oauth_redirect?" + urlencode({"error": "access_denied", "state": state}))
+    assert page.inner_text("h1") in ("Niet geïnstalleerd", "Deze installatielink is verlopen")
+    assert page.inner_text("a.button") == "Opnieuw beginnen"
+    shot(page, tmp_path, "install-failed-nl")
+    context.close()

@@ -125,3 +125,22 @@ def test_the_bank_page_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> Non
     page.click("text=Goedkeuren")
     assert page.inner_text("h1") == "Betaling goedgekeurd"
     context.close()
+
+
+def dutch(browser: Any) -> Any:
+    return browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+
+
+def test_the_add_card_and_front_pages_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> None:
+    view_id = h.open_modal(ADMIN)
+    context = dutch(browser)
+    page = context.new_page()
+    page.goto(local(h, h.button_url(view_id, "add_method") or ""))
+    assert page.title() == "Kaart toevoegen · Settle sandbox" and page.inner_text("h1") == "Kaart toevoegen"
+    main = page.inner_text("main")
+    assert "voor Acme Corp" in main and "Kaartnummer" in main and "Add a card" not in main
+    shot(page, tmp_path, "add-card-nl")
+    page.goto(h.base + "/")
+    assert page.inner_text("h1") == "Settle" and "Op deze server draait Settle" in page.inner_text("main")
+    shot(page, tmp_path, "front-nl")
+    context.close()
