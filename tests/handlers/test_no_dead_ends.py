@@ -72,7 +72,7 @@ def test_a_card_added_on_the_hosted_page_is_chosen_and_one_card_is_one_option(h:
     url = local(h, h.button_url(view_id, "add_method") or "")
     status, page = post(url, "number=4012+8888+8888+1881&exp=12%2F30", FORM)
     assert status == 422  # not one of Stripe's test cards: refused, and the link is not spent
-    assert "The sandbox only accepts Stripe&#x27;s test card numbers" in page  # written as it should read
+    assert "The sandbox only accepts Stripe&#39;s test card numbers" in page  # written as it should read
     status, _ = post(url, "number=4242+4242+4242+4242&exp=11%2F31", FORM)
     assert status == 200
 
