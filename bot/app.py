@@ -309,7 +309,14 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         sessions, gateway, workspaces, AlertMessage(), settings.alert_channel, owner, storms=storms
     )
     messages = MessageDeliverer(
-        sessions, gateway, workspaces, AlertMessage(), CardWarningMessage(), DigestMessage(), owner
+        sessions,
+        gateway,
+        workspaces,
+        AlertMessage(),
+        CardWarningMessage(),
+        DigestMessage(),
+        owner,
+        central_language=settings.language,
     )
     fanout = FanOut(deliverer, messages, pools.delivery, getattr(gateway, "pacer", pacer))
     courier = Courier(fanout, pools.timers)

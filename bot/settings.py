@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///settle.db", alias="DATABASE_URL")
     billing_provider: str = Field(default="sandbox", alias="BILLING_PROVIDER")
     alert_channel: str | None = Field(default=None, alias="SETTLE_ALERT_CHANNEL")
+    # what Settle posts in a channel no one account owns (escalations there) is in this language
+    language: str = Field(default="en", alias="SETTLE_LANGUAGE")
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SETTLE_ADMINS")
     poll_interval_seconds: int = Field(default=300, ge=1, alias="POLL_INTERVAL_SECONDS")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
         bad = [v for v in value if not is_user_or_group(v)]
         if bad:
             raise ValueError(f"not Slack user (U…) or user-group (S…) ids: {', '.join(map(repr, bad[:3]))}")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from bot.i18n import available  # the catalogue list only when checked: start-up time
+
+        if value not in available():
+            raise ValueError(f"Settle speaks {', '.join(available())}: not {value!r}")
         return value
 
     @field_validator("alert_channel")

@@ -120,6 +120,11 @@ class FollowUps:
                 return False
             alert = s.get(Alert, alert_id)
             assert alert is not None
+            if alert.state in (AlertState.VERIFICATION_PENDING, AlertState.SETTLING):
+                # someone is paying it this moment (at the bank's page, or the charge is under way):
+                # no ping in the middle of it; the next reminder comes a period on, if it is still open
+                log.info("alert %s: reminder moved on (it is being settled)", alert_id)
+                return False
             alert.reminders_sent += 1
             mention = self._who(s, alert)
             open_for = int((now - alert.created_at).total_seconds())

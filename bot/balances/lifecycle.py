@@ -54,6 +54,13 @@ def sync_state(session: Session, alert: Alert) -> None:
             alert.pending_by = None
             clear_attempt(alert)
             alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
+            # an escalation posted elsewhere says the balance ended (its message is updated in place)
+            session.execute(
+                update(Message)
+                .where(Message.alert_id == alert.id, Message.kind == "escalation")
+                .values(version=Message.version + 1)
+                .execution_options(synchronize_session=False)
+            )
     else:
         holders = list(
             session.execute(

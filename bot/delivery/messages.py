@@ -5,7 +5,7 @@ finds an earlier one unfinished looks for it in Slack before posting again, as a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 MESSAGE_EVENT_TYPE = "settle_message"
 HISTORY_SLACK = timedelta(minutes=5)
 UNPOSTABLE = "unposted"  # the ts of a message Slack will not take in its channel: not tried again
-UPDATABLE = ("card_warning", "digest")  # kinds whose message is updated in place when they change
+# kinds whose message is updated in place when they change (an escalation: once its balance ends)
+UPDATABLE = ("card_warning", "digest", "escalation")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,10 @@ class MessageDeliverer:
         warnings: WarningRenderer,
         digests: DigestRenderer,
         owner: str | None = None,
+        *,
+        central_language: str = "en",
     ) -> None:
+        self.central_language = central_language  # the escalation channel's: it is no one account's
         self.sessions = sessions
         self.gateway = gateway
         self.workspaces = workspaces
@@ -151,7 +155,8 @@ class MessageDeliverer:
         if msg.kind == "escalation" and msg.alert_id is not None:
             escalated = card_of(s, msg.alert_id)
             assert escalated is not None and msg.channel is not None
-            text = self.alerts.reply(escalated, "escalated_elsewhere", detail)
+            # the channel gathers many accounts' escalations: in its own language, not each account's
+            text = self.alerts.reply(replace(escalated, language=self.central_language), "escalated_elsewhere", detail)
             return Rendered(self._team(msg.team_id or escalated.team_id), msg.channel, None, text, [])
         if msg.kind == "card_warning" and msg.warning_id is not None:
             warning = s.get(CardWarning, msg.warning_id)

@@ -372,6 +372,20 @@ def _follow_up(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         text = _("🚨 Escalated: open for {open_for}, *{owed}* still owed.").format(open_for=open_for, owed=card.owed)
         return clip(f"{text} {who}".rstrip(), MESSAGE_TEXT)
     where = channel(str(detail.get("alert_channel") or "")) if detail.get("alert_channel") else _("its channel")
+    if card.state == AlertState.PAID:  # the escalation, edited once the balance ended: no one is pinged again
+        return clip(
+            _("✅ *{name}* has paid *{amount}*: the escalated balance is settled (see {where}).").format(
+                name=name, amount=card.amount, where=where
+            ),
+            MESSAGE_TEXT,
+        )
+    if card.state == AlertState.CLOSED:
+        return clip(
+            _("🗂️ *{name}* owes nothing any more: the escalated balance is closed (see {where}).").format(
+                name=name, where=where
+            ),
+            MESSAGE_TEXT,
+        )
     text = _("🚨 *{name}* still owes *{owed}*, open for {open_for} and not settled: see the alert in {where}.").format(
         name=name, owed=card.owed, open_for=open_for, where=where
     )

@@ -314,10 +314,32 @@ def processing_view(batch: BatchRecord) -> View:
     )
 
 
+def verify_label(st: SettlementRecord) -> str:
+    """ "Verify €129.00 · Business Standard": what the payment is, not its invoice id; the verb and
+    the amount whole, the description shortened to what fits."""
+    label = _("Verify {amount}").format(amount=st.amount)
+    description = " ".join(st.invoice_description.split())
+    room = BUTTON - len(label) - 3
+    if description and room >= 8:
+        label += " · " + (description if len(description) <= room else description[: room - 1].rstrip() + "…")
+    return label
+
+
 def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
     waiting = batch.with_status(SettlementStatus.REQUIRES_ACTION)
     amount = total(waiting) if waiting else batch.amount
-    what = _("this payment") if len(waiting) <= 1 else _("these {n} payments (one per invoice)").format(n=len(waiting))
+    # one button per verification the bank asks for: where it verifies several payments at once
+    # (the sandbox's bank does, for one card), one button for all of them
+    asks: dict[str, list[SettlementRecord]] = {}
+    for st in waiting:
+        if st.verification_url:
+            asks.setdefault(st.verification_url, []).append(st)
+    if len(waiting) <= 1:
+        what = _("this payment")
+    elif len(asks) == 1:
+        what = _("these {n} payments at once").format(n=len(waiting))
+    else:
+        what = _("these {n} payments (one per invoice)").format(n=len(waiting))
     blocks: list[Block] = [
         _md(
             _("🔐 *The bank wants to verify {what}* of {amount} with {card}.").format(
@@ -332,17 +354,15 @@ def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:
     if not_yet:
         blocks.append(_md(_("⏳ *The bank has not confirmed yet.* Finish on the bank's page, then try again.")))
     buttons = []
-    for i, st in enumerate(waiting[:3]):
-        if st.verification_url:
-            label = _("Verify with your bank") if len(waiting) == 1 else _("Verify {id}").format(id=st.invoice_id)
-            buttons.append(
-                ButtonElement(
-                    text=clip(label, BUTTON),
-                    action_id=f"{ActionId.VERIFY}{'' if i == 0 else f'_{i}'}",
-                    url=st.verification_url,
-                    style="primary" if i == 0 else None,
-                )
+    for i, (url, covered) in enumerate(list(asks.items())[:3]):
+        buttons.append(
+            ButtonElement(
+                text=_("Verify with your bank") if len(asks) == 1 else verify_label(covered[0]),
+                action_id=f"{ActionId.VERIFY}{'' if i == 0 else f'_{i}'}",
+                url=url,
+                style="primary" if i == 0 else None,
             )
+        )
     ref = refs.encode("batch", batch.id)
     buttons.append(ButtonElement(text=_("I've finished verifying"), action_id=ActionId.CHECK_VERIFICATION, value=ref))
     buttons.append(ButtonElement(text=_("Use another card"), action_id=ActionId.USE_ANOTHER_CARD, value=ref))

@@ -17,8 +17,9 @@ from storage.db import transaction
 from storage.models import Alert, Settlement
 from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
-from tests.handlers.test_settle_flow import ADMIN
+from tests.handlers.test_settle_flow import ADMIN, local
 from tests.harness import Harness, eventually, running_server
+from tests.slack_requests import get, post
 
 
 @pytest.fixture
@@ -153,6 +154,29 @@ def test_a_balance_paid_with_two_cards_says_what_each_card_paid(h: Harness, tmp_
         lambda: any(r["text"].startswith("✅ Settled by <@U0ADMIN>: CHF 250.00") for r in h.replies("in_multi_1"))
     )
     assert [t for t in texts if t.startswith("✅ Settled")] == [] or len(texts) >= 1
+
+
+def test_two_payments_the_bank_verifies_are_one_verification(h: Harness, tmp_path: Path) -> None:
+    """Both invoices charged to the card that always asks the bank: one bank page approves both (the
+    sandbox's bank, as a real one may, verifies the payments with one card at once), one button."""
+    acc = multi("100.00", "250.00")
+    acc["payment_methods"].append({"card": "4000002760003184"})
+    load(h, tmp_path, acc)
+    view_id = h.open_modal(ADMIN, "in_multi_1")
+    h.choose(view_id, ADMIN, "pm_multi_3")
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Verify with your bank" in h.view_text(view_id), message=h.view_text(view_id))
+    assert "verify these 2 payments at once* of CHF 350.00" in h.view_text(view_id)
+    buttons = [e for b in h.view(view_id)["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("url")]
+    assert [b["text"]["text"] for b in buttons] == ["Verify with your bank"]
+    url = local(h, buttons[0]["url"])
+    status, page = get(url)
+    assert status == 200 and "CHF 350.00" in page and "in_multi_1, in_multi_2" in page
+    status, done = post(url, "decision=approve", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200 and "Payment approved" in done
+    eventually(lambda: "Paid." in h.view_text(view_id), message=h.view_text(view_id))
+    assert all(h.sandbox.get_invoice(i).status == "paid" for i in ("in_multi_1", "in_multi_2"))  # type: ignore[union-attr]
+    eventually(lambda: alerts(h)[0]["text"].startswith("Settled by <@U0ADMIN>: Multi AG paid CHF 350.00."))
 
 
 def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

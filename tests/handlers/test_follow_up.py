@@ -67,6 +67,39 @@ def test_after_three_days_it_is_escalated_to_the_alert_channel(h: Harness) -> No
     assert "alert_escalated" in h.audit()
 
 
+def test_the_escalation_elsewhere_says_so_once_the_balance_is_settled(h: Harness) -> None:
+    with later(73):
+        h.services.poller.run_cycle()
+    (elsewhere,) = [m for m in h.fake.messages("CALERTS") if m["text"].startswith("🚨")]
+    h.settle_with(ADMIN, "pm_acme_2", "Paid.")
+    eventually(
+        lambda: next(m for m in h.fake.messages("CALERTS") if m["ts"] == elsewhere["ts"])["text"].startswith("✅")
+    )
+    (edited,) = [m for m in h.fake.messages("CALERTS") if m["ts"] == elsewhere["ts"]]
+    assert "*Acme Corp* has paid *€129.00*: the escalated balance is settled (see <#C0ACME>)." in edited["text"]
+    assert "<@" not in edited["text"]  # no one is pinged by the edit
+
+
+def test_the_escalation_elsewhere_is_in_the_central_channels_language(
+    h: Harness, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dutch account's alert and thread are in Dutch; its escalation in the shared channel is in
+    SETTLE_LANGUAGE (English by default), as every other account's escalation there."""
+    from tests.conftest import account, load_accounts, write_accounts
+
+    acc = account("bakkerij", "4000000000009995", channel="C0NL", admins=[ADMIN])
+    acc["name"], acc["language"] = "Bakkerij de Vries", "nl"
+    load_accounts(h.services, write_accounts(tmp_path / "nl.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    with later(73):
+        h.services.poller.run_cycle()
+    shared = [m["text"] for m in h.fake.messages("CALERTS") if m["text"].startswith("🚨")]
+    assert any("*Bakkerij de Vries* still owes" in t for t in shared), shared
+    thread = [m["text"] for m in h.fake.messages("C0NL") if m.get("thread_ts")]
+    assert any(t.startswith("🚨 Geëscaleerd") for t in thread), thread
+
+
 def test_the_escalation_comes_alone_not_beside_a_reminder(h: Harness) -> None:
     """72 h is a multiple of 24 h: at the escalation time a reminder is due too, and only the
     escalation is said; the next day's reminder still comes."""
@@ -75,6 +108,24 @@ def test_the_escalation_comes_alone_not_beside_a_reminder(h: Harness) -> None:
     assert (report.reminders, report.escalations) == (0, 1)
     assert [t.split(":")[0] for t in thread(h) if t.startswith(("⏰", "🚨"))] == ["🚨 Escalated"]
     with later(98):
+        h.services.poller.run_cycle()
+    assert len(reminders(h)) == 1
+
+
+def test_no_reminder_pings_an_admin_in_the_middle_of_a_bank_verification(h: Harness) -> None:
+    """The reminder falls due ten minutes into the admin's verification (which the bank gives half an
+    hour): it is moved on a period, not sent; abandoned verifications are reminded as before."""
+    with later(23.8):
+        view_id = h.settle_with(ADMIN, "pm_acme_4", "Verify with your bank")  # ·· 3184 always asks the bank
+    assert h.alert_row().state == "verification_pending"
+    with later(24.1):
+        report = h.services.poller.run_cycle()
+    assert report.reminders == 0 and reminders(h) == []
+    assert "Verify with your bank" in h.view_text(view_id)
+    with transaction(h.services.sessions) as s:  # moved on a period, not dropped
+        alert = s.scalars(select(Alert)).one()
+        assert alert.remind_at is not None and alert.remind_at > datetime.now(UTC) + timedelta(hours=47)
+    with later(49):  # the verification was never finished: the next day's reminder comes
         h.services.poller.run_cycle()
     assert len(reminders(h)) == 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +56,7 @@ _DECLINES = {
     "processing_error",
 }
 INVOICE_LINK_TTL = 400 * 24 * 3600
+VERIFY_WINDOW = timedelta(minutes=15)  # a bank page verifies the payments with one card begun this close
 # how long each kind of signed page link opens its page
 LINK_TTLS = {"verify": 900, "add_card": 900, "invoice": INVOICE_LINK_TTL}
 
@@ -181,7 +182,7 @@ class SandboxProvider:
             with transaction(self._sessions) as s:
                 replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
                 if replay is not None:
-                    return self._result(replay)
+                    return self._result(s, replay)
                 inv = s.get(SandboxInvoice, invoice_id, with_for_update=True)
                 if inv is None:
                     raise BillingError(f"no such invoice: {invoice_id}")
@@ -192,14 +193,14 @@ class SandboxProvider:
                     raise BillingError("payment method does not belong to this account")
                 attempt = self._charge(s, inv, pm, off_session=False, idempotency_key=idempotency_key)
                 s.flush()
-                return self._result(attempt)
+                return self._result(s, attempt)
         except IntegrityError:
             # A concurrent call with the same key won the insert: replay its answer.
             with reading(self._sessions) as s:
                 replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
                 if replay is None:
                     raise
-                return self._result(replay)
+                return self._result(s, replay)
 
     def get_payment(self, payment_id: str) -> PaymentResult | None:
         attempt_id = _attempt_id(payment_id)
@@ -207,7 +208,7 @@ class SandboxProvider:
             return None
         with reading(self._sessions) as s:
             attempt = s.get(SandboxAttempt, attempt_id)
-            return self._result(attempt) if attempt else None
+            return self._result(s, attempt) if attempt else None
 
     def cancel_payment(self, payment_id: str) -> PaymentResult | None:
         attempt_id = _attempt_id(payment_id)
@@ -220,7 +221,7 @@ class SandboxProvider:
             if attempt.outcome == "requires_action":
                 attempt.outcome, attempt.reason = "declined", "canceled"
             s.flush()
-            return self._result(attempt)
+            return self._result(s, attempt)
 
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None:
         with transaction(self._sessions) as s:
@@ -462,13 +463,47 @@ class SandboxProvider:
             )
         return attempt
 
-    def _result(self, a: SandboxAttempt) -> PaymentResult:
+    def _result(self, s: Session, a: SandboxAttempt) -> PaymentResult:
+        lead = self._verification_group(s, a)[0] if a.outcome == "requires_action" else None
         return PaymentResult(
             outcome=a.outcome,  # type: ignore[arg-type]
             reason=a.reason,
             payment_id=f"sbx_att_{a.id}",
-            verification_url=self.verification_url(a.id) if a.outcome == "requires_action" else None,
+            verification_url=self.verification_url(lead.id) if lead is not None else None,
         )
+
+    @staticmethod
+    def _verification_group(s: Session, a: SandboxAttempt) -> list[SandboxAttempt]:
+        """The payments the bank verifies together with `a`, earliest first: the ones waiting for it
+        with the same card that began within one verification window of the first. (Banks may let a
+        cardholder approve several payments to one merchant in one authentication; this bank does.)"""
+        waiting = list(
+            s.scalars(
+                select(SandboxAttempt)
+                .where(
+                    SandboxAttempt.payment_method_id == a.payment_method_id,
+                    SandboxAttempt.outcome == "requires_action",
+                    SandboxAttempt.created_at >= a.created_at - VERIFY_WINDOW,
+                    SandboxAttempt.created_at <= a.created_at + VERIFY_WINDOW,
+                )
+                .order_by(SandboxAttempt.id)
+            )
+        )
+        if not waiting:
+            return [a]
+        lead = waiting[0]
+        return [w for w in waiting if w.created_at <= lead.created_at + VERIFY_WINDOW]
+
+    def verification_group(self, attempt_id: int) -> list[SandboxAttempt]:
+        """What the bank page for `attempt_id` asks the cardholder to approve: that payment, and the
+        others waiting with it (empty if there is no such payment)."""
+        with reading(self._sessions) as s:
+            attempt = s.get(SandboxAttempt, attempt_id)
+            if attempt is None:
+                return []
+            if attempt.outcome != "requires_action":
+                return [attempt]
+            return self._verification_group(s, attempt)
 
     def _failure(self, s: Session, a: SandboxAttempt) -> PaymentFailure:
         inv = s.get(SandboxInvoice, a.invoice_id)

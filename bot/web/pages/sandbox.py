@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from bot.billing.base import ProviderHooks
@@ -43,7 +43,7 @@ td.succeeded{color:#1b5e20} td.declined{color:#b00020}
 """
 
 
-def _frame() -> dict[str, str]:
+def _frame() -> dict[str, Any]:
     footer = _("Settle sandbox: a stand-in for your payment provider. No real money moves.")
     return {"site": "Settle sandbox", "style": STYLE, "footer": footer}
 
@@ -87,17 +87,19 @@ class SandboxPages:
                 Para(_("Start the payment again from Slack."), muted=True),
             )
             return _html(start_response, "403 Forbidden", body)
-        attempt = self.provider.get_attempt(attempt_id)
-        if attempt is None:
+        group = self.provider.verification_group(attempt_id)
+        if not group:
             return _html(start_response, "404 Not Found", _message(_("Not found"), _("No such payment")))
-        amount = format_money(attempt.amount_minor, attempt.currency)
-        card = card_label(attempt.brand, attempt.last4)
-        if form.get("decision") in ("approve", "decline") and attempt.outcome == "requires_action":
-            attempt = self.provider.complete_verification(attempt_id, form["decision"] == "approve")
+        amount = total_of(group)
+        card = card_label(group[0].brand, group[0].last4)
+        if form.get("decision") in ("approve", "decline") and group[0].outcome == "requires_action":
+            # one authentication for every payment it covers
+            group = [self.provider.complete_verification(a.id, form["decision"] == "approve") for a in group]
             if self.hooks is not None:
-                self.hooks.payment_updated(f"sbx_att_{attempt_id}")
-        if attempt.outcome != "requires_action":
-            approved = attempt.outcome == "succeeded"
+                for a in group:
+                    self.hooks.payment_updated(f"sbx_att_{a.id}")
+        if group[0].outcome != "requires_action":
+            approved = group[0].outcome == "succeeded"
             body = _message(
                 _("Verification approved") if approved else _("Verification declined"),
                 _("Payment approved") if approved else _("Payment declined"),
@@ -110,7 +112,7 @@ class SandboxPages:
             title=_("Verify your payment"),
             amount=amount,
             card=card,
-            invoice=attempt.invoice_id,
+            invoices=[a.invoice_id for a in group],
             action=f"/sandbox/verify/{attempt_id}?{urlencode({'token': token})}",
             **_frame(),
         )
@@ -209,6 +211,14 @@ class SandboxPages:
             **_frame(),
         )
         return _html(start_response, "200 OK", body)
+
+
+def total_of(attempts: list[Any]) -> str:
+    """ "€129.00", or "€129.00 + $5.00" for payments in two currencies."""
+    sums: dict[str, int] = {}
+    for a in attempts:
+        sums[a.currency] = sums.get(a.currency, 0) + a.amount_minor
+    return " + ".join(format_money(minor, currency) for currency, minor in sums.items())
 
 
 STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}

@@ -11,7 +11,7 @@ from bot.domain.records import Card, Invoice, PaymentMethod
 from bot.domain.states import SettlementStatus
 from bot.read.batches import BatchRecord, BatchStatus, SettlementRecord
 from bot.read.context import SettleContext
-from handlers.blocks.settle_modal import confirm_view, outcome_text, outcome_view, pick_view
+from handlers.blocks.settle_modal import confirm_view, outcome_text, outcome_view, pick_view, verify_view
 from handlers.support import refs
 from handlers.support.ids import CallbackId
 from tests.handlers.blocks.test_alert_message import BALANCE, CARD
@@ -173,3 +173,35 @@ def test_one_reason_for_several_invoices_is_said_once() -> None:
     text = outcome_text(replace(BATCH, settlements=(a, b), still_owed=BALANCE.invoices))
     assert "❌ `in_a` (CHF 100.00) and `in_b` (CHF 250.00): Visa ·· 4242 was declined." in text
     assert text.count("without giving a reason") == 1
+
+
+def test_two_verifications_are_labelled_by_what_they_pay_not_by_invoice_id() -> None:
+    waiting = replace(SETTLEMENT, status=SettlementStatus.REQUIRES_ACTION, reason=None)
+    two = replace(
+        BATCH,
+        settlements=(
+            replace(waiting, verification_url="https://bank.example/v1"),
+            replace(
+                waiting,
+                id=4,
+                invoice_id="in_2",
+                invoice_description="Seats " + "x" * 200,
+                amount_minor=4900,
+                verification_url="https://bank.example/v2",
+            ),
+        ),
+    )
+    blocks = verify_view(two).to_dict()["blocks"]
+    labels = [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"] if e.get("url")]
+    assert labels[0] == "Verify €129.00 · Business <@U999> Standard"  # plain text: Slack shows it, pings no one
+    assert labels[1].startswith("Verify €49.00 · Seats xxx") and labels[1].endswith("…") and len(labels[1]) <= 75
+    assert not any("in_1" in label or "in_2" in label for label in labels)
+    assert "these 2 payments (one per invoice)" in dump(verify_view(two))
+    one = replace(
+        two, settlements=tuple(replace(st, verification_url="https://bank.example/v1") for st in two.settlements)
+    )
+    shared = [
+        e for b in verify_view(one).to_dict()["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("url")
+    ]
+    assert [e["text"]["text"] for e in shared] == ["Verify with your bank"]
+    assert "these 2 payments at once" in dump(verify_view(one))
