@@ -334,7 +334,6 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         deliverer,
         retry_unknown_after=timedelta(seconds=settings.charge_unknown_after),
     )
-    hooks = SettlementHooks(sessions, recovery, events)
     follow_ups = FollowUps(
         sessions,
         access,
@@ -347,6 +346,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     card_warnings = CardWarnings(
         sessions, provider, gateway, workspaces, access, CardWarningMessage(), settings.alert_channel
     )
+    hooks = SettlementHooks(sessions, recovery, events, card_warnings)
     ingest = Ingest(
         sessions, provider, hooks, remind_after=settings.remind_after, escalate_after=settings.escalate_after
     )

@@ -21,19 +21,21 @@ from bot.balances.access import Authorizer
 from bot.balances.routing import default_channel
 from bot.billing.base import BillingProvider
 from bot.domain.chat import SlackGateway, Workspaces
-from bot.domain.errors import Refused
+from bot.domain.errors import BillingError, Refused
 from bot.domain.records import PaymentMethod, Renewal
+from bot.domain.states import ALERT_DONE
 from bot.domain.workspace import Requester
 from bot.read.balances import admins_of
 from bot.read.warnings import WarningCard
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Account, CardWarning, Decline, Message, ScanClaim
+from storage.models import Account, Alert, CardWarning, Decline, Message, ScanClaim
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
 SCAN = "card_warnings"
+WARNING_REF = "warning:"  # the ref of an add-card link a warning's Update card button opens
 EVERY = timedelta(hours=6)
 HORIZON = timedelta(days=14)
 
@@ -116,6 +118,19 @@ class CardWarnings:
         method = renewal.method
         if method is None:
             return None
+        with reading(self.sessions) as s:
+            open_on_it = s.scalar(
+                select(Alert.id)
+                .join(Decline, Alert.latest_decline_id == Decline.id)
+                .where(
+                    Alert.account_id == renewal.account_id,
+                    Alert.state.not_in(ALERT_DONE),
+                    Decline.payment_method_id == method.id,
+                )
+                .limit(1)
+            )
+        if open_on_it is not None:
+            return None  # the account's balance on this card has its alert already: a warning only repeats it
         if expires_before(method, renewal.renews_at):
             return "expires"
         with reading(self.sessions) as s:
@@ -193,16 +208,79 @@ class CardWarnings:
             audit.record(
                 s, "card_update_link", actor=who.user_id or "unknown", account_id=account_id, warning_id=warning_id
             )
-        return self.provider.add_method_url(account_id, f"warning:{warning_id}")
+        return self.provider.add_method_url(account_id, f"{WARNING_REF}{warning_id}")
+
+    def card_added(self, ref: str, method_id: str | None) -> bool:
+        """A card added through a warning's Update card link (`ref`): it is the card renewals are
+        charged to from now on (what "update" means), and the warning is over. False for another ref."""
+        if not ref.startswith(WARNING_REF) or not ref[len(WARNING_REF) :].isdigit() or not method_id:
+            return False
+        with reading(self.sessions) as s:
+            warning = s.get(CardWarning, int(ref[len(WARNING_REF) :]))
+            account_id = warning.account_id if warning is not None else None
+        if account_id is None:
+            return False
+        try:
+            self.provider.set_default_payment_method(account_id, method_id)
+        except BillingError as exc:
+            log.warning("card warning %s: the new card was not made the default: %s", ref, exc)
+            return False
+        with transaction(self.sessions) as s:
+            audit.record(
+                s, "default_method_changed", actor="hosted page", account_id=account_id, provider_ref=method_id, via=ref
+            )
+            card_replaced(s, account_id, method_id)
+        if self.wake is not None:
+            self.wake()
+        return True
 
 
-def resolve(s: Session, warning: CardWarning) -> None:
-    """The warning is over (its account has another default card): its message is edited to say so."""
-    warning.resolved_at = datetime.now(UTC)
+def card_replaced(s: Session, account_id: str, default_method_id: str | None, *, replaced: str | None = None) -> int:
+    """The account renews on another card now: its open warnings about any other card (or, when only
+    the card that stopped being the default is known, about that one) are over at once, not at the
+    next scan. How many were."""
+    query = select(CardWarning).where(CardWarning.account_id == account_id, CardWarning.resolved_at.is_(None))
+    if default_method_id is not None:
+        query = query.where(CardWarning.payment_method_id != default_method_id)
+    elif replaced is not None:
+        query = query.where(CardWarning.payment_method_id == replaced)
+    else:
+        return 0
+    over = list(s.scalars(query))
+    for warning in over:
+        resolve(s, warning)
+    return len(over)
+
+
+def cards_declined(s: Session, declined: set[tuple[str, str]]) -> int:
+    """Renewals declined on cards Settle had warned about ((account, card) pairs, a page's worth in
+    one query): each decline's alert says it all now, so the warning is over, and one not posted
+    yet is never posted (the two would arrive together)."""
+    if not declined:
+        return 0
+    accounts = sorted({account for account, _card in declined})
+    over = [
+        w
+        for w in s.scalars(
+            select(CardWarning).where(CardWarning.account_id.in_(accounts), CardWarning.resolved_at.is_(None))
+        )
+        if (w.account_id, w.payment_method_id) in declined
+    ]
+    for warning in over:
+        resolve(s, warning, how="declined")
+    return len(over)
+
+
+def resolve(s: Session, warning: CardWarning, how: str = "replaced") -> None:
+    """The warning is over (its account has another default card, or the renewal was declined on it):
+    its message is edited to say so."""
+    warning.resolved_at, warning.resolved_how = datetime.now(UTC), how
     s.execute(
         update(Message)
         .where(Message.kind == "card_warning", Message.warning_id == warning.id)
         .values(version=Message.version + 1)
         .execution_options(synchronize_session=False)
     )
-    audit.record(s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id)
+    audit.record(
+        s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id, how=how
+    )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.balances.card_warnings import card_replaced, cards_declined
 from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
 from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
@@ -85,6 +86,9 @@ class Ingest:
         accounts = self._new_accounts(page)
         with transaction(self.sessions) as s:
             apply_accounts(s, [*accounts, *page.accounts])
+            for info in page.accounts:  # a card replaced: its warning is over now, not at the next scan
+                if info.renewal_method or info.replaced_method:
+                    card_replaced(s, info.id, info.renewal_method, replaced=info.replaced_method)
             self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
                 self._closed(s, closed, report)
@@ -228,6 +232,7 @@ class Ingest:
         if not new:
             return
         report.new_declines += len(new)
+        cards_declined(s, {(f.account_id, f.payment_method_id) for f in new if f.payment_method_id})
         accounts = sorted({f.account_id for f in new})
         known_accounts = set(s.scalars(select(Account.id).where(Account.id.in_(accounts))))
         for f in new:

@@ -44,6 +44,7 @@ class Rendered:
     text: str
     blocks: list[Any]
     upload: tuple[str, bytes, str] | None = None  # (filename, content, title): a file, not a message
+    superseded: bool = False  # a warning whose card was declined before it was posted: not posted
 
 
 class NotReady(Exception):
@@ -113,6 +114,12 @@ class MessageDeliverer:
             self._synced(message_id, version, claimed.token, ts=ts)
             report.messages += 1
             return True
+        if kind == "card_warning" and shown.superseded:
+            # the renewal was declined on the card before the warning went out: the decline's alert
+            # says it all, and the two would arrive together
+            log.info("message %s (card warning) not posted: its card was declined meanwhile", message_id)
+            self._synced(message_id, version, claimed.token, ts=UNPOSTABLE)
+            return True
         if claimed.previous_attempts > 0:
             found = self._find(shown, message_id, (created - HISTORY_SLACK).timestamp())
             if found is not None:
@@ -163,7 +170,12 @@ class MessageDeliverer:
             assert warning is not None and msg.channel is not None
             shown = warning_card(s, warning)
             return Rendered(
-                self._team(msg.team_id), msg.channel, None, self.warnings.text(shown), self.warnings.blocks(shown)
+                self._team(msg.team_id),
+                msg.channel,
+                None,
+                self.warnings.text(shown),
+                self.warnings.blocks(shown),
+                superseded=shown.resolved_how == "declined",
             )
         if msg.kind == "digest" and msg.digest_id is not None:
             found = digest_card(s, msg.digest_id)

@@ -70,6 +70,10 @@ class AccountInfo:
     currency: str | None = None
     metadata: Mapping[str, str] | None = None
     locale: str | None = None  # the customer's preferred language, if the provider knows it
+    # the card its renewals are charged to, where the customer alone says (the sandbox), and a card
+    # that just stopped being the customer's default (Stripe's customer.updated says which)
+    renewal_method: str | None = None
+    replaced_method: str | None = None
 
 
 @dataclass(frozen=True)

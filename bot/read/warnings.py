@@ -22,6 +22,7 @@ class WarningCard:
     amount_minor: int
     currency: str
     resolved_at: datetime | None
+    resolved_how: str | None = None  # replaced (another card now) | declined (its alert took over)
 
 
 def warning_card(s: Session, warning: CardWarning, account: Account | None = None) -> WarningCard:
@@ -37,4 +38,5 @@ def warning_card(s: Session, warning: CardWarning, account: Account | None = Non
         amount_minor=warning.amount_minor,
         currency=warning.currency,
         resolved_at=warning.resolved_at,
+        resolved_how=warning.resolved_how,
     )

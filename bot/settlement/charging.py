@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.balances.card_warnings import card_replaced
 from bot.balances.lifecycle import add_reply, mark_invoice_paid, record_attempt, sync_state
 from bot.billing.base import BillingProvider
 from bot.domain.errors import BillingError, ChargeOutcomeUnknown, NotSettleable, ProviderUnavailable
@@ -162,6 +163,7 @@ class Charger:
             log.warning("batch %s: could not make %s the default: %s", record.id, record.card_label, exc)
             return
         with transaction(self.sessions) as s:
+            card_replaced(s, record.account_id, record.payment_method_id)  # a warning about the old card is over
             audit.record(
                 s,
                 "default_method_changed",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.balances.card_warnings import CardWarnings
 from bot.settlement.events import SettlementEvents
 from bot.settlement.recovery import Recovery
 from storage import audit
@@ -14,10 +15,17 @@ from storage.models import Settlement
 
 
 class SettlementHooks:
-    def __init__(self, sessions: sessionmaker[Session], recovery: Recovery, events: SettlementEvents) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        recovery: Recovery,
+        events: SettlementEvents,
+        card_warnings: CardWarnings | None = None,
+    ) -> None:
         self.sessions = sessions
         self.recovery = recovery
         self.events = events
+        self.card_warnings = card_warnings
 
     def method_added(self, account_id: str, ref: str, method_id: str | None = None) -> None:
         """A card was added on the hosted page: audit it, and tell whoever is waiting for it."""
@@ -32,6 +40,8 @@ class SettlementHooks:
                 provider_ref=method_id,
                 via="hosted page",
             )
+        if self.card_warnings is not None and self.card_warnings.card_added(ref, method_id):
+            return  # a warning's Update card: no settle form waits for it
         self.events.card_added(account_id, ref, method_id)
 
     def payment_updated(self, payment_id: str) -> None:

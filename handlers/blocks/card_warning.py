@@ -23,6 +23,10 @@ WHY = {
 def warning_text(w: WarningCard) -> str:
     name = safe(w.account_name, 200)
     when = format_date(w.renews_on, "medium", locale=number_locale())
+    if w.resolved_how == "declined":
+        return _("The renewal on {when} was declined on {card}: {name}'s balance is in the alert now.").format(
+            name=name, when=when, card=safe(w.card_label, 64)
+        )
     if w.resolved_at is not None:
         return _("✅ {name} has a new default card for its renewal on {when}.").format(name=name, when=when)
     text = _(

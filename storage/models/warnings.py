@@ -31,6 +31,7 @@ class CardWarning(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_how: Mapped[str | None] = mapped_column(String(16))  # replaced | declined
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index("uq_card_warnings_once", "account_id", "payment_method_id", "renews_on", unique=True),)

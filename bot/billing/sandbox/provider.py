@@ -175,7 +175,14 @@ class SandboxProvider:
     @staticmethod
     def _account(c: SandboxCustomer) -> AccountInfo:
         """As Stripe gives a customer: its name, currency, language and metadata (Settle's routing)."""
-        return AccountInfo(id=c.id, name=c.name, currency=c.currency, metadata=dict(c.meta or {}), locale=c.locale)
+        return AccountInfo(
+            id=c.id,
+            name=c.name,
+            currency=c.currency,
+            metadata=dict(c.meta or {}),
+            locale=c.locale,
+            renewal_method=c.default_payment_method_id,  # the sandbox renews on the customer's default
+        )
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         try:
@@ -229,7 +236,9 @@ class SandboxProvider:
             customer = s.get(SandboxCustomer, account_id)
             if pm is None or customer is None or pm.customer_id != account_id:
                 raise BillingError("payment method does not belong to this account")
-            customer.default_payment_method_id = pm.id
+            if customer.default_payment_method_id != pm.id:
+                customer.default_payment_method_id = pm.id
+                s.add(SandboxEvent(kind="customer_updated", customer_id=account_id, created_at=datetime.now(UTC)))
 
     def add_method_url(self, account_id: str, ref: str) -> str | None:
         subject = f"{account_id}:{ref}"
@@ -285,8 +294,11 @@ class SandboxProvider:
                 s.add(pm)
             # the same card again updates the saved one (a new expiry), as Stripe's fingerprint shows
             pm.exp_month, pm.exp_year = exp_month, exp_year
-            if make_default or customer.default_payment_method_id is None:
+            if (
+                make_default or customer.default_payment_method_id is None
+            ) and customer.default_payment_method_id != pm.id:
                 customer.default_payment_method_id = pm.id
+                s.add(SandboxEvent(kind="customer_updated", customer_id=account_id, created_at=now))
             return PaymentMethod(
                 pm.id, Card(brand, last4), exp_month, exp_year, customer.default_payment_method_id == pm.id
             )

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote
@@ -49,7 +50,7 @@ _CLOSED: dict[str, ClosedAs] = {
     "invoice.marked_uncollectible": "uncollectible",
 }
 # A customer.updated event matters only when one of these changed.
-_ACCOUNT_FIELDS = {"name", "metadata", "currency", "preferred_locales"}
+_ACCOUNT_FIELDS = {"name", "metadata", "currency", "preferred_locales", "invoice_settings"}
 # One retrieval brings what a decline alert shows: the customer (name, routing) and the PaymentIntent
 # of each payment, with its card (last_payment_error.payment_method is a full PaymentMethod anyway).
 _INVOICE_EXPAND = ["customer", "payments", "payments.data.payment.payment_intent.payment_method"]
@@ -199,7 +200,7 @@ class EventFeed:
                 pinned = event.get("api_version") == STRIPE_API_VERSION and not obj.get("deleted")
                 info = account_info(obj) if pinned else self._reads.get_account(obj["id"])
                 if info is not None:
-                    page.accounts.append(info)
+                    page.accounts.append(replace(info, replaced_method=_replaced_default(changed, obj)))
         elif kind == "checkout.session.completed" and obj.get("mode") == "setup":
             ref = (obj.get("metadata") or {}).get("settle_ref")
             customer = id_of(obj.get("customer"))
@@ -332,3 +333,14 @@ class ReadAhead:
         except (BillingError, ProviderUnavailable) as exc:
             log.debug("reading ahead stopped: %s", exc)
             return None
+
+
+def _replaced_default(changed: Any, customer: dict[str, Any]) -> str | None:
+    """The card a customer.updated moved the customer's default away from, if it did."""
+    if not isinstance(changed, dict) or not isinstance(changed.get("invoice_settings"), dict):
+        return None
+    if "default_payment_method" not in changed["invoice_settings"]:
+        return None
+    before = id_of(changed["invoice_settings"].get("default_payment_method"))
+    now = id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    return before if before and before != now else None

@@ -67,6 +67,10 @@ def test_a_card_declined_before_is_warned_about(h: Harness, tmp_path: Path) -> N
     load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
     h.sandbox.bill()  # declined: insufficient funds
     h.services.poller.run_cycle()
+    assert warnings(h.fake, "C0ACME") == []  # the open balance's alert is about this card already
+    h.settle_with(ADMIN, "pm_acme_2", "Paid.")  # paid with another card; the default stays as it was
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=7), tick=True):
+        h.services.poller.run_cycle()
     (msg,) = warnings(h.fake, "C0ACME")
     assert "was declined before" in msg["text"]
 
@@ -112,6 +116,73 @@ def test_update_card_gives_an_admin_a_fresh_link_and_the_warning_goes_quiet(h: H
         assert s.scalars(select(CardWarning)).one().resolved_at is not None
 
 
+def warned(h: Harness, tmp_path: Path) -> dict[str, Any]:
+    load(h, tmp_path, "4242424242424242", exp="01/20")
+    h.services.poller.run_cycle()
+    (msg,) = warnings(h.fake, "C0ACME")
+    return msg
+
+
+def quiet(h: Harness) -> None:
+    """The warning edited to say it is over, with no scan in between (the clock has not moved)."""
+    eventually(lambda: warnings(h.fake, "C0ACME")[0]["text"].startswith("✅ Acme Corp has a new default card"))
+    assert "update_card" not in json.dumps(warnings(h.fake, "C0ACME")[0]["blocks"])
+
+
+def test_a_card_added_through_the_warning_is_the_renewal_card_and_the_warning_clears_at_once(
+    h: Harness, tmp_path: Path
+) -> None:
+    msg = warned(h, tmp_path)
+    warning_id = next(e["value"] for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"])
+    action = {"action_id": "update_card", "block_id": "card_warning_actions", "type": "button", "value": warning_id}
+    h.message_action(ADMIN, action, {**msg, "channel": "C0ACME"})
+    eph = eventually(lambda: h.fake.calls_to("chat.postEphemeral"))
+    link = eph[0].params["text"].split("<", 1)[1].split("|", 1)[0]
+    # no "make it the default" ticked: updating the card is what the button is for
+    post(local(h, link), "number=5555555555554444&exp=12%2F30", {"Content-Type": "application/x-www-form-urlencoded"})
+    quiet(h)
+    default = next(m for m in h.sandbox.list_payment_methods("acme") if m.is_default)
+    assert default.card.label == "Mastercard ·· 4444" and "default_method_changed" in h.audit()
+
+
+def test_a_default_changed_in_the_billing_system_clears_the_warning_at_the_next_poll(
+    h: Harness, tmp_path: Path
+) -> None:
+    warned(h, tmp_path)
+    h.sandbox.set_default_payment_method("acme", "pm_acme_2")  # as an admin would in the provider's dashboard
+    h.services.poller.run_cycle()  # minutes later, not the six-hourly scan
+    quiet(h)
+
+
+def test_a_decline_on_the_warned_card_takes_over_from_the_warning(h: Harness, tmp_path: Path) -> None:
+    """The warning said the renewal would fail; it did: the alert says the rest, and the warning says
+    so instead of offering Update card beside the alert's Settle balance."""
+    load(h, tmp_path, "4000000000009995", exp="01/20")  # expired, and short of funds besides
+    h.services.poller.run_cycle()
+    (msg,) = warnings(h.fake, "C0ACME")
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["payment_methods"][0]["exp"] = "01/20"
+    acc["renewal"] = {"on": soon().isoformat(), "amount": "129.00"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()  # the renewal's invoice, charged to that card: declined
+    h.services.poller.run_cycle()
+    eventually(lambda: "declined on Visa ·· 9995" in warnings(h.fake, "C0ACME")[0]["text"])
+    (edited,) = [m for m in warnings(h.fake, "C0ACME") if m["ts"] == msg["ts"]]
+    assert "update_card" not in json.dumps(edited["blocks"])
+    assert [m for m in h.fake.messages("C0ACME") if (m.get("metadata") or {}).get("event_type") == "settle_alert"]
+
+
+def test_a_warning_is_never_posted_beside_the_decline_alert_for_the_same_card(h: Harness, tmp_path: Path) -> None:
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["payment_methods"][0]["exp"] = "01/20"  # expired too: a warning's reason, were the alert not there
+    acc["renewal"] = {"on": soon().isoformat(), "amount": "129.00"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    report = h.services.poller.run_cycle()
+    assert report.card_warnings == 0 and warnings(h.fake, "C0ACME") == []
+    assert [m for m in h.fake.messages("C0ACME") if (m.get("metadata") or {}).get("event_type") == "settle_alert"]
+
+
 def test_stripe_renewals_are_read_from_subscriptions(
     stripe_sqlite_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe
 ) -> None:
@@ -134,3 +205,26 @@ def test_stripe_renewals_are_read_from_subscriptions(
     (msg,) = warnings(fake_slack, "C0ACME")
     assert "Visa ·· 4242" in msg["text"] and "expires before then" in msg["text"]
     assert warnings(fake_slack, "C0GLOBEX") == []
+
+
+def test_a_stripe_customer_whose_default_card_changes_has_its_warning_cleared_at_the_next_poll(
+    stripe_sqlite_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe
+) -> None:
+    cus = fake_stripe.add_customer("Acme Corp", channel="C0ACME", admins=ADMIN)
+    fake_stripe.add_card(cus, "4242424242424242", default=True, exp=(1, 2021))
+    fresh = fake_stripe.add_card(cus, "5555555555554444")
+    fake_stripe.add_subscription(cus, 12900, int((datetime.now(UTC) + timedelta(days=4)).timestamp()))
+    with running_server() as (_base, services):
+        from bot.balances.routing import apply_account_info
+
+        with transaction(services.sessions) as s:
+            info = services.provider.get_account(cus)
+            assert info is not None
+            apply_account_info(s, info)
+        assert services.poller.run_cycle().card_warnings == 1
+        # in Stripe's dashboard: customer.updated, previous_attributes naming the card it replaced
+        fake_stripe.update_customer(cus, invoice_settings={"default_payment_method": fresh})
+        services.poller.run_cycle()  # the next poll, not the six-hourly scan
+        eventually(lambda: warnings(fake_slack, "C0ACME")[0]["text"].startswith("✅ Acme Corp has a new default card"))
+        with transaction(services.sessions) as s:
+            assert s.scalars(select(CardWarning)).one().resolved_how == "replaced"

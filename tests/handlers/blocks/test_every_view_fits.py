@@ -27,7 +27,7 @@ import gettext
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -50,7 +50,7 @@ from bot.read.context import SettleContext
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
 from bot.read.warnings import WarningCard
-from handlers.blocks import alert_message, balance_list, card_warning, digest, follow_up, home, settle_modal
+from handlers.blocks import alert_message, balance_list, card_warning, digest, follow_up, home, mrkdwn, settle_modal
 from handlers.blocks.mrkdwn import (
     BUTTON,
     CONTEXT,
@@ -324,6 +324,9 @@ BATCHES: dict[str, BatchRecord] = {
     "60 invoices, each way": batch(*MIXED),
     "1 invoice, verification": one(HUGE, "USD", S.REQUIRES_ACTION),
     "3 invoices, verification": batch(*many(3, S.REQUIRES_ACTION)),
+    "3 invoices, one verification for all": batch(
+        *(replace(st, verification_url="https://bank.example/3ds/all") for st in many(3, S.REQUIRES_ACTION))
+    ),
     "60 invoices, verification": batch(*many(60, S.REQUIRES_ACTION)),
     "1 invoice, paid, no channel": replace(
         one(HUGE, "CHF", S.SUCCEEDED), alert_channel=None, make_default=False, card_label=HOSTILE_CARD
@@ -348,12 +351,14 @@ def digest_card(count: int, largest: tuple[AlertCard, ...]) -> DigestCard:
     )
 
 
+def numbered(cards: list[AlertCard]) -> list[AlertCard]:
+    """Balances of a list each have an alert of their own."""
+    return [replace(card, alert_id=ALERT_ID - i) for i, card in enumerate(cards)]
+
+
 def page_of_cards() -> list[AlertCard]:
     """A page of a digest's list: every state, every kind of card."""
-    return [
-        full_card(s, n) if i % 2 else small_card(s)
-        for i, (s, n) in enumerate((s, n) for n in (60, 1) for s in AlertState)
-    ]
+    return numbered([full_card(s) if n else small_card(s) for n in (1, 0) for s in AlertState])
 
 
 OPEN_STATES = (AlertState.OPEN, AlertState.SETTLING, AlertState.VERIFICATION_PENDING)
@@ -362,7 +367,7 @@ OPEN_STATES = (AlertState.OPEN, AlertState.SETTLING, AlertState.VERIFICATION_PEN
 def home_summary(**changes: Any) -> HomeSummary:
     summary = HomeSummary(
         user_id=ADMIN,
-        balances=tuple(full_card(OPEN_STATES[i % 3], 60) for i in range(15)),
+        balances=tuple(numbered([full_card(OPEN_STATES[i % 3], 60) for i in range(15)])),
         count=60,
         totals=tuple((c, HUGE * 60) for c in CURRENCIES),
         others_open=4000,
@@ -373,6 +378,18 @@ def home_summary(**changes: Any) -> HomeSummary:
         * 4,
     )
     return replace(summary, **changes)
+
+
+def warnings() -> dict[str, WarningCard]:
+    """A card warning for every reason, open and resolved in every way there is."""
+    out = {}
+    ways = ("replaced", "declined") if "resolved_how" in {f.name for f in fields(WarningCard)} else ()
+    for reason in ("expires", "declined_before", "a_reason_from_2030"):
+        out[reason] = warning(reason, resolved=False)
+        out[f"{reason}, resolved"] = warning(reason, resolved=True)
+        for how in ways:
+            out[f"{reason}, resolved: {how}"] = replace(warning(reason, resolved=True), resolved_how=how)
+    return out
 
 
 def warning(reason: str, resolved: bool) -> WarningCard:
@@ -450,7 +467,7 @@ def builds() -> list[Build]:
             for in_digest in (False, True):
                 where = f"{name}, {what}" + (", in a digest" if in_digest else "")
                 out.append(b(where, am.reply_text, card, kind, {**detail, "in_digest": in_digest}))
-    cards = [card for _name, card in alert_cards() if card.state in OPEN_STATES] * 10
+    cards = numbered([card for _name, card in alert_cards() if card.state in OPEN_STATES] * 10)
     out += [
         b("60 balances", bl.balance_blocks, cards, bl.balances_text(60), 60),
         b("15 balances, a long intro", bl.balance_blocks, cards[:15], escape(LONG_NAME)),  # callers escape it
@@ -458,14 +475,9 @@ def builds() -> list[Build]:
         b("", bl.help_blocks),
         *(b(str(n), bl.balances_text, n) for n in (0, 1, 60, 10**9)),
     ]
-    for reason in ("expires", "declined_before", "a_reason_from_2030"):
-        for resolved in (False, True):
-            name = f"{reason}{', resolved' if resolved else ''}"
-            out += [
-                b(name, cw.warning_blocks, warning(reason, resolved)),
-                b(name, cw.warning_text, warning(reason, resolved)),
-            ]
-    largest = tuple(full_card(OPEN_STATES[i % 3]) for i in range(5))
+    for name, w in warnings().items():
+        out += [b(name, cw.warning_blocks, w), b(name, cw.warning_text, w)]
+    largest = tuple(numbered([full_card(OPEN_STATES[i % 3]) for i in range(5)]))
     storms = {"60 balances": digest_card(60, largest), "1 balance, over": digest_card(1, ())}
     for name, d in storms.items():
         out += [b(name, dg.digest_blocks, d), b(name, dg.digest_text, d)]
@@ -527,9 +539,12 @@ class Problem:
     limit: int | None = None
 
     def __str__(self) -> str:
-        limit = f", Slack's limit {self.limit}" if self.limit is not None else ""
+        limit = f"Slack's limit {self.limit}" if self.limit is not None else ""
+        if not self.value:
+            return f"{self.builder} · {self.field}: {self.problem}" + (f" ({limit})" if limit else "")
         shown = self.value if len(self.value) <= 160 else self.value[:110] + " […] " + self.value[-40:]
-        return f"{self.builder} · {self.field}: {self.problem} ({len(self.value)} chars{limit}): {shown!r}"
+        size = f"{len(self.value)} chars" + (f", {limit}" if limit else "")
+        return f"{self.builder} · {self.field}: {self.problem} ({size}): {shown!r}"
 
 
 def _placeholders_to_pattern(text: str) -> re.Pattern[str]:
@@ -548,8 +563,8 @@ def catalogue(lang: str) -> dict[str, str]:
     for message in cat:
         if not message.id:
             continue
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strs = message.string if isinstance(message.string, tuple) else (message.string,)
+        ids = [str(x) for x in message.id] if isinstance(message.id, tuple | list) else [str(message.id)]
+        strs = [str(x) for x in message.string] if isinstance(message.string, tuple | list) else [str(message.string)]
         for i, msgid in enumerate(ids):
             text = strs[min(i, len(strs) - 1)] if lang != DEFAULT else msgid
             out[msgid] = text or msgid
@@ -566,20 +581,20 @@ PLACEHOLDER_RE = re.compile(r"\{[a-z_]*\}")
 
 
 @cache
-def data_last(lang: str) -> tuple[tuple[str, ...], ...]:
-    """The literal parts of each catalogue text that ends with outside data ("✅ Settled: {name}",
-    "Verify {amount}"): that data may be shortened, the words before it may not. Only texts with a
-    word of their own (three letters or more) count."""
+def templates(lang: str) -> tuple[tuple[str, ...], ...]:
+    """The literal parts of each catalogue text with outside data in it ("✅ Settled: {name}" is
+    ("✅ Settled: ", "")). Only texts with a word of their own (three letters or more) count."""
     out = []
     for text in catalogue(lang).values():
         parts = tuple(PLACEHOLDER_RE.split(text))
-        if len(parts) > 1 and parts[-1] == "" and re.search(r"[^\W\d_]{3}", "".join(parts)):
-            out.append(parts[:-1])
+        if len(parts) > 1 and re.search(r"[^\W\d_]{3}", "".join(parts)):
+            out.append(tuple(p for p in parts if p))
     return tuple(out)
 
 
 def _ends_in_data(parts: tuple[str, ...], cut: str) -> bool:
-    """Every literal part of a text is in `cut`, in order, and something follows the last."""
+    """Every literal part of a text is in `cut`, in order, and outside data follows the last: what
+    was shortened is that data ("Verify €129.00 · Business Stan"), not the text's words."""
     at = 0
     for part in parts:
         found = cut.find(part, at)
@@ -589,12 +604,52 @@ def _ends_in_data(parts: tuple[str, ...], cut: str) -> bool:
     return at < len(cut)
 
 
+def whole(value: str, lang: str) -> bool:
+    """A label ending in "…" is whole when the catalogue's own text ends so ("Assign to…"), or when
+    only outside text at its end was shortened: every word of the catalogue's text there, and no
+    amount cut ("⚠️ Payment declined: Acme Hold…", "Verify €129.00 · Business Stan…")."""
+    if any(p.fullmatch(value) for p in ellipsis_labels(lang)):
+        return True
+    cut = value[: -len(CLIP)].rstrip()
+    if CUT_AMOUNT.search(cut):
+        return False
+    return any(_ends_in_data(parts, cut) for parts in templates(lang))
+
+
+# an amount cut short: "US$ 123.45", "CHF 1,2" at the end of a clipped label
+CUT_AMOUNT = re.compile(r"(?:[$€£¥]|\b[A-Z]{2,3}\$?)[\s\xa0]?[\d.,]*$")
+
+
 @cache
 def english_labels(lang: str) -> frozenset[str]:
     """English texts that `lang` says otherwise: a label equal to one was left untranslated."""
     if lang == DEFAULT:
         return frozenset()
     return frozenset(msgid for msgid, text in catalogue(lang).items() if text != msgid and "{" not in msgid)
+
+
+@cache
+def untranslated_fallbacks(lang: str) -> tuple[str, ...]:
+    """mrkdwn.py's words for a missing user or channel, when `lang` says them in English too."""
+    with use(DEFAULT):
+        english = (mrkdwn.user(None), mrkdwn.channel(None))
+    if lang == DEFAULT:
+        return ()
+    with use(lang):
+        said = (mrkdwn.user(None), mrkdwn.channel(None))
+    return tuple(e for e, s in zip(english, said, strict=True) if e == s)
+
+
+@cache
+def english_templates(lang: str) -> tuple[re.Pattern[str], ...]:
+    """English texts with outside data in them ("Verify {id}") that `lang` says otherwise."""
+    if lang == DEFAULT:
+        return ()
+    return tuple(
+        _placeholders_to_pattern(msgid)
+        for msgid, text in catalogue(lang).items()
+        if text != msgid and "{" in msgid and re.search(r"[^\W\d_]{3}", PLACEHOLDER_RE.sub("", msgid))
+    )
 
 
 def _no_validation(self: JsonObject) -> None:
@@ -679,38 +734,40 @@ class Checker:
         return value
 
     def label(self, where: str, value: str, limit: int) -> None:
-        """A label built from the catalogue: within the limit and whole."""
+        """A label built from the catalogue: within the limit, whole, and in the reader's language."""
         self.plain(where, value, limit)
-        if value.endswith(CLIP) and not self.whole(value):
-            self.add(where, "clipped label: chosen to fit, not cut", value, limit)
-        if value in english_labels(self.lang):
+        if self.english(value):
             self.add(where, f"left in English in {self.lang}", value)
+        elif value.endswith(CLIP) and not whole(value, self.lang):
+            self.add(where, "clipped label: chosen to fit, not cut", value, limit)
 
-    def whole(self, value: str) -> bool:
-        """A label ending in "…" is whole when the catalogue's own text ends so ("Assign to…"), or when
-        only outside text at its end was shortened: every word of the catalogue's text there, and no
-        amount cut ("⚠️ Payment declined: Acme Hold…", "Verify €129.00 · Business Stan…")."""
-        if any(p.fullmatch(value) for p in ellipsis_labels(self.lang)):
-            return True
-        cut = value[: -len(CLIP)].rstrip()
-        if re.search(r"[\d$€£¥]$", cut):
+    def english(self, value: str) -> bool:
+        if self.lang == DEFAULT:
             return False
-        return any(_ends_in_data(parts, cut) for parts in data_last(self.lang))
+        if value in english_labels(self.lang) or any(p.fullmatch(value) for p in english_templates(self.lang)):
+            return True
+        return value.endswith(CLIP) and whole(value, DEFAULT) and not whole(value, self.lang)
 
     def mrkdwn(self, where: str, value: str, limit: int) -> None:
         self.plain(where, value, limit)
         self.markup(where, value)
 
     def markup(self, where: str, value: str) -> None:
-        for raw in RAW_MARKUP:
-            if raw in value:
-                self.add(where, f"outside text became markup: {raw}", value)
+        """Outside text stays text; a shortened text ends in neither half an entity nor half a token."""
+        raw = [r for r in RAW_MARKUP if r in value]
+        if raw:
+            at = value.find(raw[0])
+            self.add(where, f"outside text became markup: {', '.join(raw)} (…{value[max(0, at - 60) : at]!r})", value)
+            return
         half_token = re.search(r"<[^<>]*(?=<|$)", value)
         if half_token:
-            self.add(where, f"half a <…> token: {half_token.group()[:40]!r}", value)
+            self.add(where, f"half a <…> token (cut by a clip?): {half_token.group()[:40]!r}", value)
         half_entity = re.search(r"&(?!amp;|lt;|gt;)[a-z]*", value)
         if half_entity:
-            self.add(where, f"a bare or half entity: {half_entity.group()!r}", value)
+            self.add(where, f"a bare or half entity (cut by a clip?): {half_entity.group()!r}", value)
+        for word in untranslated_fallbacks(self.lang):
+            if re.search(rf"(?<![\w@]){re.escape(word)}(?!\w)", value):
+                self.add(where, f"left in English in {self.lang}: {word!r}", value)
 
     def message_text(self, where: str, value: str) -> None:
         if not value.strip():
@@ -879,6 +936,7 @@ def dutch_as_it_was(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_a_dutch_title_of_25_characters_is_caught() -> None:
     found = problems_in("nl", [b("", follow_up.snooze_view, ALERT_ID)])
     assert any(p.field == "title" and p.value == "Dit saldo laten sluimeren" and p.limit == TITLE for p in found), found
+    assert any(p.field == "(view)" and "title must be between 1 and 24" in p.problem for p in found), found
 
 
 @pytest.mark.usefixtures("dutch_as_it_was")

@@ -1,0 +1,37 @@
+"""attempt time and warning outcomes
+
+- alerts.last_attempt_at: when the latest attempt to settle the balance failed, so its "Last declined"
+  is the later of the renewal's decline and that attempt;
+- card_warnings.resolved_how: "replaced" (the account renews on another card) or "declined" (the
+  renewal was declined on the card after all: its alert says the rest).
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-02 21:30:00
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("alerts") as batch_op:
+        batch_op.add_column(sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("card_warnings") as batch_op:
+        batch_op.add_column(sa.Column("resolved_how", sa.String(length=16), nullable=True))
+    op.execute("UPDATE card_warnings SET resolved_how = 'replaced' WHERE resolved_at IS NOT NULL")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("card_warnings") as batch_op:
+        batch_op.drop_column("resolved_how")
+    with op.batch_alter_table("alerts") as batch_op:
+        batch_op.drop_column("last_attempt_at")
