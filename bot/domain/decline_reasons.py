@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.i18n import N_, _
+
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,13 @@ def explain(code: str | None) -> Explanation:
     if code and code in _REASONS:
         known = _REASONS[code]
         return Explanation(_(known.why), _(known.next_step))
+    # a code Settle does not know is shown as the provider sent it, if it looks like one (outside text:
+    # anything else, markup included, is not repeated)
+    shown = code if code and _CODE.fullmatch(code) else None
     why = (
-        _("The bank declined the payment ({code}).").format(code=code) if code else _("The bank declined the payment.")
+        _("The bank declined the payment ({code}).").format(code=shown)
+        if shown
+        else _("The bank declined the payment.")
     )
     return Explanation(why, _("Pay with another card, or ask the cardholder to contact their bank."))
 

@@ -164,7 +164,7 @@ def list_view(digest: DigestCard, page: list[AlertCard], number: int, pages: int
         nav.append(
             ButtonElement(
                 text=_("Previous"),
-                action_id=ActionId.DIGEST_PAGE,
+                action_id=ActionId.DIGEST_PAGE_BACK,
                 value=encode("digest", digest.digest_id, f"page:{number - 1}", lang=current()),
             )
         )

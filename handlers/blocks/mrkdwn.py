@@ -31,8 +31,18 @@ def escape(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """Shorten to `limit` characters with an ellipsis."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+    """Shorten to `limit` characters with an ellipsis, never inside an escape (`&lt;`) or a Slack
+    token (`<@U1>`, `<!date^…|…>`): Slack would show half of one as it is."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 1)]
+    amp, semi = cut.rfind("&"), cut.rfind(";")
+    if amp > semi and len(cut) - amp <= 8:  # "&amp;" cut short
+        cut = cut[:amp]
+    lt, gt = cut.rfind("<"), cut.rfind(">")
+    if lt > gt:
+        cut = cut[:lt]
+    return cut + "…"
 
 
 def safe(text: str, limit: int) -> str:
@@ -50,7 +60,7 @@ def safe(text: str, limit: int) -> str:
 def user(slack_id: str | None) -> str:
     """A mention of a user or user group, only for a well-formed id; anything else is shown as text."""
     if not slack_id:
-        return "someone"
+        return _("someone")
     if slack_ids.USER.match(slack_id):
         return f"<@{slack_id}>"
     if slack_ids.GROUP.match(slack_id):
@@ -61,7 +71,7 @@ def user(slack_id: str | None) -> str:
 def channel(channel_id: str | None) -> str:
     if channel_id and slack_ids.is_channel(channel_id):
         return f"<#{channel_id}>"
-    return escape(channel_id or "another channel")
+    return escape(channel_id) if channel_id else _("another channel")
 
 
 def code(text: str) -> str:

@@ -34,7 +34,18 @@ from bot.read.batches import BatchRecord, BatchStatus, SettlementRecord
 from bot.read.cards import total
 from bot.read.context import SettleContext
 from handlers.blocks.alert_message import invoice_list
-from handlers.blocks.mrkdwn import BUTTON, OPTION_DESCRIPTION, OPTION_TEXT, SECTION, TITLE, channel, clip, code, safe
+from handlers.blocks.mrkdwn import (
+    BUTTON,
+    MESSAGE_TEXT,
+    OPTION_DESCRIPTION,
+    OPTION_TEXT,
+    SECTION,
+    TITLE,
+    channel,
+    clip,
+    code,
+    safe,
+)
 from handlers.support import refs
 from handlers.support.ids import ActionId, BlockId, CallbackId
 
@@ -117,6 +128,20 @@ def _invoice_option(invoice: Invoice) -> Option:
     )
 
 
+SHOWN_REASONS = 5  # an outcome names this many reasons, each with this many invoices: it stays readable
+SHOWN_PER_REASON = 6
+
+
+def fitted(template: str, field: str, value: str, limit: int) -> str:
+    """`template` with `value` in `field`, the value shortened so that the whole fits `limit`: the
+    catalogue's words stay whole (a plain-text label: no escaping)."""
+    whole = template.format(**{field: value})
+    if len(whole) <= limit:
+        return whole
+    room = limit - (len(whole) - len(value))
+    return template.format(**{field: clip(value, max(room, 2))}) if room >= 2 else clip(whole, limit)
+
+
 def outcome_lines(batch: BatchRecord) -> str:
     """What happened to each invoice of a confirmation, and what is still owed."""
     lines = []
@@ -132,9 +157,15 @@ def outcome_lines(batch: BatchRecord) -> str:
     by_reason: dict[tuple[str, str | None], list[SettlementRecord]] = {}
     for st in failed:  # one sentence per reason, however many invoices it hit
         by_reason.setdefault((st.card_label, st.reason), []).append(st)
-    for group in by_reason.values():
-        which = _(" and ").join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:10])
+    groups = list(by_reason.values())
+    for group in groups[:SHOWN_REASONS]:
+        which = _(" and ").join(f"{code(st.invoice_id)} ({st.amount})" for st in group[:SHOWN_PER_REASON])
+        if len(group) > SHOWN_PER_REASON:
+            which += " " + _("and {n} more").format(n=len(group) - SHOWN_PER_REASON)
         lines.append(f"❌ {which}: {_failure(group[0])}")
+    if len(groups) > SHOWN_REASONS:
+        rest = sum(len(g) for g in groups[SHOWN_REASONS:])
+        lines.append(_("❌ …and {n} more declined for other reasons.").format(n=rest))
     if batch.still_owed and (paid or failed):
         lines.append(_("*Still owed: {amount}.*").format(amount=total(batch.still_owed)))
     return "\n".join(lines)
@@ -243,7 +274,7 @@ def confirm_view(batch: BatchRecord) -> View:
     make_default = Option(
         value="yes",
         text=PlainTextObject(
-            text=clip(_("Make {card} the default for renewals").format(card=batch.card_label), OPTION_TEXT)
+            text=fitted(_("Make {card} the default for renewals"), "card", batch.card_label, OPTION_TEXT)
         ),
     )
     return View(
@@ -407,7 +438,7 @@ def outcome_text(batch: BatchRecord) -> str:
         ]
         link = ": <{url}|{text}>".format(url=links[0], text=_("open the bank's page")) if links else "."
         return _("🔐 The bank wants to verify the payment with {card} for {name}").format(card=label, name=name) + link
-    return f"{name}: " + outcome_lines(batch)
+    return clip(f"{name}: " + outcome_lines(batch), MESSAGE_TEXT)
 
 
 def outcome_view(batch: BatchRecord, next_step: SettleContext | None) -> View:

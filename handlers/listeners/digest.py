@@ -72,3 +72,4 @@ def refresh_list(client: WebClient, body: dict[str, Any], context: BoltContext, 
 def register(app: App) -> None:
     app.action(ActionId.DIGEST_LIST)(answering(list_clicked))
     app.action(ActionId.DIGEST_PAGE)(answering(page_clicked))
+    app.action(ActionId.DIGEST_PAGE_BACK)(answering(page_clicked))

@@ -28,6 +28,7 @@ class ActionId(StrEnum):
     UPDATE_CARD = "update_card"
     DIGEST_LIST = "digest_list"  # a storm's digest: the list of every balance it tells of
     DIGEST_PAGE = "digest_page"
+    DIGEST_PAGE_BACK = "digest_page_back"  # Previous, beside Next: action ids are unique within a block
 
 
 class CallbackId(StrEnum):

@@ -43,7 +43,9 @@ def h(sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> Iter
         acc["invoices"] = [{"amount": "12.00", "description": HOSTILE[:1000]}]
         load_accounts(services, write_accounts(tmp_path / "evil.yml", [acc]))
         services.provider.set_default_payment_method("evil", "pm_evil_2")  # type: ignore[attr-defined]
-        harness.sandbox.bill()
+        harness.sandbox.bill()  # declined on ·· 9995: the alert
+        # the next renewal goes back to the expired ·· 4242: the warning (not about the alert's card)
+        services.provider.set_default_payment_method("evil", "pm_evil_1")  # type: ignore[attr-defined]
         services.poller.run_cycle()
         yield harness
 

@@ -78,7 +78,7 @@ def test_replicas_killed_mid_poll_and_mid_charge_lose_nothing_and_double_nothing
                         timeout=20,
                         message="the surviving replica never recorded the charge's outcome",
                     )
-                    eventually(lambda: top_level_alerts(fake_slack)[0]["text"].startswith("Settled"), timeout=10)
+                    eventually(lambda: "Settled by" in top_level_alerts(fake_slack)[0]["text"], timeout=10)
                 with reading(services.sessions) as s:
                     settlements = list(s.scalars(select(Settlement)))
                     actions = Counter(e.action for e in s.scalars(select(AuditEvent)))
