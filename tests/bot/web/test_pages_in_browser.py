@@ -144,3 +144,22 @@ def test_the_add_card_and_front_pages_in_dutch(browser: Any, h: Harness, tmp_pat
     assert page.inner_text("h1") == "Settle" and "Op deze server draait Settle" in page.inner_text("main")
     shot(page, tmp_path, "front-nl")
     context.close()
+
+
+def test_the_invoice_page_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> None:
+    button = next(
+        e
+        for b in h.alert()["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "view_invoice"
+    )
+    context = dutch(browser)
+    page = context.new_page()
+    page.goto(local(h, button["url"]))
+    text = page.inner_text("main")
+    assert "Factuur in_acme_1" in text and "€\xa0129,00" in text and "Invoice" not in text
+    shot(page, tmp_path, "invoice-nl")
+    page.goto(h.base + "/")
+    shot(page, tmp_path, "front-en-via-nl-context")
+    context.close()

@@ -67,3 +67,19 @@ def test_an_expired_add_card_link_says_what_to_do(browser: Any, h: Harness, tmp_
     assert "Settle balance" in page.inner_text("main")
     shot(page, tmp_path, "stripe-link-expired")
     page.close()
+
+
+def test_the_stripe_pages_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> None:
+    context = browser.new_context(locale="nl-NL", extra_http_headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    page = context.new_page()
+    page.goto(h.base + "/stripe/card-added")
+    assert page.inner_text("h1") == "✓ Kaart opgeslagen bij Stripe" and "Settle" in page.inner_text("main")
+    shot(page, tmp_path, "stripe-card-saved-nl")
+    page.goto(h.base + "/stripe/card-added?cancelled=1")
+    assert "Card" not in page.inner_text("main")
+    shot(page, tmp_path, "stripe-card-cancelled-nl")
+    response = page.goto(h.base + "/stripe/add-card?account=cus_1&ref=1%3AV1%3AU1&sig=00")
+    assert response is not None and response.status == 403
+    assert "Saldo voldoen" in page.inner_text("main") and "expired" not in page.inner_text("main")
+    shot(page, tmp_path, "stripe-link-expired-nl")
+    context.close()
