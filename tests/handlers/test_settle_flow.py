@@ -261,31 +261,33 @@ def test_ten_concurrent_confirmations_charge_once(h: Harness, tmp_path: Path) ->
     assert h.audit().count("charge_attempted") == 1
 
 
-def test_a_burst_of_charge_submissions_is_each_acked_while_the_work_after_is_slow(h: Harness, tmp_path: Path) -> None:
-    """120 more Charge submissions of a balance just paid (a user hammering the button, Slack
-    retrying), while Slack is slow to take the modal updates that answer each: every one is still
-    acked (Bolt answers Slack 404 when a listener has not acked within 3 s), and nothing more is
-    charged."""
+def test_a_burst_of_submissions_is_acked_while_each_ones_authorisation_waits_on_slack(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A group admin's 120 Charge submissions at once, with the group's membership not cached and
+    Slack slow to list it: the check of each submission runs after its ack, and no ack waits for
+    the checks of the submissions before it (they held the listener threads, and 4 of 120 missed
+    Slack's 3 seconds). One charge."""
     setup(h, tmp_path)
-    view_id = h.open_modal(ADMIN)
-    h.choose(view_id, ADMIN, "pm_acme_2")
+    h.fake.usergroups["SADMINS"] = ["UGROUPIE"]
+    view_id = h.open_modal("UGROUPIE")
+    h.choose(view_id, "UGROUPIE", "pm_acme_2")
     confirm = h.view(view_id)
+    h.services.access._groups.clear()  # the membership read a minute ago has expired
+    h.fake.delay.update({"usergroups.users.list": 4.0})  # longer than Slack waits for an ack
 
     def submit(_: int) -> tuple[int, object]:
         resp = h.submit(
-            view_id, ADMIN, {"make_default": {"make_default": {"selected_options": []}}}, view_override=confirm
+            view_id, "UGROUPIE", {"make_default": {"make_default": {"selected_options": []}}}, view_override=confirm
         )
         return resp.status, (resp.json() or {}).get("response_action") if resp.status == 200 else resp.body
 
-    assert submit(0) == (200, "update")
-    eventually(lambda: h.sandbox.get_invoice("in_acme_1").status == "paid")  # type: ignore[union-attr]
-    h.fake.delay.update({"views.update": 1.5})  # each duplicate's answer, "Paid.", waits on Slack
     with ThreadPoolExecutor(120) as pool:
         answers = list(pool.map(submit, range(120)))
     assert [a for a in answers if a != (200, "update")] == []
     h.fake.delay.clear()
+    eventually(lambda: h.sandbox.get_invoice("in_acme_1").status == "paid", timeout=30)  # type: ignore[union-attr]
     assert len(h.attempts()) == 1
-    assert h.audit().count("charge_attempted") == 1
 
 
 def test_two_admins_at_once_charge_once(h: Harness, tmp_path: Path) -> None:
