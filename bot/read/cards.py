@@ -51,6 +51,20 @@ class Priced(Protocol):
     def currency(self) -> str: ...
 
 
+def per_currency(lines: Iterable[Priced]) -> dict[str, int]:
+    """A sum of amounts in minor units, per currency (what a stored message keeps, to show in the
+    reader's language later)."""
+    sums: dict[str, int] = {}
+    for line in lines:
+        sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
+    return sums
+
+
+def shown(sums: dict[str, int]) -> str:
+    """ "CHF 350.00", or "€10.00 + $5.00", in the current language."""
+    return " + ".join(format_money(int(minor), currency) for currency, minor in sums.items()) or format_money(0, "EUR")
+
+
 def total(lines: Iterable[Priced]) -> str:
     """A sum of amounts, per currency: "CHF 350.00", or "€10.00 + $5.00" for a mixed balance."""
     sums: dict[str, int] = {}

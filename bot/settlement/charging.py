@@ -18,7 +18,7 @@ from bot.domain.records import PaymentResult
 from bot.domain.states import SettlementStatus
 from bot.observe.metrics import SETTLEMENTS
 from bot.read.batches import BatchRecord, BatchStatus, batch_record
-from bot.read.cards import total
+from bot.read.cards import per_currency
 from bot.settlement.events import SettlementEvents
 from bot.settlement.forms import deliver_now
 from bot.settlement.trail import record_step
@@ -138,8 +138,9 @@ class Charger:
             user_id=record.user_id,
             card=record.card_label,
             invoices=[p.invoice_id for p in paid],
-            amount=total(paid),
-            still_owed=total(record.still_owed) if record.still_owed else None,
+            # amounts as numbers: the reply is shown in the account's language, not the clicker's
+            paid_minor=per_currency(paid),
+            owed_minor=per_currency(record.still_owed) or None,
         )
         return True
 

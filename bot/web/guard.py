@@ -105,7 +105,9 @@ class RefusalLog:
 def problem(body: str, content_type: str) -> str | None:
     """Why a signed body is not a request Settle can take, or None if its shape is fine."""
     try:
-        if content_type.split(";")[0].strip().lower() == "application/json":
+        # JSON or a form, decided as Bolt decides it (a body that starts with "{" is JSON to Bolt
+        # whatever its Content-Type: checked as a form, it would pass unread)
+        if content_type.split(";")[0].strip().lower() == "application/json" or body.startswith("{"):
             data: Any = json.loads(body)
         else:
             form = parse_qs(body, strict_parsing=True, keep_blank_values=True) if body else {}
@@ -133,6 +135,9 @@ def problem(body: str, content_type: str) -> str | None:
     for key in ("team_id", "user_id", "channel_id", "enterprise_id", "api_app_id", "token", "trigger_id"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             return f"payload field {key!r} is not a string"
+    why = _ids_problem(data)
+    if why is not None:
+        return why
     team = data.get("team")
     if isinstance(team, dict) and team.get("id") is not None and not _is_id(team.get("id"), _TEAM_ID):
         return "payload has a malformed team id"
@@ -163,6 +168,25 @@ def problem(body: str, content_type: str) -> str | None:
 # Fields of an event Bolt reads ids from (a string, or an object with an `id`) and Settle reads as words.
 _EVENT_REFS = ("user", "channel", "team", "user_team", "source_team", "item_user")
 _EVENT_WORDS = ("type", "tab", "channel_type", "event_ts")
+
+
+def _ids_problem(data: dict[str, Any]) -> str | None:
+    """The ids Bolt reads while building its context, wherever they sit, are strings (or absent)."""
+    auths = data.get("authorizations")
+    if isinstance(auths, list):
+        for auth in auths:
+            if not isinstance(auth, dict) or any(
+                auth.get(k) is not None and not isinstance(auth.get(k), (str, bool))
+                for k in ("team_id", "enterprise_id", "user_id", "is_enterprise_install", "is_bot")
+            ):
+                return "payload has a malformed authorization"
+    elif isinstance(auths, dict) and auths:
+        return "payload has a malformed authorization"
+    for key, inner in (("enterprise", "id"), ("team", "enterprise_id"), ("view", "app_installed_team_id")):
+        part = data.get(key)
+        if isinstance(part, dict) and part.get(inner) is not None and not isinstance(part.get(inner), str):
+            return f"payload field {key}.{inner} is not a string"
+    return None
 
 
 def _event_problem(event: Any) -> str | None:

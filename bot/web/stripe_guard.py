@@ -10,6 +10,7 @@ traceback. Here each is a 400 with the reason, and nothing is queued.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -20,12 +21,24 @@ from bot.web.guard import MAX_DEPTH, nested_deeper_than
 TOLERANCE_SECONDS = 5 * 60  # Stripe's own default tolerance, here in both directions
 
 
-def _timestamp(header: str) -> int | None:
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
-            return int(value)
-    return None
+_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _parsed(header: str) -> tuple[int, list[str]] | None:
+    """The header read exactly as Stripe's library reads it (items split on "," then "="), and only
+    if it is unambiguous: one `t`, all digits, and every v1 signature 64 hex digits. The timestamp
+    bounded here is then the one the signature covers (two `t`s, or one Stripe's parser reads
+    differently, would let an old body through with a fresh-looking time)."""
+    items = [item.split("=", 2) for item in header.split(",")]
+    times = [i[1] for i in items if i[0] == "t" and len(i) == 2]
+    signatures = [i[1] for i in items if i[0] == "v1" and len(i) == 2]
+    if sum(1 for i in items if i[0] == "t") != 1 or len(times) != 1:
+        return None
+    if not (times[0].isascii() and times[0].isdigit() and len(times[0]) <= 12):
+        return None
+    if not signatures or not all(_SIGNATURE.match(sig) for sig in signatures):
+        return None
+    return int(times[0]), signatures
 
 
 def webhook_event(
@@ -39,14 +52,16 @@ def webhook_event(
         return None, "body is not UTF-8"
     if not header:
         return None, "no Stripe-Signature header"
-    when = _timestamp(header)
-    if when is None:
+    parsed = _parsed(header)
+    if parsed is None:
         return None, "a malformed Stripe-Signature header"
+    when, signatures = parsed
     skew = (time.time() if now is None else now) - when
     if abs(skew) > TOLERANCE_SECONDS:
         return None, f"a timestamp {abs(skew):.0f} s {'old' if skew > 0 else 'ahead'} (a replay, or a clock is wrong)"
+    canonical = ",".join([f"t={when}", *(f"v1={sig}" for sig in signatures)])  # what was checked above
     try:
-        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+        stripe.WebhookSignature.verify_header(payload, canonical, secret, tolerance=None)
     except stripe.SignatureVerificationError:
         return None, "invalid signature (is STRIPE_WEBHOOK_SECRET this endpoint's signing secret?)"
     try:

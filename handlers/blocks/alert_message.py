@@ -25,7 +25,7 @@ from bot.domain.decline_reasons import explain, short
 from bot.domain.slack_ids import USER
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState
 from bot.i18n import N_, _, use
-from bot.read.cards import AlertCard, Attempt, InvoiceLine
+from bot.read.cards import AlertCard, Attempt, InvoiceLine, shown
 from handlers.blocks.balance_list import duration
 from handlers.blocks.mrkdwn import (
     CONTEXT,
@@ -51,8 +51,8 @@ def alert_text(card: AlertCard) -> str:
     name = safe(card.account_name, 200)
     test = _("[Test mode] ") if card.test_mode else ""
     if card.state == AlertState.PAID:
-        payers = {by for by, _with, _amount in card.paid_groups if by}
-        if len(payers) == 1:
+        payers = {by for by, _with, _amount in card.paid_groups}
+        if len(payers) == 1 and None not in payers:  # one admin paid it all through Settle
             return test + _("Settled by {who}: {name} paid {amount}.").format(
                 name=name, amount=card.amount, who=user(payers.pop())
             )
@@ -131,6 +131,8 @@ def paid_how(card: AlertCard) -> str:
         part = amount
         if by:
             part += " " + _("by {who}").format(who=user(by))
+        else:  # the customer, or the provider's own retry: no one in Slack
+            part += " " + _("outside Settle")
         if with_:
             part += " " + _("with {card}").format(card=safe(with_, 100))
         parts.append(part)
@@ -342,15 +344,18 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         )
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
+        paid, owed = detail.get("paid_minor"), detail.get("owed_minor")
         facts = {
             "who": user(str(detail.get("user_id") or "")),
-            "amount": detail.get("amount"),
+            # in the reader's language (rows from before this kept the clicker's formatted text)
+            "amount": shown(paid) if isinstance(paid, dict) else safe(str(detail.get("amount") or ""), 100),
             "card": safe(str(detail.get("card") or ""), 100),
             "invoices": invoices,
         }
-        if detail.get("still_owed"):  # a part of the balance: it is not settled yet
+        still = shown(owed) if isinstance(owed, dict) and owed else detail.get("still_owed")
+        if still:  # a part of the balance: it is not settled yet
             text = _("💳 Partly paid by {who}: {amount} charged to {card} ({invoices}).").format(**facts)
-            text += " " + _("Still owed: *{owed}*.").format(owed=detail["still_owed"])
+            text += " " + _("Still owed: *{owed}*.").format(owed=safe(str(still), 100))
         else:
             text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(**facts)
         return clip(text, MESSAGE_TEXT)

@@ -17,7 +17,7 @@ from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.handlers.test_settle_flow import ADMIN
 from tests.harness import Harness, eventually, running_server
-from tests.slack_requests import post
+from tests.slack_requests import post, signed_headers
 
 HOSTILE = "<!channel> <script>alert(1)</script> <@U0BOSS> " + "x" * 5000
 MARKUP = ("<!channel>", "<script>", "<@U0BOSS>")
@@ -109,3 +109,35 @@ def test_signed_events_with_fields_of_the_wrong_type_are_400_without_a_traceback
     time.sleep(0.3)
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     assert h.fake.homes == {}
+
+
+def test_signed_payloads_bolt_would_fail_on_are_400_without_a_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ids of the wrong type where Bolt reads them (authorizations, enterprise), and a form-typed body
+    Bolt reads as JSON: refused before Bolt, with the reason, no traceback."""
+    event = {
+        "token": "legacy",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": ADMIN, "tab": "home"},
+    }
+    hostile = [
+        ({**event, "authorizations": [5]}, "application/json"),
+        ({**event, "authorizations": {"a": 1}}, "application/json"),
+        ({**event, "authorizations": [[1]]}, "application/json"),
+        ({**event, "authorizations": [{"team_id": 5, "user_id": "U0BOT"}]}, "application/json"),
+        ({**event, "enterprise": {"id": 5}}, "application/json"),
+    ]
+    for payload, content_type in hostile:
+        body = json.dumps(payload)
+        status, text = post(h.base + "/slack/events", body, signed_headers(body, content_type=content_type))
+        assert status == 400, (payload, status, text)
+    body = '{"type":"block_actions","user":5,"x=":"&command=1"}'  # a form to a form parser, JSON to Bolt
+    status, _text = post(h.base + "/slack/events", body, signed_headers(body))
+    assert status == 400
+    time.sleep(0.3)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]

@@ -230,3 +230,34 @@ def test_thread_replies_say_what_changed() -> None:
         BALANCE, "settled", {"user_id": "U0ADMIN", "card": "Visa ·· 4242", "invoices": ["in_a"], "amount": "CHF 100.00"}
     )
     assert whole == "✅ Settled by <@U0ADMIN>: CHF 100.00 charged to Visa ·· 4242 (`in_a`)."
+
+
+def test_a_balance_paid_partly_outside_settle_credits_no_one_with_all_of_it() -> None:
+    mixed = replace(
+        BALANCE,
+        state=AlertState.PAID,
+        invoices=(
+            replace(BALANCE.invoices[0], paid=True, paid_by="U0ANA", paid_with="Visa ·· 4242"),
+            replace(BALANCE.invoices[1], paid=True),  # the customer paid it in the billing system
+        ),
+        paid_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+    )
+    assert alert_text(mixed) == "Settled: Multi AG paid CHF 350.00."
+    text = dump(alert_blocks(mixed))
+    assert "paid CHF 100.00 by <@U0ANA> with Visa ·· 4242; CHF 250.00 outside Settle, <!date^" in text
+
+
+def test_a_settled_reply_shows_its_amounts_in_the_accounts_language() -> None:
+    from bot.i18n import use
+
+    detail = {
+        "user_id": "U0ADMIN",
+        "card": "Visa ·· 4242",
+        "invoices": ["in_a"],
+        "paid_minor": {"CHF": 1234567},
+        "owed_minor": {"CHF": 25000, "EUR": 500},
+    }
+    assert "CHF 12,345.67 charged" in reply_text(BALANCE, "settled", detail)  # English, whoever clicked
+    with use("nl"):
+        dutch = reply_text(BALANCE, "settled", detail)
+    assert "CHF\xa012.345,67" in dutch and "CHF\xa0250,00 + €\xa05,00" in dutch
