@@ -600,7 +600,11 @@ class FakeStripe:
             case "POST", ["checkout", "sessions"]:
                 return 200, self._checkout(p)
             case "GET", ["subscriptions"]:
-                subs = [dict(x) for x in self.subscriptions.values() if x["status"] == p.get("status", "active")]
+                subs = [
+                    dict(x)
+                    for x in self.subscriptions.values()
+                    if x["status"] == p.get("status", "active") and p.get("customer") in (None, x["customer"])
+                ]
                 for sub in subs:
                     pm = sub["default_payment_method"]
                     if pm and "data.default_payment_method" in expand:
@@ -615,6 +619,12 @@ class FakeStripe:
                     "has_more": len(subs) > limit,
                     "url": "/v1/subscriptions",
                 }
+            case "POST", ["subscriptions", sub_id]:
+                if sub_id not in self.subscriptions:
+                    return 404, _error("invalid_request_error", f"No such subscription: '{sub_id}'")
+                if "default_payment_method" in p:
+                    self.subscriptions[sub_id]["default_payment_method"] = p["default_payment_method"] or None
+                return 200, dict(self.subscriptions[sub_id])
             case "GET", ["payment_methods", pmid]:
                 return 200, self._public(self.methods[pmid])
             case "GET", ["setup_intents", sid]:

@@ -210,16 +210,15 @@ class CardWarnings:
             )
         return self.provider.add_method_url(account_id, f"{WARNING_REF}{warning_id}")
 
-    def card_added(self, ref: str, method_id: str | None) -> bool:
+    def card_added(self, account_id: str, ref: str, method_id: str | None) -> bool:
         """A card added through a warning's Update card link (`ref`): it is the card renewals are
         charged to from now on (what "update" means), and the warning is over. False for another ref."""
         if not ref.startswith(WARNING_REF) or not ref[len(WARNING_REF) :].isdigit() or not method_id:
             return False
         with reading(self.sessions) as s:
             warning = s.get(CardWarning, int(ref[len(WARNING_REF) :]))
-            account_id = warning.account_id if warning is not None else None
-        if account_id is None:
-            return False
+            if warning is None or warning.account_id != account_id:  # the card went to that account only
+                return False
         try:
             self.provider.set_default_payment_method(account_id, method_id)
         except BillingError as exc:
@@ -229,33 +228,34 @@ class CardWarnings:
             audit.record(
                 s, "default_method_changed", actor="hosted page", account_id=account_id, provider_ref=method_id, via=ref
             )
-            card_replaced(s, account_id, method_id)
+            card_replaced(s, account_id, frozenset({method_id}))  # the provider moved every renewal to it
         if self.wake is not None:
             self.wake()
         return True
 
 
-def card_replaced(s: Session, account_id: str, default_method_id: str | None, *, replaced: str | None = None) -> int:
-    """The account renews on another card now: its open warnings about any other card (or, when only
-    the card that stopped being the default is known, about that one) are over at once, not at the
-    next scan. How many were."""
-    query = select(CardWarning).where(CardWarning.account_id == account_id, CardWarning.resolved_at.is_(None))
-    if default_method_id is not None:
-        query = query.where(CardWarning.payment_method_id != default_method_id)
-    elif replaced is not None:
-        query = query.where(CardWarning.payment_method_id == replaced)
-    else:
-        return 0
-    over = list(s.scalars(query))
+def card_replaced(s: Session, account_id: str, renewal_methods: frozenset[str]) -> int:
+    """The account renews on these cards now: its open warnings about any other card are over at
+    once, not at the next scan. How many were."""
+    over = list(
+        s.scalars(
+            select(CardWarning).where(
+                CardWarning.account_id == account_id,
+                CardWarning.resolved_at.is_(None),
+                CardWarning.payment_method_id.not_in(list(renewal_methods)),
+            )
+        )
+    )
     for warning in over:
         resolve(s, warning)
     return len(over)
 
 
-def cards_declined(s: Session, declined: set[tuple[str, str]]) -> int:
-    """Renewals declined on cards Settle had warned about ((account, card) pairs, a page's worth in
-    one query): each decline's alert says it all now, so the warning is over, and one not posted
-    yet is never posted (the two would arrive together)."""
+def cards_declined(s: Session, declined: dict[tuple[str, str], date]) -> int:
+    """Renewals declined on cards Settle had warned about ((account, card) and the day declined, a
+    page's worth in one query): each decline's alert says it all now, so the warning for that
+    renewal is over, and one not posted yet is never posted (the two would arrive together). A
+    warning about a later renewal on the same card stays."""
     if not declined:
         return 0
     accounts = sorted({account for account, _card in declined})
@@ -265,6 +265,7 @@ def cards_declined(s: Session, declined: set[tuple[str, str]]) -> int:
             select(CardWarning).where(CardWarning.account_id.in_(accounts), CardWarning.resolved_at.is_(None))
         )
         if (w.account_id, w.payment_method_id) in declined
+        and w.renews_on <= declined[(w.account_id, w.payment_method_id)] + timedelta(days=1)
     ]
     for warning in over:
         resolve(s, warning, how="declined")

@@ -87,8 +87,8 @@ class Ingest:
         with transaction(self.sessions) as s:
             apply_accounts(s, [*accounts, *page.accounts])
             for info in page.accounts:  # a card replaced: its warning is over now, not at the next scan
-                if info.renewal_method or info.replaced_method:
-                    card_replaced(s, info.id, info.renewal_method, replaced=info.replaced_method)
+                if info.renewal_methods is not None:
+                    card_replaced(s, info.id, info.renewal_methods)
             self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
                 self._closed(s, closed, report)
@@ -232,7 +232,7 @@ class Ingest:
         if not new:
             return
         report.new_declines += len(new)
-        cards_declined(s, {(f.account_id, f.payment_method_id) for f in new if f.payment_method_id})
+        cards_declined(s, {(f.account_id, f.payment_method_id): f.at.date() for f in new if f.payment_method_id})
         accounts = sorted({f.account_id for f in new})
         known_accounts = set(s.scalars(select(Account.id).where(Account.id.in_(accounts))))
         for f in new:

@@ -70,10 +70,9 @@ class AccountInfo:
     currency: str | None = None
     metadata: Mapping[str, str] | None = None
     locale: str | None = None  # the customer's preferred language, if the provider knows it
-    # the card its renewals are charged to, where the customer alone says (the sandbox), and a card
-    # that just stopped being the customer's default (Stripe's customer.updated says which)
-    renewal_method: str | None = None
-    replaced_method: str | None = None
+    # the cards its renewals are charged to, when the provider says (the sandbox always; Stripe when
+    # the customer's default card just changed): a warning about any other card is over
+    renewal_methods: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

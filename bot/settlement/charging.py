@@ -164,7 +164,8 @@ class Charger:
             log.warning("batch %s: could not make %s the default: %s", record.id, record.card_label, exc)
             return
         with transaction(self.sessions) as s:
-            card_replaced(s, record.account_id, record.payment_method_id)  # a warning about the old card is over
+            # every renewal is charged to it now (the provider moved them): a warning about another card is over
+            card_replaced(s, record.account_id, frozenset({record.payment_method_id}))
             audit.record(
                 s,
                 "default_method_changed",

@@ -40,7 +40,7 @@ class SettlementHooks:
                 provider_ref=method_id,
                 via="hosted page",
             )
-        if self.card_warnings is not None and self.card_warnings.card_added(ref, method_id):
+        if self.card_warnings is not None and self.card_warnings.card_added(account_id, ref, method_id):
             return  # a warning's Update card: no settle form waits for it
         self.events.card_added(account_id, ref, method_id)
 

@@ -181,7 +181,8 @@ class SandboxProvider:
             currency=c.currency,
             metadata=dict(c.meta or {}),
             locale=c.locale,
-            renewal_method=c.default_payment_method_id,  # the sandbox renews on the customer's default
+            # the sandbox renews on the customer's default
+            renewal_methods=frozenset({c.default_payment_method_id}) if c.default_payment_method_id else None,
         )
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:

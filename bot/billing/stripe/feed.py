@@ -200,7 +200,9 @@ class EventFeed:
                 pinned = event.get("api_version") == STRIPE_API_VERSION and not obj.get("deleted")
                 info = account_info(obj) if pinned else self._reads.get_account(obj["id"])
                 if info is not None:
-                    page.accounts.append(replace(info, replaced_method=_replaced_default(changed, obj)))
+                    if _default_changed(changed, obj):  # which cards renew now: the subscriptions say
+                        info = replace(info, renewal_methods=self._reads.renewal_methods(obj["id"]))
+                    page.accounts.append(info)
         elif kind == "checkout.session.completed" and obj.get("mode") == "setup":
             ref = (obj.get("metadata") or {}).get("settle_ref")
             customer = id_of(obj.get("customer"))
@@ -335,12 +337,11 @@ class ReadAhead:
             return None
 
 
-def _replaced_default(changed: Any, customer: dict[str, Any]) -> str | None:
-    """The card a customer.updated moved the customer's default away from, if it did."""
+def _default_changed(changed: Any, customer: dict[str, Any]) -> bool:
+    """Whether a customer.updated moved the customer's default card."""
     if not isinstance(changed, dict) or not isinstance(changed.get("invoice_settings"), dict):
-        return None
+        return False
     if "default_payment_method" not in changed["invoice_settings"]:
-        return None
+        return False
     before = id_of(changed["invoice_settings"].get("default_payment_method"))
-    now = id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))
-    return before if before and before != now else None
+    return before != id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))

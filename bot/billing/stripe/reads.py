@@ -75,10 +75,32 @@ class StripeReads:
         return invoice_of(inv)
 
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None:
+        """The card renewals are charged to: the customer's invoice default, and the active
+        subscriptions that name a card of their own (theirs comes first at renewal)."""
         with calling("customers.update"):
             self._client.v1.customers.update(
                 account_id, {"invoice_settings": {"default_payment_method": payment_method_id}}
             )
+        for sub in self._subscriptions(account_id):
+            own = id_of(sub.get("default_payment_method"))
+            if own and own != payment_method_id:
+                with calling("subscriptions.update"):
+                    self._client.v1.subscriptions.update(sub["id"], {"default_payment_method": payment_method_id})
+
+    def renewal_methods(self, account_id: str) -> frozenset[str]:
+        """The cards the customer's active subscriptions renew on (each its own, else the customer's
+        default): two or three requests, made only when the customer's default changed."""
+        subs = self._subscriptions(account_id)
+        customer = self.customer(account_id) if any(not sub.get("default_payment_method") for sub in subs) else None
+        default = id_of(((customer or {}).get("invoice_settings") or {}).get("default_payment_method"))
+        return frozenset(m for m in (id_of(sub.get("default_payment_method")) or default for sub in subs) if m)
+
+    def _subscriptions(self, account_id: str) -> list[dict[str, Any]]:
+        with calling("subscriptions.list"):
+            page = self._client.v1.subscriptions.list(
+                cast(Any, {"customer": account_id, "status": "active", "limit": 100})
+            )
+        return [plain(x) for x in page.data]
 
     def upcoming_renewals(self, before: datetime) -> list[Renewal]:
         """Active subscriptions renewing before `before`, with the card each will be charged to

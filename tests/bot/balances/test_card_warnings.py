@@ -157,19 +157,34 @@ def test_a_default_changed_in_the_billing_system_clears_the_warning_at_the_next_
 def test_a_decline_on_the_warned_card_takes_over_from_the_warning(h: Harness, tmp_path: Path) -> None:
     """The warning said the renewal would fail; it did: the alert says the rest, and the warning says
     so instead of offering Update card beside the alert's Settle balance."""
-    load(h, tmp_path, "4000000000009995", exp="01/20")  # expired, and short of funds besides
+    load(h, tmp_path, "4000000000009995", exp="01/20", renews=soon(1))  # expired, and short of funds besides
     h.services.poller.run_cycle()
     (msg,) = warnings(h.fake, "C0ACME")
     acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
     acc["payment_methods"][0]["exp"] = "01/20"
-    acc["renewal"] = {"on": soon().isoformat(), "amount": "129.00"}
+    acc["renewal"] = {"on": soon(1).isoformat(), "amount": "129.00"}
     load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
-    h.sandbox.bill()  # the renewal's invoice, charged to that card: declined
+    h.sandbox.bill()  # that renewal's invoice (a day early: the sandbox bills when told), declined
     h.services.poller.run_cycle()
     eventually(lambda: "declined on Visa ·· 9995" in warnings(h.fake, "C0ACME")[0]["text"])
     (edited,) = [m for m in warnings(h.fake, "C0ACME") if m["ts"] == msg["ts"]]
     assert "update_card" not in json.dumps(edited["blocks"])
     assert [m for m in h.fake.messages("C0ACME") if (m.get("metadata") or {}).get("event_type") == "settle_alert"]
+
+
+def test_a_decline_days_before_a_warned_renewal_leaves_that_warning(h: Harness, tmp_path: Path) -> None:
+    """A card declined today says nothing yet about the renewal in ten days it was warned about: that
+    warning and its Update card stay (its text would be false)."""
+    load(h, tmp_path, "4000000000009995", exp="01/20", renews=soon(10))
+    h.services.poller.run_cycle()
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["payment_methods"][0]["exp"] = "01/20"
+    acc["renewal"] = {"on": soon(10).isoformat(), "amount": "129.00"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    (warning,) = warnings(h.fake, "C0ACME")
+    assert "expires before then" in warning["text"] and "update_card" in json.dumps(warning["blocks"])
 
 
 def test_a_warning_is_never_posted_beside_the_decline_alert_for_the_same_card(h: Harness, tmp_path: Path) -> None:
@@ -228,3 +243,29 @@ def test_a_stripe_customer_whose_default_card_changes_has_its_warning_cleared_at
         eventually(lambda: warnings(fake_slack, "C0ACME")[0]["text"].startswith("✅ Acme Corp has a new default card"))
         with transaction(services.sessions) as s:
             assert s.scalars(select(CardWarning)).one().resolved_how == "replaced"
+
+
+def test_a_stripe_subscription_on_its_own_card_keeps_its_warning_when_only_the_customers_default_changes(
+    stripe_sqlite_env: dict[str, str], fake_slack: FakeSlack, fake_stripe: FakeStripe
+) -> None:
+    """Stripe charges a subscription's own default card before the customer's: a new customer default
+    leaves that renewal on the expiring card, so its warning stays; Settle's Update card moves the
+    subscription too, and then it is over."""
+    cus = fake_stripe.add_customer("Acme Corp", channel="C0ACME", admins=ADMIN)
+    old = fake_stripe.add_card(cus, "4242424242424242", default=True, exp=(1, 2021))
+    fresh = fake_stripe.add_card(cus, "5555555555554444")
+    sub = fake_stripe.add_subscription(cus, 12900, int((datetime.now(UTC) + timedelta(days=4)).timestamp()), card=old)
+    with running_server() as (_base, services):
+        from bot.balances.routing import apply_account_info
+
+        with transaction(services.sessions) as s:
+            info = services.provider.get_account(cus)
+            assert info is not None
+            apply_account_info(s, info)
+        assert services.poller.run_cycle().card_warnings == 1
+        fake_stripe.update_customer(cus, invoice_settings={"default_payment_method": fresh})
+        services.poller.run_cycle()
+        with transaction(services.sessions) as s:
+            assert s.scalars(select(CardWarning)).one().resolved_at is None  # the subscription renews on `old`
+        services.provider.set_default_payment_method(cus, fresh)  # what Update card and "make default" do
+        assert fake_stripe.subscriptions[sub]["default_payment_method"] == fresh
