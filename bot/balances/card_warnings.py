@@ -237,15 +237,20 @@ class CardWarnings:
 def card_replaced(s: Session, account_id: str, renewal_methods: frozenset[str]) -> int:
     """The account renews on these cards now: its open warnings about any other card are over at
     once, not at the next scan. How many were."""
-    over = list(
-        s.scalars(
-            select(CardWarning).where(
-                CardWarning.account_id == account_id,
-                CardWarning.resolved_at.is_(None),
-                CardWarning.payment_method_id.not_in(list(renewal_methods)),
-            )
+    return cards_replaced(s, {account_id: renewal_methods})
+
+
+def cards_replaced(s: Session, renewing: dict[str, frozenset[str]]) -> int:
+    """`card_replaced` for a page of accounts in one query."""
+    if not renewing:
+        return 0
+    over = [
+        w
+        for w in s.scalars(
+            select(CardWarning).where(CardWarning.account_id.in_(sorted(renewing)), CardWarning.resolved_at.is_(None))
         )
-    )
+        if w.payment_method_id not in renewing[w.account_id]
+    ]
     for warning in over:
         resolve(s, warning)
     return len(over)

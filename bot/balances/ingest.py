@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.balances.card_warnings import card_replaced, cards_declined
+from bot.balances.card_warnings import cards_declined, cards_replaced
 from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
 from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
@@ -86,9 +86,8 @@ class Ingest:
         accounts = self._new_accounts(page)
         with transaction(self.sessions) as s:
             apply_accounts(s, [*accounts, *page.accounts])
-            for info in page.accounts:  # a card replaced: its warning is over now, not at the next scan
-                if info.renewal_methods is not None:
-                    card_replaced(s, info.id, info.renewal_methods)
+            # a card replaced: its warning is over now, not at the next scan (one query for the page)
+            cards_replaced(s, {i.id: i.renewal_methods for i in page.accounts if i.renewal_methods is not None})
             self._record_all(s, page.failures, invoices, report)
             for closed in page.closed:
                 self._closed(s, closed, report)
