@@ -44,6 +44,7 @@ from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
+from bot.settlement.endings import Endings
 from bot.settlement.events import SettlementEvents
 from bot.settlement.forms import SettleForms
 from bot.settlement.hooks import SettlementHooks
@@ -164,6 +165,7 @@ class Settle:
     poller: PollCycle
     home: HomePublisher
     follow_ups: FollowUps
+    endings: Endings
     card_warnings: CardWarnings
     reports: ReportPoster
     languages: UserLanguages
@@ -205,6 +207,7 @@ class Settle:
                 charger=self.charger,
                 recovery=self.recovery,
                 follow_ups=self.follow_ups,
+                endings=self.endings,
                 card_warnings=self.card_warnings,
                 home=self.home,
                 languages=self.languages,
@@ -386,6 +389,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         poller=poller,
         home=home,
         follow_ups=follow_ups,
+        endings=Endings(sessions, provider, access, deliverer),
         card_warnings=card_warnings,
         reports=reports,
         languages=languages,

@@ -584,8 +584,31 @@ class FakeStripe:
                 }
             case "GET", ["invoices", iid]:
                 return 200, self._invoice(self.invoices[iid], expand)
+            case "POST", ["invoices", iid, "pay"] if str(p.get("paid_out_of_band")).lower() == "true":
+                inv = self.invoices[iid]
+                if inv["status"] != "open":
+                    return 400, _error("invalid_request_error", f"Invoice is already {inv['status']}.")
+                # Stripe: paid out of band, no charge and no payment; invoice.paid follows
+                inv.update(status="paid", amount_paid=inv["amount_due"], amount_remaining=0, next_payment_attempt=None)
+                inv["paid_out_of_band"] = True
+                self._event("invoice.paid", self._old_shape(inv, None))
+                return 200, self._invoice(inv, expand)
             case "POST", ["invoices", iid, "pay"]:
                 return self._pay(self.invoices[iid], p, expand)
+            case "POST", ["invoices", iid, "void"]:
+                inv = self.invoices[iid]
+                if inv["status"] != "open":
+                    return 400, _error("invalid_request_error", f"You can only void an open invoice: {inv['status']}.")
+                inv["status"] = "void"
+                self._event("invoice.voided", self._old_shape(inv, None))
+                return 200, self._invoice(inv, expand)
+            case "POST", ["invoices", iid, "mark_uncollectible"]:
+                inv = self.invoices[iid]
+                if inv["status"] != "open":
+                    return 400, _error("invalid_request_error", f"Invoice is {inv['status']}.")
+                inv["status"] = "uncollectible"
+                self._event("invoice.marked_uncollectible", self._old_shape(inv, None))
+                return 200, self._invoice(inv, expand)
             case "GET", ["payment_intents", pid]:
                 intent = self._public(self.intents[pid])
                 if "payment_method" in expand and intent.get("payment_method"):

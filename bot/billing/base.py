@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bot.domain.records import AccountInfo, ChangePage, Invoice, PaymentMethod, PaymentResult, Renewal
+from bot.domain.records import AccountInfo, ChangePage, ClosedAs, Invoice, PaymentMethod, PaymentResult, Renewal
 
 
 class BillingProvider(Protocol):
@@ -38,6 +38,12 @@ class BillingProvider(Protocol):
         ...
 
     def set_default_payment_method(self, account_id: str, payment_method_id: str) -> None: ...
+
+    def end_invoice(self, invoice_id: str, how: ClosedAs, *, idempotency_key: str) -> None:
+        """End an open invoice without charging a card: paid another way (a transfer, a cheque:
+        marked paid out of band), voided, or written off (uncollectible). Safe to repeat with the
+        same key; an invoice already ended that way is left as it is."""
+        ...
 
     def upcoming_renewals(self, before: datetime) -> list[Renewal]:
         """Renewals due before `before`, with their default card: read by a scan a few times a day,

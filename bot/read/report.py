@@ -5,6 +5,8 @@
 - recovered through Settle: invoices paid that month by a settlement, split by how: a card already
   saved, a card added through Settle's link, or after the bank's verification;
 - paid elsewhere: paid that month outside Settle (the provider's feed said so);
+- paid another way, voided, written off: ended that month without a card charged (marked paid out
+  of band from Slack; voided or written off, from Slack or in the billing system);
 - still open: invoices first declined that month and not paid, voided or written off (as of now);
 - median time from the first decline to settled, for what Settle recovered that month.
 """
@@ -39,6 +41,12 @@ class CurrencyReport:
     recovered_by: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HOW, 0))  # minor units
     elsewhere_count: int = 0
     elsewhere_minor: int = 0
+    another_way_count: int = 0  # marked paid from Slack: a transfer, a cheque (out of band)
+    another_way_minor: int = 0
+    voided_count: int = 0
+    voided_minor: int = 0
+    written_off_count: int = 0
+    written_off_minor: int = 0
     open_count: int = 0
     open_minor: int = 0
     median_hours_to_settle: float | None = None
@@ -134,17 +142,29 @@ def build_report(s: Session, month: str, scope: Scope | None = None) -> MonthRep
         if first is not None:
             hours[st.currency].append(max(0.0, (st.updated_at - first).total_seconds() / 3600))
 
-    elsewhere = s.scalars(
+    ended = s.scalars(
         select(AuditEvent)
-        .where(AuditEvent.action == "invoice_paid", AuditEvent.at >= start, AuditEvent.at < end)
+        .where(
+            AuditEvent.action.in_(("invoice_paid", "invoice_voided", "invoice_uncollectible")),
+            AuditEvent.at >= start,
+            AuditEvent.at < end,
+        )
         .where(_of(scope, AuditEvent.account_id, accounts))
     )
-    for event in elsewhere:
+    for event in ended:
         if event.invoice_id in settled_invoices or event.currency is None:
             continue
         r = row(event.currency)
-        r.elsewhere_count += 1
-        r.elsewhere_minor += event.amount_minor or 0
+        minor = event.amount_minor or 0
+        if event.action == "invoice_voided":
+            r.voided_count, r.voided_minor = r.voided_count + 1, r.voided_minor + minor
+        elif event.action == "invoice_uncollectible":
+            r.written_off_count, r.written_off_minor = r.written_off_count + 1, r.written_off_minor + minor
+        elif (event.detail or {}).get("source") == "settle:paid":  # marked paid another way from Slack
+            r.another_way_count, r.another_way_minor = r.another_way_count + 1, r.another_way_minor + minor
+        else:
+            r.elsewhere_count += 1
+            r.elsewhere_minor += minor
 
     for currency, values in hours.items():
         by_currency[currency].median_hours_to_settle = round(statistics.median(values), 1)
@@ -184,6 +204,17 @@ def report_text(report: MonthReport) -> str:
             f"  recovered by Settle {c.recovered_count:4d}  {c.money(c.recovered_minor):>14}",
             *(f"    {how:<21}  {c.money(c.recovered_by[how]):>14}" for how in HOW if c.recovered_by[how]),
             f"  paid elsewhere      {c.elsewhere_count:4d}  {c.money(c.elsewhere_minor):>14}",
+            *(
+                [f"  paid another way    {c.another_way_count:4d}  {c.money(c.another_way_minor):>14}"]
+                if c.another_way_count
+                else []
+            ),
+            *([f"  voided              {c.voided_count:4d}  {c.money(c.voided_minor):>14}"] if c.voided_count else []),
+            *(
+                [f"  written off         {c.written_off_count:4d}  {c.money(c.written_off_minor):>14}"]
+                if c.written_off_count
+                else []
+            ),
             f"  still open          {c.open_count:4d}  {c.money(c.open_minor):>14}",
             f"  median time from decline to settled: {median}",
         ]

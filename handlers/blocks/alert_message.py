@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
     OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
     UserSelectElement,
 )
 
@@ -129,7 +130,9 @@ def paid_how(card: AlertCard) -> str:
     parts = []
     for by, with_, amount in card.paid_groups:
         part = amount
-        if by:
+        if by and not with_:  # marked paid from Slack: a transfer, a cheque
+            part += " " + _("another way, marked by {who}").format(who=user(by))
+        elif by:
             part += " " + _("by {who}").format(who=user(by))
         else:  # the customer, or the provider's own retry: no one in Slack
             part += " " + _("outside Settle")
@@ -183,7 +186,7 @@ def alert_blocks(card: AlertCard) -> list[Block]:
     blocks.append(
         SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
     )
-    buttons: list[ButtonElement | OverflowMenuElement] = []
+    buttons: list[ButtonElement | OverflowMenuElement | StaticSelectElement] = []
     if card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
         buttons.append(
             ButtonElement(
@@ -200,6 +203,7 @@ def alert_blocks(card: AlertCard) -> list[Block]:
         )
     if card.state not in ALERT_DONE:
         buttons.append(alert_menu(card))
+        buttons.append(end_menu(card))
     if buttons:
         blocks.append(ActionsBlock(block_id=BlockId.ALERT_ACTIONS, elements=buttons))
     if card.state not in ALERT_DONE:
@@ -303,6 +307,21 @@ def alert_menu(card: AlertCard) -> OverflowMenuElement:
     return OverflowMenuElement(action_id=ActionId.ALERT_MENU, options=options)
 
 
+ENDINGS = (("paid", N_("Paid another way…")), ("voided", N_("Void…")), ("uncollectible", N_("Write off…")))
+
+
+def end_menu(card: AlertCard) -> StaticSelectElement:
+    """The other ways a balance ends: each opens a confirmation that asks for the reason."""
+    return StaticSelectElement(
+        action_id=ActionId.END_BALANCE,
+        placeholder=PlainTextObject(text=_("Paid another way, void…")),
+        options=[
+            Option(text=PlainTextObject(text=_(label)), value=encode("alert", card.alert_id, how))
+            for how, label in ENDINGS
+        ],
+    )
+
+
 def attempt_text(attempt: Attempt) -> str:
     """The last settlement attempt's outcome, told in the reader's language."""
     card = safe(attempt.card or "", 100)
@@ -342,6 +361,22 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
             ),
             MESSAGE_TEXT,
         )
+    if kind == "ended":
+        minor = detail.get("minor")
+        facts = {
+            "who": user(str(detail.get("by") or "")),
+            "amount": shown(minor) if isinstance(minor, dict) else "",
+            "invoices": ", ".join(code(str(i)) for i in detail.get("invoices") or []),
+            "reason": safe(str(detail.get("reason") or ""), 500),
+        }
+        how = detail.get("how")
+        if how == "paid":
+            text = _("🧾 {who} marked {amount} paid another way ({invoices}): “{reason}”")
+        elif how == "voided":
+            text = _("🗑️ {who} voided {amount} ({invoices}): “{reason}”")
+        else:
+            text = _("📉 {who} wrote off {amount} as uncollectible ({invoices}): “{reason}”")
+        return clip(text.format(**facts), MESSAGE_TEXT)
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
         paid, owed = detail.get("paid_minor"), detail.get("owed_minor")

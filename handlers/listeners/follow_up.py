@@ -11,14 +11,18 @@ from slack_sdk import WebClient
 
 from bot.balances.follow_ups import MAX_SNOOZE
 from bot.i18n import _
-from handlers.blocks.follow_up import WAKE_AT, snooze_view
+from bot.read.cards import shown
+from bot.settlement.endings import ENDINGS as ENDING_ACTIONS
+from handlers.blocks.follow_up import END_TITLES, WAKE_AT, end_view, snooze_view
 from handlers.blocks.mrkdwn import slack_date, user
+from handlers.blocks.settle_modal import info_view
 from handlers.listeners.digest import refresh_list
 from handlers.support import refs
-from handlers.support.errors import answering, ephemeral
+from handlers.support.errors import after_ack, answering, ephemeral, replace_view
 from handlers.support.ids import ActionId, BlockId, CallbackId
 from handlers.support.services import requester, services
 
+ENDINGS = tuple(ENDING_ACTIONS)  # paid, voided, uncollectible
 SNOOZE_FOR = {"snooze_1d": timedelta(days=1), "snooze_3d": timedelta(days=3)}
 
 
@@ -94,6 +98,55 @@ def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context:
     ack()
 
 
+def end_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """Paid another way, Void, Write off: the confirmation with its reason, for who may end it only."""
+    ack()
+    svc = services(context)
+    alert_id = refs.required(context, "alert")
+    how = refs.action_of((_raw_action(body).get("selected_option") or {}).get("value"))
+    if how not in ENDINGS:
+        raise refs.BadRef(f"unknown ending {how!r}")
+    card = svc.endings.check(alert_id, requester(context), how)  # no form for someone who may not use it
+    trigger = str(body.get("trigger_id") or "")
+    view = end_view(alert_id, how, card)
+    if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
+        client.views_push(trigger_id=trigger, view=view)
+    else:
+        client.views_open(trigger_id=trigger, view=view)
+
+
+def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    svc = services(context)
+    view = body["view"]
+    alert_id = refs.required(context, "alert")
+    how = refs.action_of(view.get("private_metadata"))
+    if how not in ENDINGS:
+        raise refs.BadRef(f"unknown ending {how!r}")
+    values = ((view.get("state") or {}).get("values") or {}).get(BlockId.END_REASON) or {}
+    reason = str((values.get(ActionId.END_REASON) or {}).get("value") or "")
+    if not reason.strip():
+        ack(response_action="errors", errors={BlockId.END_REASON: _("Say why, in a few words: it is kept.")})
+        return
+    external_id = svc.modals.new_external_id(view.get("id") if isinstance(view.get("id"), str) else None)
+    working = info_view(END_TITLES[how], _("⏳ Updating the billing system…"))
+    working.external_id = external_id
+    ack(response_action="update", view=working)
+    context["shown"] = external_id  # an error from here on replaces this view
+    who = requester(context)
+
+    def end() -> None:
+        ended = svc.endings.end(alert_id, who, how, reason)
+        done = {
+            "paid": _("✅ Marked paid another way: {amount}. The alert says so."),
+            "voided": _("✅ Voided: {amount}. The alert says so."),
+            "uncollectible": _("✅ Written off: {amount}. The alert says so."),
+        }[how]
+        text = done.format(amount=shown(ended.amounts)) if ended.invoices else _("Nothing was left open to end.")
+        replace_view(client, external_id, info_view(END_TITLES[how], text))
+
+    after_ack(ack, body, client, context, end)
+
+
 def _morning(picked: Any) -> datetime | None:
     try:
         return datetime.combine(date.fromisoformat(str(picked)), WAKE_AT)
@@ -105,3 +158,5 @@ def register(app: App) -> None:
     app.action(ActionId.ALERT_MENU)(answering(menu_chosen))
     app.action(ActionId.ASSIGN)(answering(assign_chosen))
     app.view_submission(CallbackId.SNOOZE)(answering(snooze_submitted))
+    app.action(ActionId.END_BALANCE)(answering(end_chosen))
+    app.view_submission(CallbackId.END)(answering(end_submitted))

@@ -41,12 +41,20 @@ _REFUSED_THIS = {
     "snooze": N_("You can't snooze this balance."),
     "assign": N_("You can't assign this balance."),
     "update_card": N_("You can't update this account's card."),
+    "paid_another_way": N_("You can't mark this balance paid another way."),
+    "void": N_("You can't void this balance."),
+    "write_off": N_("You can't write off this balance."),
 }
 _REFUSED_NAMED = {
     "settle": N_("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them."),
     "snooze": N_("You can't snooze {name}'s balance: only its billing admins can ({who}). Ask one of them."),
     "assign": N_("You can't assign {name}'s balance: only its billing admins can ({who}). Ask one of them."),
     "update_card": N_("You can't update {name}'s card: only its billing admins can ({who}). Ask one of them."),
+    "paid_another_way": N_(
+        "You can't mark {name}'s balance paid another way: only its billing admins can ({who}). Ask one of them."
+    ),
+    "void": N_("You can't void {name}'s balance: only its billing admins can ({who}). Ask one of them."),
+    "write_off": N_("You can't write off {name}'s balance: only its billing admins can ({who}). Ask one of them."),
 }
 
 

@@ -19,6 +19,8 @@ class ActionId(StrEnum):
     ALERT_MENU = "alert_menu"  # the alert's overflow: snooze for a while, until a date, wake up
     ASSIGN = "assign"
     SNOOZE_DATE = "snooze_date"
+    END_BALANCE = "end_balance"  # the alert's "Paid another way, void or write off…" menu
+    END_REASON = "end_reason"
     DIGEST_HEADER = "digest_header"
     DIGEST_FACTS = "digest_facts"
     DIGEST_REASONS = "digest_reasons"
@@ -38,6 +40,7 @@ class CallbackId(StrEnum):
     CONFIRM = "settle_confirm"
     STATUS = "settle_status"
     SNOOZE = "settle_snooze"
+    END = "settle_end"
     DIGEST_LIST = "settle_digest_list"
 
 
@@ -52,6 +55,7 @@ class BlockId(StrEnum):
     INVOICES = "invoices"
     MAKE_DEFAULT = "make_default"
     MODAL_ACTIONS = "modal_actions"
+    END_REASON = "end_reason"
     SNOOZE_DATE = "snooze_date"
     DIGEST_HEADER = "digest_header"
     DIGEST_FACTS = "digest_facts"

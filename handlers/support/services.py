@@ -16,6 +16,7 @@ from bot.delivery.home import HomePublisher
 from bot.domain.workspace import Requester
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
+from bot.settlement.endings import Endings
 from bot.settlement.forms import SettleForms
 from bot.settlement.recovery import Recovery
 from bot.slack.languages import UserLanguages
@@ -32,6 +33,7 @@ class Services:
     charger: Charger
     recovery: Recovery
     follow_ups: FollowUps
+    endings: Endings
     card_warnings: CardWarnings
     home: HomePublisher
     languages: UserLanguages

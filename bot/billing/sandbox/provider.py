@@ -360,6 +360,23 @@ class SandboxProvider:
                 attempt.outcome, attempt.reason = "declined", "authentication_failed"
             return attempt
 
+    def end_invoice(self, invoice_id: str, how: ClosedAs, *, idempotency_key: str) -> None:
+        """From Settle: paid another way (out of band, no card charged), voided or written off."""
+        with transaction(self._sessions) as s:
+            inv = s.get(SandboxInvoice, invoice_id, with_for_update=True)
+            if inv is None:
+                raise BillingError(f"no such invoice: {invoice_id}")
+            if inv.status == how:
+                return  # asked again (the same key, or another replica): ended already
+            if inv.status != "open":
+                raise BillingError(f"invoice_{inv.status}")
+            inv.status = how
+            now = datetime.now(UTC)
+            if how == "paid":
+                inv.paid_at = now
+            kind = next(k for k, v in _CLOSING_EVENTS.items() if v == how)
+            s.add(SandboxEvent(kind=kind, invoice_id=inv.id, created_at=now))
+
     def close_invoice(self, invoice_id: str, state: ClosedAs) -> None:
         """Void or write off an open invoice, as a billing admin would in Stripe's dashboard."""
         if state == "paid":

@@ -15,7 +15,7 @@ from bot.billing.stripe.feed import EventFeed
 from bot.billing.stripe.links import AddCardLinks
 from bot.billing.stripe.payments import StripePayments
 from bot.billing.stripe.reads import StripeReads
-from bot.domain.records import AccountInfo, ChangePage, Invoice, PaymentMethod, PaymentResult, Renewal
+from bot.domain.records import AccountInfo, ChangePage, ClosedAs, Invoice, PaymentMethod, PaymentResult, Renewal
 
 
 class StripeProvider:
@@ -70,6 +70,9 @@ class StripeProvider:
         return self.reads.upcoming_renewals(before)
 
     # --- money -------------------------------------------------------------------------------------
+
+    def end_invoice(self, invoice_id: str, how: ClosedAs, *, idempotency_key: str) -> None:
+        self.payments.end_invoice(invoice_id, how, idempotency_key=idempotency_key)
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         return self.payments.pay_invoice(invoice_id, payment_method_id, idempotency_key=idempotency_key)
