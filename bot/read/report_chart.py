@@ -20,13 +20,16 @@ COLOURS = {
     "new card": "#3f8f6b",
     "after bank verification": "#8fc9a8",
     "open": "#d9822b",
+    "paid another way": "#5b7db1",
+    "voided": "#b9a5d6",
+    "written off": "#7a4a4a",
 }
 MAX_PANELS = 4
 
 
 def chart_png(report: MonthReport) -> bytes:
     currencies = [c for c in report.currencies if c.declined_minor or c.recovered_minor][:MAX_PANELS]
-    fig, axes = plt.subplots(1, max(1, len(currencies)), figsize=(4.2 * max(1, len(currencies)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(currencies)), figsize=(4.8 * max(1, len(currencies)), 3.8), squeeze=False)
     for ax, c in zip(axes[0], currencies, strict=False):
 
         def amount(minor: int, currency: str = c.currency) -> float:
@@ -39,6 +42,16 @@ def chart_png(report: MonthReport) -> bytes:
             ax.bar(["Recovered"], [value], bottom=[bottom], color=COLOURS[how], label=how)
             bottom += value
         ax.bar(["Still open"], [amount(c.open_minor)], color=COLOURS["open"])
+        ended = (
+            ("paid another way", c.another_way_minor),
+            ("voided", c.voided_minor),
+            ("written off", c.written_off_minor),
+        )
+        if any(minor for _name, minor in ended):  # ended without a card (another way, voided, written off)
+            bottom = 0.0
+            for name, minor in ended:
+                ax.bar(["Ended"], [amount(minor)], bottom=[bottom], color=COLOURS[name], label=name)
+                bottom += amount(minor)
         ax.set_title(f"{c.currency}: {c.money(c.recovered_minor)} recovered", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=9)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.read.report import build_report
+from bot.read.report import build_report, report_text
+from bot.read.report_chart import chart_png
 from storage.db import reading
 from storage.models import AuditEvent
 from tests.fake_slack import FakeSlack
@@ -114,8 +115,11 @@ def test_void_and_write_off_close_the_balance_with_the_reason(h: Harness, how: s
     eventually(lambda: h.alert()["text"].startswith(f"Closed: nothing is owed by Acme Corp any more ({closed})"))
     reply = eventually(lambda: next((r["text"] for r in h.replies() if r["text"].startswith(said)), None))
     assert "“Customer left in October”" in reply and "<@U0ADMIN>" in reply
-    (row,) = build_report_now(h).currencies
+    report = build_report_now(h)
+    (row,) = report.currencies
     assert (row.voided_count if how == "voided" else row.written_off_count) == 1
+    assert ("voided" if how == "voided" else "written off") in report_text(report)
+    assert chart_png(report)[:8] == b"\x89PNG\r\n\x1a\n"  # with its "Ended" column
 
 
 def test_someone_without_rights_gets_no_form_and_a_refusal_naming_the_action(h: Harness) -> None:
