@@ -380,6 +380,10 @@ class Ingest:
         ai = s.scalar(select(AlertInvoice).where(AlertInvoice.invoice_id == closed.invoice_id).with_for_update())
         if ai is None:
             return
+        if ai.ending_how == closed.state:  # an ending from Slack, its event here first: the admin's
+            if close_invoice(s, ai, InvoiceState(closed.state), source=f"settle:{closed.state}", by=ai.ending_by):
+                report.closed += 1
+            return
         if closed.state == "paid":
             if mark_invoice_paid(s, ai, source="poll"):
                 report.paid += 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,7 @@ from bot.settlement.forms import SettleForms
 from bot.settlement.trail import record_step
 from storage import audit
 from storage.db import reading, transaction
-from storage.models import Alert, Settlement, SettlementBatch
+from storage.models import Alert, AlertInvoice, Settlement, SettlementBatch
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,17 @@ class Batches:
             )
             if not pending:
                 return ConfirmResult("duplicate", batch_record(s, batch))
+            # under the alert's lock, as an ending takes it: an invoice ended (or being ended) since
+            # the card was chosen is never charged
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            held = s.scalars(
+                select(AlertInvoice).where(
+                    AlertInvoice.invoice_id.in_([st.invoice_id for st in pending]),
+                    or_(AlertInvoice.state != InvoiceState.OPEN, AlertInvoice.ending_how.is_not(None)),
+                )
+            ).first()
+            if held is not None:
+                raise NotSettleable("busy" if held.ending_how else "closed", by=held.ending_by)
             batch.make_default = make_default
             claimed = self._claim(s, pending, make_default)
             s.expire_all()  # the claims above were Core updates: read every row afresh

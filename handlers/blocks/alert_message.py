@@ -53,6 +53,11 @@ def alert_text(card: AlertCard) -> str:
     test = _("[Test mode] ") if card.test_mode else ""
     if card.state == AlertState.PAID:
         payers = {by for by, _with, _amount in card.paid_groups}
+        cards = {with_ for _by, with_, _amount in card.paid_groups}
+        if len(payers) == 1 and None not in payers and cards == {None}:  # marked paid from Slack, no card
+            return test + _("Settled: {name} paid {amount} another way (marked by {who}).").format(
+                name=name, amount=card.amount, who=user(payers.pop())
+            )
         if len(payers) == 1 and None not in payers:  # one admin paid it all through Settle
             return test + _("Settled by {who}: {name} paid {amount}.").format(
                 name=name, amount=card.amount, who=user(payers.pop())
@@ -106,6 +111,9 @@ def _state_header(card: AlertCard) -> str:
 def invoice_line(line: InvoiceLine) -> str:
     """ "• `in_1` Business Standard — CHF 100.00 · declined 2 times", struck through once paid."""
     desc = f" {safe(line.description, 200)}" if line.description else ""
+    if line.state == InvoiceState.PAID and line.paid_by and not line.paid_with:  # marked paid from Slack
+        marked = _("paid another way, marked by {who}").format(who=user(line.paid_by))
+        return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ {marked}"
     if line.state == InvoiceState.PAID:
         by = " " + _("by {who}").format(who=user(line.paid_by)) if line.paid_by else ""
         with_ = " " + _("with {card}").format(card=safe(line.paid_with, 100)) if line.paid_with else ""
@@ -314,7 +322,7 @@ def end_menu(card: AlertCard) -> StaticSelectElement:
     """The other ways a balance ends: each opens a confirmation that asks for the reason."""
     return StaticSelectElement(
         action_id=ActionId.END_BALANCE,
-        placeholder=PlainTextObject(text=_("Paid another way, void…")),
+        placeholder=PlainTextObject(text=_("End another way…")),
         options=[
             Option(text=PlainTextObject(text=_(label)), value=encode("alert", card.alert_id, how))
             for how, label in ENDINGS

@@ -49,10 +49,11 @@ def snooze_view(alert_id: int) -> View:
 
 # how each ending is named, in a title (24 characters at most), a button and a sentence
 END_TITLES = {"paid": N_("Paid another way"), "voided": N_("Void the balance"), "uncollectible": N_("Write off")}
+FINAL = N_("This cannot be undone.")
 END_SUBMITS = {"paid": N_("Mark paid"), "voided": N_("Void"), "uncollectible": N_("Write off")}
 
 
-def end_view(alert_id: int, how: str, card: AlertCard) -> View:
+def end_view(alert_id: int, how: str, card: AlertCard, shown: str, *, changed: bool = False) -> View:
     """The confirmation an ending asks for, with its reason (required: it is audited and shown)."""
     name, owed, n = safe(card.account_name, 500), card.owed, len(card.open_invoices)
     invoices = ngettext("{n} invoice", "{n} invoices", n).format(n=n)
@@ -72,12 +73,24 @@ def end_view(alert_id: int, how: str, card: AlertCard) -> View:
     return View(
         type="modal",
         callback_id=CallbackId.END,
-        private_metadata=refs.encode("alert", alert_id, how, lang=current()),
+        # what it shows goes with it: the submit ends these invoices, or asks again
+        private_metadata=refs.encode("alert", alert_id, f"{how}.{shown}", lang=current()),
         title=PlainTextObject(text=_(END_TITLES[how])),
         submit=PlainTextObject(text=_(END_SUBMITS[how])),
         close=PlainTextObject(text=_("Cancel")),
         blocks=[
-            SectionBlock(text=MarkdownTextObject(text=clip(what, SECTION))),
+            *(
+                [
+                    SectionBlock(
+                        text=MarkdownTextObject(
+                            text=_("⚠️ *The balance changed since you opened this:* check it again.")
+                        )
+                    )
+                ]
+                if changed
+                else []
+            ),
+            SectionBlock(text=MarkdownTextObject(text=clip(what + " " + _(FINAL), SECTION))),
             InputBlock(
                 block_id=BlockId.END_REASON,
                 label=PlainTextObject(text=_("Reason (kept in the audit trail)")),

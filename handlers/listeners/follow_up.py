@@ -13,12 +13,13 @@ from bot.balances.follow_ups import MAX_SNOOZE
 from bot.i18n import _
 from bot.read.cards import shown
 from bot.settlement.endings import ENDINGS as ENDING_ACTIONS
+from bot.settlement.endings import BalanceChanged
 from handlers.blocks.follow_up import END_TITLES, WAKE_AT, end_view, snooze_view
-from handlers.blocks.mrkdwn import slack_date, user
+from handlers.blocks.mrkdwn import code, slack_date, user
 from handlers.blocks.settle_modal import info_view
 from handlers.listeners.digest import refresh_list
 from handlers.support import refs
-from handlers.support.errors import after_ack, answering, ephemeral, replace_view
+from handlers.support.errors import after_ack, answering, ephemeral, replace_view, reply_text
 from handlers.support.ids import ActionId, BlockId, CallbackId
 from handlers.support.services import requester, services
 
@@ -106,9 +107,9 @@ def end_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     how = refs.action_of((_raw_action(body).get("selected_option") or {}).get("value"))
     if how not in ENDINGS:
         raise refs.BadRef(f"unknown ending {how!r}")
-    card = svc.endings.check(alert_id, requester(context), how)  # no form for someone who may not use it
+    card, shown_ids = svc.endings.check(alert_id, requester(context), how)  # no form for who may not use it
     trigger = str(body.get("trigger_id") or "")
-    view = end_view(alert_id, how, card)
+    view = end_view(alert_id, how, card, shown_ids)
     if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
         client.views_push(trigger_id=trigger, view=view)
     else:
@@ -119,8 +120,8 @@ def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     svc = services(context)
     view = body["view"]
     alert_id = refs.required(context, "alert")
-    how = refs.action_of(view.get("private_metadata"))
-    if how not in ENDINGS:
+    how, _dot, shown_ids = str(refs.action_of(view.get("private_metadata")) or "").partition(".")
+    if how not in ENDINGS or not shown_ids:
         raise refs.BadRef(f"unknown ending {how!r}")
     values = ((view.get("state") or {}).get("values") or {}).get(BlockId.END_REASON) or {}
     reason = str((values.get(ActionId.END_REASON) or {}).get("value") or "")
@@ -135,14 +136,27 @@ def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     who = requester(context)
 
     def end() -> None:
-        ended = svc.endings.end(alert_id, who, how, reason)
+        try:
+            ended = svc.endings.end(alert_id, who, how, reason, shown_ids)
+        except BalanceChanged:
+            card, now_ids = svc.endings.check(alert_id, who, how)
+            again = end_view(alert_id, how, card, now_ids, changed=True)
+            replace_view(client, external_id, again)
+            return
         done = {
-            "paid": _("✅ Marked paid another way: {amount}. The alert says so."),
-            "voided": _("✅ Voided: {amount}. The alert says so."),
-            "uncollectible": _("✅ Written off: {amount}. The alert says so."),
+            "paid": _("✅ Marked paid another way: {amount}. The alert is updated."),
+            "voided": _("✅ Voided: {amount}. The alert is updated."),
+            "uncollectible": _("✅ Written off: {amount}. The alert is updated."),
         }[how]
-        text = done.format(amount=shown(ended.amounts)) if ended.invoices else _("Nothing was left open to end.")
-        replace_view(client, external_id, info_view(END_TITLES[how], text))
+        lines = [done.format(amount=shown(ended.amounts))] if ended.invoices else []
+        if ended.not_ended:
+            left = ", ".join(code(i) for i in ended.not_ended)
+            lines.append(
+                _("⚠️ Not ended, still open: {invoices}. {why}").format(
+                    invoices=left, why=reply_text(ended.error) if ended.error else ""
+                )
+            )
+        replace_view(client, external_id, info_view(END_TITLES[how], "\n".join(lines)))
 
     after_ack(ack, body, client, context, end)
 

@@ -13,7 +13,14 @@ from slack_bolt import Ack, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.errors import ChargeOutcomeUnknown, InvalidChoice, NotSettleable, ProviderUnavailable, Refused
+from bot.domain.errors import (
+    BillingError,
+    ChargeOutcomeUnknown,
+    InvalidChoice,
+    NotSettleable,
+    ProviderUnavailable,
+    Refused,
+)
 from bot.i18n import N_, _, switch, use
 from bot.runtime.pools import PoolFull
 from handlers.blocks.mrkdwn import code, safe, user
@@ -108,6 +115,10 @@ def reply_text(error: Exception) -> str:
         return _(
             "The billing system is not answering right now ({why}). Nothing was charged. Try again in a minute."
         ).format(why=safe(error.message, 200)) + _request(error.request_id)
+    if isinstance(error, BillingError):  # the billing system refused the request, and said why
+        return _("The billing system refused this: {why}. Nothing was changed.").format(
+            why=safe(_(str(error)), 200).rstrip(".")
+        )
     return _(TROUBLE)
 
 
@@ -166,7 +177,7 @@ def handle(error: Exception, ack: Ack, body: dict[str, Any], client: WebClient, 
     Slack's request itself (a submission's field error or last step); after it, a message on the
     surface the request came from."""
     kind, user_id = _get(body, "type"), _get(body, "user", "id")
-    if isinstance(error, (Refused, NotSettleable, BadRef, InvalidChoice)):
+    if isinstance(error, (Refused, NotSettleable, BadRef, InvalidChoice, BillingError)):
         log.info("%s from %s answered: %s", kind, user_id, type(error).__name__)
     elif isinstance(error, (ProviderUnavailable, ChargeOutcomeUnknown)):
         log.warning("%s from %s: provider unavailable (request %s)", kind, user_id, error.request_id)

@@ -138,6 +138,9 @@ class AlertInvoice(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_by: Mapped[str | None] = mapped_column(String(32))
     paid_with: Mapped[str | None] = mapped_column(String(64))
+    # an ending from Slack under way (paid another way, voided, uncollectible) and who asked for it
+    ending_how: Mapped[str | None] = mapped_column(String(16))
+    ending_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     alert: Mapped[Alert] = relationship(back_populates="invoices")

@@ -86,9 +86,10 @@ def test_paid_another_way_asks_why_marks_it_paid_once_and_says_so_everywhere(h: 
 
     assert h.sandbox.get_invoice("in_acme_1").status == "paid"  # type: ignore[union-attr]
     assert h.attempts() == [a for a in h.attempts() if not a.off_session] == []  # no card was charged
-    eventually(lambda: h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00."))
+    eventually(lambda: h.alert()["text"] == "Settled: Acme Corp paid €129.00 another way (marked by <@U0ADMIN>).")
     blocks = json.dumps(h.alert()["blocks"], ensure_ascii=False)
     assert "paid €129.00 another way, marked by <@U0ADMIN>" in blocks and "end_balance" not in blocks
+    assert "✅ paid another way, marked by <@U0ADMIN>" in blocks
     reply = eventually(lambda: next((r["text"] for r in h.replies() if r["text"].startswith("🧾")), None))
     assert reply.startswith("🧾 <@U0ADMIN> marked €129.00 paid another way (`in_acme_1`): “Bank transfer 12 Nov")
     assert "<!channel>" not in reply and "<script>" not in reply and "&lt;!channel&gt;" in reply
@@ -110,7 +111,7 @@ def build_report_now(h: Harness) -> Any:
 )
 def test_void_and_write_off_close_the_balance_with_the_reason(h: Harness, how: str, closed: str, said: str) -> None:
     view_id = end(h, ADMIN, how, "Customer left in October")
-    eventually(lambda: "The alert says so." in h.view_text(view_id), message=h.view_text(view_id))
+    eventually(lambda: "The alert is updated." in h.view_text(view_id), message=h.view_text(view_id))
     assert h.sandbox.get_invoice("in_acme_1").status == how  # type: ignore[union-attr]
     eventually(lambda: h.alert()["text"].startswith(f"Closed: nothing is owed by Acme Corp any more ({closed})"))
     reply = eventually(lambda: next((r["text"] for r in h.replies() if r["text"].startswith(said)), None))
@@ -179,7 +180,7 @@ def test_on_stripe_each_ending_is_one_request_with_its_idempotency_key(
     acme: Acme = declined(hs, fake_stripe)
     before = len(fake_stripe.requests)
     view_id = end(hs, ADMIN, how, "Settled by phone", invoice_id=acme.invoice)
-    eventually(lambda: "The alert says so." in hs.view_text(view_id), message=hs.view_text(view_id))
+    eventually(lambda: "The alert is updated." in hs.view_text(view_id), message=hs.view_text(view_id))
     assert fake_stripe.invoices[acme.invoice]["status"] == status
     (call,) = [
         r
@@ -191,3 +192,53 @@ def test_on_stripe_each_ending_is_one_request_with_its_idempotency_key(
         assert str(call.params.get("paid_out_of_band")).lower() == "true" and not call.params.get("payment_method")
     hs.services.poller.run_cycle()  # Stripe's own event of it: recorded once
     assert len(audited(hs, "balance_ended")) == 1
+
+
+@pytest.mark.parametrize("how", ["voided", "uncollectible"])
+def test_a_charge_confirmed_after_the_balance_was_ended_charges_nothing(h: Harness, how: str) -> None:
+    """Admin A has the Charge confirmation open; admin B voids or writes off the balance; A clicks
+    Charge. (Stripe would take payment for a written-off invoice: Settle must not ask it to.)"""
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    end(h, "UGLOBAL", how, "Customer left")  # another admin (in SETTLE_ADMINS)
+    eventually(lambda: h.alert()["text"].startswith("Closed:"))
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Nothing is owed any more" in h.view_text(view_id), message=h.view_text(view_id))
+    assert h.attempts() == [] and h.sandbox.get_invoice("in_acme_1").status == how  # type: ignore[union-attr]
+    assert "charge_attempted" not in h.audit()
+
+
+def test_a_balance_that_grew_after_the_form_opened_is_confirmed_again(h: Harness, tmp_path: Path) -> None:
+    from tests.conftest import account, load_accounts, write_accounts
+
+    trigger = choose_ending(h, ADMIN, "paid")
+    view_id = eventually(lambda: h.fake.view_by_trigger.get(trigger))
+    form = h.view(view_id)
+    # next month's renewal is declined meanwhile and joins the balance
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], invoices=2)
+    load_accounts(h.services, write_accounts(tmp_path / "more.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    h.submit(view_id, ADMIN, reason("Transfer for November"), view_override=form)
+    eventually(
+        lambda: "The balance changed since you opened this" in h.view_text(view_id), message=h.view_text(view_id)
+    )
+    assert all(i.status == "open" for i in (h.sandbox.get_invoice("in_acme_1"), h.sandbox.get_invoice("in_acme_2")))  # type: ignore[union-attr]
+    assert "(2 invoices)" in h.view_text(view_id) and audited(h, "balance_ended") == []
+
+
+def test_a_provider_failure_halfway_leaves_the_truth_on_both_sides(hs: Harness, fake_stripe: FakeStripe) -> None:
+    acme: Acme = declined(hs, fake_stripe)
+    second = fake_stripe.add_invoice(acme.customer, 4900, description="Extra seats")
+    fake_stripe.renew(second)
+    hs.services.poller.run_cycle()
+    fake_stripe.fail(f"/v1/invoices/{second}/void", 500, times=10)  # Stripe down for the second
+    view_id = end(hs, ADMIN, "voided", "Cancelled contract", invoice_id=acme.invoice)
+    eventually(lambda: "Not ended, still open" in hs.view_text(view_id), message=hs.view_text(view_id))
+    text = hs.view_text(view_id)
+    assert "✅ Voided: €129.00" in text and f"`{second}`" in text and "not answering" in text
+    assert fake_stripe.invoices[acme.invoice]["status"] == "void" and fake_stripe.invoices[second]["status"] == "open"
+    (event,) = audited(hs, "balance_ended")
+    assert event.detail["invoices"] == [acme.invoice] and event.detail["not_ended"] == [second]
+    blocks = json.dumps(hs.alert(acme.invoice)["blocks"], ensure_ascii=False)
+    assert "*Owed*\\n€49.00" in blocks  # the second is still owed, and says so

@@ -196,6 +196,8 @@ class SandboxProvider:
                     raise BillingError(f"no such invoice: {invoice_id}")
                 if inv.status == "paid":
                     raise BillingError("invoice_already_paid")
+                if inv.status == "voided":  # as Stripe: a voided invoice is never paid (a written-off one may be)
+                    raise BillingError("invoice_voided")
                 pm = s.get(SandboxPaymentMethod, payment_method_id)
                 if pm is None or pm.customer_id != inv.customer_id:
                     raise BillingError("payment method does not belong to this account")
@@ -366,9 +368,7 @@ class SandboxProvider:
             inv = s.get(SandboxInvoice, invoice_id, with_for_update=True)
             if inv is None:
                 raise BillingError(f"no such invoice: {invoice_id}")
-            if inv.status == how:
-                return  # asked again (the same key, or another replica): ended already
-            if inv.status != "open":
+            if inv.status != "open":  # Settle claims an invoice before it asks: never twice
                 raise BillingError(f"invoice_{inv.status}")
             inv.status = how
             now = datetime.now(UTC)

@@ -12,8 +12,6 @@ from bot.billing.stripe.errors import REQUIRES_ACTION_CODE, calling, refusal
 from bot.domain.errors import BillingError
 from bot.domain.records import ClosedAs, PaymentResult
 
-_STRIPE_STATUS = {"paid": "paid", "voided": "void", "uncollectible": "uncollectible"}
-
 
 class StripePayments:
     def __init__(self, client: stripe.StripeClient) -> None:
@@ -22,26 +20,18 @@ class StripePayments:
     def end_invoice(self, invoice_id: str, how: ClosedAs, *, idempotency_key: str) -> None:
         """Paid another way: `invoices.pay` with `paid_out_of_band` (no card is charged); voided:
         `invoices.void_invoice`; written off: `invoices.mark_uncollectible`. An invoice already in
-        that state (a retry, another replica) is left as it is."""
+        that state by another hand is a refusal (a retry of Settle's own call replays its first answer:
+        the same idempotency key)."""
         options: Any = {"idempotency_key": idempotency_key}
-        try:
-            if how == "paid":
-                with calling("invoices.pay"):
-                    self._client.v1.invoices.pay(invoice_id, cast(Any, {"paid_out_of_band": True}), options)
-            elif how == "voided":
-                with calling("invoices.void_invoice"):
-                    self._client.v1.invoices.void_invoice(invoice_id, None, options)
-            else:
-                with calling("invoices.mark_uncollectible"):
-                    self._client.v1.invoices.mark_uncollectible(invoice_id, None, options)
-        except BillingError:
-            inv = self.invoice_status(invoice_id)
-            if inv != _STRIPE_STATUS[how]:
-                raise
-
-    def invoice_status(self, invoice_id: str) -> str | None:
-        with calling("invoices.retrieve"):
-            return str(plain(self._client.v1.invoices.retrieve(invoice_id)).get("status") or "") or None
+        if how == "paid":
+            with calling("invoices.pay"):
+                self._client.v1.invoices.pay(invoice_id, cast(Any, {"paid_out_of_band": True}), options)
+        elif how == "voided":
+            with calling("invoices.void_invoice"):
+                self._client.v1.invoices.void_invoice(invoice_id, None, options)
+        else:
+            with calling("invoices.mark_uncollectible"):
+                self._client.v1.invoices.mark_uncollectible(invoice_id, None, options)
 
     def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
         """On-session (the admin acts for the customer), so the bank may ask for verification.
