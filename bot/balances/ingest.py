@@ -22,7 +22,7 @@ from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark
 from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
 from bot.domain.records import AccountInfo, ChangePage, Invoice, InvoiceClosed, PaymentFailure
-from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
+from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceState, SettlementStatus
 from storage import audit
 from storage.db import reading, transaction
 from storage.events import record_applied
@@ -381,7 +381,10 @@ class Ingest:
         if ai is None:
             return
         if ai.ending_how == closed.state:  # an ending from Slack, its event here first: the admin's
-            if close_invoice(s, ai, InvoiceState(closed.state), source=f"settle:{closed.state}", by=ai.ending_by):
+            card = PAID_ANOTHER_WAY if closed.state == "paid" else None
+            if close_invoice(
+                s, ai, InvoiceState(closed.state), source=f"settle:{closed.state}", by=ai.ending_by, card=card
+            ):
                 report.closed += 1
             return
         if closed.state == "paid":

@@ -37,3 +37,7 @@ class SettlementStatus(StrEnum):
 
 # A settlement in one of these holds its invoice: the partial unique index allows one per invoice.
 SETTLEMENT_HOLDS_INVOICE = (SettlementStatus.CHARGING, SettlementStatus.REQUIRES_ACTION, SettlementStatus.SUCCEEDED)
+
+
+# what an invoice marked paid from Slack without a card (a transfer, a cheque) keeps as "paid with"
+PAID_ANOTHER_WAY = "another way"

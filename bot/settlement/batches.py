@@ -162,7 +162,10 @@ class Batches:
                 )
             ).first()
             if held is not None:
-                raise NotSettleable("busy" if held.ending_how else "closed", by=held.ending_by)
+                if held.ending_how:
+                    raise NotSettleable("busy", by=held.ending_by)
+                paid = held.state == InvoiceState.PAID
+                raise NotSettleable("paid" if paid else "closed", by=held.paid_by if paid else None)
             batch.make_default = make_default
             claimed = self._claim(s, pending, make_default)
             s.expire_all()  # the claims above were Core updates: read every row afresh

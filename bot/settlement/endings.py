@@ -21,7 +21,7 @@ from bot.balances.lifecycle import add_reply, close_invoice
 from bot.billing.base import BillingProvider
 from bot.domain.errors import BillingError, NotSettleable, ProviderUnavailable
 from bot.domain.ports import Outbox
-from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
+from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceState, SettlementStatus
 from bot.domain.workspace import Requester
 from bot.read.cards import AlertCard, card_of, per_currency
 from bot.settlement.forms import deliver_now
@@ -122,7 +122,8 @@ class Endings:
                 assert row is not None
                 if error is None:
                     # recorded now (or by the provider's event a moment ago, as the admin's)
-                    close_invoice(s, row, STATES[how], source=f"settle:{how}", by=who.user_id)
+                    paid_with = PAID_ANOTHER_WAY if how == "paid" else None
+                    close_invoice(s, row, STATES[how], source=f"settle:{how}", by=who.user_id, card=paid_with)
                     ended.append(invoice_id)
                 else:
                     not_ended.append(invoice_id)

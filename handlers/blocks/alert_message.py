@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.decline_reasons import explain, short
 from bot.domain.slack_ids import USER
-from bot.domain.states import ALERT_DONE, AlertState, InvoiceState
+from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceState
 from bot.i18n import N_, _, use
 from bot.read.cards import AlertCard, Attempt, InvoiceLine, shown
 from handlers.blocks.balance_list import duration
@@ -54,7 +54,7 @@ def alert_text(card: AlertCard) -> str:
     if card.state == AlertState.PAID:
         payers = {by for by, _with, _amount in card.paid_groups}
         cards = {with_ for _by, with_, _amount in card.paid_groups}
-        if len(payers) == 1 and None not in payers and cards == {None}:  # marked paid from Slack, no card
+        if len(payers) == 1 and None not in payers and cards == {PAID_ANOTHER_WAY}:  # marked paid, no card
             return test + _("Settled: {name} paid {amount} another way (marked by {who}).").format(
                 name=name, amount=card.amount, who=user(payers.pop())
             )
@@ -111,7 +111,7 @@ def _state_header(card: AlertCard) -> str:
 def invoice_line(line: InvoiceLine) -> str:
     """ "• `in_1` Business Standard — CHF 100.00 · declined 2 times", struck through once paid."""
     desc = f" {safe(line.description, 200)}" if line.description else ""
-    if line.state == InvoiceState.PAID and line.paid_by and not line.paid_with:  # marked paid from Slack
+    if line.state == InvoiceState.PAID and line.paid_with == PAID_ANOTHER_WAY:  # marked paid from Slack
         marked = _("paid another way, marked by {who}").format(who=user(line.paid_by))
         return f"• ~{code(line.invoice_id)}{desc} — {line.amount}~ ✅ {marked}"
     if line.state == InvoiceState.PAID:
@@ -138,9 +138,11 @@ def paid_how(card: AlertCard) -> str:
     parts = []
     for by, with_, amount in card.paid_groups:
         part = amount
-        if by and not with_:  # marked paid from Slack: a transfer, a cheque
+        if with_ == PAID_ANOTHER_WAY:  # marked paid from Slack: a transfer, a cheque
             part += " " + _("another way, marked by {who}").format(who=user(by))
-        elif by:
+            parts.append(part)
+            continue
+        if by:
             part += " " + _("by {who}").format(who=user(by))
         else:  # the customer, or the provider's own retry: no one in Slack
             part += " " + _("outside Settle")

@@ -494,8 +494,14 @@ def builds() -> list[Build]:
         b("page 6 of 6", dg.list_view, storms["60 balances"], page[:1], 5, 6),
         b("page 1 of 1", dg.list_view, storms["1 balance, over"], page[:1], 0, 1),
         b("", fu.snooze_view, ALERT_ID),
-        *(b(f"{how}, 60 invoices", fu.end_view, ALERT_ID, how, full_card(AlertState.OPEN)) for how in fu.END_TITLES),
-        *(b(f"{how}, 1 invoice", fu.end_view, ALERT_ID, how, small_card(AlertState.OPEN)) for how in fu.END_TITLES),
+        *(
+            b(f"{how}, 60 invoices", fu.end_view, ALERT_ID, how, full_card(AlertState.OPEN), "0123456789ab")
+            for how in fu.END_TITLES
+        ),
+        *(
+            b(f"{how}, 1 invoice", fu.end_view, ALERT_ID, how, small_card(AlertState.OPEN), "0123456789ab")
+            for how in fu.END_TITLES
+        ),
         b("15 of 60, every account", hm.home_view, home_summary()),
         b("nothing", hm.home_view, home_summary(balances=(), count=0, totals=(), others_open=0, recent=())),
         b("a billing admin", hm.home_view, home_summary(every_account=False, others_open=1)),
