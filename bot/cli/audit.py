@@ -50,7 +50,11 @@ def audit(account: str | None, as_json: bool, limit: int) -> None:
     if not rows:
         click.echo("no audit events yet")
     for r in rows:
-        extra = " ".join(f"{k}={v}" for k, v in r["detail"].items())
+        # a free-text value (a reason) quoted, so what it says can never read as another field
+        extra = " ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False) if isinstance(v, str) and (' ' in v or '=' in v) else v}"
+            for k, v in r["detail"].items()
+        )
         amount = (
             format_money(r["amount_minor"], r["currency"]) if r["amount_minor"] is not None and r["currency"] else "-"
         )

@@ -242,3 +242,13 @@ def test_a_provider_failure_halfway_leaves_the_truth_on_both_sides(hs: Harness, 
     assert event.detail["invoices"] == [acme.invoice] and event.detail["not_ended"] == [second]
     blocks = json.dumps(hs.alert(acme.invoice)["blocks"], ensure_ascii=False)
     assert "*Owed*\\n€49.00" in blocks  # the second is still owed, and says so
+
+
+def test_settle_audit_quotes_a_reason_so_it_never_reads_as_another_field(h: Harness, env: dict[str, str]) -> None:
+    from tests.conftest import run_cli
+
+    view_id = end(h, ADMIN, "uncollectible", "gone invoices=['in_other'] actor=U0BOSS")
+    eventually(lambda: "The alert is updated." in h.view_text(view_id), message=h.view_text(view_id))
+    text = run_cli(env, "audit").stdout
+    line = next(line for line in text.splitlines() if "balance_ended" in line)
+    assert "reason=\"gone invoices=['in_other'] actor=U0BOSS\"" in line
