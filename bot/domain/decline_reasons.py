@@ -4,10 +4,43 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.i18n import N_, _
 
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
+
+# What kind of decline a code is: the kind decides the next step Settle offers (issue 20's table).
+# "hard": the card must never be tried again for the balance (lost, stolen, fraud, blocked, not
+# supported); "expired": the same, said as such; "funds": the card may work later; "authenticate":
+# the cardholder must verify; anything else keeps the usual choice.
+Kind = Literal["authenticate", "funds", "hard", "expired", "other"]
+KINDS: dict[str, Kind] = {
+    "authentication_required": "authenticate",
+    "authentication_failed": "authenticate",
+    "insufficient_funds": "funds",
+    "card_velocity_exceeded": "funds",
+    "withdrawal_count_limit_exceeded": "funds",
+    "try_again_later": "funds",
+    "lost_card": "hard",
+    "stolen_card": "hard",
+    "pickup_card": "hard",
+    "restricted_card": "hard",
+    "fraudulent": "hard",
+    "merchant_blacklist": "hard",
+    "card_not_supported": "hard",
+    "invalid_account": "hard",
+    "expired_card": "expired",
+}
+
+
+def kind_of(code: str | None) -> Kind:
+    return KINDS.get(code or "", "other")
+
+
+def bars_the_card(code: str | None) -> bool:
+    """A card declined for this reason is never offered or charged again for the balance."""
+    return kind_of(code) in ("hard", "expired")
 
 
 @dataclass(frozen=True)
@@ -42,6 +75,7 @@ _SHORT = {
     "restricted_card": N_("blocked by the bank"),
     "fraudulent": N_("declined by the bank"),
     "merchant_blacklist": N_("declined by the bank"),
+    "invalid_account": N_("account closed"),
 }
 
 
@@ -116,6 +150,11 @@ _REASONS: dict[str, Explanation] = {
         "Pay with another card, or ask the cardholder to contact their bank.",
     ),
     "pickup_card": Explanation("The bank has blocked the card.", "Pay with another card."),
+    "merchant_blacklist": Explanation(
+        "The bank declined the card without giving a reason.",
+        "Pay with another card, or ask the cardholder to contact their bank.",
+    ),
+    "invalid_account": Explanation("The card's account is closed or not valid.", "Pay with another card."),
     "restricted_card": Explanation("The bank has blocked the card.", "Pay with another card."),
 }
 

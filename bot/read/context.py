@@ -20,6 +20,11 @@ class SettleContext:
     add_method_url: str | None
     in_flight: BatchRecord | None
     preselect_method_id: str | None = None  # a card just added on the provider's page
+    barred: frozenset[str] = frozenset()  # cards declined for good for this balance: never offered
+
+    @property
+    def offered(self) -> list[PaymentMethod]:
+        return [m for m in self.methods if m.id not in self.barred]
 
     @property
     def amount(self) -> str:

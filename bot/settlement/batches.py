@@ -22,6 +22,7 @@ from bot.billing.base import BillingProvider
 from bot.domain.errors import InvalidChoice, NotSettleable, Refused
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from bot.domain.workspace import Requester
+from bot.read.barred import barred_methods
 from bot.read.batches import BatchRecord, BatchStatus, batch_record
 from bot.settlement.forms import SettleForms
 from bot.settlement.trail import record_step
@@ -78,6 +79,8 @@ class Batches:
                 raise NotSettleable("paid" if alert.state == AlertState.PAID else "closed")
             account_id = alert.account_id
             open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
+            if method_id in barred_methods(s, alert_id):  # declined for good: never charged again
+                raise InvalidChoice(method_id)
         chosen = open_ids if invoice_ids is None else [i for i in open_ids if i in set(invoice_ids)]
         if invoice_ids is not None and len(chosen) != len(set(invoice_ids)):
             raise InvalidChoice("invoices")

@@ -18,6 +18,7 @@ from bot.domain.ports import Outbox
 from bot.domain.records import Invoice
 from bot.domain.states import AlertState, InvoiceState, SettlementStatus
 from bot.domain.workspace import Requester
+from bot.read.barred import barred_methods
 from bot.read.batches import batch_record
 from bot.read.cards import card_of
 from bot.read.context import SettleContext
@@ -57,6 +58,7 @@ class SettleForms:
             )
             batch = s.get(SettlementBatch, holder.batch_id) if holder is not None and holder.batch_id else None
             in_flight = batch_record(s, batch) if batch is not None else None
+            barred = barred_methods(s, alert_id)
         if card.state == AlertState.PAID:
             raise NotSettleable("paid", by=card.paid_by)
         if card.state == AlertState.CLOSED:
@@ -69,6 +71,7 @@ class SettleForms:
             add_method_url=self.provider.add_method_url(card.account_id, card_ref),
             in_flight=in_flight,
             preselect_method_id=preselect,
+            barred=barred,
         )
 
     def record_form_opened(self, ctx: SettleContext, who: Requester) -> None:

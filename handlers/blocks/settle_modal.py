@@ -110,11 +110,11 @@ def _method_option(m: PaymentMethod, ctx: SettleContext, failed: BatchRecord | N
 
 def preferred_method(ctx: SettleContext, failed: BatchRecord | None = None) -> PaymentMethod | None:
     """A card just added is chosen; a declined card never is; else the default, else the first."""
-    added = next((m for m in ctx.methods if m.id == ctx.preselect_method_id), None)
+    added = next((m for m in ctx.offered if m.id == ctx.preselect_method_id), None)
     if added is not None:
         return added
     avoid = {ctx.alert.declined_method_id, failed.payment_method_id if failed else None}
-    usable = [m for m in ctx.methods if m.id not in avoid and not m.expired()]
+    usable = [m for m in ctx.offered if m.id not in avoid and not m.expired()]
     return next((m for m in usable if m.is_default), usable[0] if usable else None)
 
 
@@ -217,8 +217,17 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
             )
         )
         blocks.append(InputBlock(block_id=BlockId.INVOICES, label=_("Invoices to pay"), element=chooser))
-    if ctx.methods:
-        options = [_method_option(m, ctx, failed) for m in ctx.methods]
+    barred = [m for m in ctx.methods if m.id in ctx.barred]
+    if barred:  # declined for good (lost, stolen, blocked, expired…): said, never offered
+        blocks.append(
+            _note(
+                _("Not offered: {cards}, declined for good for this balance.").format(
+                    cards=", ".join(safe(m.card.label, 64) for m in barred[:5])
+                )
+            )
+        )
+    if ctx.offered:
+        options = [_method_option(m, ctx, failed) for m in ctx.offered]
         chosen = preferred_method(ctx, failed)
         initial = next((o for o in options if chosen and o.value == chosen.id), None)
         element = (
@@ -227,6 +236,8 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
             else StaticSelectElement(action_id=ActionId.METHOD_CHOICE, options=options[:100], initial_option=initial)
         )
         blocks.append(InputBlock(block_id=BlockId.METHOD, label=_("Pay with"), element=element))
+    elif ctx.methods:
+        blocks.append(_md(_("*No saved card is left to try.* Add a new card, then refresh.")))
     else:
         blocks.append(_md(_("*No saved payment methods.* Add a card, then refresh.")))
     refresh = refs.encode("alert", alert.alert_id)
@@ -243,7 +254,7 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
         type="modal",
         callback_id=CallbackId.PICK,
         title=_(MODAL_TITLE),
-        submit=_("Continue") if ctx.methods else None,
+        submit=_("Continue") if ctx.offered else None,
         close=_("Cancel"),
         private_metadata=refs.encode("alert", alert.alert_id, lang=current()),
         blocks=blocks,

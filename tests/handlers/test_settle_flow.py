@@ -443,3 +443,23 @@ def test_charge_interrupted_by_a_crash_is_finished_with_the_same_key(h1: Harness
     assert h.alert()["text"].startswith("Settled by <@U0ADMIN>: Acme Corp paid €129.00")
     # the poller that finished the charge also told the admin's modal, which said "Charging…"
     assert "Paid." in h.view_text(view_id)
+
+
+def test_a_card_declined_for_good_is_never_offered_or_charged_again(h: Harness, tmp_path: Path) -> None:
+    """A lost card at renewal, a stolen one tried by an admin: neither is offered again for this
+    balance, and a choice of one (a forged or stale form) charges nothing."""
+    setup(h, tmp_path, default="4000000000009987", extra=["4000000000009979", "4242424242424242"])
+    view_id = h.open_modal(ADMIN)
+    offered = [o["value"] for o in h.options(view_id)]
+    assert "pm_acme_1" not in offered and {"pm_acme_2", "pm_acme_3"} <= set(offered)
+    assert "Not offered: Visa ·· 9987, declined for good for this balance." in h.view_text(view_id)
+    h.choose(view_id, ADMIN, "pm_acme_2")  # the stolen card: declined
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "was declined" in h.view_text(view_id), message=h.view_text(view_id))
+    again = h.open_modal(ADMIN)
+    assert [o["value"] for o in h.options(again)] == ["pm_acme_3"]
+    before = len(h.attempts())
+    resp = h.choose(again, ADMIN, "pm_acme_1")  # a stale form's lost card
+    assert resp.status == 200
+    eventually(lambda: "no longer on the account" in h.view_text(again) or "pick another" in h.view_text(again).lower())
+    assert len(h.attempts()) == before and h.sandbox.get_invoice("in_acme_1").status == "open"  # type: ignore[union-attr]
