@@ -87,7 +87,7 @@ def test_a_card_added_on_the_hosted_page_is_chosen_and_one_card_is_one_option(h:
     assert "payment_method_added" in h.audit()
 
 
-def test_the_expired_test_card_carries_a_past_expiry(h: Harness, tmp_path: Path) -> None:
+def test_a_card_declined_as_expired_is_not_offered_again_and_another_is_chosen(h: Harness, tmp_path: Path) -> None:
     from tests.conftest import account, load_accounts, write_accounts
 
     acc = account("expired", "4000000000000069", channel="C0EXP", admins=[ADMIN], extra_cards=["4242424242424242"])
@@ -95,8 +95,9 @@ def test_the_expired_test_card_carries_a_past_expiry(h: Harness, tmp_path: Path)
     h.sandbox.bill()
     h.services.poller.run_cycle()
     view_id = h.open_modal(ADMIN, "in_expired_1")
-    expired = next(o for o in h.options(view_id) if o["value"] == "pm_expired_1")
-    assert expired["description"]["text"].startswith("Expired ")
+    # declined as expired: not offered again, and the form says which card and why
+    assert [o["value"] for o in h.options(view_id)] == ["pm_expired_2"]
+    assert "Not offered: Visa ·· 0069, declined for good for this balance." in h.view_text(view_id)
     chosen = next(b for b in h.view(view_id)["blocks"] if b.get("block_id") == "method")["element"]["initial_option"]
     assert chosen["value"] == "pm_expired_2"
 
