@@ -67,10 +67,7 @@ def shown(sums: dict[str, int]) -> str:
 
 def total(lines: Iterable[Priced]) -> str:
     """A sum of amounts, per currency: "CHF 350.00", or "€10.00 + $5.00" for a mixed balance."""
-    sums: dict[str, int] = {}
-    for line in lines:
-        sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
-    return " + ".join(format_money(minor, currency) for currency, minor in sums.items()) or format_money(0, "EUR")
+    return shown(per_currency(lines))
 
 
 @dataclass(frozen=True)

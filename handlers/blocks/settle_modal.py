@@ -361,10 +361,9 @@ def verify_label(st: SettlementRecord) -> str:
     the amount whole, the description shortened to what fits."""
     label = _("Verify {amount}").format(amount=st.amount)
     description = " ".join(st.invoice_description.split())
-    room = BUTTON - len(label) - 3
-    if description and room >= 8:
-        label += " · " + (description if len(description) <= room else description[: room - 1].rstrip() + "…")
-    return label
+    if not description or BUTTON - len(label) - len(" · ") < 8:  # no room to say anything of it
+        return label
+    return fitted(label + " · {description}", "description", description, BUTTON)
 
 
 def verify_view(batch: BatchRecord, *, not_yet: bool = False) -> View:

@@ -8,12 +8,12 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.models.views import View
 
 from bot.balances.follow_ups import MAX_SNOOZE
 from bot.i18n import _
 from bot.read.cards import shown
-from bot.settlement.endings import ENDINGS as ENDING_ACTIONS
-from bot.settlement.endings import BalanceChanged
+from bot.settlement.endings import ENDINGS, BalanceChanged
 from handlers.blocks.follow_up import END_TITLES, WAKE_AT, end_view, snooze_view
 from handlers.blocks.mrkdwn import code, slack_date, user
 from handlers.blocks.settle_modal import info_view
@@ -23,13 +23,21 @@ from handlers.support.errors import after_ack, answering, ephemeral, replace_vie
 from handlers.support.ids import ActionId, BlockId, CallbackId
 from handlers.support.services import requester, services
 
-ENDINGS = tuple(ENDING_ACTIONS)  # paid, voided, uncollectible
 SNOOZE_FOR = {"snooze_1d": timedelta(days=1), "snooze_3d": timedelta(days=3)}
 
 
 def _raw_action(body: dict[str, Any]) -> dict[str, Any]:
     actions = body.get("actions")
     return actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+
+
+def _open_form(client: WebClient, body: dict[str, Any], view: View) -> None:
+    """A form opened from the alert's controls; from a modal (a digest's list), on top of it."""
+    trigger = str(body.get("trigger_id") or "")
+    if isinstance(body.get("view"), dict):
+        client.views_push(trigger_id=trigger, view=view)
+    else:
+        client.views_open(trigger_id=trigger, view=view)
 
 
 def _tell(client: WebClient, body: dict[str, Any], context: BoltContext, text: str) -> None:
@@ -56,11 +64,7 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
         )
     elif do == "snooze_date":
         follow.access.authorize(who, alert_id, action="snooze")  # no form for someone who may not use it
-        trigger = str(body.get("trigger_id") or "")
-        if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
-            client.views_push(trigger_id=trigger, view=snooze_view(alert_id))
-        else:
-            client.views_open(trigger_id=trigger, view=snooze_view(alert_id))
+        _open_form(client, body, snooze_view(alert_id))
     elif do == "wake":
         follow.snooze(alert_id, who, None)
         _tell(client, body, context, _("Snooze ended: reminders are back on."))
@@ -108,12 +112,7 @@ def end_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     if how not in ENDINGS:
         raise refs.BadRef(f"unknown ending {how!r}")
     card, shown_ids = svc.endings.check(alert_id, requester(context), how)  # no form for who may not use it
-    trigger = str(body.get("trigger_id") or "")
-    view = end_view(alert_id, how, card, shown_ids)
-    if isinstance(body.get("view"), dict):  # from a modal (a digest's list): on top of it
-        client.views_push(trigger_id=trigger, view=view)
-    else:
-        client.views_open(trigger_id=trigger, view=view)
+    _open_form(client, body, end_view(alert_id, how, card, shown_ids))
 
 
 def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

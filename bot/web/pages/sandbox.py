@@ -16,6 +16,7 @@ from bot.domain.errors import BillingError
 from bot.domain.money import format_money
 from bot.domain.records import card_label
 from bot.i18n import N_, _, language, use
+from bot.read.cards import total
 from bot.web.pages.frame import Para, message_page, render, tm
 from bot.web.router import respond
 
@@ -90,7 +91,7 @@ class SandboxPages:
         group = self.provider.verification_group(attempt_id)
         if not group:
             return _html(start_response, "404 Not Found", _message(_("Not found"), _("No such payment")))
-        amount = total_of(group)
+        amount = total(group)  # the attempts are priced as invoice lines are
         card = card_label(group[0].brand, group[0].last4)
         if form.get("decision") in ("approve", "decline") and group[0].outcome == "requires_action":
             # one authentication for every payment it covers
@@ -211,14 +212,6 @@ class SandboxPages:
             **_frame(),
         )
         return _html(start_response, "200 OK", body)
-
-
-def total_of(attempts: list[Any]) -> str:
-    """ "€129.00", or "€129.00 + $5.00" for payments in two currencies."""
-    sums: dict[str, int] = {}
-    for a in attempts:
-        sums[a.currency] = sums.get(a.currency, 0) + a.amount_minor
-    return " + ".join(format_money(minor, currency) for currency, minor in sums.items())
 
 
 STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}

@@ -208,18 +208,23 @@ def test_stripe_renewals_are_read_from_subscriptions(
     good = fake_stripe.add_card(fine, "4242424242424242", default=True)
     fake_stripe.add_subscription(fine, 5000, int((datetime.now(UTC) + timedelta(days=4)).timestamp()), card=good)
     with running_server() as (_base, services):
-        from bot.balances.routing import apply_account_info
-
-        with transaction(services.sessions) as s:
-            for c in (cus, fine):
-                info = services.provider.get_account(c)
-                assert info is not None
-                apply_account_info(s, info)
+        known(services, cus, fine)
         report = services.poller.run_cycle()
     assert report.card_warnings == 1 and card
     (msg,) = warnings(fake_slack, "C0ACME")
     assert "Visa ·· 4242" in msg["text"] and "expires before then" in msg["text"]
     assert warnings(fake_slack, "C0GLOBEX") == []
+
+
+def known(services: Any, *customers: str) -> None:
+    """Settle has read these Stripe customers (their routing), as it has before renewal day."""
+    from bot.balances.routing import apply_account_info
+
+    with transaction(services.sessions) as s:
+        for customer in customers:
+            info = services.provider.get_account(customer)
+            assert info is not None
+            apply_account_info(s, info)
 
 
 def test_a_stripe_customer_whose_default_card_changes_has_its_warning_cleared_at_the_next_poll(
@@ -230,12 +235,7 @@ def test_a_stripe_customer_whose_default_card_changes_has_its_warning_cleared_at
     fresh = fake_stripe.add_card(cus, "5555555555554444")
     fake_stripe.add_subscription(cus, 12900, int((datetime.now(UTC) + timedelta(days=4)).timestamp()))
     with running_server() as (_base, services):
-        from bot.balances.routing import apply_account_info
-
-        with transaction(services.sessions) as s:
-            info = services.provider.get_account(cus)
-            assert info is not None
-            apply_account_info(s, info)
+        known(services, cus)
         assert services.poller.run_cycle().card_warnings == 1
         # in Stripe's dashboard: customer.updated, previous_attributes naming the card it replaced
         fake_stripe.update_customer(cus, invoice_settings={"default_payment_method": fresh})
@@ -256,12 +256,7 @@ def test_a_stripe_subscription_on_its_own_card_keeps_its_warning_when_only_the_c
     fresh = fake_stripe.add_card(cus, "5555555555554444")
     sub = fake_stripe.add_subscription(cus, 12900, int((datetime.now(UTC) + timedelta(days=4)).timestamp()), card=old)
     with running_server() as (_base, services):
-        from bot.balances.routing import apply_account_info
-
-        with transaction(services.sessions) as s:
-            info = services.provider.get_account(cus)
-            assert info is not None
-            apply_account_info(s, info)
+        known(services, cus)
         assert services.poller.run_cycle().card_warnings == 1
         fake_stripe.update_customer(cus, invoice_settings={"default_payment_method": fresh})
         services.poller.run_cycle()
