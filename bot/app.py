@@ -42,6 +42,7 @@ from bot.jobs.poll import PollCycle
 from bot.runtime.pools import BoundedPool, Timers
 from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
+from bot.settlement.asking import CustomerAsks
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
 from bot.settlement.endings import Endings
@@ -49,6 +50,7 @@ from bot.settlement.events import SettlementEvents
 from bot.settlement.forms import SettleForms
 from bot.settlement.hooks import SettlementHooks
 from bot.settlement.recovery import Recovery
+from bot.settlement.retries import Retries
 from bot.slack.client import make_web_client
 from bot.slack.gateway import WebSlackGateway
 from bot.slack.install import (
@@ -166,6 +168,8 @@ class Settle:
     home: HomePublisher
     follow_ups: FollowUps
     endings: Endings
+    retries: Retries
+    asks: CustomerAsks
     card_warnings: CardWarnings
     reports: ReportPoster
     languages: UserLanguages
@@ -208,6 +212,8 @@ class Settle:
                 recovery=self.recovery,
                 follow_ups=self.follow_ups,
                 endings=self.endings,
+                retries=self.retries,
+                asks=self.asks,
                 card_warnings=self.card_warnings,
                 home=self.home,
                 languages=self.languages,
@@ -356,10 +362,12 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     for told in (follow_ups, card_warnings, reports):  # each records, and wakes the courier
         told.wake = courier.wake
     ingest.recorded = courier.wake
+    retries = Retries(sessions, provider, access, batches, charger, deliverer)
     poller = PollCycle(
         ingest,
         courier,
         reconcile=recovery.reconcile,
+        retries=retries.fire_due,
         follow_ups=follow_ups,
         reports=reports,
         card_warnings=card_warnings,
@@ -390,6 +398,8 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         home=home,
         follow_ups=follow_ups,
         endings=Endings(sessions, provider, access, deliverer),
+        retries=retries,
+        asks=CustomerAsks(sessions, provider, access, deliverer),
         card_warnings=card_warnings,
         reports=reports,
         languages=languages,

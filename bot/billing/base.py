@@ -24,8 +24,12 @@ class BillingProvider(Protocol):
         """Asked once for an account Settle meets for the first time (its name and routing)."""
         ...
 
-    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
-        """Charge with the cardholder present (may need bank verification); replays on a reused key."""
+    def pay_invoice(
+        self, invoice_id: str, payment_method_id: str, *, idempotency_key: str, off_session: bool = False
+    ) -> PaymentResult:
+        """Charge with the cardholder present (may need bank verification), or `off_session` with no
+        one at the card (a scheduled retry: a bank that wants verification declines); replays on a
+        reused key."""
         ...
 
     def get_payment(self, payment_id: str) -> PaymentResult | None:
@@ -54,6 +58,10 @@ class BillingProvider(Protocol):
         """A link to the provider's hosted page where a card is added (card numbers never reach Slack).
 
         `ref` comes back to Settle with the provider's notice that a card was added."""
+        ...
+
+    def customer_card_url(self, account_id: str, ref: str) -> str | None:
+        """The same page, for the customer: a link an admin sends them, open for days, not an hour."""
         ...
 
 

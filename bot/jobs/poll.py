@@ -30,6 +30,7 @@ class CycleReport:
     monthly_reports: list[str] = field(default_factory=list)
     card_warnings: int = 0
     settlements: int = 0
+    retries: int = 0  # scheduled retries fired this cycle
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
@@ -62,6 +63,8 @@ class CycleReport:
             parts.append(f"{plural(i.closed, 'invoice')} voided or written off")
         if self.settlements:
             parts.append(f"{plural(self.settlements, 'settlement')} completed")
+        if self.retries:
+            parts.append(plural(self.retries, "scheduled retry", "scheduled retries"))
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
         if self.reminders:
@@ -86,6 +89,7 @@ class PollCycle:
         courier: Courier,
         *,
         reconcile: Callable[[], int] | None = None,
+        retries: Callable[[], int] | None = None,
         follow_ups: FollowUps | None = None,
         reports: ReportPoster | None = None,
         card_warnings: CardWarnings | None = None,
@@ -93,6 +97,7 @@ class PollCycle:
         self.ingest = ingest
         self.courier = courier
         self.reconcile = reconcile
+        self.retries = retries
         self.follow_ups = follow_ups
         self.reports = reports
         self.card_warnings = card_warnings
@@ -122,6 +127,8 @@ class PollCycle:
             # the cursor did not move: the next cycle reads the same changes; alerts already recorded still go out
             log.warning("%s feed unavailable (%s): %s", self.ingest.provider.name, exc.request_id, exc)
             report.feed_error = str(exc)
+        if self.retries is not None:  # after the feed: a balance paid meanwhile is known, and not charged
+            report.retries = self.retries()
         if self.follow_ups is not None:
             report.reminders, report.escalations = self.follow_ups.run()
         if self.card_warnings is not None:

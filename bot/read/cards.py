@@ -119,6 +119,12 @@ class AlertCard:
     assigned_by: str | None = None
     language: str = "en"  # the account's: channel alerts are in it
     bank_message: str | None = None  # the provider's words for the latest decline (plain text)
+    asked_customer: str | None = None  # "pay" or "card": the customer was sent that page, by whom, when
+    asked_by: str | None = None
+    asked_at: datetime | None = None
+    retry_at: datetime | None = None  # a retry on a date, scheduled by whom, with which card
+    retry_by: str | None = None
+    retry_card: str | None = None
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -169,6 +175,7 @@ CARD_LOAD: tuple[LoaderOption, ...] = (
     joinedload(Alert.account),
     joinedload(Alert.latest_decline),
     selectinload(Alert.invoices).joinedload(AlertInvoice.latest_decline),
+    selectinload(Alert.scheduled_retry),
 )
 
 
@@ -193,6 +200,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
     account = alert.account
     decline = alert.latest_decline
     intended = account.channel if alert.fallback_reason and account is not None and account.channel else None
+    retry = alert.scheduled_retry
     return AlertCard(
         alert_id=alert.id,
         account_id=alert.account_id,
@@ -229,6 +237,12 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         assignee=alert.assignee,
         assigned_by=alert.assigned_by,
         language=(account.locale if account and account.locale else "en"),
+        asked_customer=alert.asked_customer,
+        asked_by=alert.asked_by,
+        asked_at=alert.asked_at,
+        retry_at=retry.due_at if retry else None,
+        retry_by=retry.scheduled_by if retry else None,
+        retry_card=retry.card_label if retry else None,
     )
 
 

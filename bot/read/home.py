@@ -4,6 +4,7 @@ lately, and their rights. A constant number of queries, however much is open."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +13,7 @@ from bot.domain.workspace import Scope
 from bot.read.balances import MaySettle, admins_of, open_balances
 from bot.read.batches import BatchRecord, BatchStatus, batch_records
 from bot.read.cards import AlertCard
+from bot.read.report import MonthReport, build_report
 from bot.read.scope import visible
 from storage.db import reading
 from storage.models import Alert, SettlementBatch
@@ -30,6 +32,7 @@ class HomeSummary:
     others_open: int  # open balances this user may not settle
     every_account: bool  # one of SETTLE_ADMINS (directly or by group)
     recent: tuple[BatchRecord, ...]  # settlements of these accounts lately, newest first
+    month: MonthReport | None = None  # this month so far, in this workspace: where the money came back from
 
 
 def home_summary(
@@ -49,6 +52,9 @@ def home_summary(
     with reading(sessions) as s:  # read in full only what this user may see
         records = batch_records(s, [batch for batch, account_id in latest if account_id in mine])
     recent = [r for r in records if r.status in (BatchStatus.SUCCEEDED, BatchStatus.PARTIAL)][:RECENT]
+    now = datetime.now(UTC)
+    with reading(sessions) as s:
+        month = build_report(s, f"{now.year:04d}-{now.month:02d}", scope)
     return HomeSummary(
         user_id=user_id,
         balances=tuple(balances.cards),
@@ -57,4 +63,5 @@ def home_summary(
         others_open=balances.open_total - balances.count,
         every_account=every_account,
         recent=tuple(recent),
+        month=month,
     )

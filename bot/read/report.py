@@ -8,7 +8,12 @@
 - paid another way, voided, written off: ended that month without a card charged (marked paid out
   of band from Slack; voided or written off, from Slack or in the billing system);
 - still open: invoices first declined that month and not paid, voided or written off (as of now);
-- median time from the first decline to settled, for what Settle recovered that month.
+- median time from the first decline to settled, for what Settle recovered that month;
+- recovered by path: every way money came back, which add up to the recovered total: the provider's
+  own automatic retries, settled from Slack with a saved card, with a new card, after the bank's
+  verification, by the customer on the payment page sent from Slack, by a scheduled retry, and paid
+  another way; each with its median time from the first decline. Voided and written off are apart.
+- the recovery rate, with its formula: recovered (every path) ÷ declined, amounts, both that month.
 """
 
 from __future__ import annotations
@@ -26,9 +31,26 @@ from bot.domain.money import format_money
 from bot.domain.states import InvoiceState, SettlementStatus
 from bot.domain.workspace import Scope
 from bot.read.scope import visible
-from storage.models import Account, Alert, AlertInvoice, AuditEvent, Settlement
+from storage.models import Account, Alert, AlertInvoice, AuditEvent, ScheduledRetry, Settlement
 
 HOW = ("saved card", "new card", "after bank verification")
+PATHS = (
+    "provider retry",
+    "saved card",
+    "new card",
+    "after bank verification",
+    "customer page",
+    "scheduled retry",
+    "paid another way",
+)
+FORMULA = "recovery rate = recovered in the month (every path above) ÷ declined in the month, by amount"
+
+
+@dataclass
+class PathFigures:
+    count: int = 0
+    minor: int = 0
+    median_hours: float | None = None  # from the invoice's first decline to paid
 
 
 @dataclass
@@ -50,6 +72,19 @@ class CurrencyReport:
     open_count: int = 0
     open_minor: int = 0
     median_hours_to_settle: float | None = None
+    paths: dict[str, PathFigures] = field(default_factory=lambda: {p: PathFigures() for p in PATHS})
+
+    @property
+    def recovered_all_count(self) -> int:
+        return sum(p.count for p in self.paths.values())
+
+    @property
+    def recovered_all_minor(self) -> int:
+        return sum(p.minor for p in self.paths.values())
+
+    @property
+    def recovery_rate(self) -> float | None:
+        return round(100 * self.recovered_all_minor / self.declined_minor, 1) if self.declined_minor else None
 
     def money(self, minor: int) -> str:
         return format_money(minor, self.currency)
@@ -65,7 +100,19 @@ class MonthReport:
         return not any(c.declined_count or c.recovered_count or c.elsewhere_count for c in self.currencies)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"month": self.month, "currencies": [asdict(c) for c in self.currencies]}
+        return {
+            "month": self.month,
+            "formula": FORMULA,
+            "currencies": [
+                {
+                    **asdict(c),
+                    "recovered_all_count": c.recovered_all_count,
+                    "recovered_all_minor": c.recovered_all_minor,
+                    "recovery_rate_percent": c.recovery_rate,
+                }
+                for c in self.currencies
+            ],
+        }
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -129,14 +176,38 @@ def build_report(s: Session, month: str, scope: Scope | None = None) -> MonthRep
             )
         ).all()
     )
+    retried = set(
+        s.scalars(
+            select(ScheduledRetry.batch_id).where(
+                ScheduledRetry.batch_id.in_({st.batch_id for st in settled if st.batch_id is not None})
+            )
+        )
+    )
     hours: dict[str, list[float]] = defaultdict(list)
+    path_hours: dict[tuple[str, str], list[float]] = defaultdict(list)
     settled_invoices = set()
+
+    def recovered(currency: str, path: str, minor: int, invoice_id: str | None, at: datetime) -> None:
+        figures = row(currency).paths[path]
+        figures.count += 1
+        figures.minor += minor
+        first = first_declined.get(invoice_id or "")
+        if first is not None:
+            path_hours[(currency, path)].append(max(0.0, (at - first).total_seconds() / 3600))
+
     for st in settled:
         r = row(st.currency)
         r.recovered_count += 1
         r.recovered_minor += st.amount_minor
         how = HOW[2] if st.id in verified else HOW[1] if st.payment_method_id in added else HOW[0]
         r.recovered_by[how] += st.amount_minor
+        recovered(
+            st.currency,
+            "scheduled retry" if st.batch_id in retried else how,
+            st.amount_minor,
+            st.invoice_id,
+            st.updated_at,
+        )
         settled_invoices.add(st.invoice_id)
         first = first_declined.get(st.invoice_id)
         if first is not None:
@@ -150,7 +221,18 @@ def build_report(s: Session, month: str, scope: Scope | None = None) -> MonthRep
             AuditEvent.at < end,
         )
         .where(_of(scope, AuditEvent.account_id, accounts))
-    )
+    ).all()
+    paid_outside = {e.invoice_id for e in ended if e.action == "invoice_paid" and e.invoice_id not in settled_invoices}
+    # the invoices paid outside Settle: when each was first declined, and whether the customer was sent its page
+    asked: dict[str, datetime] = {}
+    for invoice_id, created, asked_how, asked_at in s.execute(
+        select(AlertInvoice.invoice_id, AlertInvoice.created_at, Alert.asked_customer, Alert.asked_at)
+        .join(Alert, Alert.id == AlertInvoice.alert_id)
+        .where(AlertInvoice.invoice_id.in_(paid_outside))
+    ):
+        first_declined[invoice_id] = created
+        if asked_how == "pay" and asked_at is not None:
+            asked[invoice_id] = asked_at
     for event in ended:
         if event.invoice_id in settled_invoices or event.currency is None:
             continue
@@ -162,12 +244,18 @@ def build_report(s: Session, month: str, scope: Scope | None = None) -> MonthRep
             r.written_off_count, r.written_off_minor = r.written_off_count + 1, r.written_off_minor + minor
         elif (event.detail or {}).get("source") == "settle:paid":  # marked paid another way from Slack
             r.another_way_count, r.another_way_minor = r.another_way_count + 1, r.another_way_minor + minor
+            recovered(event.currency, "paid another way", minor, event.invoice_id, event.at)
         else:
             r.elsewhere_count += 1
             r.elsewhere_minor += minor
+            sent = asked.get(event.invoice_id or "")
+            path = "customer page" if sent is not None and sent <= event.at else "provider retry"
+            recovered(event.currency, path, minor, event.invoice_id, event.at)
 
     for currency, values in hours.items():
         by_currency[currency].median_hours_to_settle = round(statistics.median(values), 1)
+    for (currency, path), values in path_hours.items():
+        by_currency[currency].paths[path].median_hours = round(statistics.median(values), 1)
     return MonthReport(month, [by_currency[c] for c in sorted(by_currency)])
 
 
@@ -217,5 +305,23 @@ def report_text(report: MonthReport) -> str:
             ),
             f"  still open          {c.open_count:4d}  {c.money(c.open_minor):>14}",
             f"  median time from decline to settled: {median}",
+            f"  recovered, every path {c.recovered_all_count:2d}  {c.money(c.recovered_all_minor):>14}",
+            *(
+                f"    {path:<21} {p.count:2d}  {c.money(p.minor):>14}  median {_hours(p.median_hours)}"
+                for path, p in c.paths.items()
+                if p.count
+            ),
+            f"  recovery rate: {_rate(c)}",
         ]
+    lines.append(FORMULA + "; voided and written off are not recovered.")
     return "\n".join(lines)
+
+
+def _hours(value: float | None) -> str:
+    return f"{value:g} h" if value is not None else "n/a"
+
+
+def _rate(c: CurrencyReport) -> str:
+    if c.recovery_rate is None:
+        return "n/a (nothing declined this month)"
+    return f"{c.recovery_rate:g}% = {c.money(c.recovered_all_minor)} ÷ {c.money(c.declined_minor)}"

@@ -67,8 +67,11 @@ class Batches:
         self.access.authorize(who, alert_id)
         return alert_id
 
-    def choose(self, alert_id: int, who: Requester, method_id: str, invoice_ids: list[str] | None) -> BatchRecord:
-        """A batch of pending settlements, one per chosen invoice (every open one when None)."""
+    def choose(
+        self, alert_id: int, who: Requester, method_id: str, invoice_ids: list[str] | None, *, off_session: bool = False
+    ) -> BatchRecord:
+        """A batch of pending settlements, one per chosen invoice (every open one when None);
+        `off_session` for a scheduled retry (no one is at the card)."""
         self.access.authorize(who, alert_id)
         user_id = who.user_id or ""
         with reading(self.sessions) as s:
@@ -114,6 +117,7 @@ class Batches:
                     amount_minor=invoice.amount_minor,
                     currency=invoice.currency,
                     make_default=False,
+                    off_session=off_session,
                     idempotency_key=f"settle-{uuid.uuid4()}",
                     status=SettlementStatus.PENDING,
                     created_at=now,

@@ -68,10 +68,10 @@ class Charger:
             st = s.get(Settlement, settlement_id)
             if st is None or st.status != SettlementStatus.CHARGING:
                 return False
-            invoice_id, method_id, key = st.invoice_id, st.payment_method_id, st.idempotency_key
+            invoice_id, method_id, key, off = st.invoice_id, st.payment_method_id, st.idempotency_key, st.off_session
             record_step(s, "charge_attempted", st, idempotency_key=key)
         try:
-            result = self.provider.pay_invoice(invoice_id, method_id, idempotency_key=key)
+            result = self.provider.pay_invoice(invoice_id, method_id, idempotency_key=key, off_session=off)
         except BillingError as exc:
             result = PaymentResult(outcome="declined", reason=str(exc), payment_id="")
         # Any other error (network, provider down) leaves the settlement 'charging': reconcile()

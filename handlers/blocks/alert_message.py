@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.decline_reasons import explain, short
+from bot.domain.next_steps import LABELS, extra_step
 from bot.domain.slack_ids import USER
 from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceState
 from bot.i18n import N_, _, use
@@ -192,7 +193,7 @@ def alert_blocks(card: AlertCard) -> list[Block]:
             lines.insert(0, waiting.format(who=user(card.pending_by)))
         else:
             lines.insert(0, _("*Bank verification pending:* a payment is waiting for the bank's approval."))
-    lines += follow_up_lines(card)
+    lines += next_step_lines(card) + follow_up_lines(card)
     blocks.append(
         SectionBlock(block_id=BlockId.ALERT_REASON, text=MarkdownTextObject(text=clip("\n".join(lines), SECTION)))
     )
@@ -204,6 +205,23 @@ def alert_blocks(card: AlertCard) -> list[Block]:
                 action_id=ActionId.SETTLE_OPEN,
                 value=str(card.alert_id),
                 style="primary",
+            )
+        )
+    step = extra_step(card.reason)
+    if card.retry_at:  # one retry at a time: until it runs, it may be cancelled
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text=_("Cancel retry")),
+                action_id=ActionId.NEXT_STEP,
+                value=encode("alert", card.alert_id, "cancel_retry"),
+            )
+        )
+    elif step is not None and card.state in (AlertState.OPEN, AlertState.VERIFICATION_PENDING):
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text=_(LABELS[step])),
+                action_id=ActionId.NEXT_STEP,
+                value=encode("alert", card.alert_id, step),
             )
         )
     if card.invoice_url:
@@ -278,6 +296,26 @@ def _done_blocks(card: AlertCard) -> list[Block]:
         ContextBlock(block_id=BlockId.ALERT_FOOTER, elements=[MarkdownTextObject(text=clip(footer, CONTEXT))])
     )
     return blocks
+
+
+ASKED = {
+    "pay": N_("📨 *Payment page sent* to the customer by {who}, {when}."),
+    "card": N_("📨 *Asked the customer for a new card:* {who}, {when}."),
+}
+
+
+def next_step_lines(card: AlertCard) -> list[str]:
+    """What was done about the reason: the customer asked, a retry scheduled."""
+    lines = []
+    if card.asked_customer in ASKED and card.asked_at:
+        lines.append(_(ASKED[card.asked_customer]).format(who=user(card.asked_by), when=slack_date(card.asked_at)))
+    if card.retry_at:
+        lines.append(
+            _("🔁 *Retry scheduled* by {who} for {when} with {card}.").format(
+                who=user(card.retry_by), when=slack_date(card.retry_at), card=safe(card.retry_card or "", 100)
+            )
+        )
+    return lines
 
 
 def follow_up_lines(card: AlertCard, now: datetime | None = None) -> list[str]:
@@ -387,6 +425,8 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         else:
             text = _("📉 {who} wrote off {amount} as uncollectible ({invoices}): “{reason}”")
         return clip(text.format(**facts), MESSAGE_TEXT)
+    if kind in ("asked", "retry_scheduled", "retry_cancelled", "retry_done"):
+        return _next_step_reply(kind, detail)
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
         paid, owed = detail.get("paid_minor"), detail.get("owed_minor")
@@ -405,6 +445,43 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
             text = _("✅ Settled by {who}: {amount} charged to {card} ({invoices}).").format(**facts)
         return clip(text, MESSAGE_TEXT)
     return clip(_("Update on this balance: {kind}.").format(kind=safe(kind, 50)), MESSAGE_TEXT)
+
+
+RETRY_OUTCOMES = {
+    "verification": N_("🔁 The scheduled retry needs the cardholder's bank verification: nobody was there to give it."),
+    "unknown": N_("🔁 The scheduled retry was sent; the billing system's answer is not in yet."),
+    "not_allowed": N_("🔁 The scheduled retry did not run: {who} may no longer settle this balance."),
+    "balance_over": N_("🔁 The scheduled retry did not run: nothing is owed any more."),
+    "busy": N_("🔁 The scheduled retry did not run: the balance was being settled at that moment."),
+    "card_unusable": N_("🔁 The scheduled retry did not run: the card can no longer be charged."),
+    "provider": N_("🔁 The scheduled retry did not run: the billing system did not answer."),
+}
+
+
+def _next_step_reply(kind: str, detail: dict[str, Any]) -> str:
+    who = user(str(detail.get("by") or ""))
+    if kind == "asked":
+        if detail.get("ask") == "card":
+            return _("📨 {who} asked the customer for a new card (the add-card page was sent).").format(who=who)
+        return _("📨 {who} sent the customer the payment page.").format(who=who)
+    when = _when(detail.get("due"))
+    if kind == "retry_scheduled":
+        text = _("🔁 {who} scheduled a retry for {when} with {card}.")
+        return clip(text.format(who=who, when=when, card=safe(str(detail.get("card") or ""), 100)), MESSAGE_TEXT)
+    if kind == "retry_cancelled":
+        return _("🔁 {who} cancelled the retry of {when}.").format(who=who, when=when)
+    outcome = str(detail.get("outcome") or "")
+    if outcome.startswith("declined:"):
+        text = _("🔁 The scheduled retry with {card} was declined: {why}.")
+        return clip(text.format(card=safe(str(detail.get("card") or ""), 100), why=short(outcome[9:])), MESSAGE_TEXT)
+    return _(RETRY_OUTCOMES.get(outcome, RETRY_OUTCOMES["unknown"])).format(who=who)
+
+
+def _when(raw: Any) -> str:
+    try:
+        return slack_date(datetime.fromisoformat(str(raw)))
+    except ValueError:
+        return ""
 
 
 def _follow_up(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:

@@ -14,10 +14,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.domain.next_steps import HINTS, extra_step
 from bot.domain.states import AlertState
 from bot.i18n import N_, _, ngettext, number_locale
 from bot.read.cards import AlertCard
-from handlers.blocks.mrkdwn import SECTION, clip, code, safe, user
+from handlers.blocks.mrkdwn import SECTION, clip, code, safe, slack_date, user
 from handlers.support.ids import ActionId
 
 SHOWN = 15  # balances listed in one message (each is a block; a message holds 50)
@@ -51,6 +52,10 @@ def balance_line(card: AlertCard) -> str:
     line = _("*{name}* — {amount} owed · {invoices} · open for {since}").format(
         name=safe(card.account_name, 200), amount=card.owed, invoices=invoices, since=since
     )
+    if card.retry_at:
+        state += " · " + _("🔁 retry {when}").format(when=slack_date(card.retry_at))
+    elif (step := extra_step(card.reason)) is not None and card.state == AlertState.OPEN:
+        state += " · " + _("next: {step}").format(step=_(HINTS[step]))
     return line + state
 
 

@@ -15,7 +15,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.money import format_money
 from bot.domain.states import AlertState, SettlementStatus
-from bot.i18n import _, ngettext
+from bot.i18n import N_, _, ngettext
 from bot.read.cards import total
 from bot.read.home import SHOWN, HomeSummary
 from handlers.blocks.balance_list import balance_line, settle_button
@@ -93,8 +93,45 @@ def home_view(summary: HomeSummary) -> View:
         blocks.append(_md(_("*Settled lately*") + "\n" + "\n".join(lines)))
     else:
         blocks.append(_md(_("*Settled lately*") + "\n" + _("Nothing yet.")))
+    blocks += _month_blocks(summary)
     blocks.append(_note(_("Type `/settle` in any channel for this list, or `/settle ACCOUNT` to settle one.")))
     return View(type="home", blocks=blocks)
+
+
+PATH_WORDS = {
+    "provider retry": N_("the billing system's own retries"),
+    "saved card": N_("settled with a saved card"),
+    "new card": N_("settled with a new card"),
+    "after bank verification": N_("after the bank's verification"),
+    "customer page": N_("by the customer on the page sent"),
+    "scheduled retry": N_("by a scheduled retry"),
+    "paid another way": N_("paid another way"),
+}
+
+
+def _month_blocks(summary: HomeSummary) -> list[Block]:
+    """Where this month's money came back from, path by path, with the rate's formula under it."""
+    report = summary.month
+    if report is None or report.empty:
+        return []
+    lines = []
+    for c in report.currencies:
+        if not (c.recovered_all_minor or c.declined_minor):
+            continue
+        rate = f" ({c.recovery_rate:g}%)" if c.recovery_rate is not None else ""
+        head = _("*{amount}* recovered of {declined} declined{rate}").format(
+            amount=c.money(c.recovered_all_minor), declined=c.money(c.declined_minor), rate=rate
+        )
+        parts = [f"{_(PATH_WORDS[path])} {c.money(p.minor)}" for path, p in c.paths.items() if p.count]
+        lines.append("• " + head + (": " + ", ".join(parts) if parts else ""))
+    if not lines:
+        return []
+    formula = _("Recovery rate = recovered this month (every path) ÷ declined this month, by amount.")
+    return [
+        DividerBlock(),
+        _md(clip(_("*This month so far*") + "\n" + "\n".join(lines), SECTION)),
+        _note(formula),
+    ]
 
 
 class HomeView:

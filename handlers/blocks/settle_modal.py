@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.decline_reasons import explain
+from bot.domain.next_steps import extra_step
 from bot.domain.records import Invoice, PaymentMethod
 from bot.domain.states import SettlementStatus
 from bot.i18n import N_, _, current
@@ -179,6 +180,17 @@ def _failure(st: SettlementRecord) -> str:
     return _("{card} was declined. {why}").format(card=safe(st.card_label, 100), why=explain(st.reason).why)
 
 
+STEP_NOTES = {
+    "send_page": N_(
+        "Not the cardholder? The bank wants them to approve it: *Send payment page* on the alert gives you the "
+        "customer's link."
+    ),
+    "retry_on": N_("Short of funds for now? *Retry on a date* on the alert charges the card again on a day you pick."),
+    "new_card": N_("This card is done for. *Ask for a new card* on the alert gives you the customer's add-card link."),
+    "settle": N_("Settle it with a card."),
+}
+
+
 def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
     """The balance and the card choice; after a declined attempt (`failed`) it says what happened."""
     alert = ctx.alert
@@ -204,6 +216,9 @@ def pick_view(ctx: SettleContext, *, failed: BatchRecord | None = None) -> View:
                 )
             )
         )
+    step = extra_step(alert.reason)
+    if step is not None and failed is None:  # what else the reason allows, from the alert's buttons
+        blocks.append(_note(_(STEP_NOTES[step])))
     if count > 1:
         options = [_invoice_option(i) for i in ctx.invoices]
         chooser: Any = (

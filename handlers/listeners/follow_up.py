@@ -26,12 +26,12 @@ from handlers.support.services import requester, services
 SNOOZE_FOR = {"snooze_1d": timedelta(days=1), "snooze_3d": timedelta(days=3)}
 
 
-def _raw_action(body: dict[str, Any]) -> dict[str, Any]:
+def raw_action(body: dict[str, Any]) -> dict[str, Any]:
     actions = body.get("actions")
     return actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
 
 
-def _open_form(client: WebClient, body: dict[str, Any], view: View) -> None:
+def open_form(client: WebClient, body: dict[str, Any], view: View) -> None:
     """A form opened from the alert's controls; from a modal (a digest's list), on top of it."""
     trigger = str(body.get("trigger_id") or "")
     if isinstance(body.get("view"), dict):
@@ -40,7 +40,7 @@ def _open_form(client: WebClient, body: dict[str, Any], view: View) -> None:
         client.views_open(trigger_id=trigger, view=view)
 
 
-def _tell(client: WebClient, body: dict[str, Any], context: BoltContext, text: str) -> None:
+def tell(client: WebClient, body: dict[str, Any], context: BoltContext, text: str) -> None:
     """What was done, where it was asked: the digest's list again (saying so), else ephemerally."""
     if not refresh_list(client, body, context, text):
         ephemeral(client, body, text)
@@ -51,12 +51,12 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     follow = services(context).follow_ups
     alert_id = refs.required(context, "alert")
     who = requester(context)
-    option = _raw_action(body).get("selected_option") or {}
+    option = raw_action(body).get("selected_option") or {}
     do = refs.action_of(option.get("value"))
     if do in SNOOZE_FOR:
         until = datetime.now(UTC) + SNOOZE_FOR[str(do)]
         follow.snooze(alert_id, who, until)
-        _tell(
+        tell(
             client,
             body,
             context,
@@ -64,13 +64,13 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
         )
     elif do == "snooze_date":
         follow.access.authorize(who, alert_id, action="snooze")  # no form for someone who may not use it
-        _open_form(client, body, snooze_view(alert_id))
+        open_form(client, body, snooze_view(alert_id))
     elif do == "wake":
         follow.snooze(alert_id, who, None)
-        _tell(client, body, context, _("Snooze ended: reminders are back on."))
+        tell(client, body, context, _("Snooze ended: reminders are back on."))
     elif do == "unassign":
         follow.assign(alert_id, who, None)
-        _tell(client, body, context, _("Unassigned: reminders mention the account's admins again."))
+        tell(client, body, context, _("Unassigned: reminders mention the account's admins again."))
     else:
         raise refs.BadRef(f"unknown menu option {do!r}")
 
@@ -78,15 +78,15 @@ def menu_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
 def assign_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     follow = services(context).follow_ups
-    assignee = _raw_action(body).get("selected_user")
+    assignee = raw_action(body).get("selected_user")
     if not isinstance(assignee, str):
         raise refs.BadRef("no user picked")
     try:
         follow.assign(refs.required(context, "alert"), requester(context), assignee)
     except ValueError:
-        _tell(client, body, context, _("That is not a person Settle can assign. Pick someone from your workspace."))
+        tell(client, body, context, _("That is not a person Settle can assign. Pick someone from your workspace."))
         return
-    _tell(client, body, context, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
+    tell(client, body, context, _("Assigned to {who}: reminders will mention them.").format(who=user(assignee)))
 
 
 def snooze_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -108,11 +108,11 @@ def end_chosen(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     ack()
     svc = services(context)
     alert_id = refs.required(context, "alert")
-    how = refs.action_of((_raw_action(body).get("selected_option") or {}).get("value"))
+    how = refs.action_of((raw_action(body).get("selected_option") or {}).get("value"))
     if how not in ENDINGS:
         raise refs.BadRef(f"unknown ending {how!r}")
     card, shown_ids = svc.endings.check(alert_id, requester(context), how)  # no form for who may not use it
-    _open_form(client, body, end_view(alert_id, how, card, shown_ids))
+    open_form(client, body, end_view(alert_id, how, card, shown_ids))
 
 
 def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -51,6 +51,8 @@ _REFUSED_THIS = {
     "paid_another_way": N_("You can't mark this balance paid another way."),
     "void": N_("You can't void this balance."),
     "write_off": N_("You can't write off this balance."),
+    "ask_customer": N_("You can't ask this customer to pay or add a card."),
+    "retry": N_("You can't schedule or cancel a retry of this balance."),
 }
 _REFUSED_NAMED = {
     "settle": N_("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them."),
@@ -62,6 +64,13 @@ _REFUSED_NAMED = {
     ),
     "void": N_("You can't void {name}'s balance: only its billing admins can ({who}). Ask one of them."),
     "write_off": N_("You can't write off {name}'s balance: only its billing admins can ({who}). Ask one of them."),
+    "ask_customer": N_(
+        "You can't ask {name} to pay or add a card: only its billing admins can ({who}). Ask one of them."
+    ),
+    "retry": N_(
+        "You can't schedule or cancel a retry of {name}'s balance: only its billing admins can ({who}). "
+        "Ask one of them."
+    ),
 }
 
 

@@ -21,6 +21,9 @@ class ActionId(StrEnum):
     SNOOZE_DATE = "snooze_date"
     END_BALANCE = "end_balance"  # the alert's "Paid another way, void or write off…" menu
     END_REASON = "end_reason"
+    NEXT_STEP = "next_step"  # the alert's button for the step its reason adds: send page, retry on, new card
+    RETRY_DATE = "retry_date"
+    RETRY_METHOD = "retry_method"
     DIGEST_HEADER = "digest_header"
     DIGEST_FACTS = "digest_facts"
     DIGEST_REASONS = "digest_reasons"
@@ -41,6 +44,8 @@ class CallbackId(StrEnum):
     STATUS = "settle_status"
     SNOOZE = "settle_snooze"
     END = "settle_end"
+    ASK = "settle_ask"
+    RETRY = "settle_retry"
     DIGEST_LIST = "settle_digest_list"
 
 
@@ -57,6 +62,8 @@ class BlockId(StrEnum):
     MODAL_ACTIONS = "modal_actions"
     END_REASON = "end_reason"
     SNOOZE_DATE = "snooze_date"
+    RETRY_DATE = "retry_date"
+    RETRY_METHOD = "retry_method"
     DIGEST_HEADER = "digest_header"
     DIGEST_FACTS = "digest_facts"
     DIGEST_REASONS = "digest_reasons"

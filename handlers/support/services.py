@@ -14,11 +14,13 @@ from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
 from bot.delivery.home import HomePublisher
 from bot.domain.workspace import Requester
+from bot.settlement.asking import CustomerAsks
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
 from bot.settlement.endings import Endings
 from bot.settlement.forms import SettleForms
 from bot.settlement.recovery import Recovery
+from bot.settlement.retries import Retries
 from bot.slack.languages import UserLanguages
 from handlers.adapters.modals import ModalTracker
 from handlers.support.priority import OpenGate
@@ -34,6 +36,8 @@ class Services:
     recovery: Recovery
     follow_ups: FollowUps
     endings: Endings
+    retries: Retries
+    asks: CustomerAsks
     card_warnings: CardWarnings
     home: HomePublisher
     languages: UserLanguages

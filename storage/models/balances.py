@@ -4,6 +4,7 @@ them, and the thread replies waiting to be posted under it."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.accounts import Account
 from storage.models.base import ALERT_IS_OPEN_SQL, UNSYNCED_SQL, Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from storage.models.settlements import ScheduledRetry
 
 
 class Decline(Base):
@@ -97,6 +101,11 @@ class Alert(Base):
     last_attempt_reason: Mapped[str | None] = mapped_column(String(64))
     last_attempt_by: Mapped[str | None] = mapped_column(String(32))
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the customer was asked from Slack: "pay" (the provider's payment page) or "card" (its add-card
+    # page), by whom and when; a payment by the customer after "pay" is a recovery of its own
+    asked_customer: Mapped[str | None] = mapped_column(String(8))
+    asked_by: Mapped[str | None] = mapped_column(String(32))
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # follow-up: the next reminder and the escalation are due at these times (None: none due); a
     # poller claims one by moving it with a compare-and-set, so each is sent once
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -113,6 +122,13 @@ class Alert(Base):
     latest_decline: Mapped[Decline] = relationship(lazy="select")
     invoices: Mapped[list[AlertInvoice]] = relationship(
         back_populates="alert", lazy="selectin", order_by="AlertInvoice.id"
+    )
+    # its retry on a date, while one is scheduled (at most one: a partial unique index)
+    scheduled_retry: Mapped[ScheduledRetry | None] = relationship(
+        primaryjoin="and_(ScheduledRetry.alert_id == Alert.id, ScheduledRetry.status == 'scheduled')",
+        viewonly=True,
+        uselist=False,
+        lazy="select",
     )
     # the account has no foreign key (a decline may come before the provider names its customer)
     account: Mapped[Account | None] = relationship(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -60,10 +61,47 @@ class Settlement(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # charged with no one at the card (a scheduled retry): the provider is told, and told the same
+    # when the charge is asked again with its key
+    off_session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(24), default="pending")
     reason: Mapped[str | None] = mapped_column(String(64))
     payment_id: Mapped[str | None] = mapped_column(String(128))
     verification_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ScheduledRetry(Base):
+    """An admin's "Retry on…": one charge of the balance's invoices with one card at a set time,
+    off-session. Authorised and audited when scheduled; fired by whichever replica claims it
+    (scheduled -> firing, a conditional update), cancellable while scheduled. At most one is scheduled
+    per alert (a partial unique index)."""
+
+    __tablename__ = "scheduled_retries"
+    __table_args__ = (
+        Index("ix_scheduled_retries_due", "status", "due_at"),
+        Index(
+            "uq_scheduled_retries_one_per_alert",
+            "alert_id",
+            unique=True,
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))  # the scheduler's workspace: re-checked when due
+    scheduled_by: Mapped[str] = mapped_column(String(32))
+    payment_method_id: Mapped[str] = mapped_column(String(128))
+    card_label: Mapped[str] = mapped_column(String(64))
+    invoice_ids: Mapped[str] = mapped_column(Text)  # comma-separated: what the admin saw and chose
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled/firing/done/cancelled/skipped
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_batches.id"))
+    outcome: Mapped[str | None] = mapped_column(String(64))  # paid / declined reason / why it was skipped
+    ended_by: Mapped[str | None] = mapped_column(String(32))  # who cancelled it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -183,10 +183,12 @@ def test_a_partial_outcome_is_shown_plainly(h: Harness, tmp_path: Path, monkeypa
     load(h, tmp_path, multi("100.00", "250.00"))
     real_pay = h.sandbox.pay_invoice
 
-    def bank_refuses_the_second(invoice_id: str, method_id: str, *, idempotency_key: str) -> PaymentResult:
+    def bank_refuses_the_second(
+        invoice_id: str, method_id: str, *, idempotency_key: str, off_session: bool = False
+    ) -> PaymentResult:
         if invoice_id == "in_multi_2":  # the bank turns down the larger amount
             return PaymentResult(outcome="declined", reason="insufficient_funds", payment_id="")
-        return real_pay(invoice_id, method_id, idempotency_key=idempotency_key)
+        return real_pay(invoice_id, method_id, idempotency_key=idempotency_key, off_session=off_session)
 
     monkeypatch.setattr(h.sandbox, "pay_invoice", bank_refuses_the_second)
     view_id = h.open_modal(ADMIN, "in_multi_1")

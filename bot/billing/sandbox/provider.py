@@ -58,7 +58,7 @@ _DECLINES = {
 INVOICE_LINK_TTL = 400 * 24 * 3600
 VERIFY_WINDOW = timedelta(minutes=15)  # a bank page verifies the payments with one card begun this close
 # how long each kind of signed page link opens its page
-LINK_TTLS = {"verify": 900, "add_card": 900, "invoice": INVOICE_LINK_TTL}
+LINK_TTLS = {"verify": 900, "add_card": 900, "customer_card": 7 * 24 * 3600, "invoice": INVOICE_LINK_TTL}
 
 
 def _attempt_id(payment_id: str) -> int | None:
@@ -185,7 +185,9 @@ class SandboxProvider:
             renewal_methods=frozenset({c.default_payment_method_id}) if c.default_payment_method_id else None,
         )
 
-    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
+    def pay_invoice(
+        self, invoice_id: str, payment_method_id: str, *, idempotency_key: str, off_session: bool = False
+    ) -> PaymentResult:
         try:
             with transaction(self._sessions) as s:
                 replay = s.scalar(select(SandboxAttempt).where(SandboxAttempt.idempotency_key == idempotency_key))
@@ -201,7 +203,7 @@ class SandboxProvider:
                 pm = s.get(SandboxPaymentMethod, payment_method_id)
                 if pm is None or pm.customer_id != inv.customer_id:
                     raise BillingError("payment method does not belong to this account")
-                attempt = self._charge(s, inv, pm, off_session=False, idempotency_key=idempotency_key)
+                attempt = self._charge(s, inv, pm, off_session=off_session, idempotency_key=idempotency_key)
                 s.flush()
                 return self._result(s, attempt)
         except IntegrityError:
@@ -246,6 +248,12 @@ class SandboxProvider:
     def add_method_url(self, account_id: str, ref: str) -> str | None:
         subject = f"{account_id}:{ref}"
         query = urlencode({"account": account_id, "ref": ref, "token": self.sign("add_card", subject)})
+        return f"{self._public_base}/sandbox/cards/new?{query}"
+
+    def customer_card_url(self, account_id: str, ref: str) -> str | None:
+        subject = f"{account_id}:{ref}"
+        token = self.sign("customer_card", subject)
+        query = urlencode({"account": account_id, "ref": ref, "token": token, "for": "customer"})
         return f"{self._public_base}/sandbox/cards/new?{query}"
 
     # --- the sandbox's own operations (CLI, hosted pages) --------------------------------------
@@ -412,6 +420,17 @@ class SandboxProvider:
             for shown, a in zip(status["attempts"], attempts, strict=True):
                 shown["off_session"] = a.off_session
             return status
+
+    def pay_on_page(self, invoice_id: str) -> PaymentResult:
+        """The customer pays on the hosted invoice page with the card on file, present at it (so the
+        bank may ask them to verify), as on Stripe's hosted invoice page."""
+        with reading(self._sessions) as s:
+            inv = s.get(SandboxInvoice, invoice_id)
+            customer = s.get(SandboxCustomer, inv.customer_id) if inv is not None else None
+            method = customer.default_payment_method_id if customer is not None else None
+        if not method:
+            raise BillingError(N_("there is no card on file: add one first"))
+        return self.pay_invoice(invoice_id, method, idempotency_key=f"page-{invoice_id}-{uuid.uuid4()}")
 
     def get_attempt(self, attempt_id: int) -> SandboxAttempt | None:
         with reading(self._sessions) as s:

@@ -14,6 +14,7 @@ from bot.billing.stripe.errors import calling
 from bot.domain.errors import BillingError
 
 ADD_CARD_LINK_TTL = 3600
+CUSTOMER_LINK_TTL = 7 * 24 * 3600  # a link an admin sends the customer, who may not read it today
 
 
 class AddCardLinks:
@@ -26,17 +27,24 @@ class AddCardLinks:
         query = {"account": account_id, "ref": ref, "sig": self._signer.dumps([account_id, ref])}
         return f"{self._public_base}/stripe/add-card?{urlencode(query)}"
 
+    def customer_card_url(self, account_id: str, ref: str) -> str | None:
+        query = {"account": account_id, "ref": ref, "sig": self._signer.dumps([account_id, ref, "customer"])}
+        return f"{self._public_base}/stripe/add-card?{urlencode(query)}"
+
     def check_add_card_link(self, query: dict[str, str]) -> bool:
-        """The link as Settle made it, for this account and form, within the hour (itsdangerous's timed
-        signature); whatever the bytes, anything else is False."""
+        """The link as Settle made it, for this account and form, within the hour (a customer's within
+        the week: itsdangerous's timed signature); whatever the bytes, anything else is False."""
         sig = query.get("sig", "")
         if not (sig.isascii() and len(sig) <= 1024):
             return False
         try:
-            signed = self._signer.loads(sig, max_age=ADD_CARD_LINK_TTL)
+            signed = self._signer.loads(sig, max_age=CUSTOMER_LINK_TTL)
+            age_ok = signed == [query.get("account", ""), query.get("ref", ""), "customer"]
+            if not age_ok:
+                signed = self._signer.loads(sig, max_age=ADD_CARD_LINK_TTL)
         except BadData:
             return False
-        return bool(signed == [query.get("account", ""), query.get("ref", "")])
+        return bool(age_ok or signed == [query.get("account", ""), query.get("ref", "")])
 
     def open_add_card_session(self, account_id: str, ref: str) -> str:
         """Stripe's hosted page to save a card for the customer; its completion names `ref`."""

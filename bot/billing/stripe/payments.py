@@ -33,8 +33,11 @@ class StripePayments:
             with calling("invoices.mark_uncollectible"):
                 self._client.v1.invoices.mark_uncollectible(invoice_id, None, options)
 
-    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
-        """On-session (the admin acts for the customer), so the bank may ask for verification.
+    def pay_invoice(
+        self, invoice_id: str, payment_method_id: str, *, idempotency_key: str, off_session: bool = False
+    ) -> PaymentResult:
+        """On-session (the admin acts for the customer), so the bank may ask for verification; or
+        off-session (a scheduled retry), when a bank that wants verification declines instead.
 
         A network error, a 429 or a 5xx that outlasts the SDK's retries raises ProviderUnavailable:
         the outcome is unknown, and the settlement is asked again later with the same key, which
@@ -44,7 +47,7 @@ class StripePayments:
                 inv = plain(
                     self._client.v1.invoices.pay(
                         invoice_id,
-                        {"payment_method": payment_method_id, "off_session": False, "expand": ["payments"]},
+                        {"payment_method": payment_method_id, "off_session": off_session, "expand": ["payments"]},
                         {"idempotency_key": idempotency_key},
                     )
                 )

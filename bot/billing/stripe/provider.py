@@ -74,8 +74,12 @@ class StripeProvider:
     def end_invoice(self, invoice_id: str, how: ClosedAs, *, idempotency_key: str) -> None:
         self.payments.end_invoice(invoice_id, how, idempotency_key=idempotency_key)
 
-    def pay_invoice(self, invoice_id: str, payment_method_id: str, *, idempotency_key: str) -> PaymentResult:
-        return self.payments.pay_invoice(invoice_id, payment_method_id, idempotency_key=idempotency_key)
+    def pay_invoice(
+        self, invoice_id: str, payment_method_id: str, *, idempotency_key: str, off_session: bool = False
+    ) -> PaymentResult:
+        return self.payments.pay_invoice(
+            invoice_id, payment_method_id, idempotency_key=idempotency_key, off_session=off_session
+        )
 
     def get_payment(self, payment_id: str) -> PaymentResult | None:
         return self.payments.get_payment(payment_id)
@@ -87,6 +91,9 @@ class StripeProvider:
 
     def add_method_url(self, account_id: str, ref: str) -> str | None:
         return self.links.add_method_url(account_id, ref)
+
+    def customer_card_url(self, account_id: str, ref: str) -> str | None:
+        return self.links.customer_card_url(account_id, ref)
 
     def check_add_card_link(self, query: dict[str, str]) -> bool:
         return self.links.check_add_card_link(query)

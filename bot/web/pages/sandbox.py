@@ -66,8 +66,8 @@ class SandboxPages:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        if (m := _INVOICE.match(path)) and method == "GET":
-            return self.invoice(m.group(1), query.get("token", ""), start_response)
+        if (m := _INVOICE.match(path)) and method in ("GET", "POST"):
+            return self.invoice(m.group(1), query.get("token", ""), start_response, pay=method == "POST")
         if (m := _VERIFY.match(path)) and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
             return self.verify(int(m.group(1)), query.get("token", ""), form, start_response)
@@ -123,7 +123,8 @@ class SandboxPages:
 
     def add_card(self, query: dict[str, str], form: dict[str, str], start_response: StartResponse) -> Iterable[bytes]:
         account_id, ref, token = query.get("account", ""), query.get("ref", ""), query.get("token", "")
-        if not self.provider.check_token("add_card", f"{account_id}:{ref}", token):
+        customer = query.get("for") == "customer"  # a link an admin sent the customer (open for a week)
+        if not self.provider.check_token("customer_card" if customer else "add_card", f"{account_id}:{ref}", token):
             body = _message(
                 _("Link expired"),
                 _("This link has expired"),
@@ -159,11 +160,13 @@ class SandboxPages:
                     if self.hooks is not None:
                         self.hooks.method_added(account_id, ref, pm.id)
                     saved = _("{card} is saved as the default.") if pm.is_default else _("{card} is saved.")
+                    after = (
+                        _("Thank you: nothing else is needed.")
+                        if customer
+                        else _("Return to Slack: it is in the list now.")
+                    )
                     body = _message(
-                        _("Card added"),
-                        _("Card added"),
-                        saved.format(card=pm.card.label),
-                        Para(_("Return to Slack: it is in the list now."), muted=True),
+                        _("Card added"), _("Card added"), saved.format(card=pm.card.label), Para(after, muted=True)
                     )
                     return _html(start_response, "200 OK", body)
         body = render(
@@ -171,12 +174,18 @@ class SandboxPages:
             title=_("Add a card"),
             name=self.provider.customer_name(account_id) or account_id,
             error=error,
-            action="/sandbox/cards/new?" + urlencode({"account": account_id, "ref": ref, "token": token}),
+            customer=customer,
+            action="/sandbox/cards/new?"
+            + urlencode(
+                {"account": account_id, "ref": ref, "token": token, **({"for": "customer"} if customer else {})}
+            ),
             **_frame(),
         )
         return _html(start_response, "422 Unprocessable Entity" if error else "200 OK", body)
 
-    def invoice(self, invoice_id: str, token: str, start_response: StartResponse) -> Iterable[bytes]:
+    def invoice(
+        self, invoice_id: str, token: str, start_response: StartResponse, *, pay: bool = False
+    ) -> Iterable[bytes]:
         if not self.provider.check_token("invoice", invoice_id, token):
             body = _message(
                 _("Link not valid"), _("This invoice link is not valid"), Para(_("Open it from Slack."), muted=True)
@@ -188,7 +197,22 @@ class SandboxPages:
                 _("No such invoice"), _("No such invoice"), Para(_("It may have been removed."), muted=True)
             )
             return _html(start_response, "404 Not Found", body)
-        status = "paid" if inv["status"] == "paid" else "open"
+        error = ""
+        if pay and inv["status"] == "open":  # the customer pays here, with the card on file
+            try:
+                result = self.provider.pay_on_page(invoice_id)
+            except BillingError as exc:
+                error = _sentence(_(str(exc)))
+            else:
+                if result.outcome == "requires_action" and result.verification_url:
+                    start_response("303 See Other", [("Location", result.verification_url), ("Content-Length", "0")])
+                    return [b""]
+                if result.outcome == "declined":
+                    error = _("The bank declined the card: {why}.").format(why=short(result.reason))
+                if self.hooks is not None and result.payment_id:
+                    self.hooks.payment_updated(result.payment_id)
+            inv = self.provider.invoice_page(invoice_id) or inv
+        status = inv["status"] if inv["status"] in STATUS_WORDS else "open"
         attempts = [
             {
                 "when": a["at"][:16].replace("T", " "),
@@ -209,9 +233,11 @@ class SandboxPages:
             amount=format_money(inv["amount_minor"], inv["currency"]),
             paid=paid,
             attempts=attempts,
+            error=error,
+            action=f"/sandbox/invoices/{invoice_id}?{urlencode({'token': token})}",
             **_frame(),
         )
-        return _html(start_response, "200 OK", body)
+        return _html(start_response, "402 Payment Required" if error else "200 OK", body)
 
 
 STATUS_WORDS = {"open": N_("open"), "paid": N_("paid"), "voided": N_("voided"), "uncollectible": N_("uncollectible")}

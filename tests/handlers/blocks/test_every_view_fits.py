@@ -49,8 +49,21 @@ from bot.read.cards import AlertCard, InvoiceLine
 from bot.read.context import SettleContext
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
+from bot.read.report import PATHS, CurrencyReport, MonthReport, PathFigures
 from bot.read.warnings import WarningCard
-from handlers.blocks import alert_message, balance_list, card_warning, digest, follow_up, home, mrkdwn, settle_modal
+from bot.settlement.asking import AskLinks
+from bot.settlement.retries import RetryForm
+from handlers.blocks import (
+    alert_message,
+    balance_list,
+    card_warning,
+    digest,
+    follow_up,
+    home,
+    mrkdwn,
+    settle_modal,
+)
+from handlers.blocks import next_steps as ns
 from handlers.blocks.mrkdwn import (
     BUTTON,
     CONTEXT,
@@ -189,6 +202,12 @@ def full_card(state: AlertState, n: int = 60) -> AlertCard:
         assignee=OTHER,
         assigned_by=ADMIN,
         bank_message=LONG_DESC,
+        asked_customer="pay",
+        asked_by=OTHER,
+        asked_at=NOW - timedelta(hours=2),
+        retry_at=NOW + timedelta(days=12),
+        retry_by=BAD_ID,
+        retry_card=HOSTILE_CARD,
     )
 
 
@@ -219,6 +238,8 @@ def small_card(state: AlertState) -> AlertCard:
         assignee=BAD_ID,
         assigned_by=BAD_ID,
         bank_message=None,
+        asked_customer=HOSTILE,  # not a kind Settle knows: not shown
+        retry_at=None,
     )
 
 
@@ -364,6 +385,25 @@ def page_of_cards() -> list[AlertCard]:
 OPEN_STATES = (AlertState.OPEN, AlertState.SETTLING, AlertState.VERIFICATION_PENDING)
 
 
+def links(n: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"in_{'9' * 100}{i}", "https://pay.example.com/i/" + "x" * 400 + str(i)) for i in range(n))
+
+
+def retry_form(n: int) -> RetryForm:
+    cards = tuple(methods(n))
+    return RetryForm(full_card(AlertState.OPEN), cards, cards[0].id if cards else None, "0123456789ab")
+
+
+def month_report() -> MonthReport:
+    rows = []
+    for currency in CURRENCIES:
+        row = CurrencyReport(currency, declined_count=10**6, declined_minor=HUGE)
+        for path in PATHS:
+            row.paths[path] = PathFigures(10**5, HUGE // 8, 123456.7)
+        rows.append(row)
+    return MonthReport("2026-11", rows)
+
+
 def home_summary(**changes: Any) -> HomeSummary:
     summary = HomeSummary(
         user_id=ADMIN,
@@ -447,6 +487,26 @@ def reply_details() -> dict[str, tuple[str, dict[str, Any]]]:
         "assigned": ("assigned", {"assignee": OTHER, "by": BAD_ID}),
         "settled": ("settled", {"user_id": ADMIN, "card": HOSTILE_CARD, **amounts}),
         "settled, a part": ("settled", {"user_id": OTHER, "card": HOSTILE_CARD, **amounts, "still_owed": "€1.00" * 60}),
+        "asked to pay": ("asked", {"ask": "pay", "by": BAD_ID}),
+        "asked for a card": ("asked", {"ask": "card", "by": ADMIN}),
+        "retry scheduled": ("retry_scheduled", {"by": ADMIN, "card": HOSTILE_CARD * 5, "due": NOW.isoformat()}),
+        "retry scheduled, a bad date": ("retry_scheduled", {"by": BAD_ID, "card": "", "due": HOSTILE}),
+        "retry cancelled": ("retry_cancelled", {"by": OTHER, "due": NOW.isoformat()}),
+        **{
+            f"retry done, {outcome}": ("retry_done", {"outcome": outcome, "by": OTHER, "card": HOSTILE_CARD})
+            for outcome in (
+                "declined:insufficient_funds",
+                f"declined:{HOSTILE}",
+                "verification",
+                "unknown",
+                "not_allowed",
+                "balance_over",
+                "busy",
+                "card_unusable",
+                "provider",
+                HOSTILE,
+            )
+        },
         "a kind Settle does not know yet": (HOSTILE * 3, {}),
     }
 
@@ -503,6 +563,15 @@ def builds() -> list[Build]:
             for how in fu.END_TITLES
         ),
         b("15 of 60, every account", hm.home_view, home_summary()),
+        b("15 of 60, a month by every path", hm.home_view, home_summary(month=month_report())),
+        *(
+            b(f"{ask}, {n} links", ns.ask_view, ALERT_ID, ask, AskLinks(full_card(AlertState.OPEN), links(n)))
+            for ask in ("pay", "card")
+            for n in (1, 60)
+        ),
+        b("12 cards", ns.retry_view, ALERT_ID, retry_form(12)),
+        b("no card, changed", ns.retry_view, ALERT_ID, retry_form(0), changed=True),
+        b("1 card, small", ns.retry_view, ALERT_ID, replace(retry_form(1), card=small_card(AlertState.OPEN))),
         b("nothing", hm.home_view, home_summary(balances=(), count=0, totals=(), others_open=0, recent=())),
         b("a billing admin", hm.home_view, home_summary(every_account=False, others_open=1)),
         b("nobody's", hm.home_view, home_summary(every_account=False, balances=(), count=0, totals=())),
@@ -895,7 +964,7 @@ def test_every_view_fits_slack_in_every_language(lang: str) -> None:
     assert problems == [], report(lang, problems)
 
 
-BUILDER_MODULES = (alert_message, balance_list, card_warning, digest, follow_up, home, settle_modal)
+BUILDER_MODULES = (alert_message, balance_list, card_warning, digest, follow_up, home, ns, settle_modal)
 VIEW_TYPES = {"View", "list[Block]", "dict[str, Any]"}
 FRAGMENTS = {"attempt_text", "owed_text"}  # parts of a message, checked inside it
 
