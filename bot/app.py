@@ -42,6 +42,8 @@ from bot.jobs.poll import PollCycle
 from bot.runtime.pools import BoundedPool, Timers
 from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
+from bot.settlement.approvals import ApprovalPolicy
+from bot.settlement.approving import ApprovalDesk
 from bot.settlement.asking import CustomerAsks
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
@@ -68,6 +70,7 @@ from bot.web.pages.install import install_page, installed, not_installed
 from bot.web.router import PollHealth, SettleWSGI, WSGIApp
 from handlers.adapters.modals import ModalTracker
 from handlers.blocks.alert_message import AlertMessage
+from handlers.blocks.approval import ApprovalMessage
 from handlers.blocks.card_warning import CardWarningMessage
 from handlers.blocks.digest import DigestMessage
 from handlers.blocks.home import HomeView
@@ -170,6 +173,7 @@ class Settle:
     endings: Endings
     retries: Retries
     asks: CustomerAsks
+    approvals: ApprovalDesk
     card_warnings: CardWarnings
     reports: ReportPoster
     languages: UserLanguages
@@ -214,6 +218,7 @@ class Settle:
                 endings=self.endings,
                 retries=self.retries,
                 asks=self.asks,
+                approvals=self.approvals,
                 card_warnings=self.card_warnings,
                 home=self.home,
                 languages=self.languages,
@@ -326,12 +331,15 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         DigestMessage(),
         owner,
         central_language=settings.language,
+        approvals=ApprovalMessage(),
+        global_admins=tuple(settings.admins),
     )
     fanout = FanOut(deliverer, messages, pools.delivery, getattr(gateway, "pacer", pacer))
     courier = Courier(fanout, pools.timers)
     languages = UserLanguages(gateway)
     forms = SettleForms(sessions, provider, access, courier)
-    batches = Batches(sessions, provider, access, forms)
+    approvals = ApprovalPolicy(settings.approval_above, settings.approval_expires)
+    batches = Batches(sessions, provider, access, forms, approvals)
     modals = ModalTracker(sessions, gateway, languages, pools.timers, forms)
     events: SettlementEvents = modals
     charger = Charger(sessions, provider, deliverer, events)
@@ -362,12 +370,16 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
     for told in (follow_ups, card_warnings, reports):  # each records, and wakes the courier
         told.wake = courier.wake
     ingest.recorded = courier.wake
-    retries = Retries(sessions, provider, access, batches, charger, deliverer)
+    retries = Retries(sessions, provider, access, batches, charger, deliverer, approvals)
+    endings = Endings(sessions, provider, access, deliverer, approvals)
+    desk = ApprovalDesk(sessions, access, batches, charger, retries, endings, deliverer)
+    desk.wake = courier.wake
     poller = PollCycle(
         ingest,
         courier,
         reconcile=recovery.reconcile,
         retries=retries.fire_due,
+        expire_approvals=desk.expire_due,
         follow_ups=follow_ups,
         reports=reports,
         card_warnings=card_warnings,
@@ -397,9 +409,10 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         poller=poller,
         home=home,
         follow_ups=follow_ups,
-        endings=Endings(sessions, provider, access, deliverer),
+        endings=endings,
         retries=retries,
         asks=CustomerAsks(sessions, provider, access, deliverer),
+        approvals=desk,
         card_warnings=card_warnings,
         reports=reports,
         languages=languages,

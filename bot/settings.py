@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.billing.registry import available
+from bot.domain.money import to_minor
 from bot.domain.slack_ids import is_channel, is_user_or_group
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -50,6 +51,12 @@ class Settings(BaseSettings):
     # a storm: more than this many new alerts in one channel within the window become one digest (0: off)
     digest_after: int = Field(default=10, ge=0, alias="SETTLE_DIGEST_AFTER")
     digest_window: Annotated[timedelta, NoDecode] = Field(default=timedelta(minutes=5), alias="SETTLE_DIGEST_WINDOW")
+    # a second pair of eyes: a charge above this (per currency, "EUR 1000, USD 1000") waits for another
+    # admin's approval, which expires after SETTLE_APPROVAL_EXPIRES (off when unset)
+    approval_above: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict, alias="SETTLE_APPROVAL_ABOVE")
+    approval_expires: Annotated[timedelta, NoDecode] = Field(
+        default=timedelta(hours=24), alias="SETTLE_APPROVAL_EXPIRES"
+    )
     stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
@@ -59,7 +66,26 @@ class Settings(BaseSettings):
     # below Stripe's 100 and 25); several replicas on one account share Stripe's limit, so divide it
     stripe_max_requests_per_second: float | None = Field(default=None, gt=0, alias="STRIPE_MAX_REQUESTS_PER_SECOND")
 
-    @field_validator("remind_after", "escalate_after", "digest_window", mode="before")
+    @field_validator("approval_above", mode="before")
+    @classmethod
+    def _thresholds(cls, value: object) -> object:
+        """ "EUR 1000, USD 1000.50" → {"EUR": 100000, "USD": 100050} (minor units)."""
+        if not isinstance(value, str):
+            return value
+        found: dict[str, int] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            currency, _sep, amount = part.partition(" ")
+            try:
+                found[currency.upper()] = to_minor(amount.strip(), currency.upper())
+            except (ValueError, ArithmeticError):
+                raise ValueError(f"not an amount like 'EUR 1000': {part!r}") from None
+            if not (len(currency) == 3 and currency.isalpha()) or found[currency.upper()] < 0:
+                raise ValueError(f"not an amount like 'EUR 1000': {part!r}")
+        return found
+
+    @field_validator("remind_after", "escalate_after", "digest_window", "approval_expires", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         """ "24h", "90m", "3d", "45s" or plain seconds."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from handlers.listeners import actions, card_warning, commands, digest, follow_up, home, next_steps, views
+from handlers.listeners import actions, approvals, card_warning, commands, digest, follow_up, home, next_steps, views
 from handlers.support.errors import on_error
 from handlers.support.refs import decode, raw_ref
 from handlers.support.services import Services
@@ -35,5 +35,6 @@ def register(app: App, svc: Services) -> None:
     home.register(app)
     follow_up.register(app)
     next_steps.register(app)
+    approvals.register(app)
     card_warning.register(app)
     digest.register(app)

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.balances.card_warnings import WarningRenderer
 from bot.delivery.leases import Claim, claim, release, synced_values
 from bot.delivery.outbox import DeliveryReport, post_joining
-from bot.delivery.ports import AlertRenderer, DigestRenderer
+from bot.delivery.ports import AlertRenderer, ApprovalRenderer, DigestRenderer
 from bot.domain.chat import ChannelUnavailable, MessageGone, SlackAuthError, SlackError, SlackGateway, Workspaces
 from bot.domain.workspace import Scope
+from bot.read.approvals import approval_card
 from bot.read.cards import card_of, cards_and_rows
 from bot.read.digests import digest_card
 from bot.read.report import build_report, report_text
@@ -25,7 +26,7 @@ from bot.read.warnings import warning_card
 from storage import audit
 from storage.db import reading, transaction
 from storage.leases import new_owner
-from storage.models import CardWarning, Message, MonthlyReport
+from storage.models import Alert, CardWarning, Message, MonthlyReport
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ MESSAGE_EVENT_TYPE = "settle_message"
 HISTORY_SLACK = timedelta(minutes=5)
 UNPOSTABLE = "unposted"  # the ts of a message Slack will not take in its channel: not tried again
 # kinds whose message is updated in place when they change (an escalation: once its balance ends)
-UPDATABLE = ("card_warning", "digest", "escalation")
+UPDATABLE = ("approval", "card_warning", "digest", "escalation")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,11 @@ class MessageDeliverer:
         owner: str | None = None,
         *,
         central_language: str = "en",
+        approvals: ApprovalRenderer | None = None,
+        global_admins: tuple[str, ...] = (),
     ) -> None:
+        self.approvals = approvals
+        self.global_admins = global_admins  # SETTLE_ADMINS: named among who may approve
         self.central_language = central_language  # the escalation channel's: it is no one account's
         self.sessions = sessions
         self.gateway = gateway
@@ -159,6 +164,19 @@ class MessageDeliverer:
                 raise NotReady()
             text = self.digests.reply(digest, str(detail.pop("kind", "")), detail)
             return Rendered(self._team(msg.team_id), channel, thread, text, [])
+        if msg.kind == "approval" and msg.alert_id is not None and self.approvals is not None:
+            request = approval_card(s, int(detail["request_id"]), self.global_admins)
+            row = s.get(Alert, msg.alert_id)
+            if request is None or row is None:
+                raise SlackError("unknown_approval_request")
+            channel, thread = row.channel, row.ts
+            if thread is None and row.digest_id is not None:
+                channel, thread = self._digest_message(s, row.digest_id)
+            if channel is None or thread is None:
+                raise NotReady()
+            return Rendered(
+                self._team(row.team_id), channel, thread, self.approvals.text(request), self.approvals.blocks(request)
+            )
         if msg.kind == "escalation" and msg.alert_id is not None:
             escalated = card_of(s, msg.alert_id)
             assert escalated is not None and msg.channel is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from bot.read.approvals import ApprovalCard
 from bot.read.cards import AlertCard
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
@@ -35,3 +36,11 @@ class DigestRenderer(Protocol):
     def blocks(self, digest: DigestCard) -> list[Any]: ...
 
     def reply(self, digest: DigestCard, kind: str, detail: dict[str, Any]) -> str: ...
+
+
+class ApprovalRenderer(Protocol):
+    """A request for a second pair of eyes, in its alert's thread: Approve / Reject while it waits."""
+
+    def text(self, request: ApprovalCard) -> str: ...
+
+    def blocks(self, request: ApprovalCard) -> list[Any]: ...

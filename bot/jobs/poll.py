@@ -31,6 +31,7 @@ class CycleReport:
     card_warnings: int = 0
     settlements: int = 0
     retries: int = 0  # scheduled retries fired this cycle
+    approvals_expired: int = 0  # requests for a second pair of eyes no one decided in time
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
@@ -65,6 +66,8 @@ class CycleReport:
             parts.append(f"{plural(self.settlements, 'settlement')} completed")
         if self.retries:
             parts.append(plural(self.retries, "scheduled retry", "scheduled retries"))
+        if self.approvals_expired:
+            parts.append(f"{plural(self.approvals_expired, 'approval request')} expired")
         if d.recovered:
             parts.append(f"{d.recovered} recovered after a crash")
         if self.reminders:
@@ -90,6 +93,7 @@ class PollCycle:
         *,
         reconcile: Callable[[], int] | None = None,
         retries: Callable[[], int] | None = None,
+        expire_approvals: Callable[[], int] | None = None,
         follow_ups: FollowUps | None = None,
         reports: ReportPoster | None = None,
         card_warnings: CardWarnings | None = None,
@@ -98,6 +102,7 @@ class PollCycle:
         self.courier = courier
         self.reconcile = reconcile
         self.retries = retries
+        self.expire_approvals = expire_approvals
         self.follow_ups = follow_ups
         self.reports = reports
         self.card_warnings = card_warnings
@@ -129,6 +134,8 @@ class PollCycle:
             report.feed_error = str(exc)
         if self.retries is not None:  # after the feed: a balance paid meanwhile is known, and not charged
             report.retries = self.retries()
+        if self.expire_approvals is not None:
+            report.approvals_expired = self.expire_approvals()
         if self.follow_ups is not None:
             report.reminders, report.escalations = self.follow_ups.run()
         if self.card_warnings is not None:

@@ -81,6 +81,21 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Awaiting:
+    """A request above SETTLE_APPROVAL_ABOVE, waiting for another admin: settle, retry or paid."""
+
+    request_id: int
+    kind: str
+    requested_by: str
+    expires_at: datetime
+    shown_amounts: dict[str, int]  # minor units per currency
+
+    @property
+    def amount(self) -> str:
+        return shown(self.shown_amounts)
+
+
+@dataclass(frozen=True)
 class AlertCard:
     """An account's open balance as its alert shows it: every declined invoice, the latest decline."""
 
@@ -125,6 +140,7 @@ class AlertCard:
     retry_at: datetime | None = None  # a retry on a date, scheduled by whom, with which card
     retry_by: str | None = None
     retry_card: str | None = None
+    awaiting: tuple[Awaiting, ...] = ()  # requests waiting for another admin's approval, oldest first
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -176,6 +192,7 @@ CARD_LOAD: tuple[LoaderOption, ...] = (
     joinedload(Alert.latest_decline),
     selectinload(Alert.invoices).joinedload(AlertInvoice.latest_decline),
     selectinload(Alert.scheduled_retry),
+    selectinload(Alert.pending_approvals),
 )
 
 
@@ -243,6 +260,10 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         retry_at=retry.due_at if retry else None,
         retry_by=retry.scheduled_by if retry else None,
         retry_card=retry.card_label if retry else None,
+        awaiting=tuple(
+            Awaiting(r.id, r.kind, r.requested_by, r.expires_at, dict(r.amounts or {}))
+            for r in alert.pending_approvals
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.workspace import Scope
+from bot.read.approvals import ApprovalCard, waiting_requests
 from bot.read.balances import MaySettle, admins_of, open_balances
 from bot.read.batches import BatchRecord, BatchStatus, batch_records
 from bot.read.cards import AlertCard
@@ -33,6 +34,7 @@ class HomeSummary:
     every_account: bool  # one of SETTLE_ADMINS (directly or by group)
     recent: tuple[BatchRecord, ...]  # settlements of these accounts lately, newest first
     month: MonthReport | None = None  # this month so far, in this workspace: where the money came back from
+    waiting: tuple[ApprovalCard, ...] = ()  # requests waiting for a second pair of eyes, in these accounts
 
 
 def home_summary(
@@ -55,6 +57,7 @@ def home_summary(
     now = datetime.now(UTC)
     with reading(sessions) as s:
         month = build_report(s, f"{now.year:04d}-{now.month:02d}", scope)
+        waiting = waiting_requests(s, scope, may)
     return HomeSummary(
         user_id=user_id,
         balances=tuple(balances.cards),
@@ -64,4 +67,5 @@ def home_summary(
         every_account=every_account,
         recent=tuple(recent),
         month=month,
+        waiting=tuple(waiting),
     )

@@ -24,7 +24,9 @@ from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementSt
 from bot.domain.workspace import Requester
 from bot.read.barred import barred_methods
 from bot.read.batches import BatchRecord, BatchStatus, batch_record
-from bot.settlement.forms import SettleForms
+from bot.read.cards import per_currency
+from bot.settlement.approvals import OFF, ApprovalPolicy, RequestKind
+from bot.settlement.forms import SettleForms, deliver_now
 from bot.settlement.trail import record_step
 from storage import audit
 from storage.db import reading, transaction
@@ -37,18 +39,25 @@ NOT_YOURS = "This confirmation belongs to another admin's session; nothing was c
 
 @dataclass(frozen=True)
 class ConfirmResult:
-    outcome: Literal["claimed", "duplicate", "busy"]
+    outcome: Literal["claimed", "duplicate", "busy", "approval"]
     batch: BatchRecord
+    request_id: int | None = None  # "approval": the request another admin approves or rejects
 
 
 class Batches:
     def __init__(
-        self, sessions: sessionmaker[Session], provider: BillingProvider, access: Authorizer, forms: SettleForms
+        self,
+        sessions: sessionmaker[Session],
+        provider: BillingProvider,
+        access: Authorizer,
+        forms: SettleForms,
+        approvals: ApprovalPolicy = OFF,
     ) -> None:
         self.sessions = sessions
         self.provider = provider
         self.access = access
         self.forms = forms
+        self.approvals = approvals
 
     def get(self, batch_id: int) -> BatchRecord:
         with reading(self.sessions) as s:
@@ -132,10 +141,36 @@ class Batches:
             )  # fmt: skip
             return batch_record(s, batch)
 
-    def confirm(self, batch_id: int, who: Requester, make_default: bool, *, same_session: bool = True) -> ConfirmResult:
+    def confirm(
+        self,
+        batch_id: int,
+        who: Requester,
+        make_default: bool,
+        *,
+        same_session: bool = True,
+        approved: bool = False,
+        kind: RequestKind = "settle",
+    ) -> ConfirmResult:
         """`same_session`: the confirmation comes from the modal the batch was chosen in (the Slack
-        side knows); a confirmation from another admin, or another session, charges nothing."""
+        side knows); a confirmation from another admin, or another session, charges nothing. Above
+        SETTLE_APPROVAL_ABOVE it becomes a request for another admin's approval, unless `approved`
+        (the approval desk, carrying out an approved request; `kind` says which)."""
         alert_id = self.authorized(batch_id, who)
+        result = self._confirm(batch_id, alert_id, who, make_default, same_session, approved, kind)
+        if result.outcome == "approval":  # the alert and its thread say it waits, and who decides
+            deliver_now(self.forms.outbox, alert_id)
+        return result
+
+    def _confirm(
+        self,
+        batch_id: int,
+        alert_id: int,
+        who: Requester,
+        make_default: bool,
+        same_session: bool,
+        approved: bool,
+        kind: RequestKind,
+    ) -> ConfirmResult:
         with transaction(self.sessions) as s:
             batch = s.get(SettlementBatch, batch_id, with_for_update=True)
             assert batch is not None
@@ -173,6 +208,21 @@ class Batches:
                     raise NotSettleable("busy", by=held.ending_by)
                 paid = held.state == InvoiceState.PAID
                 raise NotSettleable("paid" if paid else "closed", by=held.paid_by if paid else None)
+            amounts = per_currency(pending)
+            if not approved and self.approvals.needed(amounts):
+                assert alert is not None
+                request = self.approvals.request(
+                    s,
+                    kind,
+                    alert,
+                    who,
+                    amounts,
+                    batch_id=batch_id,
+                    make_default=make_default,
+                    card_label=batch.card_label,
+                )
+                log.info("batch %s: above the approval threshold, request %s", batch_id, request.id)
+                return ConfirmResult("approval", batch_record(s, batch), request.id)
             batch.make_default = make_default
             claimed = self._claim(s, pending, make_default)
             s.expire_all()  # the claims above were Core updates: read every row afresh

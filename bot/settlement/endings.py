@@ -24,6 +24,7 @@ from bot.domain.ports import Outbox
 from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceState, SettlementStatus
 from bot.domain.workspace import Requester
 from bot.read.cards import AlertCard, card_of, per_currency
+from bot.settlement.approvals import OFF, ApprovalPolicy
 from bot.settlement.forms import deliver_now
 from storage import audit
 from storage.db import reading, transaction
@@ -61,6 +62,7 @@ class Ended:
     amounts: dict[str, int]  # minor units per currency
     not_ended: tuple[str, ...] = ()  # left open: the provider refused or did not answer
     error: Exception | None = None
+    awaiting: int | None = None  # above the approval threshold: the request another admin decides
 
 
 def fingerprint(invoice_ids: list[str]) -> str:
@@ -70,8 +72,14 @@ def fingerprint(invoice_ids: list[str]) -> str:
 
 class Endings:
     def __init__(
-        self, sessions: sessionmaker[Session], provider: BillingProvider, access: Authorizer, outbox: Outbox
+        self,
+        sessions: sessionmaker[Session],
+        provider: BillingProvider,
+        access: Authorizer,
+        outbox: Outbox,
+        approvals: ApprovalPolicy = OFF,
     ) -> None:
+        self.approvals = approvals
         self.sessions = sessions
         self.provider = provider
         self.access = access
@@ -88,7 +96,9 @@ class Endings:
             raise NotSettleable("gone")
         return card, fingerprint([ai.invoice_id for ai in invoices])
 
-    def end(self, alert_id: int, who: Requester, how: Ending, reason: str, shown: str) -> Ended:
+    def end(
+        self, alert_id: int, who: Requester, how: Ending, reason: str, shown: str, *, approved: bool = False
+    ) -> Ended:
         """End the invoices the confirmation showed (`shown`, their fingerprint). They are claimed
         first, under the alert's lock: no charge is confirmed beside a claimed invoice, and an
         invoice being charged is not claimed. Each is recorded as soon as the provider has ended it,
@@ -98,15 +108,24 @@ class Endings:
             raise ReasonMissing("a reason is needed")
         words = words[:MAX_REASON]
         self.access.authorize(who, alert_id, action=ACTIONS[how])
+        awaiting: int | None = None
         with transaction(self.sessions) as s:
             alert = s.get(Alert, alert_id, with_for_update=True)
             claimed = self._open_invoices(s, alert_id)
             if fingerprint([ai.invoice_id for ai in claimed]) != shown:
                 raise BalanceChanged("the open invoices changed")
+            amounts = per_currency(claimed)
+            if how == "paid" and not approved and self.approvals.needed(amounts):
+                assert alert is not None  # money marked received above the threshold: a second pair of eyes
+                awaiting = self.approvals.request(s, "paid", alert, who, amounts, reason=words, shown=shown).id
+                claimed = []
             for ai in claimed:
                 ai.ending_how, ai.ending_by = how, who.user_id
             targets = [(ai.invoice_id, ai.id) for ai in claimed]
             account_id = alert.account_id if alert is not None else None
+        if awaiting is not None:
+            deliver_now(self.outbox, alert_id)
+            return Ended(alert_id, how, (), amounts, awaiting=awaiting)
         ended: list[str] = []
         not_ended: list[str] = []
         error: Exception | None = None

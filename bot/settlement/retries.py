@@ -36,7 +36,8 @@ from bot.domain.states import ALERT_DONE, AlertState, InvoiceState
 from bot.domain.workspace import Requester
 from bot.read.barred import barred_methods
 from bot.read.batches import BatchStatus
-from bot.read.cards import AlertCard, card_of
+from bot.read.cards import AlertCard, card_of, per_currency
+from bot.settlement.approvals import OFF, ApprovalPolicy
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
 from bot.settlement.endings import fingerprint
@@ -86,7 +87,9 @@ class Retries:
         batches: Batches,
         charger: Charger,
         outbox: Outbox,
+        approvals: ApprovalPolicy = OFF,
     ) -> None:
+        self.approvals = approvals
         self.sessions = sessions
         self.provider = provider
         self.access = access
@@ -121,6 +124,8 @@ class Retries:
         if method is None:  # not the account's, or declined for good
             raise InvalidChoice(method_id)
         invoices = [line.invoice_id for line in form.card.open_invoices]
+        amounts = per_currency(form.card.open_invoices)
+        awaiting = self.approvals.needed(amounts)  # above the threshold: scheduled once another admin approves
         try:
             with transaction(self.sessions) as s:
                 alert = s.get(Alert, alert_id, with_for_update=True)
@@ -133,14 +138,27 @@ class Retries:
                     card_label=method.card.label,
                     invoice_ids=",".join(invoices),
                     due_at=due,
-                    status="scheduled",
+                    status="awaiting" if awaiting else "scheduled",
                     created_at=now,
                     updated_at=now,
                 )
+                if awaiting and s.scalar(
+                    select(ScheduledRetry.id).where(
+                        ScheduledRetry.alert_id == alert_id, ScheduledRetry.status.in_(("scheduled", "awaiting"))
+                    )
+                ):
+                    raise AlreadyScheduled("a retry is already scheduled or waiting for approval")
                 s.add(retry)
                 s.flush()
                 bump(s, alert_id)
-                add_reply(s, alert_id, "retry_scheduled", by=who.user_id, card=method.card.label, due=due.isoformat())
+                if awaiting:
+                    self.approvals.request(
+                        s, "retry", alert, who, amounts, retry_id=retry.id, card_label=method.card.label
+                    )
+                else:
+                    add_reply(
+                        s, alert_id, "retry_scheduled", by=who.user_id, card=method.card.label, due=due.isoformat()
+                    )
                 audit.record(
                     s,
                     "retry_scheduled",
@@ -160,6 +178,30 @@ class Retries:
         log.info("alert %s: %s scheduled a retry with %s at %s", alert_id, who.user_id, method.id, due.isoformat())
         deliver_now(self.outbox, alert_id)
         return retry
+
+    def approved(self, retry_id: int, by: str) -> bool:
+        """Another admin approved it: it is scheduled now (False if it was not waiting, or another
+        retry of the balance was scheduled meanwhile)."""
+        now = datetime.now(UTC)
+        try:
+            with transaction(self.sessions) as s:
+                if not _moved(s, retry_id, "awaiting", "scheduled", now=now):
+                    return False
+                retry = s.get(ScheduledRetry, retry_id)
+                assert retry is not None
+                bump(s, retry.alert_id)
+                due = retry.due_at.isoformat()
+                add_reply(s, retry.alert_id, "retry_scheduled", by=retry.scheduled_by, card=retry.card_label, due=due)
+                alert_id = retry.alert_id
+        except IntegrityError:
+            return False
+        deliver_now(self.outbox, alert_id)
+        return True
+
+    def not_approved(self, retry_id: int) -> None:
+        """Rejected: it never runs."""
+        with transaction(self.sessions) as s:
+            cancel_awaiting(s, retry_id, datetime.now(UTC))
 
     def cancel(self, alert_id: int, who: Requester) -> bool:
         """False when there was none to cancel (it fired, or someone cancelled it first)."""
@@ -230,7 +272,7 @@ class Retries:
                 raise NotSettleable("closed")
             batch = self.batches.choose(alert_id, who, retry.payment_method_id, still_open, off_session=True)
             self._note(retry_id, batch_id=batch.id)
-            confirmed = self.batches.confirm(batch.id, who, make_default=False)
+            confirmed = self.batches.confirm(batch.id, who, make_default=False, approved=True)  # at scheduling
             if confirmed.outcome != "claimed":
                 raise NotSettleable("busy")
             record = self.charger.charge(batch.id)
@@ -305,3 +347,8 @@ def _skip_reason(exc: Exception) -> str:
     if isinstance(exc, NotSettleable):
         return "balance_over" if exc.kind in ("paid", "closed", "gone") else "busy"
     return "card_unusable"
+
+
+def cancel_awaiting(s: Session, retry_id: int, now: datetime) -> None:
+    """A retry whose approval was rejected or expired never runs (in the caller's transaction)."""
+    _moved(s, retry_id, "awaiting", "cancelled", now=now)

@@ -315,7 +315,28 @@ def next_step_lines(card: AlertCard) -> list[str]:
                 who=user(card.retry_by), when=slack_date(card.retry_at), card=safe(card.retry_card or "", 100)
             )
         )
+    for waiting in card.awaiting[:3]:
+        lines.append(
+            _(AWAITING.get(waiting.kind, AWAITING["settle"])).format(
+                who=user(waiting.requested_by), amount=waiting.amount, when=slack_date(waiting.expires_at)
+            )
+        )
     return lines
+
+
+AWAITING = {
+    "settle": N_(
+        "🖐 *Waiting for approval:* {who} asked to charge {amount}; another admin decides in the thread by {when}."
+    ),
+    "retry": N_(
+        "🖐 *Waiting for approval:* {who} asked to retry {amount} on a date; another admin decides in the thread "
+        "by {when}."
+    ),
+    "paid": N_(
+        "🖐 *Waiting for approval:* {who} asked to mark {amount} paid another way; another admin decides in the "
+        "thread by {when}."
+    ),
+}
 
 
 def follow_up_lines(card: AlertCard, now: datetime | None = None) -> list[str]:
@@ -427,6 +448,13 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         return clip(text.format(**facts), MESSAGE_TEXT)
     if kind in ("asked", "retry_scheduled", "retry_cancelled", "retry_done"):
         return _next_step_reply(kind, detail)
+    if kind in APPROVAL_REPLIES:  # the requester is named: they hear of it
+        return clip(
+            _(APPROVAL_REPLIES[kind]).format(
+                requester=user(str(detail.get("requester") or "")), who=user(str(detail.get("by") or ""))
+            ),
+            MESSAGE_TEXT,
+        )
     if kind == "settled":
         invoices = ", ".join(code(str(i)) for i in detail.get("invoices") or [])
         paid, owed = detail.get("paid_minor"), detail.get("owed_minor")
@@ -446,6 +474,12 @@ def _reply_text(card: AlertCard, kind: str, detail: dict[str, Any]) -> str:
         return clip(text, MESSAGE_TEXT)
     return clip(_("Update on this balance: {kind}.").format(kind=safe(kind, 50)), MESSAGE_TEXT)
 
+
+APPROVAL_REPLIES = {
+    "approval_approved": N_("👍 {requester}, {who} approved your request: Settle is carrying it out."),
+    "approval_rejected": N_("👎 {requester}, {who} rejected your request: nothing was charged."),
+    "approval_expired": N_("⌛ {requester}, your request expired without a decision: nothing was charged."),
+}
 
 RETRY_OUTCOMES = {
     "verification": N_("🔁 The scheduled retry needs the cardholder's bank verification: nobody was there to give it."),

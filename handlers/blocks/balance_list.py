@@ -52,7 +52,9 @@ def balance_line(card: AlertCard) -> str:
     line = _("*{name}* — {amount} owed · {invoices} · open for {since}").format(
         name=safe(card.account_name, 200), amount=card.owed, invoices=invoices, since=since
     )
-    if card.retry_at:
+    if card.awaiting:
+        state += " · " + _("🖐 waiting for approval")
+    elif card.retry_at:
         state += " · " + _("🔁 retry {when}").format(when=slack_date(card.retry_at))
     elif (step := extra_step(card.reason)) is not None and card.state == AlertState.OPEN:
         state += " · " + _("next: {step}").format(step=_(HINTS[step]))

@@ -18,6 +18,7 @@ from bot.domain.states import AlertState, SettlementStatus
 from bot.i18n import N_, _, ngettext
 from bot.read.cards import total
 from bot.read.home import SHOWN, HomeSummary
+from handlers.blocks.approval import approval_blocks
 from handlers.blocks.balance_list import balance_line, settle_button
 from handlers.blocks.mrkdwn import SECTION, clip, safe, slack_date, user
 
@@ -64,6 +65,12 @@ def home_view(summary: HomeSummary) -> View:
             blocks.append(_note(_("…and {n} more: `/settle ACCOUNT` goes straight to one.").format(n=n - SHOWN)))
     else:
         blocks.append(_md(_("*Nothing to settle.* 🎉 Declined renewals you may settle will show up here.")))
+
+    if summary.waiting:  # a second pair of eyes: Approve / Reject for everyone but the requester
+        blocks.append(DividerBlock())
+        blocks.append(_md(_("*Waiting for approval: {n}*").format(n=len(summary.waiting))))
+        for request in summary.waiting:
+            blocks += approval_blocks(request, buttons=request.requested_by != summary.user_id)
 
     waiting = [c for c in summary.balances if c.state == AlertState.VERIFICATION_PENDING]
     if waiting:

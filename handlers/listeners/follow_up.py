@@ -142,6 +142,13 @@ def end_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
             again = end_view(alert_id, how, card, now_ids, changed=True)
             replace_view(client, external_id, again)
             return
+        if ended.awaiting is not None:
+            waiting = _(
+                "🖐 Sent for approval: {amount} is above the amount another admin approves. Nothing is marked "
+                "paid until one of them approves it in the alert's thread or on App Home; you will hear there."
+            )
+            replace_view(client, external_id, info_view(END_TITLES[how], waiting.format(amount=shown(ended.amounts))))
+            return
         done = {
             "paid": _("✅ Marked paid another way: {amount}. The alert is updated."),
             "voided": _("✅ Voided: {amount}. The alert is updated."),

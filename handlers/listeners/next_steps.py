@@ -96,7 +96,7 @@ def retry_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: 
 
     def schedule() -> None:
         try:
-            svc.retries.schedule(alert_id, who, method_id, due, shown)
+            retry = svc.retries.schedule(alert_id, who, method_id, due, shown)
         except AlreadyScheduled:
             text = _(
                 "A retry of this balance is already scheduled: press *Cancel retry* on the alert to pick another day."
@@ -109,6 +109,11 @@ def retry_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context: 
             replace_view(client, external_id, retry_view(alert_id, svc.retries.form(alert_id, who), changed=True))
             return
         text = _("🔁 Scheduled: Settle retries the balance on {when}. The alert shows it, with a Cancel retry button.")
+        if retry.status == "awaiting":
+            text = _(
+                "🖐 Sent for approval: the balance is above the amount another admin approves. Once one of them "
+                "approves it in the alert's thread or on App Home, Settle retries it on {when}."
+            )
         replace_view(client, external_id, info_view(_("Retry on a date"), text.format(when=slack_date(due))))
 
     after_ack(ack, body, client, context, schedule)

@@ -110,6 +110,13 @@ def confirm_submitted(ack: Ack, body: dict[str, Any], client: WebClient, context
     def confirm() -> None:
         same = svc.modals.same_session(batch_id, root)
         result = svc.batches.confirm(batch_id, who, make_default, same_session=same)
+        if result.outcome == "approval":
+            waiting = _(
+                "🖐 Sent for approval: {amount} is above the amount another admin approves. Nothing is charged "
+                "until one of them approves it in the alert's thread or on App Home; you will hear there."
+            )
+            replace_view(client, external_id, info_view(MODAL_TITLE, waiting.format(amount=result.batch.amount)))
+            return
         if result.outcome == "busy":
             busy = info_view(MODAL_TITLE, reply_text(NotSettleable("busy", by=result.batch.user_id)))
             replace_view(client, external_id, busy)

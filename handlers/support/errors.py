@@ -53,6 +53,8 @@ _REFUSED_THIS = {
     "write_off": N_("You can't write off this balance."),
     "ask_customer": N_("You can't ask this customer to pay or add a card."),
     "retry": N_("You can't schedule or cancel a retry of this balance."),
+    "approve": N_("You can't approve or reject requests for this balance."),
+    "approve_own": N_("You asked for this one: another admin approves or rejects it."),
 }
 _REFUSED_NAMED = {
     "settle": N_("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them."),
@@ -69,6 +71,10 @@ _REFUSED_NAMED = {
     ),
     "retry": N_(
         "You can't schedule or cancel a retry of {name}'s balance: only its billing admins can ({who}). "
+        "Ask one of them."
+    ),
+    "approve": N_(
+        "You can't approve or reject requests for {name}'s balance: only its billing admins can ({who}). "
         "Ask one of them."
     ),
 }

@@ -30,6 +30,8 @@ class ActionId(StrEnum):
     DIGEST_ACTIONS = "digest_actions"
     DIGEST_FOOTER = "digest_footer"
     DIGEST_NAV = "digest_nav"
+    APPROVE = "approval_approve"  # a request above SETTLE_APPROVAL_ABOVE: another admin decides
+    REJECT = "approval_reject"
     UPDATE_CARD = "update_card"
     DIGEST_LIST = "digest_list"  # a storm's digest: the list of every balance it tells of
     DIGEST_PAGE = "digest_page"

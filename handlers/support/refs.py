@@ -15,7 +15,7 @@ from slack_bolt import BoltContext
 
 from bot.i18n import available
 
-Kind = Literal["alert", "batch", "digest"]
+Kind = Literal["alert", "batch", "digest", "approval"]
 MAX_ID = 2**31 - 1  # ids are int4 columns on PostgreSQL
 MAX_RAW = 200  # a reference is a few dozen characters; anything longer is not ours
 ASSIGN_BLOCK = "alert_assign:"  # + the alert id: a users_select carries no value of its own
@@ -71,7 +71,7 @@ def decode(raw: Any) -> Ref | None:
         data = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(data, dict) or data.get("k") not in ("alert", "batch", "digest"):
+    if not isinstance(data, dict) or data.get("k") not in ("alert", "batch", "digest", "approval"):
         return None
     ident = data.get("id")
     if type(ident) is not int or not 0 < ident <= MAX_ID:  # not bool, not float

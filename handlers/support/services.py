@@ -14,6 +14,7 @@ from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
 from bot.delivery.home import HomePublisher
 from bot.domain.workspace import Requester
+from bot.settlement.approving import ApprovalDesk
 from bot.settlement.asking import CustomerAsks
 from bot.settlement.batches import Batches
 from bot.settlement.charging import Charger
@@ -38,6 +39,7 @@ class Services:
     endings: Endings
     retries: Retries
     asks: CustomerAsks
+    approvals: ApprovalDesk
     card_warnings: CardWarnings
     home: HomePublisher
     languages: UserLanguages

@@ -18,7 +18,7 @@ from storage.models.base import (
 from storage.models.feed import PollCursor, ProviderEvent
 from storage.models.ops import AppSecret, Lease, MonthlyReport, ScanClaim
 from storage.models.outbox import Digest, Message
-from storage.models.settlements import ScheduledRetry, Settlement, SettlementBatch
+from storage.models.settlements import ApprovalRequest, ScheduledRetry, Settlement, SettlementBatch
 from storage.models.slack_ui import HomeViewer, ModalView
 from storage.models.warnings import CardWarning
 from storage.models.workspaces import WorkspaceSetting, slack_bots, slack_installations, slack_oauth_states
@@ -33,6 +33,7 @@ __all__ = [
     "Alert",
     "AlertInvoice",
     "AppSecret",
+    "ApprovalRequest",
     "AuditEvent",
     "Base",
     "CardWarning",

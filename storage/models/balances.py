@@ -22,7 +22,7 @@ from storage.models.accounts import Account
 from storage.models.base import ALERT_IS_OPEN_SQL, UNSYNCED_SQL, Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
-    from storage.models.settlements import ScheduledRetry
+    from storage.models.settlements import ApprovalRequest, ScheduledRetry
 
 
 class Decline(Base):
@@ -128,6 +128,13 @@ class Alert(Base):
         primaryjoin="and_(ScheduledRetry.alert_id == Alert.id, ScheduledRetry.status == 'scheduled')",
         viewonly=True,
         uselist=False,
+        lazy="select",
+    )
+    # what waits for another admin's approval (bot/settlement/approvals.py)
+    pending_approvals: Mapped[list[ApprovalRequest]] = relationship(
+        primaryjoin="and_(ApprovalRequest.alert_id == Alert.id, ApprovalRequest.status == 'pending')",
+        viewonly=True,
+        order_by="ApprovalRequest.id",
         lazy="select",
     )
     # the account has no foreign key (a decline may come before the provider names its customer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -105,3 +106,33 @@ class ScheduledRetry(Base):
     ended_by: Mapped[str | None] = mapped_column(String(32))  # who cancelled it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ApprovalRequest(Base):
+    """A second pair of eyes: a confirmation, a scheduled retry or a "paid another way" above the
+    account's threshold waits here until another authorised admin approves it (then it is carried
+    out once, with the keys it was given) or rejects it, or it expires. pending -> approved / rejected
+    / expired, each by a conditional update."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_pending", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # settle / retry / paid
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_batches.id"), unique=True)
+    retry_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_retries.id"), unique=True)
+    make_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)  # paid another way: the requester's words
+    shown: Mapped[str | None] = mapped_column(String(16))  # paid another way: the invoices it showed
+    card_label: Mapped[str | None] = mapped_column(String(64))
+    amounts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # minor units per currency
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(64))  # what carrying it out came to
+    message_id: Mapped[int | None] = mapped_column(Integer)  # its Approve / Reject message in the thread
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

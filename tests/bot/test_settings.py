@@ -28,3 +28,16 @@ def test_an_unknown_log_format_is_refused(value: str) -> None:
 def test_log_formats_are_read_loosely() -> None:
     assert Settings(LOG_FORMAT=" JSON ").log_format == "json"
     assert Settings(LOG_FORMAT="").log_format == "text"
+
+
+def test_approval_thresholds_are_read_per_currency_in_minor_units() -> None:
+    settings = Settings(SETTLE_APPROVAL_ABOVE="EUR 1000, usd 1000.50, JPY 50000", SETTLE_APPROVAL_EXPIRES="2h")
+    assert settings.approval_above == {"EUR": 100000, "USD": 100050, "JPY": 50000}
+    assert settings.approval_expires.total_seconds() == 7200
+    assert Settings().approval_above == {}  # off by default
+
+
+@pytest.mark.parametrize("value", ["1000", "EUR", "EUR lots", "EURO 10", "EUR -5", "E1 10"])
+def test_a_threshold_that_is_not_an_amount_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="not an amount like 'EUR 1000'"):
+        Settings(SETTLE_APPROVAL_ABOVE=value)

@@ -4,7 +4,9 @@
   asked for a new card ("card") from Slack, by whom and when;
 - settlements.off_session: charged with no one at the card (a scheduled retry), told to the provider
   the same way when the charge is asked again with its key;
-- scheduled_retries: an admin's "Retry on…", claimed once across replicas when due.
+- scheduled_retries: an admin's "Retry on…", claimed once across replicas when due;
+- approval_requests: a confirmation, a retry or a "paid another way" above SETTLE_APPROVAL_ABOVE,
+  waiting for another admin's approval.
 
 Revision ID: 0017
 Revises: 0016
@@ -43,6 +45,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("batch_id", sa.Integer(), sa.ForeignKey("settlement_batches.id"), nullable=True),
         sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("ended_by", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -57,9 +60,36 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'scheduled'"),
         postgresql_where=sa.text("status = 'scheduled'"),
     )
+    op.create_table(
+        "approval_requests",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("alert_id", sa.Integer(), sa.ForeignKey("alerts.id"), nullable=False),
+        sa.Column("team_id", sa.String(length=32), nullable=True),
+        sa.Column("requested_by", sa.String(length=32), nullable=False),
+        sa.Column("batch_id", sa.Integer(), sa.ForeignKey("settlement_batches.id"), nullable=True, unique=True),
+        sa.Column("retry_id", sa.Integer(), sa.ForeignKey("scheduled_retries.id"), nullable=True, unique=True),
+        sa.Column("make_default", sa.Boolean(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("shown", sa.String(length=16), nullable=True),
+        sa.Column("card_label", sa.String(length=64), nullable=True),
+        sa.Column("amounts", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("decided_by", sa.String(length=32), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_approval_requests_alert_id", "approval_requests", ["alert_id"])
+    op.create_index("ix_approval_requests_pending", "approval_requests", ["status", "expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_approval_requests_pending", table_name="approval_requests")
+    op.drop_index("ix_approval_requests_alert_id", table_name="approval_requests")
+    op.drop_table("approval_requests")
     op.drop_index("uq_scheduled_retries_one_per_alert", table_name="scheduled_retries")
     op.drop_index("ix_scheduled_retries_due", table_name="scheduled_retries")
     op.drop_index("ix_scheduled_retries_alert_id", table_name="scheduled_retries")

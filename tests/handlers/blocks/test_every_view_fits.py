@@ -44,8 +44,9 @@ import bot.i18n
 from bot.domain.records import Card, Invoice, PaymentMethod, card_label
 from bot.domain.states import AlertState, InvoiceState, SettlementStatus
 from bot.i18n import CATALOGUES, DEFAULT, DOMAIN, _, available, use
+from bot.read.approvals import ApprovalCard
 from bot.read.batches import BatchRecord, SettlementRecord
-from bot.read.cards import AlertCard, InvoiceLine
+from bot.read.cards import AlertCard, Awaiting, InvoiceLine
 from bot.read.context import SettleContext
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
@@ -63,6 +64,7 @@ from handlers.blocks import (
     mrkdwn,
     settle_modal,
 )
+from handlers.blocks import approval as ap
 from handlers.blocks import next_steps as ns
 from handlers.blocks.mrkdwn import (
     BUTTON,
@@ -208,7 +210,45 @@ def full_card(state: AlertState, n: int = 60) -> AlertCard:
         retry_at=NOW + timedelta(days=12),
         retry_by=BAD_ID,
         retry_card=HOSTILE_CARD,
+        awaiting=tuple(
+            Awaiting(i, kind, BAD_ID if i == 1 else ADMIN, NOW + timedelta(hours=24), {c: HUGE for c in CURRENCIES})
+            for i, kind in enumerate(("settle", "retry", "paid", HOSTILE), start=1)
+        ),
     )
+
+
+def approval(status: str, kind: str = "settle", **changes: Any) -> ApprovalCard:
+    """A request for a second pair of eyes with every fact there can be."""
+    request = ApprovalCard(
+        request_id=ALERT_ID,
+        kind=kind,
+        status=status,
+        requested_by=ADMIN,
+        amounts={c: HUGE for c in CURRENCIES},
+        card_label=HOSTILE_CARD,
+        reason=long_text(HOSTILE, 500),
+        expires_at=NOW + timedelta(hours=24),
+        created_at=NOW,
+        alert=full_card(AlertState.OPEN),
+        approvers=tuple(USERS) * 5,
+        decided_by=None if status == "pending" else OTHER,
+        decided_at=None if status == "pending" else NOW,
+        retry_due=NOW + timedelta(days=12) if kind == "retry" else None,
+    )
+    return replace(request, **changes)
+
+
+def approvals() -> dict[str, ApprovalCard]:
+    out = {f"{kind}, waiting": approval("pending", kind) for kind in ("settle", "retry", "paid")}
+    out["waiting, nobody named"] = approval("pending", approvers=(), alert=small_card(AlertState.OPEN))
+    out["waiting, past its time"] = approval("pending", expires_at=NOW - timedelta(minutes=1))
+    for outcome in (None, "succeeded", "partial", "declined", "requires_action", "unknown", "scheduled", "ended",
+                    "already_charged", "busy", "balance_changed", "requester_refused", "not_scheduled",
+                    "not_settleable:paid", "failed", HOSTILE):  # fmt: skip
+        out[f"approved, {outcome}"] = approval("approved", outcome=outcome)
+    out["rejected"] = approval("rejected")
+    out["expired"] = approval("expired", decided_by=None)
+    return out
 
 
 def small_card(state: AlertState) -> AlertCard:
@@ -507,6 +547,10 @@ def reply_details() -> dict[str, tuple[str, dict[str, Any]]]:
                 HOSTILE,
             )
         },
+        **{
+            kind: (kind, {"requester": ADMIN, "by": BAD_ID})
+            for kind in ("approval_approved", "approval_rejected", "approval_expired")
+        },
         "a kind Settle does not know yet": (HOSTILE * 3, {}),
     }
 
@@ -570,6 +614,13 @@ def builds() -> list[Build]:
             for n in (1, 60)
         ),
         b("12 cards", ns.retry_view, ALERT_ID, retry_form(12)),
+        *(b(name, ap.approval_blocks, request, buttons=True) for name, request in approvals().items()),
+        *(b(name, ap.ApprovalMessage().text, request) for name, request in approvals().items()),
+        b(
+            "15 of 60, 10 requests waiting",
+            hm.home_view,
+            home_summary(waiting=tuple(approval("pending", kind) for kind in ("settle", "retry", "paid") * 4)[:10]),
+        ),
         b("no card, changed", ns.retry_view, ALERT_ID, retry_form(0), changed=True),
         b("1 card, small", ns.retry_view, ALERT_ID, replace(retry_form(1), card=small_card(AlertState.OPEN))),
         b("nothing", hm.home_view, home_summary(balances=(), count=0, totals=(), others_open=0, recent=())),
@@ -964,9 +1015,9 @@ def test_every_view_fits_slack_in_every_language(lang: str) -> None:
     assert problems == [], report(lang, problems)
 
 
-BUILDER_MODULES = (alert_message, balance_list, card_warning, digest, follow_up, home, ns, settle_modal)
+BUILDER_MODULES = (alert_message, ap, balance_list, card_warning, digest, follow_up, home, ns, settle_modal)
 VIEW_TYPES = {"View", "list[Block]", "dict[str, Any]"}
-FRAGMENTS = {"attempt_text", "owed_text"}  # parts of a message, checked inside it
+FRAGMENTS = {"attempt_text", "owed_text", "outcome_text"}  # parts of a message, checked inside it
 
 
 def test_every_builder_is_built() -> None:
