@@ -70,7 +70,8 @@ class SandboxPages:
             return self.invoice(m.group(1), query.get("token", ""), start_response, pay=method == "POST")
         if (m := _VERIFY.match(path)) and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
-            return self.verify(int(m.group(1)), query.get("token", ""), form, start_response)
+            customer = query.get("for") == "customer"  # from the invoice page the customer paid on
+            return self.verify(int(m.group(1)), query.get("token", ""), form, start_response, customer=customer)
         if path == "/sandbox/cards/new" and method in ("GET", "POST"):
             form = _form(environ) if method == "POST" else {}
             return self.add_card(query, form, start_response)
@@ -79,7 +80,13 @@ class SandboxPages:
     # --- the bank's verification page (3-D Secure stand-in) ------------------------------------
 
     def verify(
-        self, attempt_id: int, token: str, form: dict[str, str], start_response: StartResponse
+        self,
+        attempt_id: int,
+        token: str,
+        form: dict[str, str],
+        start_response: StartResponse,
+        *,
+        customer: bool = False,
     ) -> Iterable[bytes]:
         if not self.provider.check_token("verify", str(attempt_id), token):
             body = _message(
@@ -105,16 +112,22 @@ class SandboxPages:
                 _("Verification approved") if approved else _("Verification declined"),
                 _("Payment approved") if approved else _("Payment declined"),
                 _("{amount} with {card}.").format(amount=amount, card=card),
-                Para(_("You can close this tab and return to Slack."), muted=True),
+                Para(
+                    _("Thank you: you can close this tab.")
+                    if customer
+                    else _("You can close this tab and return to Slack."),
+                    muted=True,
+                ),
             )
             return _html(start_response, "200 OK", body)
+        query = {"token": token, **({"for": "customer"} if customer else {})}
         body = render(
             "sandbox_verify.html",
             title=_("Verify your payment"),
             amount=amount,
             card=card,
             invoices=[a.invoice_id for a in group],
-            action=f"/sandbox/verify/{attempt_id}?{urlencode({'token': token})}",
+            action=f"/sandbox/verify/{attempt_id}?{urlencode(query)}",
             **_frame(),
         )
         return _html(start_response, "200 OK", body)
@@ -205,7 +218,8 @@ class SandboxPages:
                 error = _sentence(_(str(exc)))
             else:
                 if result.outcome == "requires_action" and result.verification_url:
-                    start_response("303 See Other", [("Location", result.verification_url), ("Content-Length", "0")])
+                    bank = f"{result.verification_url}&for=customer"  # its own words at the end: no Slack for them
+                    start_response("303 See Other", [("Location", bank), ("Content-Length", "0")])
                     return [b""]
                 if result.outcome == "declined":
                     error = _("The bank declined the card: {why}.").format(why=short(result.reason))

@@ -45,7 +45,6 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("batch_id", sa.Integer(), sa.ForeignKey("settlement_batches.id"), nullable=True),
         sa.Column("outcome", sa.String(length=64), nullable=True),
-        sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("ended_by", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -163,3 +163,50 @@ def test_the_invoice_page_in_dutch(browser: Any, h: Harness, tmp_path: Path) -> 
     page.goto(h.base + "/")
     shot(page, tmp_path, "front-en-via-nl-context")
     context.close()
+
+
+def test_the_customer_pays_on_the_page_sent_in_the_browser(
+    browser: Any, sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    with running_server() as (base, services):
+        h = Harness(base, fake_slack, services)
+        setup(h, tmp_path, default="4000002500003155")  # the bank wants the cardholder: Send payment page
+        page = browser.new_page(viewport={"width": 720, "height": 760})
+        # the bank's page is at PUBLIC_URL (http://settle.test here): the browser reaches it at this server
+        page.route("http://settle.test/**", lambda route: route.continue_(url=local(h, route.request.url)))
+        page.goto(local(h, h.alert_row().invoices[0].url or ""))
+        button = page.locator("form button.primary")
+        assert button.inner_text() == "Pay €129.00 with the card on file"
+        shot(page, tmp_path, "invoice-pay")
+        button.click()
+        assert "Verify your payment" in page.inner_text("main")  # the cardholder's own bank page
+        page.click("button[value=approve]")
+        assert "Payment approved" in page.inner_text("h1")
+        assert "Thank you: you can close this tab." in page.inner_text("main")  # no Slack for the customer
+        shot(page, tmp_path, "customer-approved")
+        page.close()
+        h.services.poller.run_cycle()
+        eventually(lambda: h.alert_row().state == "paid")
+
+
+def test_the_customer_adds_a_card_on_their_own_page_in_the_browser(
+    browser: Any, sqlite_env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    with running_server() as (base, services):
+        h = Harness(base, fake_slack, services)
+        setup(h, tmp_path, default="4000000000009987")  # lost: Ask for a new card
+        _resp, trigger = h.click(ADMIN, "next_step")
+        view_id = eventually(lambda: h.fake.view_by_trigger.get(trigger))
+        link = eventually(
+            lambda: next((b["accessory"]["url"] for b in h.view(view_id)["blocks"] if b.get("accessory")), None)
+        )
+        page = browser.new_page(viewport={"width": 720, "height": 760})
+        page.goto(local(h, link))
+        assert page.is_checked("input[name=default]")  # the customer's card becomes the renewals' card
+        page.fill("input[name=number]", "4242 4242 4242 4242")
+        page.fill("input[name=exp]", "12/34")
+        shot(page, tmp_path, "customer-add-card")
+        page.click("button.primary")
+        assert "nothing else is needed" in page.inner_text("main")
+        shot(page, tmp_path, "customer-card-added")
+        page.close()
