@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     # a storm: more than this many new alerts in one channel within the window become one digest (0: off)
     digest_after: int = Field(default=10, ge=0, alias="SETTLE_DIGEST_AFTER")
     digest_window: Annotated[timedelta, NoDecode] = Field(default=timedelta(minutes=5), alias="SETTLE_DIGEST_WINDOW")
-    # a second pair of eyes: a charge above this (per currency, "EUR 1000, USD 1000") waits for another
-    # admin's approval, which expires after SETTLE_APPROVAL_EXPIRES (off when unset)
+    # a second pair of eyes: a charge above this (per currency, "EUR 1000, USD 1000"; a currency not
+    # named always) waits for another admin's approval, which expires after SETTLE_APPROVAL_EXPIRES
+    # (off when unset)
     approval_above: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict, alias="SETTLE_APPROVAL_ABOVE")
     approval_expires: Annotated[timedelta, NoDecode] = Field(
         default=timedelta(hours=24), alias="SETTLE_APPROVAL_EXPIRES"

@@ -3,7 +3,7 @@ the account's admins) and in App Home's list of requests waiting."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -35,6 +35,8 @@ class ApprovalCard:
     decided_at: datetime | None = None
     outcome: str | None = None  # what carrying it out came to (bot/settlement/approving.py)
     retry_due: datetime | None = None
+    make_default: bool = False  # the card becomes the default for renewals too
+    approvers_known: bool = False  # `approvers` was looked up (the thread's message), not left out (App Home)
 
     @property
     def amount(self) -> str:
@@ -63,6 +65,7 @@ def _card(s: Session, request: ApprovalRequest, alert: AlertCard, approvers: tup
         decided_at=request.decided_at,
         outcome=request.outcome,
         retry_due=retry.due_at if retry else None,
+        make_default=request.make_default,
     )
 
 
@@ -74,7 +77,8 @@ def approval_card(s: Session, request_id: int, global_admins: tuple[str, ...] = 
     if alert is None:
         return None
     own = admins_of(s, [alert.account_id])[alert.account_id]
-    return _card(s, request, alert, tuple(dict.fromkeys([*own, *global_admins])))
+    found = _card(s, request, alert, tuple(dict.fromkeys([*own, *global_admins])))
+    return replace(found, approvers_known=True)
 
 
 def waiting_requests(s: Session, scope: Scope | None, may: MaySettle) -> list[ApprovalCard]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import select
@@ -263,6 +263,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
         awaiting=tuple(
             Awaiting(r.id, r.kind, r.requested_by, r.expires_at, dict(r.amounts or {}))
             for r in alert.pending_approvals
+            if r.expires_at > datetime.now(UTC)  # one past its time is expired, swept or not
         ),
     )
 

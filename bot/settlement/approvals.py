@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from bot.balances.lifecycle import bump
+from bot.domain.errors import Refused
 from bot.domain.workspace import Requester
 from storage import audit
 from storage.models import Alert, ApprovalRequest, Message
@@ -25,8 +26,11 @@ class ApprovalPolicy:
     expires_after: timedelta = timedelta(hours=24)
 
     def needed(self, amounts: dict[str, int]) -> bool:
-        """Above the threshold in any currency that has one."""
-        return any(currency in self.above and minor > self.above[currency] for currency, minor in amounts.items())
+        """Above the threshold in any currency; while the policy is on, a currency it names no amount
+        for always needs approval (a GBP balance is not waved through by "EUR 1000")."""
+        if not self.above:
+            return False
+        return any(minor > self.above.get(currency, -1) for currency, minor in amounts.items() if minor > 0)
 
     def request(
         self, s: Session, kind: RequestKind, alert: Alert, who: Requester, amounts: dict[str, int], **refs: Any
@@ -46,6 +50,8 @@ class ApprovalPolicy:
             )
         if same is not None:
             existing = s.scalar(select(ApprovalRequest).where(same).limit(1))
+            if existing is not None and existing.status != "pending":
+                raise Refused(None, action="decided_request")  # rejected or expired: ask anew from the alert
             if existing is not None:
                 return existing
         now = datetime.now(UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -32,6 +32,7 @@ from storage.models import ApprovalRequest, Message
 log = logging.getLogger(__name__)
 
 ACTION = "approve"  # what a refusal names
+RESUME_AFTER = timedelta(minutes=10)  # an approval not carried out by then was cut short
 
 Decision = Literal["approved", "rejected"]
 
@@ -105,13 +106,13 @@ class ApprovalDesk:
                     amounts=request.amounts,
                 )
                 add_reply(s, alert_id, f"approval_{decision}", by=who.user_id, requester=request.requested_by)
-            status, outcome, kind, retry_id = request.status, request.outcome, request.kind, request.retry_id
+                if decision == "rejected" and request.retry_id is not None:  # with the decision: never runs
+                    cancel_awaiting(s, request.retry_id, now)
+            status, outcome = request.status, request.outcome
         if won:
             log.info("approval request %s %s by %s", request_id, decision, who.user_id)
             if decision == "approved":
                 outcome = self._carry_out(request_id)
-            elif kind == "retry" and retry_id is not None:
-                self.retries.not_approved(retry_id)
         if won or expired:
             deliver_now(self.outbox, alert_id)
             self._wake()
@@ -135,9 +136,30 @@ class ApprovalDesk:
                 request = s.get(ApprovalRequest, request_id)
                 if request is not None and self._expire(s, request, now):
                     expired += 1
+        self._resume(now)
         if expired:
             self._wake()
         return expired
+
+    def _resume(self, now: datetime) -> None:
+        """Approved, and never carried out (the process stopped between the two): carried out now. Safe
+        to repeat: the batch is claimed once, the retry moved once, the ending checks its invoices."""
+        with reading(self.sessions) as s:
+            stuck = list(
+                s.scalars(
+                    select(ApprovalRequest.id)
+                    .where(
+                        ApprovalRequest.status == "approved",
+                        ApprovalRequest.outcome.is_(None),
+                        ApprovalRequest.decided_at < now - RESUME_AFTER,
+                    )
+                    .order_by(ApprovalRequest.id)
+                    .limit(100)
+                )
+            )
+        for request_id in stuck:
+            log.warning("approval request %s was approved and not carried out: carrying it out now", request_id)
+            self._carry_out(request_id)
 
     # --- carrying it out ----------------------------------------------------------------------------
 
@@ -151,6 +173,7 @@ class ApprovalDesk:
             kind, alert_id = request.kind, request.alert_id
             batch_id, retry_id = request.batch_id, request.retry_id
             make_default, reason, shown = request.make_default, request.reason or "", request.shown or ""
+            approver = request.decided_by or "unknown"
         outcome = "done"
         try:
             if kind == "settle" and batch_id is not None:
@@ -161,7 +184,8 @@ class ApprovalDesk:
                 else:
                     outcome = "busy" if result.outcome == "busy" else "already_charged"
             elif kind == "retry" and retry_id is not None:
-                outcome = "scheduled" if self.retries.approved(retry_id, asked.user_id or "") else "not_scheduled"
+                outcome = self.retries.approved(retry_id, approver)
+                outcome = "not_scheduled" if outcome in ("taken", "not_waiting") else outcome
             elif kind == "paid":
                 ended = self.endings.end(alert_id, asked, "paid", reason, shown, approved=True)
                 outcome = "ended" if not ended.not_ended else "not_ended"

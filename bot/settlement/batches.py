@@ -25,7 +25,7 @@ from bot.domain.workspace import Requester
 from bot.read.barred import barred_methods
 from bot.read.batches import BatchRecord, BatchStatus, batch_record
 from bot.read.cards import per_currency
-from bot.settlement.approvals import OFF, ApprovalPolicy, RequestKind
+from bot.settlement.approvals import OFF, ApprovalPolicy
 from bot.settlement.forms import SettleForms, deliver_now
 from bot.settlement.trail import record_step
 from storage import audit
@@ -149,14 +149,13 @@ class Batches:
         *,
         same_session: bool = True,
         approved: bool = False,
-        kind: RequestKind = "settle",
     ) -> ConfirmResult:
         """`same_session`: the confirmation comes from the modal the batch was chosen in (the Slack
         side knows); a confirmation from another admin, or another session, charges nothing. Above
         SETTLE_APPROVAL_ABOVE it becomes a request for another admin's approval, unless `approved`
-        (the approval desk, carrying out an approved request; `kind` says which)."""
+        (the approval desk carrying out an approved request, a retry approved when it was scheduled)."""
         alert_id = self.authorized(batch_id, who)
-        result = self._confirm(batch_id, alert_id, who, make_default, same_session, approved, kind)
+        result = self._confirm(batch_id, alert_id, who, make_default, same_session, approved)
         if result.outcome == "approval":  # the alert and its thread say it waits, and who decides
             deliver_now(self.forms.outbox, alert_id)
         return result
@@ -169,7 +168,6 @@ class Batches:
         make_default: bool,
         same_session: bool,
         approved: bool,
-        kind: RequestKind,
     ) -> ConfirmResult:
         with transaction(self.sessions) as s:
             batch = s.get(SettlementBatch, batch_id, with_for_update=True)
@@ -209,11 +207,13 @@ class Batches:
                 paid = held.state == InvoiceState.PAID
                 raise NotSettleable("paid" if paid else "closed", by=held.paid_by if paid else None)
             amounts = per_currency(pending)
-            if not approved and self.approvals.needed(amounts):
-                assert alert is not None
+            assert alert is not None
+            # the whole open balance counts: charging it an invoice at a time needs the same approval
+            balance = per_currency(ai for ai in alert.invoices if ai.state == InvoiceState.OPEN)
+            if not approved and self.approvals.needed(balance):
                 request = self.approvals.request(
                     s,
-                    kind,
+                    "settle",
                     alert,
                     who,
                     amounts,

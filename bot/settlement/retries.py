@@ -142,7 +142,7 @@ class Retries:
                     created_at=now,
                     updated_at=now,
                 )
-                if awaiting and s.scalar(
+                if s.scalar(  # under the alert's lock: one scheduled or waiting retry per balance
                     select(ScheduledRetry.id).where(
                         ScheduledRetry.alert_id == alert_id, ScheduledRetry.status.in_(("scheduled", "awaiting"))
                     )
@@ -171,6 +171,7 @@ class Retries:
                     due=due.isoformat(),
                     invoices=invoices,
                     reason=kind_of(form.card.reason),
+                    status=retry.status,  # "awaiting": scheduled only once another admin approves it
                 )
                 s.expunge(retry)
         except IntegrityError:  # the partial unique index: one scheduled retry per balance
@@ -179,29 +180,34 @@ class Retries:
         deliver_now(self.outbox, alert_id)
         return retry
 
-    def approved(self, retry_id: int, by: str) -> bool:
-        """Another admin approved it: it is scheduled now (False if it was not waiting, or another
-        retry of the balance was scheduled meanwhile)."""
+    def approved(self, retry_id: int, by: str) -> str:
+        """Another admin (`by`) approved it: "scheduled" now; "too_late" when its day passed while it
+        waited, "taken" when another retry of the balance was scheduled meanwhile (both cancel it),
+        "not_waiting" when it was not waiting any more."""
         now = datetime.now(UTC)
         try:
             with transaction(self.sessions) as s:
-                if not _moved(s, retry_id, "awaiting", "scheduled", now=now):
-                    return False
                 retry = s.get(ScheduledRetry, retry_id)
-                assert retry is not None
-                bump(s, retry.alert_id)
-                due = retry.due_at.isoformat()
-                add_reply(s, retry.alert_id, "retry_scheduled", by=retry.scheduled_by, card=retry.card_label, due=due)
+                if retry is None or retry.status != "awaiting":
+                    return "not_waiting"
                 alert_id = retry.alert_id
-        except IntegrityError:
-            return False
+                if retry.due_at < now + MIN_AHEAD:  # nobody chose to charge it at another time
+                    outcome = "too_late" if _moved(s, retry_id, "awaiting", "cancelled", now=now) else "not_waiting"
+                elif _moved(s, retry_id, "awaiting", "scheduled", now=now):
+                    outcome = "scheduled"
+                    due = retry.due_at.isoformat()
+                    add_reply(s, alert_id, "retry_scheduled", by=retry.scheduled_by, card=retry.card_label, due=due)
+                else:
+                    return "not_waiting"
+                bump(s, alert_id)
+                audit.record(s, "retry_approved", actor=by, alert_id=alert_id, retry_id=retry_id, outcome=outcome)
+        except IntegrityError:  # the partial unique index: another retry is scheduled
+            with transaction(self.sessions) as s:
+                cancel_awaiting(s, retry_id, now)
+                audit.record(s, "retry_approved", actor=by, alert_id=alert_id, retry_id=retry_id, outcome="taken")
+            return "taken"
         deliver_now(self.outbox, alert_id)
-        return True
-
-    def not_approved(self, retry_id: int) -> None:
-        """Rejected: it never runs."""
-        with transaction(self.sessions) as s:
-            cancel_awaiting(s, retry_id, datetime.now(UTC))
+        return outcome
 
     def cancel(self, alert_id: int, who: Requester) -> bool:
         """False when there was none to cancel (it fired, or someone cancelled it first)."""

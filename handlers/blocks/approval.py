@@ -41,6 +41,10 @@ def asked(request: ApprovalCard) -> str:
         return _("{who} asks to mark *{amount}* of *{name}* as paid another way: “{reason}”").format(
             reason=words, **facts
         )
+    if request.make_default:
+        return _(
+            "{who} asks to charge *{amount}* for *{name}* to {card}, and to make it the default card for renewals."
+        ).format(**facts)
     return _("{who} asks to charge *{amount}* for *{name}* to {card}.").format(**facts)
 
 
@@ -64,18 +68,28 @@ def outcome_text(request: ApprovalCard) -> str:
         "scheduled": _("the retry is scheduled."),
         "ended": _("marked as paid another way."),
     }
-    what = done.get(request.outcome)
+    check = {  # money may have moved, or part of it: the alert has the truth
+        "charging": _("the charge is under way; the alert shows how it ends."),
+        "pending": _("the charge is under way; the alert shows how it ends."),
+        "already_charged": _("it was carried out already; the alert shows how it ended."),
+        "not_ended": _("some invoices were not marked paid; the alert says which are still open."),
+        "failed": _("something went wrong while carrying it out; check the alert before trying again."),
+        "too_late": _("its day passed while it waited, so it was not scheduled; pick another day."),
+    }
+    what = done.get(request.outcome) or check.get(request.outcome or "")
     if what is None:
         why = {
-            "already_charged": _("it was already carried out"),
             "busy": _("someone else is settling it"),
+            "not_settleable:busy": _("someone else is settling it"),
+            "not_settleable:paid": _("the balance is paid already"),
+            "not_settleable:closed": _("the invoices were voided or written off"),
+            "not_settleable:gone": _("the alert or its invoices no longer exist"),
             "balance_changed": _("the balance changed since it was asked; ask again"),
             "requester_refused": _("the requester may no longer settle this account"),
             "not_scheduled": _("another retry is scheduled already"),
         }
-        reason = (request.outcome or "").partition(":")[0]
         what = _("nothing was done: {why}.").format(
-            why=why.get(request.outcome or "", why.get(reason, _("the balance is no longer open")))
+            why=why.get(request.outcome or "", _("the balance is no longer open"))
         )
     return _("✅ Approved by {who} {when}: {what}").format(who=who, when=when, what=what)
 
@@ -96,19 +110,29 @@ class ApprovalMessage:
 
 def approval_blocks(request: ApprovalCard, *, buttons: bool) -> list[Block]:
     """`buttons`: the Approve / Reject row while it waits (App Home hides it from the requester)."""
-    header = _("🖐 *Approval needed* · ") + asked(request)
+    waiting = request.status == "pending" and not request.expired
+    header = (_("🖐 *Approval needed* · ") if waiting else _("🖐 *Asked* · ")) + asked(request)
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(header, SECTION)))]
-    if request.status != "pending" or request.expired:
+    if not waiting:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(outcome_text(request), CONTEXT))]))
         return blocks
     approvers = [user(a) for a in request.approvers[:SHOWN_APPROVERS]]
     if approvers:
         who = _("{approvers}: one of you approves or rejects it by {expires}.")
+    elif request.approvers_known:
+        who = _(
+            "No one else may approve it: the requester is this account's only billing admin. Add another "
+            "(the account's admins or SETTLE_ADMINS), or it expires unapproved at {expires}."
+        )
     else:
         who = _("Another billing admin of this account approves or rejects it by {expires}.")
-    note = who.format(approvers=", ".join(approvers), expires=slack_date(request.expires_at)) + " " + _(
-        "Only an approval charges, once; {who} cannot approve their own request."
-    ).format(who=user(request.requested_by))
+    note = (
+        who.format(approvers=", ".join(approvers), expires=slack_date(request.expires_at))
+        + " "
+        + _("Only an approval charges, once; {who} cannot approve their own request.").format(
+            who=user(request.requested_by)
+        )
+    )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, CONTEXT))]))
     if buttons:
         ref = encode("approval", request.request_id)

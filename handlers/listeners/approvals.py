@@ -43,7 +43,8 @@ def decided(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCont
             _say(client, body, trigger, reply_text(exc))
             return
         if not result.won:
-            _say(client, body, trigger, _(ALREADY.get(result.status, ALREADY["approved"])))
+            # still "pending": another replica's sweep expired it at that very moment
+            _say(client, body, trigger, _(ALREADY.get(result.status, ALREADY["expired"])))
         svc.home.changed()
 
     after_ack(ack, body, client, context, decide)

@@ -55,6 +55,10 @@ _REFUSED_THIS = {
     "retry": N_("You can't schedule or cancel a retry of this balance."),
     "approve": N_("You can't approve or reject requests for this balance."),
     "approve_own": N_("You asked for this one: another admin approves or rejects it."),
+    "decided_request": N_(
+        "This confirmation was already rejected or expired: nothing was charged. Open *Settle balance* on "
+        "the alert to ask again."
+    ),
 }
 _REFUSED_NAMED = {
     "settle": N_("You can't settle {name}'s balance: only its billing admins can ({who}). Ask one of them."),

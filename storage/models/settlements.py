@@ -108,6 +108,9 @@ class ScheduledRetry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+UNFINISHED_SQL = "status = 'approved' AND outcome IS NULL"
+
+
 class ApprovalRequest(Base):
     """A second pair of eyes: a confirmation, a scheduled retry or a "paid another way" above the
     account's threshold waits here until another authorised admin approves it (then it is carried
@@ -115,7 +118,16 @@ class ApprovalRequest(Base):
     / expired, each by a conditional update."""
 
     __tablename__ = "approval_requests"
-    __table_args__ = (Index("ix_approval_requests_pending", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_approval_requests_pending", "status", "expires_at"),
+        # approved and never carried out (cut short): what the poll resumes, however many are done
+        Index(
+            "ix_approval_requests_unfinished",
+            "decided_at",
+            sqlite_where=text(UNFINISHED_SQL),
+            postgresql_where=text(UNFINISHED_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # settle / retry / paid

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from storage.db import reading, transaction
 from storage.models import ApprovalRequest, AuditEvent, ScheduledRetry
+from tests.conftest import account, load_accounts, write_accounts
 from tests.fake_slack import FakeSlack
 from tests.fake_stripe import FakeStripe
 from tests.handlers.test_endings import end
@@ -318,3 +319,80 @@ def test_below_the_threshold_nothing_waits(env: dict[str, str], fake_slack: Fake
         setup(h, tmp_path)
         h.settle_with(ADMIN, "pm_acme_2", "Paid")
         assert charges(h) == 1 and audited(h, "approval_requested") == []
+
+
+@pytest.fixture
+def h200(env: dict[str, str], fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    monkeypatch.setenv("SETTLE_APPROVAL_ABOVE", "EUR 200")
+    with running_server() as (base, services):
+        yield Harness(base, fake_slack, services)
+
+
+def test_charging_the_balance_an_invoice_at_a_time_needs_the_same_approval(h200: Harness, tmp_path: Path) -> None:
+    h = h200
+    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["invoices"].append({"amount": "129.00", "description": "acme subscription, extra 2"})
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()  # €258.00 owed, each invoice €129.00: under EUR 200 on its own
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2", invoices=["in_acme_1"])
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "Sent for approval" in h.view_text(view_id), message=h.view_text(view_id))
+    assert charges(h) == 0
+    assert "asks to charge *€129.00*" in json.dumps(request_message(h)["blocks"], ensure_ascii=False)
+
+
+def test_a_currency_the_threshold_names_no_amount_for_always_waits(
+    env: dict[str, str], fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETTLE_APPROVAL_ABOVE", "USD 1000")  # the balance is in euros
+    with running_server() as (base, services):
+        h = Harness(base, fake_slack, services)
+        setup(h, tmp_path)
+        h.settle_with(ADMIN, "pm_acme_2", "Sent for approval")
+        assert charges(h) == 0
+
+
+def test_the_approver_is_told_the_card_becomes_the_default(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2")
+    h.confirm(view_id, ADMIN, make_default=True)
+    eventually(lambda: "Sent for approval" in h.view_text(view_id))
+    blocks = json.dumps(request_message(h)["blocks"], ensure_ascii=False)
+    assert "and to make it the default card for renewals" in blocks
+    button = next(e for b in request_message(h)["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert "default card for renewals" in button["confirm"]["text"]["text"]  # in the Approve dialog too
+
+
+def test_a_retry_approved_after_its_day_passed_is_not_charged(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    schedule(h, ADMIN, next_week())
+    msg = request_message(h)
+    with transaction(h.services.sessions) as s:  # it waited for approval until its morning had come
+        s.execute(update(ScheduledRetry).values(due_at=datetime.now(UTC) + timedelta(minutes=1)))
+    decide(h, OTHER_ADMIN, msg=msg)
+    eventually(lambda: "its day passed while it waited" in request_message(h)["text"])
+    with reading(h.services.sessions) as s:
+        assert s.scalar(select(ScheduledRetry.status)) == "cancelled"
+    assert h.services.retries.fire_due(now=datetime.now(UTC) + timedelta(days=30)) == 0 and charges(h) == 0
+    assert [e.detail["outcome"] for e in audited(h, "retry_approved")] == ["too_late"]
+
+
+def test_an_approval_cut_short_before_it_was_carried_out_is_carried_out_once_by_the_poll(
+    h: Harness, tmp_path: Path
+) -> None:
+    setup(h, tmp_path)
+    h.settle_with(ADMIN, "pm_acme_2", "Sent for approval")
+    with transaction(h.services.sessions) as s:  # approved, then the process stopped
+        s.execute(
+            update(ApprovalRequest).values(
+                status="approved", decided_by=OTHER_ADMIN, decided_at=datetime.now(UTC) - timedelta(minutes=11)
+            )
+        )
+    h.services.poller.run_cycle()
+    eventually(lambda: h.alert_row().state == "paid", message=h.alert_row().state)
+    assert charges(h) == 1 and requested(h).outcome == "succeeded"
+    h.services.poller.run_cycle()  # again: nothing more
+    assert charges(h) == 1 and len(audited(h, "approval_carried_out")) == 1

@@ -83,9 +83,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_approval_requests_alert_id", "approval_requests", ["alert_id"])
     op.create_index("ix_approval_requests_pending", "approval_requests", ["status", "expires_at"])
+    op.create_index(
+        "ix_approval_requests_unfinished",
+        "approval_requests",
+        ["decided_at"],
+        sqlite_where=sa.text("status = 'approved' AND outcome IS NULL"),
+        postgresql_where=sa.text("status = 'approved' AND outcome IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_approval_requests_unfinished", table_name="approval_requests")
     op.drop_index("ix_approval_requests_pending", table_name="approval_requests")
     op.drop_index("ix_approval_requests_alert_id", table_name="approval_requests")
     op.drop_table("approval_requests")

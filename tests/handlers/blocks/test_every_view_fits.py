@@ -241,10 +241,13 @@ def approval(status: str, kind: str = "settle", **changes: Any) -> ApprovalCard:
 def approvals() -> dict[str, ApprovalCard]:
     out = {f"{kind}, waiting": approval("pending", kind) for kind in ("settle", "retry", "paid")}
     out["waiting, nobody named"] = approval("pending", approvers=(), alert=small_card(AlertState.OPEN))
+    out["waiting, nobody else may"] = approval("pending", approvers=(), approvers_known=True)
+    out["waiting, the card becomes the default"] = approval("pending", make_default=True)
     out["waiting, past its time"] = approval("pending", expires_at=NOW - timedelta(minutes=1))
     for outcome in (None, "succeeded", "partial", "declined", "requires_action", "unknown", "scheduled", "ended",
                     "already_charged", "busy", "balance_changed", "requester_refused", "not_scheduled",
-                    "not_settleable:paid", "failed", HOSTILE):  # fmt: skip
+                    "not_settleable:paid", "not_settleable:busy", "not_settleable:closed", "not_settleable:gone",
+                    "charging", "pending", "not_ended", "too_late", "failed", HOSTILE):  # fmt: skip
         out[f"approved, {outcome}"] = approval("approved", outcome=outcome)
     out["rejected"] = approval("rejected")
     out["expired"] = approval("expired", decided_by=None)
