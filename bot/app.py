@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import App
@@ -39,6 +40,7 @@ from bot.delivery.storms import Storms
 from bot.domain.chat import SlackGateway
 from bot.domain.errors import SettleError
 from bot.jobs.poll import PollCycle
+from bot.read.unfurls import Unfurls
 from bot.runtime.pools import BoundedPool, Timers
 from bot.runtime.scheduler import make_scheduler
 from bot.settings import Settings
@@ -219,6 +221,7 @@ class Settle:
                 retries=self.retries,
                 asks=self.asks,
                 approvals=self.approvals,
+                unfurls=Unfurls(self.sessions, urlsplit(self.public_base).hostname),
                 card_warnings=self.card_warnings,
                 home=self.home,
                 languages=self.languages,

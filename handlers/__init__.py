@@ -13,7 +13,18 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from handlers.listeners import actions, approvals, card_warning, commands, digest, follow_up, home, next_steps, views
+from handlers.listeners import (
+    actions,
+    approvals,
+    card_warning,
+    commands,
+    digest,
+    follow_up,
+    home,
+    links,
+    next_steps,
+    views,
+)
 from handlers.support.errors import on_error
 from handlers.support.refs import decode, raw_ref
 from handlers.support.services import Services
@@ -36,5 +47,6 @@ def register(app: App, svc: Services) -> None:
     follow_up.register(app)
     next_steps.register(app)
     approvals.register(app)
+    links.register(app)
     card_warning.register(app)
     digest.register(app)

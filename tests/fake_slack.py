@@ -97,6 +97,7 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded
         self.locales: dict[str, str] = {}  # user -> Slack locale (users.info); en-US when not set
         self.files: list[dict[str, Any]] = []  # files shared: id, title, channel, comment
+        self.unfurled: list[dict[str, Any]] = []  # chat.unfurl calls: where, and each link's unfurl
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url path -> what was posted there
         self.top: dict[str, str] = {}  # root view id -> the view on top of its stack
         self.triggers: dict[str, float] = {}
@@ -302,6 +303,24 @@ class FakeSlack:
                     msg["edits"] = msg.get("edits", 0) + 1
                     return {"ok": True, "channel": ch.id, "ts": msg["ts"]}
         return {"ok": False, "error": "message_not_found"}
+
+    def api_chat_unfurl(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Slack's chat.unfurl: a posted message (channel + ts) or the composer's (unfurl_id + source);
+        each link's blocks are checked as a message's are."""
+        unfurls = p.get("unfurls")
+        unfurls = json.loads(unfurls) if isinstance(unfurls, str) else unfurls
+        if not isinstance(unfurls, dict) or not unfurls:
+            return {"ok": False, "error": "invalid_unfurls"}
+        if not (p.get("channel") and p.get("ts")) and not (p.get("unfurl_id") and p.get("source")):
+            return {"ok": False, "error": "invalid_arguments"}
+        for unfurl in unfurls.values():
+            if not isinstance(unfurl, dict) or not unfurl.get("blocks"):
+                raise ValueError("an unfurl without blocks")
+            validate_blocks(unfurl["blocks"])
+        with self.lock:
+            where = {k: p.get(k) for k in ("channel", "ts", "unfurl_id", "source")}
+            self.unfurled.append({**where, "unfurls": unfurls})
+        return {"ok": True}
 
     def api_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         self._check_message(p)

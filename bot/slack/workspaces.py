@@ -30,6 +30,8 @@ BOT_SCOPES = (
     "commands",
     "files:write",
     "groups:history",
+    "links:read",
+    "links:write",
     "users:read",
     "usergroups:read",
 )

@@ -14,6 +14,7 @@ from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
 from bot.delivery.home import HomePublisher
 from bot.domain.workspace import Requester
+from bot.read.unfurls import Unfurls
 from bot.settlement.approving import ApprovalDesk
 from bot.settlement.asking import CustomerAsks
 from bot.settlement.batches import Batches
@@ -40,6 +41,7 @@ class Services:
     retries: Retries
     asks: CustomerAsks
     approvals: ApprovalDesk
+    unfurls: Unfurls
     card_warnings: CardWarnings
     home: HomePublisher
     languages: UserLanguages

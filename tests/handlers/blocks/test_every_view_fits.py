@@ -51,6 +51,7 @@ from bot.read.context import SettleContext
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
 from bot.read.report import PATHS, CurrencyReport, MonthReport, PathFigures
+from bot.read.unfurls import Unfurl
 from bot.read.warnings import WarningCard
 from bot.settlement.asking import AskLinks
 from bot.settlement.retries import RetryForm
@@ -66,6 +67,7 @@ from handlers.blocks import (
 )
 from handlers.blocks import approval as ap
 from handlers.blocks import next_steps as ns
+from handlers.blocks import unfurl as uf
 from handlers.blocks.mrkdwn import (
     BUTTON,
     CONTEXT,
@@ -618,6 +620,12 @@ def builds() -> list[Build]:
         ),
         b("12 cards", ns.retry_view, ALERT_ID, retry_form(12)),
         *(b(name, ap.approval_blocks, request, buttons=True) for name, request in approvals().items()),
+        *(
+            b(f"{name}, {'full' if full else 'restricted'}", uf.unfurl_blocks, Unfurl(card, invoice, full), now=NOW)
+            for name, card in alert_cards()
+            for full in (True, False)
+            for invoice in (invoice_id(0), None)
+        ),
         *(b(name, ap.ApprovalMessage().text, request) for name, request in approvals().items()),
         b(
             "15 of 60, 10 requests waiting",
@@ -1018,9 +1026,14 @@ def test_every_view_fits_slack_in_every_language(lang: str) -> None:
     assert problems == [], report(lang, problems)
 
 
-BUILDER_MODULES = (alert_message, ap, balance_list, card_warning, digest, follow_up, home, ns, settle_modal)
+BUILDER_MODULES = (alert_message, ap, balance_list, card_warning, digest, follow_up, home, ns, settle_modal, uf)
 VIEW_TYPES = {"View", "list[Block]", "dict[str, Any]"}
-FRAGMENTS = {"attempt_text", "owed_text", "outcome_text"}  # parts of a message, checked inside it
+FRAGMENTS = {
+    "attempt_text",
+    "owed_text",
+    "outcome_text",
+    "unfurl",
+}  # unfurl: unfurl_blocks as chat.unfurl takes it  # parts of a message, checked inside it
 
 
 def test_every_builder_is_built() -> None:
