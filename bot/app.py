@@ -34,6 +34,7 @@ from bot.delivery.courier import Courier
 from bot.delivery.fanout import FanOut
 from bot.delivery.home import HomePublisher
 from bot.delivery.messages import MessageDeliverer
+from bot.delivery.morning import MorningLists
 from bot.delivery.outbox import AlertDeliverer
 from bot.delivery.report import ReportPoster
 from bot.delivery.storms import Storms
@@ -65,7 +66,7 @@ from bot.slack.install import (
     oauth_flow,
     register_uninstall,
 )
-from bot.slack.languages import UserLanguages
+from bot.slack.languages import UserLanguages, UserTimeZones
 from bot.slack.pacing import ChannelPacer
 from bot.slack.workspaces import InstalledWorkspaces, SingleWorkspace
 from bot.web.pages.install import install_page, installed, not_installed
@@ -74,8 +75,10 @@ from handlers.adapters.modals import ModalTracker
 from handlers.blocks.alert_message import AlertMessage
 from handlers.blocks.approval import ApprovalMessage
 from handlers.blocks.card_warning import CardWarningMessage
+from handlers.blocks.customer_notice import CustomerNoticeMessage
 from handlers.blocks.digest import DigestMessage
 from handlers.blocks.home import HomeView
+from handlers.blocks.morning import MorningMessage
 from handlers.support.priority import OpenGate
 from handlers.support.services import Services
 from storage.db import make_engine, make_session_factory
@@ -222,6 +225,7 @@ class Settle:
                 asks=self.asks,
                 approvals=self.approvals,
                 unfurls=Unfurls(self.sessions, urlsplit(self.public_base).hostname),
+                morning=self.morning,
                 card_warnings=self.card_warnings,
                 home=self.home,
                 languages=self.languages,
@@ -276,7 +280,18 @@ class Settle:
 
     def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
         return make_scheduler(
-            self.poller, self.settings.poll_interval_seconds, blocking=blocking, lease=self.poll_lease
+            self.poller,
+            self.settings.poll_interval_seconds,
+            blocking=blocking,
+            lease=self.poll_lease,
+            morning=self.morning.run,
+        )
+
+    @cached_property
+    def morning(self) -> MorningLists:
+        """Each admin's morning list (bot/delivery/morning.py)."""
+        return MorningLists(
+            self.sessions, self.access, self.gateway, MorningMessage(), self.languages, UserTimeZones(self.gateway)
         )
 
     @cached_property
@@ -336,6 +351,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         central_language=settings.language,
         approvals=ApprovalMessage(),
         global_admins=tuple(settings.admins),
+        notices=CustomerNoticeMessage(),
     )
     fanout = FanOut(deliverer, messages, pools.delivery, getattr(gateway, "pacer", pacer))
     courier = Courier(fanout, pools.timers)

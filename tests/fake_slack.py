@@ -96,6 +96,7 @@ class FakeSlack:
         self.homes: dict[str, list[dict[str, Any]]] = {}  # user -> every Home published, newest last
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded
         self.locales: dict[str, str] = {}  # user -> Slack locale (users.info); en-US when not set
+        self.tz_offsets: dict[str, int] = {}  # user -> seconds east of UTC (users.info tz_offset); 0 when not set
         self.files: list[dict[str, Any]] = []  # files shared: id, title, channel, comment
         self.unfurled: list[dict[str, Any]] = []  # chat.unfurl calls: where, and each link's unfurl
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url path -> what was posted there
@@ -478,7 +479,8 @@ class FakeSlack:
         user = p.get("user")
         if not isinstance(user, str) or not user.startswith(("U", "W")):
             return {"ok": False, "error": "user_not_found"}
-        found: dict[str, Any] = {"id": user, "name": user.lower()}
+        offset = self.tz_offsets.get(user, 0)
+        found: dict[str, Any] = {"id": user, "name": user.lower(), "tz_offset": offset, "tz": "Etc/UTC"}
         if str(p.get("include_locale")).lower() in ("true", "1"):
             found["locale"] = self.locales.get(user, "en-US")
         return {"ok": True, "user": found}

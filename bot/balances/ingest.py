@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.balances.card_warnings import cards_declined, cards_replaced
-from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
+from bot.balances.lifecycle import add_reply, bump_notice, clear_attempt, close_invoice, mark_invoice_paid, sync_state
 from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
 from bot.domain.records import AccountInfo, ChangePage, Invoice, InvoiceClosed, PaymentFailure
@@ -26,7 +26,7 @@ from bot.domain.states import ALERT_DONE, PAID_ANOTHER_WAY, AlertState, InvoiceS
 from storage import audit
 from storage.db import reading, transaction
 from storage.events import record_applied
-from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, PollCursor, Settlement
+from storage.models import ALERT_IS_OPEN_SQL, Account, Alert, AlertInvoice, Decline, Message, PollCursor, Settlement
 from storage.upsert import insert_ignore, insert_ignore_many
 
 log = logging.getLogger(__name__)
@@ -298,12 +298,46 @@ class Ingest:
             if created.get(alert.id) == decline_id:
                 continue  # the decline that opened it
             self._declined_again(alert, decline_id, touched)
+            bump_notice(s, alert.id)  # the customer's notice shows the new total
             if alert.ts is not None:  # already in the channel: say it grew, where everyone sees it
                 add_reply(s, alert.id, "balance_grew", broadcast=True, invoice_id=f.invoice_id, decline_id=decline_id)
+        self._tell_customers(s, created, accounts)
         s.flush()
         for alert in touched.values():
             s.expire(alert, ["latest_decline", "invoices"])
             sync_state(s, alert)
+
+    def _tell_customers(self, s: Session, created: dict[int, int], accounts: list[str]) -> None:
+        """A new balance of an account with a channel shared with the customer: a notice there, in the
+        customer's words (bot/read/notices.py), posted by the courier like any message."""
+        if not created:
+            return
+        rows = s.execute(
+            select(Account.id, Account.customer_channel).where(
+                Account.id.in_(accounts), Account.customer_channel.is_not(None)
+            )
+        )
+        shared: dict[str, str] = {account_id: str(channel) for account_id, channel in rows}
+        if not shared:
+            return
+        now = datetime.now(UTC)
+        for alert in s.scalars(select(Alert).where(Alert.id.in_(list(created)), Alert.account_id.in_(list(shared)))):
+            account = s.get(Account, alert.account_id)
+            assert account is not None
+            # the add-card page for a card declined for good, made now (a signed link, no provider call)
+            card_url = self.provider.customer_card_url(alert.account_id, f"notice-{alert.id}")
+            s.add(
+                Message(
+                    kind="customer_notice",
+                    alert_id=alert.id,
+                    team_id=account.team,
+                    channel=shared[alert.account_id],
+                    detail={"card_url": card_url},
+                    created_at=now,
+                )
+            )
+            audit.record(s, "customer_notice_written", account_id=alert.account_id, alert_id=alert.id,
+                         channel=shared[alert.account_id])  # fmt: skip
 
     def _open_alerts(self, s: Session, opening: list[PaymentFailure], ids: dict[str, int]) -> dict[int, int]:
         """A new alert for each account among `opening` without an open one (one per account: a

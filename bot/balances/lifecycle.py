@@ -22,6 +22,16 @@ def bump(session: Session, alert_id: int) -> None:
     session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
 
 
+def bump_notice(session: Session, alert_id: int) -> None:
+    """The customer's notice of this balance (if it has one) shows what is owed now."""
+    session.execute(
+        update(Message)
+        .where(Message.alert_id == alert_id, Message.kind == "customer_notice")
+        .values(version=Message.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def record_attempt(alert: Alert, kind: AttemptKind, card: str | None, reason: str | None, by: str | None) -> None:
     """The latest settlement attempt, when it did not pay: declined, or never verified with the bank."""
     alert.last_attempt, alert.last_attempt_card = kind, card
@@ -54,10 +64,11 @@ def sync_state(session: Session, alert: Alert) -> None:
             alert.pending_by = None
             clear_attempt(alert)
             alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
-            # an escalation posted elsewhere says the balance ended (its message is updated in place)
+            # an escalation posted elsewhere, and the customer's notice, say the balance ended (each
+            # message is updated in place)
             session.execute(
                 update(Message)
-                .where(Message.alert_id == alert.id, Message.kind == "escalation")
+                .where(Message.alert_id == alert.id, Message.kind.in_(("escalation", "customer_notice")))
                 .values(version=Message.version + 1)
                 .execution_options(synchronize_session=False)
             )

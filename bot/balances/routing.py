@@ -28,6 +28,7 @@ class Routing:
     channel: str | None
     team: str | None
     admins: tuple[str, ...]
+    customer_channel: str | None = None  # shared with the customer: declines told in their words
 
 
 def routing_of(info: AccountInfo) -> Routing | None:
@@ -38,8 +39,10 @@ def routing_of(info: AccountInfo) -> Routing | None:
     meta = info.metadata
     channel = str(meta.get("settle_channel") or "").strip()
     team = str(meta.get("settle_team") or "").strip()
+    shared = str(meta.get("settle_customer_channel") or "").strip()
     admins = (a.strip() for a in str(meta.get("settle_admins") or "").split(","))
     return Routing(
+        customer_channel=shared if is_channel(shared) and shared != channel else None,
         channel=channel if is_channel(channel) else None,
         team=team if is_team(team) else None,
         admins=tuple(a for a in dict.fromkeys(admins) if a and is_user_or_group(a)),
@@ -87,6 +90,7 @@ def apply_accounts(s: Session, infos: list[AccountInfo]) -> set[str]:
         if routing is not None:
             # the provider routes: what it says now replaces what it said before (bad ids are ignored)
             account.slack_channel, account.slack_team = routing.channel, routing.team
+            account.customer_channel = routing.customer_channel
             manual = {a.slack_id for a in account.admins if a.source == "manual"}
             account.admins = [a for a in account.admins if a.source == "manual"] + [
                 AccountAdmin(slack_id=a, source="provider") for a in routing.admins if a not in manual

@@ -13,14 +13,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.balances.card_warnings import WarningRenderer
+from bot.balances.lifecycle import bump
 from bot.delivery.leases import Claim, claim, release, synced_values
 from bot.delivery.outbox import DeliveryReport, post_joining
-from bot.delivery.ports import AlertRenderer, ApprovalRenderer, DigestRenderer
+from bot.delivery.ports import AlertRenderer, ApprovalRenderer, DigestRenderer, NoticeRenderer
 from bot.domain.chat import ChannelUnavailable, MessageGone, SlackAuthError, SlackError, SlackGateway, Workspaces
 from bot.domain.workspace import Scope
 from bot.read.approvals import approval_card
 from bot.read.cards import card_of, cards_and_rows
 from bot.read.digests import digest_card
+from bot.read.notices import customer_notice
 from bot.read.report import build_report, report_text
 from bot.read.warnings import warning_card
 from storage import audit
@@ -34,7 +36,7 @@ MESSAGE_EVENT_TYPE = "settle_message"
 HISTORY_SLACK = timedelta(minutes=5)
 UNPOSTABLE = "unposted"  # the ts of a message Slack will not take in its channel: not tried again
 # kinds whose message is updated in place when they change (an escalation: once its balance ends)
-UPDATABLE = ("approval", "card_warning", "digest", "escalation")
+UPDATABLE = ("approval", "card_warning", "customer_notice", "digest", "escalation")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ class MessageDeliverer:
         central_language: str = "en",
         approvals: ApprovalRenderer | None = None,
         global_admins: tuple[str, ...] = (),
+        notices: NoticeRenderer | None = None,
     ) -> None:
+        self.notices = notices
         self.approvals = approvals
         self.global_admins = global_admins  # SETTLE_ADMINS: named among who may approve
         self.central_language = central_language  # the escalation channel's: it is no one account's
@@ -177,6 +181,13 @@ class MessageDeliverer:
             return Rendered(
                 self._team(row.team_id), channel, thread, self.approvals.text(request), self.approvals.blocks(request)
             )
+        if msg.kind == "customer_notice" and msg.alert_id is not None and self.notices is not None:
+            notice = customer_notice(s, msg.alert_id, detail.get("card_url"))
+            if notice is None or msg.channel is None:
+                raise SlackError("unknown_customer_notice")
+            return Rendered(
+                self._team(msg.team_id), msg.channel, None, self.notices.text(notice), self.notices.blocks(notice)
+            )
         if msg.kind == "escalation" and msg.alert_id is not None:
             escalated = card_of(s, msg.alert_id)
             assert escalated is not None and msg.channel is not None
@@ -271,6 +282,8 @@ class MessageDeliverer:
                 return
             msg = s.get(Message, message_id)
             assert msg is not None
+            if kind == "customer_notice" and msg.alert_id is not None:  # the internal alert says it was told
+                bump(s, msg.alert_id)
             if kind == "report" and ts != UNPOSTABLE:
                 month = str((msg.detail or {}).get("month"))
                 row = s.get(MonthlyReport, (month, msg.team_id or ""))

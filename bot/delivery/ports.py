@@ -10,6 +10,7 @@ from bot.read.approvals import ApprovalCard
 from bot.read.cards import AlertCard
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
+from bot.read.notices import CustomerNotice
 
 
 class AlertRenderer(Protocol):
@@ -44,3 +45,11 @@ class ApprovalRenderer(Protocol):
     def text(self, request: ApprovalCard) -> str: ...
 
     def blocks(self, request: ApprovalCard) -> list[Any]: ...
+
+
+class NoticeRenderer(Protocol):
+    """A decline told to the customer in a channel shared with them: only words meant for them."""
+
+    def text(self, notice: CustomerNotice) -> str: ...
+
+    def blocks(self, notice: CustomerNotice) -> list[Any]: ...

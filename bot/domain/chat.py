@@ -100,6 +100,10 @@ class SlackGateway(Protocol):
 
     def user_locale(self, team: str | None, user: str) -> str | None: ...
 
+    def user_tz_offset(self, team: str | None, user: str) -> int | None:
+        """Seconds east of UTC in the user's Slack time zone (users.info `tz_offset`)."""
+        ...
+
     def upload(
         self, team: str | None, channel: str, filename: str, content: bytes, title: str, comment: str
     ) -> None: ...

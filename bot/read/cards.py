@@ -141,6 +141,8 @@ class AlertCard:
     retry_by: str | None = None
     retry_card: str | None = None
     awaiting: tuple[Awaiting, ...] = ()  # requests waiting for another admin's approval, oldest first
+    customer_channel: str | None = None  # told to the customer there (a channel shared with them), then
+    customer_told_at: datetime | None = None
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -193,6 +195,7 @@ CARD_LOAD: tuple[LoaderOption, ...] = (
     selectinload(Alert.invoices).joinedload(AlertInvoice.latest_decline),
     selectinload(Alert.scheduled_retry),
     selectinload(Alert.pending_approvals),
+    selectinload(Alert.customer_notice),
 )
 
 
@@ -218,6 +221,8 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
     decline = alert.latest_decline
     intended = account.channel if alert.fallback_reason and account is not None and account.channel else None
     retry = alert.scheduled_retry
+    notice = alert.customer_notice
+    told = notice is not None and notice.ts is not None and not notice.ts.startswith("unposted")
     return AlertCard(
         alert_id=alert.id,
         account_id=alert.account_id,
@@ -265,6 +270,8 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
             for r in alert.pending_approvals
             if r.expires_at > datetime.now(UTC)  # one past its time is expired, swept or not
         ),
+        customer_channel=notice.channel if notice is not None and told else None,
+        customer_told_at=(notice.synced_at or notice.created_at) if notice is not None and told else None,
     )
 
 

@@ -4,6 +4,7 @@ poll at a time (APScheduler's job stores are not for sharing between processes).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from storage.leases import DbLease
 
 log = logging.getLogger(__name__)
+
+MORNING_EVERY = 600  # seconds between looks for admins whose 09:00 has come
 
 
 class Summary(Protocol):
@@ -60,8 +63,22 @@ class _SkippedTicks(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
+def morning_job(run: Callable[[], int]) -> None:
+    try:
+        sent = run()
+        if sent:
+            log.info("morning lists: %d sent", sent)
+    except Exception:
+        log.exception("morning lists failed; tried again on the next run")
+
+
 def make_scheduler(
-    poller: Cycle, interval_seconds: int, *, blocking: bool = False, lease: DbLease | None = None
+    poller: Cycle,
+    interval_seconds: int,
+    *,
+    blocking: bool = False,
+    lease: DbLease | None = None,
+    morning: Callable[[], int] | None = None,
 ) -> BaseScheduler:
     scheduler: BaseScheduler = BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
@@ -76,6 +93,17 @@ def make_scheduler(
         misfire_grace_time=interval_seconds,
         next_run_time=datetime.now(UTC),
     )
+    if morning is not None:  # every replica: each list is claimed once per person per day
+        scheduler.add_job(
+            morning_job,
+            "interval",
+            args=[morning],
+            seconds=MORNING_EVERY,
+            id="morning",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=MORNING_EVERY,
+        )
     scheduler.add_listener(_missed, EVENT_JOB_MISSED)
     scheduler.add_listener(_still_running, EVENT_JOB_MAX_INSTANCES)
     apscheduler_log = logging.getLogger("apscheduler.scheduler")

@@ -179,6 +179,12 @@ class WebSlackGateway:
         locale = (found.get("user") or {}).get("locale")
         return str(locale) if locale else None
 
+    def user_tz_offset(self, team: str | None, user: str) -> int | None:
+        with self._calling(team, "users.info") as client:
+            found = client.users_info(user=user)
+        offset = (found.get("user") or {}).get("tz_offset")
+        return int(offset) if isinstance(offset, int) and abs(offset) <= 14 * 3600 else None
+
     def upload(self, team: str | None, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
         with self._calling(team, "files.upload_v2") as client:
             client.files_upload_v2(

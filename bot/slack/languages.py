@@ -45,3 +45,28 @@ class UserLanguages:
                 self._cache.clear()
             self._cache[(team, user_id)] = (time.monotonic() + TTL_SECONDS, found)
         return found
+
+
+class UserTimeZones:
+    """Each Slack user's offset from UTC (users.info tz_offset), asked once an hour per user; unknown: UTC."""
+
+    def __init__(self, gateway: SlackGateway) -> None:
+        self.gateway = gateway
+        self._cache: dict[tuple[str | None, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def offset(self, user_id: str, team: str | None) -> int:
+        with self._lock:
+            hit = self._cache.get((team, user_id))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            found = self.gateway.user_tz_offset(team, user_id) or 0
+        except SlackError as exc:
+            log.info("users.info %s failed (%s): UTC", user_id, exc.code)
+            found = 0
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[(team, user_id)] = (time.monotonic() + TTL_SECONDS, found)
+        return found

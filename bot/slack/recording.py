@@ -93,6 +93,9 @@ class RecordingGateway:
     def user_locale(self, team: str | None, user: str) -> str | None:
         return None
 
+    def user_tz_offset(self, team: str | None, user: str) -> int | None:
+        return None
+
     def upload(self, team: str | None, channel: str, filename: str, content: bytes, title: str, comment: str) -> None:
         self.messages.append(RecordedMessage(channel, "", comment, [], None))
 

@@ -315,6 +315,12 @@ def next_step_lines(card: AlertCard) -> list[str]:
                 who=user(card.retry_by), when=slack_date(card.retry_at), card=safe(card.retry_card or "", 100)
             )
         )
+    if card.customer_channel and card.customer_told_at:
+        lines.append(
+            _(
+                "📣 *Customer told* in {channel}, {when}: their own words and the payment page, nothing internal."
+            ).format(channel=channel(card.customer_channel), when=slack_date(card.customer_told_at))
+        )
     for waiting in card.awaiting[:3]:
         lines.append(
             _(AWAITING.get(waiting.kind, AWAITING["settle"])).format(

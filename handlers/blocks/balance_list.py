@@ -102,6 +102,7 @@ HELP = N_(
     "*/settle* — settle a declined subscription balance from Slack.\n"
     "• `/settle` lists the open balances you may settle, each with a *Settle balance* button.\n"
     "• `/settle ACCOUNT` opens the settle form for that account (its id or name; part of it will do).\n"
+    "• `/settle digest off` (or `on`) stops (or starts) your morning list: working days at 09:00, your time.\n"
     "• `/settle help` shows this.\n"
     "Only an account's billing admins (and the admins Settle was given) may settle it."
 )

@@ -173,3 +173,4 @@ def register(app: App) -> None:
     for link in (ActionId.VIEW_INVOICE, ActionId.ADD_METHOD):
         app.action(link)(answering(ack_link))
     app.action(re.compile(f"^{ActionId.VERIFY}(_[0-9])?$"))(answering(ack_link))
+    app.action(re.compile(f"^{ActionId.CUSTOMER_PAGE}_(card|[0-9])$"))(answering(ack_link))

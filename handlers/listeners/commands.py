@@ -44,6 +44,15 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     if query.casefold() in HELP_WORDS:
         respond(text=_("How to use /settle"), blocks=help_blocks(), response_type="ephemeral")
         return
+    if query.casefold() in ("digest off", "digest on"):
+        enabled = query.casefold().endswith("on")
+        svc.morning.set_enabled(who, enabled)
+        if enabled:
+            said = _("☀️ Your morning list is on: on working days at 09:00 your time, the balances you may settle.")
+        else:
+            said = _("Your morning list is off. `/settle digest on` starts it again.")
+        respond(text=said, response_type="ephemeral")
+        return
     scope, may = svc.access.scope(who.team_id), svc.access.may_settle(who)
     if not query:
         balances = open_balances(svc.sessions, scope, may, limit=SHOWN)

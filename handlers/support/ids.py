@@ -30,6 +30,7 @@ class ActionId(StrEnum):
     DIGEST_ACTIONS = "digest_actions"
     DIGEST_FOOTER = "digest_footer"
     DIGEST_NAV = "digest_nav"
+    CUSTOMER_PAGE = "customer_page"  # + _card or _N: a link out in the customer's notice (only acked)
     APPROVE = "approval_approve"  # a request above SETTLE_APPROVAL_ABOVE: another admin decides
     REJECT = "approval_reject"
     UPDATE_CARD = "update_card"

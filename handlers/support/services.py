@@ -13,6 +13,7 @@ from bot.balances.access import Authorizer
 from bot.balances.card_warnings import CardWarnings
 from bot.balances.follow_ups import FollowUps
 from bot.delivery.home import HomePublisher
+from bot.delivery.morning import MorningLists
 from bot.domain.workspace import Requester
 from bot.read.unfurls import Unfurls
 from bot.settlement.approving import ApprovalDesk
@@ -42,6 +43,7 @@ class Services:
     asks: CustomerAsks
     approvals: ApprovalDesk
     unfurls: Unfurls
+    morning: MorningLists
     card_warnings: CardWarnings
     home: HomePublisher
     languages: UserLanguages

@@ -19,7 +19,7 @@ from storage.models.feed import PollCursor, ProviderEvent
 from storage.models.ops import AppSecret, Lease, MonthlyReport, ScanClaim
 from storage.models.outbox import Digest, Message
 from storage.models.settlements import ApprovalRequest, ScheduledRetry, Settlement, SettlementBatch
-from storage.models.slack_ui import HomeViewer, ModalView
+from storage.models.slack_ui import HomeViewer, ModalView, MorningList, UserSetting
 from storage.models.warnings import CardWarning
 from storage.models.workspaces import WorkspaceSetting, slack_bots, slack_installations, slack_oauth_states
 
@@ -44,6 +44,7 @@ __all__ = [
     "Message",
     "ModalView",
     "MonthlyReport",
+    "MorningList",
     "PollCursor",
     "ProviderEvent",
     "ScanClaim",
@@ -51,6 +52,7 @@ __all__ = [
     "Settlement",
     "SettlementBatch",
     "UTCDateTime",
+    "UserSetting",
     "WorkspaceSetting",
     "slack_bots",
     "slack_installations",

@@ -26,6 +26,8 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     slack_channel: Mapped[str | None] = mapped_column(String(32))  # from the provider (Stripe metadata)
     mapped_channel: Mapped[str | None] = mapped_column(String(32))  # `settle accounts map`: wins over the provider's
+    # a channel shared with the customer (Slack Connect): declines are told there in the customer's words
+    customer_channel: Mapped[str | None] = mapped_column(String(32))
     provider_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last read from the provider
     locale: Mapped[str | None] = mapped_column(String(16))  # the language of its channel alerts (en, nl)
     slack_team: Mapped[str | None] = mapped_column(String(32))  # its Slack workspace, from the provider

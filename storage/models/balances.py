@@ -22,6 +22,7 @@ from storage.models.accounts import Account
 from storage.models.base import ALERT_IS_OPEN_SQL, UNSYNCED_SQL, Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
+    from storage.models.outbox import Message
     from storage.models.settlements import ApprovalRequest, ScheduledRetry
 
 
@@ -137,6 +138,14 @@ class Alert(Base):
         order_by="ApprovalRequest.id",
         lazy="select",
     )
+    # told to the customer in a channel shared with them (bot/read/notices.py), if it was
+    customer_notice: Mapped[Message | None] = relationship(
+        primaryjoin="and_(Message.alert_id == Alert.id, Message.kind == 'customer_notice')",
+        foreign_keys="Message.alert_id",
+        viewonly=True,
+        uselist=False,
+        lazy="select",
+    )
     # the account has no foreign key (a decline may come before the provider names its customer)
     account: Mapped[Account | None] = relationship(
         primaryjoin="foreign(Alert.account_id) == Account.id", viewonly=True, lazy="select"
@@ -154,7 +163,7 @@ class AlertInvoice(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text, default="")
-    url: Mapped[str | None] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(String(500), index=True)  # a pasted hosted-invoice link finds it
     latest_decline_id: Mapped[int] = mapped_column(ForeignKey("declines.id"))
     decline_count: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(16), default="open")  # an InvoiceState

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -44,3 +44,27 @@ class ModalView(Base):
     external_id: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class MorningList(Base):
+    """One admin's morning list of one day (their own date), claimed once across replicas: the insert
+    that wins sends it. `team_id` is "" with one workspace."""
+
+    __tablename__ = "morning_lists"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD in their time zone
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    balances: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserSetting(Base):
+    """What one person chose for themselves: `/settle digest off|on`."""
+
+    __tablename__ = "user_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    morning_list: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

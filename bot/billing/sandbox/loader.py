@@ -117,6 +117,9 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
     channel = acc.get("slack_channel") or None
     if channel is not None and not (isinstance(channel, str) and is_channel(channel)):
         raise LoadError(f"{where(acc)}: slack_channel must be a Slack channel id like C0123456789")
+    shared = acc.get("customer_channel") or None
+    if shared is not None and not (isinstance(shared, str) and is_channel(shared)):
+        raise LoadError(f"{where(acc)}: customer_channel must be a Slack channel id like C0123456789")
     team = acc.get("slack_team") or None
     if team is not None and not (isinstance(team, str) and is_team(team)):
         raise LoadError(f"{where(acc)}: slack_team must be a Slack workspace id like T0123456789")
@@ -129,6 +132,8 @@ def _load_account(s: Session, acc: dict[str, Any], source: str, summary: LoadSum
         meta["settle_channel"] = channel
     if team:
         meta["settle_team"] = team
+    if shared:
+        meta["settle_customer_channel"] = shared
 
     customer = s.get(SandboxCustomer, acc_id) or SandboxCustomer(id=acc_id)
     seen = (customer.name, customer.currency, customer.meta, customer.locale)

@@ -41,6 +41,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 import bot.i18n
+from bot.delivery.morning import MorningSummary
 from bot.domain.records import Card, Invoice, PaymentMethod, card_label
 from bot.domain.states import AlertState, InvoiceState, SettlementStatus
 from bot.i18n import CATALOGUES, DEFAULT, DOMAIN, _, available, use
@@ -50,6 +51,7 @@ from bot.read.cards import AlertCard, Awaiting, InvoiceLine
 from bot.read.context import SettleContext
 from bot.read.digests import DigestCard
 from bot.read.home import HomeSummary
+from bot.read.notices import CustomerNotice, NoticeInvoice
 from bot.read.report import PATHS, CurrencyReport, MonthReport, PathFigures
 from bot.read.unfurls import Unfurl
 from bot.read.warnings import WarningCard
@@ -66,6 +68,8 @@ from handlers.blocks import (
     settle_modal,
 )
 from handlers.blocks import approval as ap
+from handlers.blocks import customer_notice as cn
+from handlers.blocks import morning as mo
 from handlers.blocks import next_steps as ns
 from handlers.blocks import unfurl as uf
 from handlers.blocks.mrkdwn import (
@@ -238,6 +242,23 @@ def approval(status: str, kind: str = "settle", **changes: Any) -> ApprovalCard:
         retry_due=NOW + timedelta(days=12) if kind == "retry" else None,
     )
     return replace(request, **changes)
+
+
+def notice(state: AlertState, kind: Any, n: int) -> CustomerNotice:
+    """A customer's notice with as much as there can be: a long hostile name, many invoices, currencies."""
+    invoices = tuple(
+        NoticeInvoice(HUGE, CURRENCIES[i % len(CURRENCIES)], "https://pay.example/" + "x" * 2900) for i in range(n)
+    )
+    return CustomerNotice(
+        name=LONG_NAME,
+        language="en",
+        state=state,
+        kind=kind,
+        owed={c: HUGE for c in CURRENCIES} if n else {},
+        paid={c: HUGE for c in CURRENCIES},
+        invoices=invoices,
+        card_url="https://pay.example/card/" + "y" * 2900,
+    )
 
 
 def approvals() -> dict[str, ApprovalCard]:
@@ -620,6 +641,28 @@ def builds() -> list[Build]:
         ),
         b("12 cards", ns.retry_view, ALERT_ID, retry_form(12)),
         *(b(name, ap.approval_blocks, request, buttons=True) for name, request in approvals().items()),
+        *(
+            b(
+                f"{n} of 4000",
+                fn,
+                MorningSummary(
+                    ADMIN,
+                    tuple(numbered([full_card(OPEN_STATES[i % 3]) for i in range(n)])),
+                    4000,
+                    tuple((c, HUGE * 60) for c in CURRENCIES),
+                    frozenset({ALERT_ID}),
+                ),
+            )
+            for fn in (mo.morning_blocks, mo.morning_text)
+            for n in (1, 15)
+        ),
+        *(
+            b(f"{state}, {kind}, {n} invoices", fn, notice(state, kind, n))
+            for fn in (cn.notice_blocks, cn.notice_text)
+            for state in AlertState
+            for kind in ("authenticate", "funds", "hard", "expired", "other")
+            for n in (0, 1, 60)
+        ),
         *(
             b(f"{name}, {'full' if full else 'restricted'}", uf.unfurl_blocks, Unfurl(card, invoice, full), now=NOW)
             for name, card in alert_cards()
@@ -1026,7 +1069,7 @@ def test_every_view_fits_slack_in_every_language(lang: str) -> None:
     assert problems == [], report(lang, problems)
 
 
-BUILDER_MODULES = (alert_message, ap, balance_list, card_warning, digest, follow_up, home, ns, settle_modal, uf)
+BUILDER_MODULES = (alert_message, ap, balance_list, card_warning, digest, follow_up, home, ns, settle_modal, uf, cn, mo)
 VIEW_TYPES = {"View", "list[Block]", "dict[str, Any]"}
 FRAGMENTS = {
     "attempt_text",
