@@ -352,6 +352,7 @@ def build(settings: Settings, *, port: int = 3000, gateway: SlackGateway | None 
         approvals=ApprovalMessage(),
         global_admins=tuple(settings.admins),
         notices=CustomerNoticeMessage(),
+        card_link=provider.customer_card_url,
     )
     fanout = FanOut(deliverer, messages, pools.delivery, getattr(gateway, "pacer", pacer))
     courier = Courier(fanout, pools.timers)

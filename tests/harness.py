@@ -64,10 +64,11 @@ class Harness:
         status, text = post(self.base + "/slack/events", body, signed_headers(body))
         return Response(status, text)
 
-    def event(self, event: dict[str, Any]) -> Response:
-        """A signed Events API callback (JSON), as Slack delivers one."""
+    def event(self, event: dict[str, Any], **envelope: Any) -> Response:
+        """A signed Events API callback (JSON), as Slack delivers one (`envelope`: more top-level fields)."""
         body = json.dumps(
             {
+                **envelope,
                 "token": "legacy",
                 "team_id": self.team,
                 "api_app_id": "A1",

@@ -324,15 +324,13 @@ class Ingest:
         for alert in s.scalars(select(Alert).where(Alert.id.in_(list(created)), Alert.account_id.in_(list(shared)))):
             account = s.get(Account, alert.account_id)
             assert account is not None
-            # the add-card page for a card declined for good, made now (a signed link, no provider call)
-            card_url = self.provider.customer_card_url(alert.account_id, f"notice-{alert.id}")
             s.add(
                 Message(
                     kind="customer_notice",
                     alert_id=alert.id,
                     team_id=account.team,
                     channel=shared[alert.account_id],
-                    detail={"card_url": card_url},
+                    detail={},
                     created_at=now,
                 )
             )

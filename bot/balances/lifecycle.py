@@ -52,6 +52,7 @@ def sync_state(session: Session, alert: Alert) -> None:
     else waiting for the bank while a verification is pending; else being settled while a charge
     is in flight; else open."""
     session.flush()
+    bump_notice(session, alert.id)  # the customer's notice (if any) shows what is owed now: a part paid, voided
     open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
     if not open_ids and alert.invoices:
         if alert.state not in ALERT_DONE:
@@ -64,11 +65,10 @@ def sync_state(session: Session, alert: Alert) -> None:
             alert.pending_by = None
             clear_attempt(alert)
             alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
-            # an escalation posted elsewhere, and the customer's notice, say the balance ended (each
-            # message is updated in place)
+            # an escalation posted elsewhere says the balance ended (its message is updated in place)
             session.execute(
                 update(Message)
-                .where(Message.alert_id == alert.id, Message.kind.in_(("escalation", "customer_notice")))
+                .where(Message.alert_id == alert.id, Message.kind == "escalation")
                 .values(version=Message.version + 1)
                 .execution_options(synchronize_session=False)
             )

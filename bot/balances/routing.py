@@ -90,7 +90,9 @@ def apply_accounts(s: Session, infos: list[AccountInfo]) -> set[str]:
         if routing is not None:
             # the provider routes: what it says now replaces what it said before (bad ids are ignored)
             account.slack_channel, account.slack_team = routing.channel, routing.team
-            account.customer_channel = routing.customer_channel
+            # never the account's own alert channel, however that was set (`settle accounts map` too)
+            shared = routing.customer_channel
+            account.customer_channel = shared if shared and shared != account.channel else None
             manual = {a.slack_id for a in account.admins if a.source == "manual"}
             account.admins = [a for a in account.admins if a.source == "manual"] + [
                 AccountAdmin(slack_id=a, source="provider") for a in routing.admins if a not in manual

@@ -5,6 +5,7 @@ finds an earlier one unfinished looks for it in Slack before posting again, as a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,8 +70,10 @@ class MessageDeliverer:
         approvals: ApprovalRenderer | None = None,
         global_admins: tuple[str, ...] = (),
         notices: NoticeRenderer | None = None,
+        card_link: Callable[[str, str], str | None] | None = None,
     ) -> None:
         self.notices = notices
+        self.card_link = card_link  # the provider's add-card page for a customer (account id, reference)
         self.approvals = approvals
         self.global_admins = global_admins  # SETTLE_ADMINS: named among who may approve
         self.central_language = central_language  # the escalation channel's: it is no one account's
@@ -182,7 +185,9 @@ class MessageDeliverer:
                 self._team(row.team_id), channel, thread, self.approvals.text(request), self.approvals.blocks(request)
             )
         if msg.kind == "customer_notice" and msg.alert_id is not None and self.notices is not None:
-            notice = customer_notice(s, msg.alert_id, detail.get("card_url"))
+            alert_id = msg.alert_id
+            link = self.card_link
+            notice = customer_notice(s, alert_id, (lambda a: link(a, f"notice-{alert_id}")) if link else None)
             if notice is None or msg.channel is None:
                 raise SlackError("unknown_customer_notice")
             return Rendered(

@@ -23,6 +23,7 @@ from bot.domain.workspace import Requester
 from bot.i18n import use
 from bot.read.balances import admins_of, open_balances
 from bot.read.cards import AlertCard, cards
+from bot.read.scope import visible
 from bot.slack.languages import UserLanguages, UserTimeZones
 from storage import audit
 from storage.db import reading, transaction
@@ -79,7 +80,10 @@ class MorningLists:
         for team, user in sorted(people, key=lambda p: (p[0] or "", p[1])):
             if (team, user) in off:
                 continue
-            local = now + timedelta(seconds=self.zones.offset(user, team))
+            offset = self.zones.offset(user, team)
+            if offset is None:
+                continue  # their time zone is not known right now: not a guess that sends it at 01:00
+            local = now + timedelta(seconds=offset)
             if local.weekday() >= 5 or not SEND_AT <= local.time() < LATEST:
                 continue
             if self._send(team, user, local.date().isoformat()):
@@ -136,7 +140,7 @@ class MorningLists:
             assigned_ids = list(
                 s.scalars(
                     select(Alert.id)
-                    .where(Alert.assignee == user, Alert.state.not_in(ALERT_DONE))
+                    .where(Alert.assignee == user, Alert.state.not_in(ALERT_DONE), visible(scope, Alert.team_id))
                     .order_by(Alert.id)
                     .limit(SHOWN)
                 )
@@ -166,7 +170,9 @@ class MorningLists:
             ).all()
             admins = admins_of(s, {account_id for account_id, _, _ in rows})
         people: set[tuple[str | None, str]] = set()
-        for account_id, team, assignee in rows:
+        multi = self.access.workspaces.multi
+        for account_id, row_team, assignee in rows:
+            team = row_team if multi else None  # one workspace: one list per person, whatever the rows say
             for who in self._people(team, self.access.with_global(admins.get(account_id, ()))):
                 people.add((team, who))
             if assignee and USER.match(assignee):
@@ -195,6 +201,12 @@ class MorningLists:
         return {(team or None, user) for team, user in rows}
 
     # --- /settle digest off|on ---------------------------------------------------------------------
+
+    def enabled(self, who: Requester) -> bool:
+        team = (who.team_id or "") if self.access.workspaces.multi else ""
+        with reading(self.sessions) as s:
+            row = s.get(UserSetting, (team, who.user_id or ""))
+            return row is None or row.morning_list
 
     def set_enabled(self, who: Requester, enabled: bool) -> None:
         user = who.user_id or ""

@@ -141,8 +141,8 @@ class AlertCard:
     retry_by: str | None = None
     retry_card: str | None = None
     awaiting: tuple[Awaiting, ...] = ()  # requests waiting for another admin's approval, oldest first
-    customer_channel: str | None = None  # told to the customer there (a channel shared with them), then
-    customer_told_at: datetime | None = None
+    customer_channel: str | None = None  # told to the customer there (a channel shared with them), then;
+    customer_told_at: datetime | None = None  # None with a channel: Slack would not take it there
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -270,8 +270,8 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
             for r in alert.pending_approvals
             if r.expires_at > datetime.now(UTC)  # one past its time is expired, swept or not
         ),
-        customer_channel=notice.channel if notice is not None and told else None,
-        customer_told_at=(notice.synced_at or notice.created_at) if notice is not None and told else None,
+        customer_channel=notice.channel if notice is not None and notice.ts is not None else None,
+        customer_told_at=notice.created_at if notice is not None and told else None,  # when it was written
     )
 
 

@@ -5,6 +5,7 @@ that act on the vendor's side."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -33,7 +34,11 @@ class CustomerNotice:
     card_url: str | None  # the provider's page to add a new card (a card declined for good)
 
 
-def customer_notice(s: Session, alert_id: int, card_url: str | None) -> CustomerNotice | None:
+def customer_notice(
+    s: Session, alert_id: int, card_link: Callable[[str], str | None] | None = None
+) -> CustomerNotice | None:
+    """`card_link` makes the provider's add-card page for the account, asked only for a card declined
+    for good, at each rendering (a signed link with a lifetime of its own; no provider call)."""
     alert = s.get(Alert, alert_id)
     if alert is None:
         return None
@@ -47,11 +52,13 @@ def customer_notice(s: Session, alert_id: int, card_url: str | None) -> Customer
             open_invoices.append(NoticeInvoice(ai.amount_minor, ai.currency, ai.url))
         elif ai.state == InvoiceState.PAID:
             paid[ai.currency] = paid.get(ai.currency, 0) + ai.amount_minor
+    kind = kind_of(alert.latest_decline.reason)
+    card_url = card_link(alert.account_id) if card_link is not None and kind in ("hard", "expired") else None
     return CustomerNotice(
         name=account.name if account else "",
         language=(account.locale if account and account.locale else "en"),
         state=AlertState(alert.state),
-        kind=kind_of(alert.latest_decline.reason),
+        kind=kind,
         owed=owed,
         paid=paid,
         invoices=tuple(open_invoices),

@@ -51,6 +51,8 @@ def _alert_of(s: Session, ref: LinkRef) -> tuple[int, str | None] | None:
 
 def unfurl_of(s: Session, ref: LinkRef, scope: Scope | None, channel: str | None) -> Unfurl | None:
     """None for a link Settle knows nothing of, or one of another workspace's accounts."""
+    if channel is not None and s.scalar(select(Account.id).where(Account.customer_channel == channel).limit(1)):
+        return None  # a channel shared with a customer: nothing internal is shown there, not even a state
     found = _alert_of(s, ref)
     if found is None:
         return None

@@ -52,21 +52,24 @@ class UserTimeZones:
 
     def __init__(self, gateway: SlackGateway) -> None:
         self.gateway = gateway
-        self._cache: dict[tuple[str | None, str], tuple[float, int]] = {}
+        self._cache: dict[tuple[str | None, str], tuple[float, int | None]] = {}
         self._lock = threading.Lock()
 
-    def offset(self, user_id: str, team: str | None) -> int:
+    def offset(self, user_id: str, team: str | None) -> int | None:
+        """None when Slack could not say just now (asked again in a minute): never a guess."""
         with self._lock:
             hit = self._cache.get((team, user_id))
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        found: int | None
         try:
             found = self.gateway.user_tz_offset(team, user_id) or 0
+            ttl = TTL_SECONDS
         except SlackError as exc:
-            log.info("users.info %s failed (%s): UTC", user_id, exc.code)
-            found = 0
+            log.info("users.info %s failed (%s): time zone unknown for now", user_id, exc.code)
+            found, ttl = None, 60.0
         with self._lock:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            self._cache[(team, user_id)] = (time.monotonic() + TTL_SECONDS, found)
+            self._cache[(team, user_id)] = (time.monotonic() + ttl, found)
         return found

@@ -317,9 +317,15 @@ def next_step_lines(card: AlertCard) -> list[str]:
         )
     if card.customer_channel and card.customer_told_at:
         lines.append(
-            _(
-                "📣 *Customer told* in {channel}, {when}: their own words and the payment page, nothing internal."
-            ).format(channel=channel(card.customer_channel), when=slack_date(card.customer_told_at))
+            _("📣 *Customer told* in {channel}, {when}: in words meant for them, with the payment page.").format(
+                channel=channel(card.customer_channel), when=slack_date(card.customer_told_at)
+            )
+        )
+    elif card.customer_channel:
+        lines.append(
+            _("⚠️ *The customer was not told* in {channel}: Settle is not in that channel. Invite it there.").format(
+                channel=channel(card.customer_channel)
+            )
         )
     for waiting in card.awaiting[:3]:
         lines.append(

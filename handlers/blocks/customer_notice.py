@@ -27,7 +27,10 @@ WHY = {
     "authenticate": N_(
         "your bank asks you to confirm the payment. Pay on the invoice page and confirm it with your bank."
     ),
-    "funds": N_("the bank declined it for lack of funds. You can pay on the invoice page, with this card or another."),
+    "funds": N_(
+        "the bank declined it for now (funds or a limit on the card). You can pay on the invoice page, with this "
+        "card or another."
+    ),
     "hard": N_("the card can no longer be used. Add a new card: it is used for your renewals from then on."),
     "expired": N_("the card has expired. Add a new card: it is used for your renewals from then on."),
     "other": N_("your bank declined it. You can pay on the invoice page, with this card or another."),

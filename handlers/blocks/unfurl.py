@@ -47,7 +47,7 @@ def unfurl_blocks(found: Unfurl, now: datetime | None = None) -> list[Block]:
     open_for = duration(int(((now or datetime.now(UTC)) - (card.opened_at or card.declined_at)).total_seconds()))
     invoice = _("Invoice {invoice}").format(invoice=code(found.invoice_id)) if found.invoice_id else None
     button = None
-    if card.state == AlertState.OPEN:
+    if card.state == AlertState.OPEN and found.full:  # elsewhere a refusal would name the account and its admins
         button = ButtonElement(
             text=PlainTextObject(text=_("Settle balance")),
             action_id=ActionId.SETTLE_OPEN,
@@ -60,12 +60,14 @@ def unfurl_blocks(found: Unfurl, now: datetime | None = None) -> list[Block]:
             head = _("🧾 *{name}* · {amount} · {state}").format(name=name, amount=total(card.invoices), state=state)
         else:
             head = _("🧾 *{name}* · *{owed}* owed · {state}").format(name=name, owed=card.owed, state=state)
-        note = " · ".join(p for p in (invoice, _("open for {since}").format(since=open_for)) if p)
+        age = None if card.state in ALERT_DONE else _("open for {since}").format(since=open_for)
+        note = " · ".join(p for p in (invoice, age) if p)
     else:
         head = _("🧾 {what} · {state}").format(what=invoice or _("A customer's balance"), state=state_words(found))
-        note = _("Amounts are shown in the account's alert channel; its billing admins settle it from here.")
+        note = _("Amounts, names and Settle balance are in the account's alert channel, for its billing admins.")
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, SECTION)), accessory=button)]
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, CONTEXT))]))
+    if note:  # a customer link to a balance that is over has nothing more to say
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, CONTEXT))]))
     return blocks
 
 

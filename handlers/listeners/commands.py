@@ -44,11 +44,21 @@ def settle_command(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     if query.casefold() in HELP_WORDS:
         respond(text=_("How to use /settle"), blocks=help_blocks(), response_type="ephemeral")
         return
+    if query.casefold() == "digest":
+        if svc.morning.enabled(who):
+            said = _("☀️ Your morning list is on. `/settle digest off` stops it.")
+        else:
+            said = _("Your morning list is off. `/settle digest on` starts it again.")
+        respond(text=said, response_type="ephemeral")
+        return
     if query.casefold() in ("digest off", "digest on"):
         enabled = query.casefold().endswith("on")
         svc.morning.set_enabled(who, enabled)
         if enabled:
-            said = _("☀️ Your morning list is on: on working days at 09:00 your time, the balances you may settle.")
+            said = _(
+                "☀️ Your morning list is on: on working days at 09:00 your time, the balances you may settle "
+                "(when there are any)."
+            )
         else:
             said = _("Your morning list is off. `/settle digest on` starts it again.")
         respond(text=said, response_type="ephemeral")

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 MAX_LINKS = 10  # Slack sends at most a handful per message
 
 
-def link_shared(ack: Ack, event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def link_shared(ack: Ack, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
+    if body.get("is_ext_shared_channel") is True:
+        return  # a Slack Connect channel: people of other organisations read it, and nothing internal goes there
     svc = services(context)
     links = event.get("links")
     urls = (

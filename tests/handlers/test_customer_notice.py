@@ -63,8 +63,8 @@ def test_the_customer_reads_the_decline_in_their_words_and_nothing_internal(h: H
     declined(h, tmp_path)
     msg = shared(h)
     assert msg["text"] == (
-        "Acme Corp, your renewal of €129.00 could not be charged: the bank declined it for lack of funds. "
-        "You can pay on the invoice page, with this card or another."
+        "Acme Corp, your renewal of €129.00 could not be charged: the bank declined it for now (funds or a limit "
+        "on the card). You can pay on the invoice page, with this card or another."
     )
     (button,) = [e for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert button["text"]["text"] == "Pay invoice" and "/sandbox/invoices/in_acme_1?token=" in button["url"]
@@ -138,3 +138,42 @@ def test_on_stripe_the_customer_gets_stripes_own_hosted_page(
         url = next(e["url"] for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"])
         assert url == fake_stripe.invoices[acme.invoice]["hosted_invoice_url"]
         assert_customer_safe(msg)
+
+
+def test_a_part_paid_shows_what_is_still_owed(h: Harness, tmp_path: Path) -> None:
+    acc = account("acme", FUNDS_CARD, channel="C0ACME", admins=[ADMIN], extra_cards=["4242424242424242"])
+    acc["invoices"].append({"amount": "50.00", "description": "acme add-on"})
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [{**acc, "customer_channel": SHARED}]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    assert "your renewal of €179.00" in shared(h)["text"]
+    assert [e["text"]["text"] for b in shared(h)["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        "Pay €129.00",
+        "Pay €50.00",
+    ]
+    view_id = h.open_modal(ADMIN)
+    h.choose(view_id, ADMIN, "pm_acme_2", invoices=["in_acme_1"])
+    h.confirm(view_id, ADMIN)
+    eventually(lambda: "€50.00" in shared(h)["text"] and "€179.00" not in shared(h)["text"], message=shared(h)["text"])
+    labels = [e["text"]["text"] for b in shared(h)["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert labels == ["Pay invoice"]  # only the one still open
+    assert_customer_safe(shared(h))
+
+
+def test_a_shared_channel_settle_is_not_in_says_so_on_the_alert(h: Harness, tmp_path: Path) -> None:
+    h.fake.channel(SHARED).member = False
+    h.fake.channel(SHARED).public = False  # a Slack Connect channel Settle was not invited to: it cannot join
+    declined(h, tmp_path)
+    eventually(
+        lambda: "The customer was not told* in <#C0SHARED>" in json.dumps(h.alert()["blocks"], ensure_ascii=False),
+        message=json.dumps(h.alert()["blocks"]),
+    )
+    assert h.fake.messages(SHARED) == []
+
+
+def test_the_shared_channel_is_never_the_accounts_own_alert_channel(h: Harness, tmp_path: Path) -> None:
+    acc = {**account("acme", FUNDS_CARD, channel="C0ACME", admins=[ADMIN]), "customer_channel": "C0ACME"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    assert len(h.fake.messages("C0ACME")) == 1  # the internal alert alone

@@ -93,7 +93,7 @@ def test_an_invoice_link_in_the_alert_channel_unfurls_with_amount_state_and_butt
     h.fake.unfurled.clear()
     share(h, url)
     done = json.dumps(unfurled(h, url)["blocks"], ensure_ascii=False)
-    assert "✅ settled by <@U0ADMIN>" in done and "settle_open" not in done
+    assert "✅ settled by <@U0ADMIN>" in done and "settle_open" not in done and "open for" not in done
 
 
 def test_elsewhere_it_says_only_that_the_invoice_exists_and_its_state(h: Harness, tmp_path: Path) -> None:
@@ -103,15 +103,38 @@ def test_elsewhere_it_says_only_that_the_invoice_exists_and_its_state(h: Harness
     shown = json.dumps(unfurled(h, url)["blocks"], ensure_ascii=False)
     assert "Invoice `in_acme_1` · ⚠️ declined" in shown
     assert "€129.00" not in shown and "Acme" not in shown and "insufficient" not in shown and "U0ADMIN" not in shown
-    # a stranger who clicks its Settle balance is refused, as on the alert
-    resp = h.message_action(
-        STRANGER,
-        {"action_id": "settle_open", "block_id": "x", "type": "button", "value": str(h.alert_row().id)},
-        {"ts": "1.1", "channel": "C0RANDOM", "text": "", "blocks": []},
-    )
+    # no button: a refusal to whoever clicked it would name the account and its admins
+    assert "settle_open" not in shown and "accessory" not in shown
+
+
+def test_nothing_unfurls_where_a_customer_reads(h: Harness, tmp_path: Path) -> None:
+    acc = {**account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN]), "customer_channel": "C0SHARED"}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+    url = "http://settle.test/sandbox/invoices/in_acme_1"
+    share(h, url, channel="C0SHARED")  # an account's channel shared with its customer
+    resp = h.event(  # any Slack Connect channel, as the event's envelope says
+        {"type": "link_shared", "channel": "C0OTHERORG", "user": ADMIN, "message_ts": "1.2", "unfurl_id": "U1",
+         "source": "conversations_history", "links": [{"url": url, "domain": "settle.test"}]},
+        is_ext_shared_channel=True,
+    )  # fmt: skip
     assert resp.status == 200
-    eph = eventually(lambda: h.fake.calls_to("chat.postEphemeral"))
-    assert eph[0].params["text"].startswith("You can't settle Acme Corp's balance")
+    share(h, url)  # and in the account's own alert channel it still does
+    unfurled(h, url)
+    assert len(h.fake.unfurled) == 1 and h.fake.unfurled[0]["ts"]
+
+
+def test_a_link_in_the_composer_unfurls_by_its_unfurl_id(h: Harness, tmp_path: Path) -> None:
+    setup(h, tmp_path)
+    url = "http://settle.test/sandbox/invoices/in_acme_1"
+    links = [{"url": url, "domain": "settle.test"}]
+    event = {"type": "link_shared", "channel": "COMPOSER", "user": ADMIN, "message_ts": "Uabc-123",
+             "unfurl_id": "C123456.7890.abc", "source": "composer", "links": links}  # fmt: skip
+    assert h.event(event).status == 200
+    unfurl = eventually(lambda: h.fake.unfurled)[0]
+    assert unfurl["unfurl_id"] == "C123456.7890.abc" and unfurl["source"] == "composer"
+    assert "€129.00" not in json.dumps(unfurl["unfurls"], ensure_ascii=False)  # not yet in a channel: the short card
 
 
 def test_unknown_links_unfurl_to_nothing(h: Harness, tmp_path: Path) -> None:
