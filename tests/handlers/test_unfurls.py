@@ -47,6 +47,14 @@ def share(h: Harness, url: str, channel: str = "C0ACME", user: str = ADMIN) -> N
     assert resp.status == 200
 
 
+def declined_acme(h: Harness, tmp_path: Path, **changes: Any) -> None:
+    """Acme's renewal declined and its alert posted, the account as `changes` make it."""
+    acc = {**account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN]), **changes}
+    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
+    h.sandbox.bill()
+    h.services.poller.run_cycle()
+
+
 def unfurled(h: Harness, url: str) -> dict[str, Any]:
     found = eventually(lambda: next((u["unfurls"][url] for u in h.fake.unfurled if url in u["unfurls"]), None))
     return dict(found)
@@ -108,10 +116,7 @@ def test_elsewhere_it_says_only_that_the_invoice_exists_and_its_state(h: Harness
 
 
 def test_nothing_unfurls_where_a_customer_reads(h: Harness, tmp_path: Path) -> None:
-    acc = {**account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN]), "customer_channel": "C0SHARED"}
-    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
-    h.sandbox.bill()
-    h.services.poller.run_cycle()
+    declined_acme(h, tmp_path, customer_channel="C0SHARED")
     url = "http://settle.test/sandbox/invoices/in_acme_1"
     share(h, url, channel="C0SHARED")  # an account's channel shared with its customer
     resp = h.event(  # any Slack Connect channel, as the event's envelope says
@@ -150,11 +155,7 @@ def test_unknown_links_unfurl_to_nothing(h: Harness, tmp_path: Path) -> None:
 
 
 def test_markup_in_the_account_name_never_pings_from_an_unfurl(h: Harness, tmp_path: Path) -> None:
-    acc = account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN])
-    acc["name"] = HOSTILE
-    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
-    h.sandbox.bill()
-    h.services.poller.run_cycle()
+    declined_acme(h, tmp_path, name=HOSTILE)
     url = "http://settle.test/sandbox/invoices/in_acme_1"
     share(h, url)
     shown = json.dumps(unfurled(h, url)["blocks"], ensure_ascii=False)
@@ -162,10 +163,7 @@ def test_markup_in_the_account_name_never_pings_from_an_unfurl(h: Harness, tmp_p
 
 
 def test_a_dutch_accounts_unfurl_is_in_dutch(h: Harness, tmp_path: Path) -> None:
-    acc = {**account("acme", "4000000000009995", channel="C0ACME", admins=[ADMIN]), "language": "nl"}
-    load_accounts(h.services, write_accounts(tmp_path / "accounts.yml", [acc]))
-    h.sandbox.bill()
-    h.services.poller.run_cycle()
+    declined_acme(h, tmp_path, language="nl")
     url = "http://settle.test/sandbox/invoices/in_acme_1"
     share(h, url)
     shown = json.dumps(unfurled(h, url)["blocks"], ensure_ascii=False)
