@@ -157,9 +157,10 @@ def ephemeral(client: WebClient, body: dict[str, Any], text: str) -> None:
             log.info("ephemeral to %s not sent: %s", user_id, exc.response.get("error"))
 
 
-def replace_view(client: WebClient, external_id: str, view: Any, attempts: int = 6) -> bool:
+def replace_view(client: WebClient, external_id: str, view: Any, attempts: int = 7) -> bool:
     """Update a view Settle showed in its answer to Slack, by its external_id: until Slack has shown
-    that answer the id is `not_found`, and the update waits a moment (this runs after the ack)."""
+    that answer the id is `not_found`, and the update waits a moment (this runs after the ack), up to
+    about three seconds in all: a busy Slack (or machine) can take more than a second to show it."""
     view.external_id = external_id
     for attempt in range(attempts):
         try:
