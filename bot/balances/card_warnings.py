@@ -28,6 +28,7 @@ from bot.domain.workspace import Requester
 from bot.read.balances import admins_of
 from bot.read.warnings import WarningCard
 from storage import audit
+from storage.changes import bump_messages
 from storage.db import reading, transaction
 from storage.models import Account, Alert, CardWarning, Decline, Message, ScanClaim
 from storage.upsert import insert_ignore
@@ -281,12 +282,7 @@ def resolve(s: Session, warning: CardWarning, how: str = "replaced") -> None:
     """The warning is over (its account has another default card, or the renewal was declined on it):
     its message is edited to say so."""
     warning.resolved_at, warning.resolved_how = datetime.now(UTC), how
-    s.execute(
-        update(Message)
-        .where(Message.kind == "card_warning", Message.warning_id == warning.id)
-        .values(version=Message.version + 1)
-        .execution_options(synchronize_session=False)
-    )
+    bump_messages(s, Message.kind == "card_warning", Message.warning_id == warning.id)
     audit.record(
         s, "card_warning_resolved", account_id=warning.account_id, provider_ref=warning.payment_method_id, how=how
     )

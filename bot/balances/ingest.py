@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.balances.card_warnings import cards_declined, cards_replaced
-from bot.balances.lifecycle import add_reply, bump_notice, clear_attempt, close_invoice, mark_invoice_paid, sync_state
+from bot.balances.lifecycle import add_reply, clear_attempt, close_invoice, mark_invoice_paid, sync_state
 from bot.balances.routing import apply_accounts
 from bot.billing.base import BillingProvider, ProviderHooks
 from bot.domain.records import AccountInfo, ChangePage, Invoice, InvoiceClosed, PaymentFailure
@@ -298,7 +298,6 @@ class Ingest:
             if created.get(alert.id) == decline_id:
                 continue  # the decline that opened it
             self._declined_again(alert, decline_id, touched)
-            bump_notice(s, alert.id)  # the customer's notice shows the new total
             if alert.ts is not None:  # already in the channel: say it grew, where everyone sees it
                 add_reply(s, alert.id, "balance_grew", broadcast=True, invoice_id=f.invoice_id, decline_id=decline_id)
         self._tell_customers(s, created, accounts)
@@ -312,30 +311,27 @@ class Ingest:
         customer's words (bot/read/notices.py), posted by the courier like any message."""
         if not created:
             return
-        rows = s.execute(
-            select(Account.id, Account.customer_channel).where(
-                Account.id.in_(accounts), Account.customer_channel.is_not(None)
-            )
-        )
-        shared: dict[str, str] = {account_id: str(channel) for account_id, channel in rows}
+        shared = {
+            a.id: a
+            for a in s.scalars(select(Account).where(Account.id.in_(accounts), Account.customer_channel.is_not(None)))
+        }
         if not shared:
             return
         now = datetime.now(UTC)
         for alert in s.scalars(select(Alert).where(Alert.id.in_(list(created)), Alert.account_id.in_(list(shared)))):
-            account = s.get(Account, alert.account_id)
-            assert account is not None
+            account = shared[alert.account_id]
             s.add(
                 Message(
                     kind="customer_notice",
                     alert_id=alert.id,
                     team_id=account.team,
-                    channel=shared[alert.account_id],
+                    channel=account.customer_channel,
                     detail={},
                     created_at=now,
                 )
             )
             audit.record(s, "customer_notice_written", account_id=alert.account_id, alert_id=alert.id,
-                         channel=shared[alert.account_id])  # fmt: skip
+                         channel=account.customer_channel)  # fmt: skip
 
     def _open_alerts(self, s: Session, opening: list[PaymentFailure], ids: dict[str, int]) -> dict[int, int]:
         """A new alert for each account among `opening` without an open one (one per account: a

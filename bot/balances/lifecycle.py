@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.states import ALERT_DONE, AlertState, InvoiceState, SettlementStatus
 from storage import audit
+from storage.changes import bump_messages
 from storage.models import Alert, AlertInvoice, Message, Settlement
 
 AttemptKind = Literal["declined", "unverified"]
@@ -20,16 +21,6 @@ AttemptKind = Literal["declined", "unverified"]
 def bump(session: Session, alert_id: int) -> None:
     """Mark an alert as changed so the deliverer re-renders it in Slack."""
     session.execute(update(Alert).where(Alert.id == alert_id).values(version=Alert.version + 1))
-
-
-def bump_notice(session: Session, alert_id: int) -> None:
-    """The customer's notice of this balance (if it has one) shows what is owed now."""
-    session.execute(
-        update(Message)
-        .where(Message.alert_id == alert_id, Message.kind == "customer_notice")
-        .values(version=Message.version + 1)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def record_attempt(alert: Alert, kind: AttemptKind, card: str | None, reason: str | None, by: str | None) -> None:
@@ -52,7 +43,8 @@ def sync_state(session: Session, alert: Alert) -> None:
     else waiting for the bank while a verification is pending; else being settled while a charge
     is in flight; else open."""
     session.flush()
-    bump_notice(session, alert.id)  # the customer's notice (if any) shows what is owed now: a part paid, voided
+    # the customer's notice (if any) shows what is owed now: a part paid, voided, a renewal declined
+    bump_messages(session, Message.alert_id == alert.id, Message.kind == "customer_notice")
     open_ids = [ai.invoice_id for ai in alert.invoices if ai.state == InvoiceState.OPEN]
     if not open_ids and alert.invoices:
         if alert.state not in ALERT_DONE:
@@ -66,12 +58,7 @@ def sync_state(session: Session, alert: Alert) -> None:
             clear_attempt(alert)
             alert.remind_at, alert.escalate_at = None, None  # nothing left to follow up
             # an escalation posted elsewhere says the balance ended (its message is updated in place)
-            session.execute(
-                update(Message)
-                .where(Message.alert_id == alert.id, Message.kind == "escalation")
-                .values(version=Message.version + 1)
-                .execution_options(synchronize_session=False)
-            )
+            bump_messages(session, Message.alert_id == alert.id, Message.kind == "escalation")
     else:
         holders = list(
             session.execute(

@@ -29,13 +29,12 @@ from bot.read.warnings import warning_card
 from storage import audit
 from storage.db import reading, transaction
 from storage.leases import new_owner
-from storage.models import Alert, CardWarning, Message, MonthlyReport
+from storage.models import UNPOSTABLE, Alert, CardWarning, Message, MonthlyReport
 
 log = logging.getLogger(__name__)
 
 MESSAGE_EVENT_TYPE = "settle_message"
 HISTORY_SLACK = timedelta(minutes=5)
-UNPOSTABLE = "unposted"  # the ts of a message Slack will not take in its channel: not tried again
 # kinds whose message is updated in place when they change (an escalation: once its balance ends)
 UPDATABLE = ("approval", "card_warning", "customer_notice", "digest", "escalation")
 
@@ -156,31 +155,24 @@ class MessageDeliverer:
         detail = dict(msg.detail or {})
         if msg.kind == "reply" and msg.alert_id is not None:
             ((card, alert),) = cards_and_rows(s, [msg.alert_id])
-            channel, thread = alert.channel, alert.ts
-            if thread is None and alert.digest_id is not None:  # told in a digest: its thread, named
-                channel, thread = self._digest_message(s, alert.digest_id)
+            channel, thread = self._thread(s, alert)
+            if alert.ts is None:  # told in a digest: its thread, named
                 detail["in_digest"] = True
-            if channel is None or thread is None:
-                raise NotReady()
             text = self.alerts.reply(card, str(detail.pop("kind", "")), detail)
             return Rendered(self._team(alert.team_id), channel, thread, text, [])
         if msg.kind == "reply" and msg.digest_id is not None:
             digest = digest_card(s, msg.digest_id)
-            channel, thread = self._digest_message(s, msg.digest_id)
-            if digest is None or channel is None or thread is None:
+            in_digest, under = self._digest_message(s, msg.digest_id)
+            if digest is None or in_digest is None or under is None:
                 raise NotReady()
             text = self.digests.reply(digest, str(detail.pop("kind", "")), detail)
-            return Rendered(self._team(msg.team_id), channel, thread, text, [])
+            return Rendered(self._team(msg.team_id), in_digest, under, text, [])
         if msg.kind == "approval" and msg.alert_id is not None and self.approvals is not None:
             request = approval_card(s, int(detail["request_id"]), self.global_admins)
             row = s.get(Alert, msg.alert_id)
             if request is None or row is None:
                 raise SlackError("unknown_approval_request")
-            channel, thread = row.channel, row.ts
-            if thread is None and row.digest_id is not None:
-                channel, thread = self._digest_message(s, row.digest_id)
-            if channel is None or thread is None:
-                raise NotReady()
+            channel, thread = self._thread(s, row)
             return Rendered(
                 self._team(row.team_id), channel, thread, self.approvals.text(request), self.approvals.blocks(request)
             )
@@ -228,6 +220,15 @@ class MessageDeliverer:
             upload = (f"settle-{month}.png", chart_png(report), title)
             return Rendered(self._team(msg.team_id), msg.channel, None, comment, [], upload=upload)
         raise SlackError(f"unknown_message_{msg.kind}")
+
+    def _thread(self, s: Session, alert: Alert) -> tuple[str, str]:
+        """Where a message about an alert goes: its thread, or its digest's when it was told in one."""
+        channel, thread = alert.channel, alert.ts
+        if thread is None and alert.digest_id is not None:
+            channel, thread = self._digest_message(s, alert.digest_id)
+        if channel is None or thread is None:
+            raise NotReady()
+        return channel, thread
 
     @staticmethod
     def _digest_message(s: Session, digest_id: int) -> tuple[str | None, str | None]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.changes import bump_messages
 from storage.db import transaction
 from storage.models import Alert, Digest, Message
 from storage.upsert import insert_ignore
@@ -79,9 +80,4 @@ class Storms:
     @staticmethod
     def changed(s: Session, digest_id: int) -> None:
         """A member joined or moved on: the digest's message is brought up to date."""
-        s.execute(
-            update(Message)
-            .where(Message.kind == "digest", Message.digest_id == digest_id)
-            .values(version=Message.version + 1)
-            .execution_options(synchronize_session=False)
-        )
+        bump_messages(s, Message.kind == "digest", Message.digest_id == digest_id)

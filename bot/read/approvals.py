@@ -3,7 +3,7 @@ the account's admins) and in App Home's list of requests waiting."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -30,13 +30,13 @@ class ApprovalCard:
     expires_at: datetime
     created_at: datetime
     alert: AlertCard
-    approvers: tuple[str, ...] = ()  # who may decide: the account's admins and SETTLE_ADMINS, not the requester
+    # who may decide: the account's admins and SETTLE_ADMINS, not the requester; None: not looked up (App Home)
+    approvers: tuple[str, ...] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
     outcome: str | None = None  # what carrying it out came to (bot/settlement/approving.py)
     retry_due: datetime | None = None
     make_default: bool = False  # the card becomes the default for renewals too
-    approvers_known: bool = False  # `approvers` was looked up (the thread's message), not left out (App Home)
 
     @property
     def amount(self) -> str:
@@ -47,7 +47,9 @@ class ApprovalCard:
         return self.status == "expired" or (self.status == "pending" and self.expires_at <= datetime.now(UTC))
 
 
-def _card(s: Session, request: ApprovalRequest, alert: AlertCard, approvers: tuple[str, ...] = ()) -> ApprovalCard:
+def _card(
+    s: Session, request: ApprovalRequest, alert: AlertCard, approvers: tuple[str, ...] | None = None
+) -> ApprovalCard:
     retry = s.get(ScheduledRetry, request.retry_id) if request.retry_id is not None else None
     return ApprovalCard(
         request_id=request.id,
@@ -60,7 +62,7 @@ def _card(s: Session, request: ApprovalRequest, alert: AlertCard, approvers: tup
         expires_at=request.expires_at,
         created_at=request.created_at,
         alert=alert,
-        approvers=tuple(a for a in approvers if a != request.requested_by),
+        approvers=None if approvers is None else tuple(a for a in approvers if a != request.requested_by),
         decided_by=request.decided_by,
         decided_at=request.decided_at,
         outcome=request.outcome,
@@ -77,8 +79,7 @@ def approval_card(s: Session, request_id: int, global_admins: tuple[str, ...] = 
     if alert is None:
         return None
     own = admins_of(s, [alert.account_id])[alert.account_id]
-    found = _card(s, request, alert, tuple(dict.fromkeys([*own, *global_admins])))
-    return replace(found, approvers_known=True)
+    return _card(s, request, alert, tuple(dict.fromkeys([*own, *global_admins])))
 
 
 def waiting_requests(s: Session, scope: Scope | None, may: MaySettle) -> list[ApprovalCard]:

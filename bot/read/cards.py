@@ -15,7 +15,7 @@ from sqlalchemy.orm.interfaces import LoaderOption
 from bot.domain.money import format_money
 from bot.domain.records import card_label
 from bot.domain.states import AlertState, InvoiceState
-from storage.models import Alert, AlertInvoice
+from storage.models import UNPOSTABLE, Alert, AlertInvoice
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def alert_card(session: Session, alert: Alert) -> AlertCard:
     intended = account.channel if alert.fallback_reason and account is not None and account.channel else None
     retry = alert.scheduled_retry
     notice = alert.customer_notice
-    told = notice is not None and notice.ts is not None and not notice.ts.startswith("unposted")
+    told = notice is not None and notice.ts is not None and notice.ts != UNPOSTABLE
     return AlertCard(
         alert_id=alert.id,
         account_id=alert.account_id,

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.balances.access import Authorizer
@@ -26,6 +26,7 @@ from bot.settlement.endings import BalanceChanged, Endings
 from bot.settlement.forms import deliver_now
 from bot.settlement.retries import Retries, cancel_awaiting
 from storage import audit
+from storage.changes import bump_messages, moved
 from storage.db import reading, transaction
 from storage.models import ApprovalRequest, Message
 
@@ -189,7 +190,7 @@ class ApprovalDesk:
             elif kind == "paid":
                 ended = self.endings.end(alert_id, asked, "paid", reason, shown, approved=True)
                 outcome = "ended" if not ended.not_ended else "not_ended"
-        except ChargeOutcomeUnknown:
+        except (ChargeOutcomeUnknown, ProviderUnavailable):
             outcome = "unknown"  # reconcile() asks again with the same keys
         except NotSettleable as exc:
             outcome = f"not_settleable:{exc.kind}"
@@ -197,8 +198,6 @@ class ApprovalDesk:
             outcome = "requester_refused"  # the requester lost their rights meanwhile
         except BalanceChanged:
             outcome = "balance_changed"
-        except ProviderUnavailable:
-            outcome = "unknown"
         except Exception:
             log.exception("approval request %s: carrying it out failed", request_id)
             outcome = "failed"
@@ -234,12 +233,7 @@ class ApprovalDesk:
     def _told(s: Session, request: ApprovalRequest) -> None:
         """Its message in the thread and the alert show the new state."""
         if request.message_id is not None:
-            s.execute(
-                update(Message)
-                .where(Message.id == request.message_id)
-                .values(version=Message.version + 1)
-                .execution_options(synchronize_session=False)
-            )
+            bump_messages(s, Message.id == request.message_id)
         bump(s, request.alert_id)
 
     def _wake(self) -> None:
@@ -253,13 +247,4 @@ def _moved(s: Session, request_id: int, status: str, now: datetime, *, by: str |
     values: dict[str, Any] = {"status": status, "decided_at": now}
     if by is not None:
         values["decided_by"] = by
-    result = cast(
-        CursorResult[Any],
-        s.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == request_id, ApprovalRequest.status == "pending", timely)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    return result.rowcount == 1
+    return moved(s, ApprovalRequest, request_id, "pending", values, timely)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +43,7 @@ from bot.settlement.charging import Charger
 from bot.settlement.endings import fingerprint
 from bot.settlement.forms import deliver_now
 from storage import audit
+from storage.changes import moved
 from storage.db import reading, transaction
 from storage.models import Alert, AlertInvoice, ScheduledRetry
 
@@ -337,16 +338,7 @@ def _moved(s: Session, retry_id: int, was: str, to: str, *, now: datetime, ended
     values: dict[str, Any] = {"status": to, "updated_at": now}
     if ended_by is not None:
         values["ended_by"] = ended_by
-    result = cast(
-        CursorResult[Any],
-        s.execute(
-            update(ScheduledRetry)
-            .where(ScheduledRetry.id == retry_id, ScheduledRetry.status == was)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    return result.rowcount == 1
+    return moved(s, ScheduledRetry, retry_id, was, values)
 
 
 def _skip_reason(exc: Exception) -> str:

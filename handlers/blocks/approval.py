@@ -116,10 +116,10 @@ def approval_blocks(request: ApprovalCard, *, buttons: bool) -> list[Block]:
     if not waiting:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(outcome_text(request), CONTEXT))]))
         return blocks
-    approvers = [user(a) for a in request.approvers[:SHOWN_APPROVERS]]
+    approvers = [user(a) for a in (request.approvers or ())[:SHOWN_APPROVERS]]
     if approvers:
         who = _("{approvers}: one of you approves or rejects it by {expires}.")
-    elif request.approvers_known:
+    elif request.approvers is not None:
         who = _(
             "No one else may approve it: the requester is this account's only billing admin. Add another "
             "(the account's admins or SETTLE_ADMINS), or it expires unapproved at {expires}."

@@ -45,7 +45,6 @@ def decided(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCont
         if not result.won:
             # still "pending": another replica's sweep expired it at that very moment
             _say(client, body, trigger, _(ALREADY.get(result.status, ALREADY["expired"])))
-        svc.home.changed()
 
     after_ack(ack, body, client, context, decide)
 

@@ -17,7 +17,7 @@ from storage.models.base import (
 )
 from storage.models.feed import PollCursor, ProviderEvent
 from storage.models.ops import AppSecret, Lease, MonthlyReport, ScanClaim
-from storage.models.outbox import Digest, Message
+from storage.models.outbox import UNPOSTABLE, Digest, Message
 from storage.models.settlements import ApprovalRequest, ScheduledRetry, Settlement, SettlementBatch
 from storage.models.slack_ui import HomeViewer, ModalView, MorningList, UserSetting
 from storage.models.warnings import CardWarning
@@ -27,6 +27,7 @@ __all__ = [
     "ALERT_DONE_STATES",
     "ALERT_IS_OPEN_SQL",
     "SETTLEMENT_HOLDING_STATES",
+    "UNPOSTABLE",
     "UNSYNCED_SQL",
     "Account",
     "AccountAdmin",

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import UNSYNCED_SQL, Base, UTCDateTime, utcnow
 
+UNPOSTABLE = "unposted"  # the ts of a message Slack will not take in its channel: not tried again
+
 
 class Message(Base):
     """kind: "reply" (in an alert's thread, or a digest's: a later decline, a settlement, a reminder),

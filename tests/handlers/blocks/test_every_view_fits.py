@@ -263,8 +263,8 @@ def notice(state: AlertState, kind: Any, n: int) -> CustomerNotice:
 
 def approvals() -> dict[str, ApprovalCard]:
     out = {f"{kind}, waiting": approval("pending", kind) for kind in ("settle", "retry", "paid")}
-    out["waiting, nobody named"] = approval("pending", approvers=(), alert=small_card(AlertState.OPEN))
-    out["waiting, nobody else may"] = approval("pending", approvers=(), approvers_known=True)
+    out["waiting, nobody named"] = approval("pending", approvers=None, alert=small_card(AlertState.OPEN))
+    out["waiting, nobody else may"] = approval("pending", approvers=())
     out["waiting, the card becomes the default"] = approval("pending", make_default=True)
     out["waiting, past its time"] = approval("pending", expires_at=NOW - timedelta(minutes=1))
     for outcome in (None, "succeeded", "partial", "declined", "requires_action", "unknown", "scheduled", "ended",
