@@ -39,7 +39,9 @@ def state_words(found: Unfurl) -> str:
         return _("⏳ being settled by {who}").format(who=user(card.pending_by)) if found.full else _("⏳ being settled")
     if card.state == AlertState.VERIFICATION_PENDING:
         return _("🔐 waiting for the bank")
-    return _("⚠️ declined: {why}").format(why=short(card.reason)) if found.full else _("⚠️ declined")
+    if found.full and card.reason:  # no reason known: "declined" alone, not "declined: declined"
+        return _("⚠️ declined: {why}").format(why=short(card.reason))
+    return _("⚠️ declined")
 
 
 def unfurl_blocks(found: Unfurl, now: datetime | None = None) -> list[Block]:

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.unfurl import unfurl
+from handlers.support.errors import after_ack
 from handlers.support.services import services
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def link_shared(ack: Ack, body: dict[str, Any], event: dict[str, Any], client: W
         except SlackApiError as exc:
             log.info("chat.unfurl of %d link(s) refused: %s", len(unfurls), exc.response.get("error"))
 
-    svc.fill.submit(work)
+    after_ack(ack, body, client, context, work)  # the submissions pool, or here when it is full: never dropped
 
 
 def register(app: App) -> None:

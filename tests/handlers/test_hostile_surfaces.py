@@ -141,3 +141,37 @@ def test_signed_payloads_bolt_would_fail_on_are_400_without_a_traceback(
     assert status == 400
     time.sleep(0.3)
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+
+
+def test_link_shared_and_approval_buttons_with_hostile_bytes_change_nothing(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21's unfurls and issue 20's Approve / Reject: unsigned, malformed, markup and 5,000
+    characters; nothing unfurls, nothing is decided, no traceback."""
+    shared = {"type": "link_shared", "channel": "C0EVIL", "user": ADMIN, "message_ts": "1.2"}
+    body = json.dumps({"type": "event_callback", "event": {**shared, "links": []}})
+    assert post(h.base + "/slack/events", body, {"Content-Type": "application/json"})[0] == 401
+    for links in (
+        "x",
+        [5],
+        [{"url": 5}],
+        [{"url": HOSTILE}],
+        [{"url": "http://settle.test/sandbox/invoices/" + HOSTILE}],
+        [{"url": "https://dashboard.stripe.com/invoices/in_evil_1<!channel>"}],
+        [{"url": "javascript:alert(1)"}],
+    ):
+        assert h.event({**shared, "links": links}).status == 200
+    for value in (
+        HOSTILE,
+        "<script>",
+        json.dumps({"k": "approval", "id": "1"}),
+        json.dumps({"k": "approval", "id": -1}),
+    ):
+        for action_id in ("approval_approve", "approval_reject"):
+            action = {"action_id": action_id, "block_id": "approval", "type": "button", "value": value}
+            assert h.alert_action(ADMIN, action, "in_evil_1").status == 200
+    time.sleep(0.5)
+    assert h.fake.calls_to("chat.unfurl") == []
+    said = [c.params["text"] for c in h.fake.calls_to("chat.postEphemeral")]
+    assert said and not any(m in t for t in said for m in MARKUP)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
